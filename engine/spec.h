@@ -1,0 +1,105 @@
+/* spec.h - the task line grammar: one line of `spawn` or `submit`, parsed.
+ *
+ *   WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]
+ *
+ * The parser is pure (no I/O, no globals) so the daemon, the worker program
+ * and the fuzzers share it.  A line that parses is complete and valid: every
+ * number is in range and every key applies to its workload, so the engine never
+ * re-checks the grammar.  The daemon sends the original line text to worker
+ * processes, which parse it again rather than deserialising a struct.
+ */
+#ifndef PCFS_SPEC_H
+#define PCFS_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum workload {
+	WL_CPU,   /* CPU-bound busy work; prints a result line on stdout */
+	WL_IO,    /* I/O-bound work: write+fsync a temp file in a loop, mostly waiting */
+	WL_SLEEP, /* sleep time= */
+	WL_MEM,   /* mmap size=, touch touch=% of it (gradually with step=/rate=), hold time= */
+	WL_COW,   /* fill size=, fork a child that writes write=% of the pages, hold */
+	WL_STACK, /* recurse depth= frames (frame= bytes each), hold time= */
+	WL_NOOP,  /* return at once: for measuring pool and spawn overhead */
+	WL_EXEC,  /* run ARGV (posix_spawn by default) */
+	WL_SH,    /* /bin/sh -c CMDLINE */
+	WL__COUNT
+};
+
+enum task_kind { TASK_PROCESS, TASK_THREAD };
+
+enum start_method {
+	METHOD_DEFAULT, /* spawn for exec/sh, fork for built-in processes, pthread for threads */
+	METHOD_FORK,
+	METHOD_SPAWN,
+	METHOD_VFORK,
+	METHOD_CLONE,
+	METHOD_PTHREAD,
+	METHOD__COUNT
+};
+
+#define SPEC_UNSET (-1)
+#define SPEC_NAME_MAX 64
+#define SPEC_LINE_MAX 65536     /* longest accepted line, bytes (E2BIG beyond) */
+#define SPEC_COUNT_MAX 100000   /* largest COUNT the grammar accepts */
+#define SPEC_ENV_MAX 64         /* env= options per line */
+#define SPEC_ARGV_MAX 4096      /* exec arguments per line */
+
+struct task_spec {
+	enum workload workload;
+	unsigned count;            /* >= 1; "0" in the line means the number of online CPUs */
+	enum task_kind kind;       /* as=process|thread */
+	bool kind_set;             /* as= given explicitly (pools refuse a conflicting one) */
+	enum start_method method;  /* method= */
+	int64_t time_ms;           /* time=  (SPEC_UNSET if absent) */
+	int64_t ops;               /* ops=   (SPEC_UNSET if absent) */
+	int64_t size;              /* size=  bytes (mem, cow, io); SPEC_UNSET if absent */
+	int touch_pct;             /* touch= percent (mem), SPEC_UNSET if absent */
+	int write_pct;             /* write= percent (cow), SPEC_UNSET if absent */
+	int64_t step;              /* step= bytes (mem gradual growth), SPEC_UNSET if absent */
+	int64_t rate_ms;           /* rate= interval between steps, SPEC_UNSET if absent */
+	int64_t depth;             /* depth= recursion depth (stack), SPEC_UNSET if absent */
+	int64_t timeout_ms;        /* timeout= (SPEC_UNSET if absent) */
+	int retries;               /* retries= (pools), 0 if absent */
+	int nice;                  /* nice= -20..19 */
+	bool nice_set;
+	bool gil;                  /* gil=0|1 (threads only) */
+	bool gil_set;
+	char name[SPEC_NAME_MAX + 1]; /* name=, "" if absent */
+	char *cwd;                 /* cwd=, NULL if absent (must be absolute) */
+	char *stdin_chan;          /* stdin=CHANNEL, NULL if absent (exec/sh only) */
+	char *stdout_chan;         /* stdout=CHANNEL, NULL if absent (exec/sh only) */
+	char **env;                /* env=K=V, repeated; NULL-terminated; NULL if none */
+	size_t nenv;
+	char **argv;               /* exec: ARGV (NULL-terminated); sh: argv[0] = the raw CMDLINE */
+	size_t argc;
+	char *line;                /* the original line, trimmed, NUL-terminated */
+};
+
+/* Parse one line (no newline) of at most SPEC_LINE_MAX bytes.  `online_cpus`
+ * is what COUNT 0 means.  Returns 0, or -EINVAL / -E2BIG with a one-line reason
+ * in err (never longer than errlen-1, always NUL-terminated).  On error `out`
+ * holds nothing that needs freeing.  On success free it with spec_free(). */
+int spec_parse(const char *line, size_t len, unsigned online_cpus,
+	       struct task_spec *out, char *err, size_t errlen);
+void spec_free(struct task_spec *s);
+
+const char *workload_name(enum workload w);      /* "cpu", "exec", ... */
+const char *method_name(enum start_method m);     /* "fork", "spawn", ... "default" */
+bool workload_is_builtin(enum workload w);        /* everything but exec and sh */
+
+/* Value syntax shared with the config loader and the ctl files.
+ * Durations: "250ms", "2s", "1.5s", "2m", "1h", "100us" ("2" alone is seconds).
+ * Sizes: "512", "4k", "64M", "1G", "1.5G", with optional "B"/"iB"; powers of 1024.
+ * Both return 0 or -EINVAL (junk, negative, overflow). */
+int parse_duration_ms(const char *s, int64_t *ms);
+int parse_size(const char *s, uint64_t *bytes);
+/* Signals: "15", "TERM", "SIGTERM", "term" -> 15.  Returns 0 or -EINVAL. */
+int parse_signal(const char *s, int *sig);
+const char *signal_name(int sig);                 /* 15 -> "TERM"; NULL if unknown */
+/* A strict unsigned integer (no sign, no junk, no overflow, <= max). */
+int parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+#endif
