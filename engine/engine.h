@@ -1,0 +1,134 @@
+/* engine.h - tasks and their lifecycle, with no knowledge of FUSE.
+ *
+ * One engine thread owns the asynchronous side: it waits (epoll) on a
+ * signalfd for SIGCHLD, on the tasks' stdout/stderr pipes, on per-task
+ * timeout timerfds, on thread-host sockets and on an eventfd for wakeups; it
+ * reaps children, captures output, escalates timeouts.  Callers (the fs layer's
+ * request threads) make short synchronous calls: start work, copy out a
+ * snapshot, send a signal.  Nothing in this API blocks on a task: a caller who
+ * wants to wait registers interest in an object and is told through
+ * hooks->changed() when it changes, then asks again.
+ *
+ * The daemon is a child subreaper: tasks (and their orphaned descendants) are
+ * its children, reaped only by the engine thread.  Built-in workloads never
+ * run in the daemon: they run in `pcfs-worker` processes (a fork server, a
+ * thread host, or an exec'd worker).
+ */
+#ifndef PCFS_ENGINE_H
+#define PCFS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+#include "spec.h"
+#include "strbuf.h"
+
+struct engine;
+
+/* What an engine event is about; fs uses (kind, id) as a wait key. */
+enum eng_obj {
+	OBJ_TASK = 1,     /* a task ended, or its stdout/stderr grew */
+	OBJ_STATS,        /* counters changed (for pollers of /stats) */
+	OBJ__COUNT
+};
+
+struct engine_hooks {
+	void *ctx;
+	/* Called with no engine lock held, from the engine thread or from the
+	 * thread of an API call; must not block. */
+	void (*changed)(void *ctx, enum eng_obj kind, uint64_t id);
+};
+
+enum task_state {
+	TS_STARTING,  /* being created (never visible through the API) */
+	TS_RUNNING,
+	TS_STOPPED,   /* SIGSTOP'd (ctl stop) */
+	TS_EXITED,    /* ended by exit(): exitcode >= 0 */
+	TS_KILLED,    /* ended by a signal: exitcode = -signal */
+	TS_FAILED,    /* could not start: error says why; exitcode 127 (not found) or 126 */
+};
+
+/* A copy of one task's state, taken under the engine lock. */
+struct task_info {
+	uint64_t id;
+	enum task_kind kind;
+	enum start_method method;   /* resolved: never METHOD_DEFAULT */
+	enum workload workload;
+	enum task_state state;
+	bool ended;                 /* EXITED, KILLED or FAILED */
+	int exitcode;               /* valid when ended */
+	pid_t pid;                  /* the process; for a thread, its host */
+	pid_t tid;                  /* threads: the thread id (0 until known) */
+	pid_t pgid;
+	char name[SPEC_NAME_MAX + 1];
+	char error[256];
+	char *cmd;                  /* the line that started it (owned: task_info_free) */
+	struct timespec start;      /* CLOCK_REALTIME */
+	struct timespec end;        /* CLOCK_REALTIME, zero while running */
+	double runtime;             /* seconds, so far or total */
+	double utime, stime;        /* CPU seconds (processes: from rusage at exit or /proc) */
+	int64_t timeout_ms;         /* SPEC_UNSET if none */
+	bool timed_out;
+	uint64_t out_bytes[3];      /* [1] stdout, [2] stderr: captured */
+	uint64_t out_dropped[3];    /* bytes beyond output_max, not kept */
+	int term_signal;            /* the signal sent by ctl/timeout, 0 if none */
+};
+
+void task_info_free(struct task_info *ti);
+
+struct engine_stats {
+	uint64_t started, running, exited, killed, failed, refused, forgotten;
+	uint64_t live_processes, live_threads, known;
+};
+
+/* Lifecycle.  engine_new() validates and spawns the fork server (it must be
+ * called before any other thread exists, as it blocks SIGCHLD for the whole
+ * process and makes the daemon a child subreaper).  engine_start() starts the
+ * engine thread.  engine_shutdown() applies the unmount policy to live tasks,
+ * reaps, and joins the thread. */
+struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
+			  const char *worker_path, char *err, size_t errlen);
+void engine_set_hooks(struct engine *e, const struct engine_hooks *hooks);
+int engine_start(struct engine *e);
+void engine_shutdown(struct engine *e);
+void engine_free(struct engine *e);
+const struct pcfs_config *engine_config(const struct engine *e);
+
+/* Start every task line in buf[0..len) (complete lines; blank lines and lines
+ * starting with '#' are skipped).  All lines are parsed and the limits checked
+ * before anything starts: on any error nothing starts, -EINVAL/-E2BIG/-EAGAIN
+ * is returned and the reason ("line N: ...") is in err.  On success the new
+ * task ids are appended to ids_out, one per line.  Tasks that cannot exec are
+ * created in state FAILED (the write still succeeds: the id tells the story). */
+int engine_spawn(struct engine *e, const char *buf, size_t len,
+		 struct strbuf *ids_out, char *err, size_t errlen);
+
+/* Task queries.  All return -ENOENT for an unknown or forgotten id. */
+int engine_task_info(struct engine *e, uint64_t id, struct task_info *out);
+bool engine_task_exists(struct engine *e, uint64_t id);
+/* Ids of known tasks in ascending order (malloc'd; caller frees). */
+int engine_task_ids(struct engine *e, uint64_t **ids, size_t *n);
+/* Copy captured output of stream (1 or 2) from offset off; returns bytes
+ * copied (0 at the end of what is captured so far); *total = bytes captured. */
+ssize_t engine_task_output(struct engine *e, uint64_t id, int stream, uint64_t off,
+			   char *buf, size_t size, uint64_t *total);
+
+/* ctl: "term", "kill", "signal N|NAME", "stop", "cont".  -EINVAL with a reason
+ * for a bad command, -ESRCH once the task has ended. */
+int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen);
+/* rmdir: forget an ended task (-EBUSY while it runs). */
+int engine_task_forget(struct engine *e, uint64_t id);
+
+void engine_stats(struct engine *e, struct engine_stats *out);
+
+/* The event log: a bounded ring of lines, newest last. */
+void engine_log(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void engine_log_render(struct engine *e, struct strbuf *out);
+
+const char *task_state_name(enum task_state s);
+
+#endif

@@ -1,0 +1,62 @@
+/* output.c - capture of a task's stdout/stderr into bounded buffers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+
+void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max)
+{
+	size_t room = o->len < max ? (size_t)(max - o->len) : 0;
+	size_t keep = n < room ? n : room;
+	o->dropped += n - keep;
+	if (!keep)
+		return;
+	if (o->len + keep > o->cap) {
+		size_t cap = o->cap ? o->cap : 256;
+		while (cap < o->len + keep)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		char *d = realloc(o->data, cap);
+		if (!d) {               /* keep what we have; count the rest as lost */
+			o->dropped += keep;
+			return;
+		}
+		o->data = d;
+		o->cap = cap;
+	}
+	memcpy(o->data + o->len, p, keep);
+	o->len += keep;
+}
+
+bool out_drain(struct outbuf *o, uint64_t max)
+{
+	char buf[65536];
+	if (o->fd < 0)
+		return false;
+	for (;;) {
+		ssize_t n = read(o->fd, buf, sizeof(buf));
+		if (n > 0) {
+			out_append(o, buf, (size_t)n, max);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		close(o->fd);   /* EOF or a real error: nothing more will come */
+		o->fd = -1;
+		return false;
+	}
+}
+
+void out_free(struct outbuf *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	free(o->data);
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+}

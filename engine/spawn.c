@@ -1,0 +1,564 @@
+/* spawn.c - how a task comes to life, one function per start method.
+ *
+ *   exec/sh, method=spawn (default)  posix_spawn from the daemon (vfork-like: no copy)
+ *   exec/sh, method=vfork            vfork() + execve in the daemon
+ *   exec/sh, method=clone            clone(CLONE_VM|CLONE_VFORK) + execve
+ *   built-in, method=fork (default)  the fork server forks a child that runs it,
+ *                                    sharing the server's pages copy-on-write
+ *   built-in, method=clone           the fork server clone()s the child
+ *   built-in, method=spawn|vfork     a fresh `pcfs-worker run LINE` is exec'd
+ *   exec/sh, method=fork             the fork server forks, the child execs
+ *   threads                          one `pcfs-worker threads` host per line
+ *
+ * The daemon is multi-threaded, so it never fork()s: children it creates
+ * itself share its memory until they exec (posix_spawn, vfork, CLONE_VM), and
+ * everything that must run code after a fork is done by the fork server, a
+ * small single-threaded process started before the FUSE session exists.
+ *
+ * Every task leads its own process group; stdin is /dev/null; stdout and
+ * stderr are pipes read by the engine thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "wire.h"
+
+extern char **environ;
+
+/* ---- environment ------------------------------------------------------------- */
+
+struct envlist {
+	char **v;
+	size_t n, cap;
+};
+
+static bool env_push(struct envlist *l, char *s)
+{
+	if (!s)
+		return false;
+	if (l->n + 2 > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			free(s);
+			return false;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
+	l->v[l->n] = NULL;
+	return true;
+}
+
+static void env_free(struct envlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static bool env_has_key(const struct envlist *l, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	for (size_t i = 0; i < l->n; i++)
+		if (!strncmp(l->v[i], kv, klen) && l->v[i][klen] == '=')
+			return true;
+	return false;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* What pcfs adds for a task: the line's env=, then PCFS_*.  With `inherit`,
+ * the daemon's own environment follows (minus keys already set), for
+ * programs started from the daemon; the fork server has its own copy. */
+static int build_env(struct engine *e, const struct task_spec *s, const struct task *t,
+		     bool inherit, struct envlist *l)
+{
+	bool ok = true;
+	for (size_t i = 0; ok && i < s->nenv; i++)
+		ok = env_push(l, strdup(s->env[i]));
+	ok = ok && env_push(l, xasprintf("PCFS_ID=%llu", (unsigned long long)t->id));
+	ok = ok && env_push(l, xasprintf("PCFS_MOUNT=%s", e->mountpoint));
+	ok = ok && env_push(l, xasprintf("PCFS_DEFAULT_TIME_MS=%lld",
+					 (long long)e->cfg.default_time_ms));
+	for (char **p = environ; ok && inherit && *p; p++)
+		if (!env_has_key(l, *p))
+			ok = env_push(l, strdup(*p));
+	if (!ok) {
+		env_free(l);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- the fork server ----------------------------------------------------------- */
+
+static void spawnattr_task(posix_spawnattr_t *a)
+{
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(a);
+	/* own process group; no blocked signals (we block SIGCHLD); every
+	 * disposition back to default (libfuse ignores SIGPIPE) */
+	posix_spawnattr_setflags(a, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+				    POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(a, 0);
+	posix_spawnattr_setsigmask(a, &none);
+	posix_spawnattr_setsigdefault(a, &all);
+}
+
+int spawn_forkserver(struct engine *e, char *err, size_t errlen)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		return -errno;
+	}
+	int sz = WIRE_MAX * 4;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	char deftime[32];
+	snprintf(deftime, sizeof(deftime), "%lld", (long long)e->cfg.default_time_ms);
+	char *argv[] = { "pcfs-worker", "forkserver", deftime, NULL };
+
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	posix_spawnattr_t attr;
+	spawnattr_task(&attr);
+	pid_t pid;
+	int rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
+	if (rc) {
+		close(sv[0]);
+		snprintf(err, errlen, "starting the fork server %s: %s", e->worker_path,
+			 strerror(rc));
+		return -rc;
+	}
+	e->fs_pid = pid;
+	e->fs_sock = sv[0];
+	return 0;
+}
+
+/* One request to the fork server; returns the new pid or -errno. */
+static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
+				const struct task *t, int method, const int fds[3])
+{
+	struct strbuf pl = STRBUF_INIT;
+	struct envlist env = { 0 };
+	pid_t pid = -ENOMEM;
+
+	if (build_env(e, s, t, false, &env) < 0)
+		return -ENOMEM;
+	sb_add(&pl, s->line, strlen(s->line) + 1);
+	sb_add(&pl, s->cwd ? s->cwd : "", strlen(s->cwd ? s->cwd : "") + 1);
+	for (size_t i = 0; i < env.n; i++)
+		sb_add(&pl, env.v[i], strlen(env.v[i]) + 1);
+	env_free(&env);
+	if (sb_error(&pl) || pl.len + sizeof(struct wire_hdr) > WIRE_MAX) {
+		pid = sb_error(&pl) ? -ENOMEM : -E2BIG;
+		goto out;
+	}
+
+	pthread_mutex_lock(&e->fs_lock);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (e->fs_sock < 0 || e->fs_pid == 0) {
+			char why[256];
+			if (e->fs_sock >= 0) {
+				close(e->fs_sock);
+				e->fs_sock = -1;
+			}
+			if (spawn_forkserver(e, why, sizeof(why)) < 0) {
+				log_add(e, LOG_LVL_ERROR, "%s", why);
+				pid = -EAGAIN;
+				break;
+			}
+		}
+		int rc = wire_send(e->fs_sock, W_FORK, t->id, method,
+				   s->nice_set ? s->nice : WIRE_NO_NICE, pl.buf, pl.len, fds, 3);
+		struct wire_hdr m = { 0 };
+		if (rc == 0) {
+			/* fs_reply is used only under fs_lock */
+			ssize_t n = wire_recv(e->fs_sock, e->fs_reply, &m, NULL, NULL);
+			if (n >= 0 && m.type == W_FORKED && m.id == t->id) {
+				pid = (pid_t)m.a;
+				break;
+			}
+		}
+		/* the server died or spoke nonsense: start a new one, once */
+		log_add(e, LOG_LVL_ERROR, "fork server did not answer (%s); restarting it",
+			rc ? strerror(-rc) : "bad reply");
+		close(e->fs_sock);
+		e->fs_sock = -1;
+		if (e->fs_pid > 0)
+			kill(e->fs_pid, SIGKILL);
+		e->fs_pid = 0;   /* the reaper collects it */
+		pid = -EAGAIN;
+	}
+	pthread_mutex_unlock(&e->fs_lock);
+out:
+	sb_free(&pl);
+	return pid;
+}
+
+/* ---- vfork and clone ------------------------------------------------------------ */
+
+/* What the vfork/clone child needs; it shares our memory until execve, so
+ * it may only touch its own stack and `err`. */
+struct child_exec {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;
+	int fds[3];
+	volatile int err;
+};
+
+static int child_exec_fn(void *arg)
+{
+	struct child_exec *c = arg;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	setpgid(0, 0);
+	for (int i = 0; i < 3; i++)
+		if (dup2(c->fds[i], i) < 0)
+			goto fail;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);   /* fails harmlessly for KILL, STOP */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (c->cwd && chdir(c->cwd) < 0)
+		goto fail;
+	execvpe(c->path, c->argv, c->envp);
+fail:
+	c->err = errno;
+	_exit(127);
+}
+
+static pid_t vfork_exec(struct child_exec *c, bool use_clone)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	/* no handler of ours may run in the child while it shares our memory */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	c->err = 0;
+	if (use_clone) {
+		size_t sz = 256 * 1024;
+		char *stack = malloc(sz);
+		if (!stack) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			return -ENOMEM;
+		}
+		/* CLONE_VFORK: we resume once the child has exec'd or died */
+		pid = clone(child_exec_fn, stack + sz, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+		int saved = errno;
+		free(stack);
+		errno = saved;
+	} else {
+		pid = vfork();
+		if (pid == 0)
+			child_exec_fn(c);
+	}
+	int saved = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return -saved;
+	/* The child exited with 127 if exec failed: it is a zombie our reaper
+	 * collects as a stranger (its pid is never published). */
+	if (c->err)
+		return -c->err;
+	return pid;
+}
+
+/* ---- processes -------------------------------------------------------------------- */
+
+static int make_pipes(int out[2], int errp[2])
+{
+	out[0] = out[1] = errp[0] = errp[1] = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		int rc = -errno;
+		for (int i = 0; i < 2; i++) {
+			if (out[i] >= 0)
+				close(out[i]);
+			if (errp[i] >= 0)
+				close(errp[i]);
+		}
+		return rc;
+	}
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* argv for the program to run: the line's ARGV, sh -c CMDLINE, or the worker */
+static void program_for(struct engine *e, const struct task_spec *s, const char *argv_sh[4],
+			const char *argv_wk[4], const char **path, char *const **argv)
+{
+	switch (s->workload) {
+	case WL_EXEC:
+		*path = s->argv[0];
+		*argv = s->argv;
+		return;
+	case WL_SH:
+		argv_sh[0] = "sh";
+		argv_sh[1] = "-c";
+		argv_sh[2] = s->argv[0];
+		argv_sh[3] = NULL;
+		*path = "/bin/sh";
+		*argv = (char *const *)argv_sh;
+		return;
+	default:
+		argv_wk[0] = "pcfs-worker";
+		argv_wk[1] = "run";
+		argv_wk[2] = s->line;
+		argv_wk[3] = NULL;
+		*path = e->worker_path;
+		*argv = (char *const *)argv_wk;
+		return;
+	}
+}
+
+static pid_t start_spawn(struct engine *e, const struct task_spec *s, char *const *envp,
+			 const int fds[3])
+{
+	const char *argv_sh[4], *argv_wk[4], *path;
+	char *const *argv;
+	program_for(e, s, argv_sh, argv_wk, &path, &argv);
+
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	for (int i = 0; i < 3; i++)
+		posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+	if (s->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
+	posix_spawnattr_t attr;
+	spawnattr_task(&attr);
+	pid_t pid;
+	int rc = s->workload == WL_EXEC ? posix_spawnp(&pid, path, &fa, &attr, argv, envp)
+					: posix_spawn(&pid, path, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc ? -rc : pid;
+}
+
+static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t)
+{
+	int po[2], pe[2];
+	int rc = make_pipes(po, pe);
+	if (rc < 0) {
+		pthread_mutex_lock(&e->lock);
+		task_failed_to_start(e, t, -rc, "pipe");
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	int fds[3] = { e->devnull, po[1], pe[1] };
+	struct envlist env = { 0 };
+	pid_t pid;
+	const char *what = "exec";
+
+	pthread_rwlock_rdlock(&e->reap_lock);
+	bool via_server = t->method == METHOD_FORK ||
+			  (t->method == METHOD_CLONE && workload_is_builtin(s->workload));
+	if (via_server) {
+		what = t->method == METHOD_FORK ? "fork" : "clone";
+		pid = forkserver_request(e, s, t, t->method, fds);
+	} else if (build_env(e, s, t, true, &env) < 0) {
+		pid = -ENOMEM;
+	} else if (t->method == METHOD_SPAWN) {
+		pid = start_spawn(e, s, env.v, fds);
+	} else {
+		const char *argv_sh[4], *argv_wk[4], *path;
+		char *const *argv;
+		program_for(e, s, argv_sh, argv_wk, &path, &argv);
+		struct child_exec c = {
+			.path = path, .argv = argv, .envp = env.v, .cwd = s->cwd,
+			.fds = { fds[0], fds[1], fds[2] },
+		};
+		pid = vfork_exec(&c, t->method == METHOD_CLONE);
+	}
+	env_free(&env);
+	close(po[1]);
+	close(pe[1]);
+
+	pthread_mutex_lock(&e->lock);
+	if (pid < 0) {
+		close(po[0]);
+		close(pe[0]);
+		task_failed_to_start(e, t, (int)-pid, what);
+	} else {
+		t->pid = pid;
+		t->state = TS_RUNNING;
+		task_pid_link(e, t);
+		t->out[1].fd = po[0];
+		t->out[2].fd = pe[0];
+		engine_watch(e, po[0], WATCH_STDOUT, t->id);
+		engine_watch(e, pe[0], WATCH_STDERR, t->id);
+		task_arm_timeout(e, t);
+		/* posix_spawn cannot renice; the fork server does it itself */
+		if (s->nice_set && !via_server)
+			setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
+	}
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+}
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+static int send_retry(int sock, uint32_t type, uint64_t id, int64_t a, const char *payload,
+		      size_t len)
+{
+	for (;;) {
+		int rc = wire_send(sock, type, id, a, 0, payload, len, NULL, 0);
+		if (rc != -EAGAIN)
+			return rc;
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+		if (poll(&p, 1, 5000) <= 0)
+			return -ETIMEDOUT;
+	}
+}
+
+static void threads_fail_all(struct engine *e, struct task **tasks, unsigned n, int err,
+			     const char *what)
+{
+	pthread_mutex_lock(&e->lock);
+	for (unsigned i = 0; i < n; i++)
+		task_failed_to_start(e, tasks[i], err, what);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void spawn_threads(struct engine *e, const struct task_spec *s, struct task **tasks,
+			  unsigned n)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		threads_fail_all(e, tasks, n, errno, "socketpair");
+		return;
+	}
+	int sz = WIRE_MAX * 4;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+
+	char gil[2] = { s->gil ? '1' : '0', 0 }, deftime[32], count[16];
+	snprintf(deftime, sizeof(deftime), "%lld", (long long)e->cfg.default_time_ms);
+	snprintf(count, sizeof(count), "%u", n);
+	char *argv[] = { "pcfs-worker", "threads", gil, deftime, count, NULL };
+	struct envlist env = { 0 };
+	struct task fake = { .id = tasks[0]->id };
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	if (s->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
+	posix_spawnattr_t attr;
+	spawnattr_task(&attr);
+	pid_t pid = -1;
+	pthread_rwlock_rdlock(&e->reap_lock);
+	int rc = build_env(e, s, &fake, true, &env);
+	if (rc == 0)
+		rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv, env.v);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	env_free(&env);
+	close(sv[1]);
+	if (rc) {
+		pthread_rwlock_unlock(&e->reap_lock);
+		close(sv[0]);
+		threads_fail_all(e, tasks, n, rc < 0 ? -rc : rc, "starting the thread host");
+		return;
+	}
+	if (s->nice_set)
+		setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
+
+	struct host *h = calloc(1, sizeof(*h));
+	pthread_mutex_lock(&e->lock);
+	if (!h) {
+		pthread_mutex_unlock(&e->lock);
+		pthread_rwlock_unlock(&e->reap_lock);
+		kill(pid, SIGKILL);   /* reaped as a stranger */
+		close(sv[0]);
+		threads_fail_all(e, tasks, n, ENOMEM, "thread host");
+		return;
+	}
+	h->id = e->next_host_id++;
+	h->pid = pid;
+	h->sock = sv[0];
+	h->live = n;
+	h->next = e->hosts;
+	e->hosts = h;
+	for (unsigned i = 0; i < n; i++) {
+		tasks[i]->pid = pid;
+		tasks[i]->host = h;
+		tasks[i]->state = TS_RUNNING;
+		task_arm_timeout(e, tasks[i]);
+	}
+	engine_watch(e, h->sock, WATCH_HOST, h->id);
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+
+	/* Tell the host what to run, then wait until every thread has a tid, so
+	 * that `tid` is filled in by the time the write returns. */
+	for (unsigned i = 0; i < n; i++) {
+		rc = send_retry(sv[0], W_TH_START, tasks[i]->id, i + 1, s->line,
+				strlen(s->line) + 1);
+		if (rc < 0) {
+			log_add(e, LOG_LVL_ERROR, "thread host %d: %s", pid, strerror(-rc));
+			kill(pid, SIGKILL);   /* its threads end as killed, with the reason */
+			break;
+		}
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&e->lock);
+	for (unsigned i = 0; i < n; i++) {
+		while (task_find(e, tasks[i]->id) == tasks[i] && tasks[i]->tid == 0 &&
+		       tasks[i]->counted) {
+			if (pthread_cond_timedwait(&e->cond, &e->lock, &deadline) == ETIMEDOUT)
+				break;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+void spawn_tasks(struct engine *e, const struct task_spec *s, struct task **tasks,
+		 unsigned count)
+{
+	if (s->kind == TASK_THREAD) {
+		spawn_threads(e, s, tasks, count);
+		return;
+	}
+	for (unsigned i = 0; i < count; i++)
+		spawn_process(e, s, tasks[i]);
+}

@@ -1,0 +1,190 @@
+/* fs.h - the FUSE layer's private types: node tables, inodes, handles.
+ *
+ * The namespace is declared, not coded: each kind of directory is a
+ * `struct dirdesc` holding a table of rows (one row per file, naming its mode
+ * and its show/store function, like Linux's pid_entry and Plan 9's Dirtab)
+ * plus, for directories of objects (procs/), how to list and look up the
+ * children.  lookup, readdir, getattr and open are generic walkers over these
+ * tables: adding a file is adding a row.
+ *
+ * Inode numbers are computed, never stored (Plan 9's qid.path idea):
+ *     ino = type (8 bits) | object id (48 bits) | row + 1 (8 bits)
+ * where row 0 is the directory itself.  Object ids are never reused, so a
+ * stale inode can never alias a new object.
+ */
+#ifndef PCFS_FS_H
+#define PCFS_FS_H
+
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "emit.h"
+#include "engine.h"
+#include "strbuf.h"
+
+enum ntype {
+	N_NONE = 0,
+	N_ROOT,
+	N_PROCS,    /* /procs */
+	N_PROC,     /* /procs/ID, obj = task id */
+	N__COUNT
+};
+
+enum row_kind {
+	R_DIR,      /* a fixed subdirectory: `subdir` */
+	R_TEXT,     /* rendered once per open by `show` */
+	R_KV,       /* rendered once per open by `kv`; `json` picks the twin */
+	R_CTL,      /* commands: each complete write runs `store`; reads give replies */
+	R_WAIT,     /* blocks until `ready` says so, then a snapshot (parked, never a worker) */
+	R_STREAM,   /* append-only live content (stdout): true size, read in place */
+};
+
+struct fs;
+struct handle;
+
+/* Who is calling, copied from the request (valid only during it). */
+struct caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+typedef int (*show_fn)(struct fs *fs, uint64_t obj, struct strbuf *out);
+typedef int (*kv_fn)(struct fs *fs, uint64_t obj, struct emit *e);
+/* Run the complete lines in buf[0..len).  Return 0, or -errno with a reason in
+ * err; replies for the caller go to h->buf. */
+typedef int (*store_fn)(struct fs *fs, struct handle *h, const char *buf, size_t len,
+			const struct caller *c, char *err, size_t errlen);
+/* 1: ready, content in out; 0: not yet; <0: -errno. */
+typedef int (*ready_fn)(struct fs *fs, uint64_t obj, struct strbuf *out);
+typedef ssize_t (*stream_fn)(struct fs *fs, uint64_t obj, uint64_t off, char *buf,
+			     size_t size, uint64_t *total);
+
+struct row {
+	const char *name;
+	mode_t mode;           /* permission bits only */
+	enum row_kind kind;
+	enum ntype subdir;     /* R_DIR */
+	show_fn show;          /* R_TEXT */
+	kv_fn kv;              /* R_KV */
+	bool json;             /* R_KV: the .json twin */
+	store_fn store;        /* R_CTL */
+	ready_fn ready;        /* R_WAIT */
+	enum eng_obj waits_on; /* R_WAIT: the engine object whose changes wake it */
+	stream_fn stream;      /* R_STREAM */
+};
+
+/* Row constructors.  KV() is two rows: `name` and its JSON twin `name.json`. */
+#define DIR_ROW(n, t)        { .name = n, .mode = 0555, .kind = R_DIR, .subdir = t }
+#define TEXT(n, m, f)        { .name = n, .mode = m, .kind = R_TEXT, .show = f }
+#define KV(n, m, f)          { .name = n, .mode = m, .kind = R_KV, .kv = f }, \
+			     { .name = n ".json", .mode = m, .kind = R_KV, .kv = f, .json = true }
+#define CTL(n, m, f)         { .name = n, .mode = m, .kind = R_CTL, .store = f }
+#define WAIT(n, m, f, o)     { .name = n, .mode = m, .kind = R_WAIT, .ready = f, .waits_on = o }
+#define STREAM(n, m, f)      { .name = n, .mode = m, .kind = R_STREAM, .stream = f }
+
+struct dentry_out {
+	char name[72];
+	fuse_ino_t ino;
+	mode_t mode;
+};
+
+struct dirlist {
+	struct dentry_out *v;
+	size_t n, cap;
+};
+
+int dirlist_add(struct dirlist *l, const char *name, fuse_ino_t ino, mode_t mode);
+
+struct dirdesc {
+	const struct row *rows;
+	unsigned nrows;
+	mode_t mode;                       /* permission bits of the directory */
+	/* Does the object behind a directory of this type still exist? */
+	bool (*exists)(struct fs *fs, uint64_t obj);
+	/* Directories of objects: their children are directories of type `child`. */
+	enum ntype child;
+	int (*list)(struct fs *fs, uint64_t obj, struct dirlist *out);
+	int (*lookup)(struct fs *fs, uint64_t obj, const char *name, uint64_t *child);
+	int (*rmdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c);
+};
+
+extern const struct dirdesc dir_root, dir_procs, dir_proc;
+
+/* inode numbers */
+#define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)
+static inline fuse_ino_t ino_make(enum ntype t, uint64_t obj, unsigned row)
+{
+	if (t == N_ROOT && obj == 0 && row == 0)
+		return FUSE_ROOT_ID;
+	return ((fuse_ino_t)t << 56) | ((obj & INO_OBJ_MAX) << 8) | (row & 0xff);
+}
+static inline enum ntype ino_type(fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? N_ROOT : (enum ntype)(ino >> 56);
+}
+static inline uint64_t ino_obj(fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? 0 : (ino >> 8) & INO_OBJ_MAX;
+}
+static inline unsigned ino_row(fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? 0 : (unsigned)(ino & 0xff);
+}
+
+/* One open file or directory. */
+struct handle {
+	pthread_mutex_t lock;
+	const struct row *row;   /* NULL for directories */
+	uint64_t obj;
+	fuse_ino_t ino;
+	int flags;
+	struct strbuf buf;       /* snapshot, WAIT result, or CTL replies */
+	bool rendered;
+	size_t rpos;             /* CTL: read cursor into buf */
+	struct strbuf pend;      /* CTL: bytes of a line not yet terminated */
+	struct fuse_pollhandle *ph;
+	struct dirlist dir;      /* directories: the listing, taken at opendir */
+	int refs;                /* the open file + parked requests/pollers */
+};
+
+struct handle *handle_get(struct handle *h);
+void handle_put(struct handle *h);
+
+struct fs {
+	struct engine *eng;
+	struct fuse_session *se;
+	const struct pcfs_config *cfg;
+	char *mountpoint;
+	uid_t owner;
+	struct park *park;
+};
+
+const struct dirdesc *dirdesc_of(enum ntype t);
+
+/* park.c: requests answered later, and poll handles */
+struct park *park_new(struct fs *fs);
+void park_free(struct park *p);
+/* Park a read on h until (kind, id) changes and h->row->ready says so. */
+void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, off_t off,
+	       enum eng_obj kind, uint64_t id);
+/* Keep a poll handle: notify it when (kind, id) changes. */
+void park_poll(struct park *p, struct handle *h, struct fuse_pollhandle *ph,
+	       enum eng_obj kind, uint64_t id);
+/* The engine hook: (kind, id) changed. */
+void park_changed(void *ctx, enum eng_obj kind, uint64_t id);
+/* Shutdown: answer every parked request with err. */
+void park_fail_all(struct park *p, int err);
+/* Serve [off, off+size) of h->buf: the common reply of snapshot files. */
+void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops pcfs_ops;
+
+/* rows_root.c: README text (also the man page's source of truth) */
+extern const char pcfs_readme[];
+
+#endif

@@ -1,0 +1,231 @@
+/* main.c - pcfs: mount the process-control filesystem.
+ *
+ *   pcfs [-f] [-d] [-o opt,...] [--config FILE] MOUNTPOINT
+ *
+ * Order matters here:
+ *   1. parse options, load the config: errors stop us before anything mounts;
+ *   2. mount, then daemonize (fuse_daemonize forks: nothing with threads or
+ *      children may exist before it);
+ *   3. create the engine: it blocks SIGCHLD process-wide, becomes a child
+ *      subreaper and starts the fork server, all before any thread exists;
+ *   4. start the engine thread, serve requests;
+ *   5. teardown (research notes F11): stop the engine (unmount policy for live
+ *      tasks), answer every parked request, unmount, destroy.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "\n"
+	       "Mount pcfs, a filesystem for starting, pooling and inspecting processes\n"
+	       "and threads (see /README inside the mount, and pcfs(1)).\n"
+	       "\n"
+	       "  --config FILE     configuration (default: $PCFS_CONFIG,\n"
+	       "                    $XDG_CONFIG_HOME/pcfs/pcfs.ini, /etc/pcfs/pcfs.ini)\n"
+	       "  -f                stay in the foreground\n"
+	       "  -d                debug: foreground, print every FUSE request\n"
+	       "  -s                single-threaded request loop\n"
+	       "  -o OPT[,OPT...]   mount options (allow_other, auto_unmount, max_threads=N, ...)\n"
+	       "  -h, --help        this text\n"
+	       "  -V, --version     the version\n",
+	       prog);
+}
+
+/* Take our own options out of argv, leaving libfuse's. */
+static int take_own_options(int *argc, char **argv, const char **config, bool *help,
+			    bool *version)
+{
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--config")) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "pcfs: --config needs a file\n");
+				return -1;
+			}
+			*config = argv[++i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			*config = a + 9;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			*help = true;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			*version = true;
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}
+
+/* The worker program: $PCFS_WORKER, else beside this binary (a build tree),
+ * else the installed libexec copy. */
+static int find_worker(char *buf, size_t len)
+{
+	const char *env = getenv("PCFS_WORKER");
+	if (env && *env) {
+		snprintf(buf, len, "%s", env);
+		return 0;
+	}
+	char self[PATH_MAX - 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(buf, len, "%s/pcfs-worker", self);
+			if (access(buf, X_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(buf, len, "%s/pcfs-worker", PCFS_LIBEXECDIR);
+	return access(buf, X_OK);
+}
+
+int main(int argc, char *argv[])
+{
+	const char *config_arg = NULL;
+	bool help = false, version = false;
+	if (take_own_options(&argc, argv, &config_arg, &help, &version) < 0)
+		return 2;
+	if (help) {
+		usage(argv[0]);
+		return 0;
+	}
+	if (version) {
+		printf("pcfs %s (libfuse %s)\n", PCFS_VERSION, fuse_pkgversion());
+		return 0;
+	}
+
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts;
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		return 2;
+	int ret = 1;
+	static struct pcfs_config cfg;
+	char err[1024], path[CONFIG_PATH_MAX], worker[PATH_MAX], mnt[PATH_MAX];
+	struct fs fs = { 0 };
+	struct engine *eng = NULL;
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *loop = NULL;
+
+	if (opts.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out_args;
+	}
+	if (!opts.mountpoint) {
+		fprintf(stderr, "pcfs: no mountpoint (try --help)\n");
+		ret = 2;
+		goto out_args;
+	}
+	if (!realpath(opts.mountpoint, mnt)) {
+		fprintf(stderr, "pcfs: %s: %s\n", opts.mountpoint, strerror(errno));
+		ret = 2;
+		goto out_args;
+	}
+
+	config_defaults(&cfg);
+	const char *cfile = config_find(config_arg, path, sizeof(path));
+	if (!cfile && (config_arg || getenv("PCFS_CONFIG"))) {
+		fprintf(stderr, "pcfs: %s: %s\n", config_arg ? config_arg : getenv("PCFS_CONFIG"),
+			strerror(ENOENT));
+		ret = 2;
+		goto out_args;
+	}
+	if (cfile && config_load(&cfg, cfile, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pcfs: %s\n", err);
+		ret = 2;
+		goto out_args;
+	}
+	if (find_worker(worker, sizeof(worker)) < 0) {
+		fprintf(stderr, "pcfs: cannot find the worker program (%s): %s\n", worker,
+			strerror(errno));
+		goto out_args;
+	}
+
+	/* Mode bits are checked by the kernel; the rest by us, per request. */
+	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=pcfs,subtype=pcfs");
+	if (cfg.auto_unmount)
+		fuse_opt_add_arg(&args, "-oauto_unmount");
+	if (cfg.allow_other)
+		fuse_opt_add_arg(&args, "-oallow_other");
+
+	fs.cfg = &cfg;
+	fs.mountpoint = mnt;
+	fs.owner = getuid();
+	se = fuse_session_new(&args, &pcfs_ops, sizeof(pcfs_ops), &fs);
+	if (!se)
+		goto out_args;
+	fs.se = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, mnt) != 0)
+		goto out_signals;
+	fuse_daemonize(opts.foreground);
+	if (!opts.foreground)
+		openlog("pcfs", LOG_PID, LOG_DAEMON);
+
+	eng = engine_new(&cfg, mnt, worker, err, sizeof(err));
+	if (!eng) {
+		fprintf(stderr, "pcfs: %s\n", err);
+		syslog(LOG_ERR, "%s", err);
+		goto out_unmount;
+	}
+	fs.eng = eng;
+	fs.park = park_new(&fs);
+	struct engine_hooks hooks = { .ctx = &fs, .changed = park_changed };
+	engine_set_hooks(eng, &hooks);
+	if (!fs.park || engine_start(eng) < 0) {
+		fprintf(stderr, "pcfs: cannot start the engine\n");
+		goto out_engine;
+	}
+	engine_log(eng, "pcfs %s mounted on %s (worker %s, config %s)", PCFS_VERSION, mnt,
+		   worker, cfile ? cfile : "built-in defaults");
+
+	if (opts.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, 0);
+		/* libfuse 3.14.0 ignores -o max_threads by itself; apply it here */
+		/* 10 is libfuse's default: anything else was asked for with -o */
+		unsigned max = opts.max_threads != 10 ? opts.max_threads : cfg.fuse_threads;
+		fuse_loop_cfg_set_max_threads(loop, max);
+		fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+		ret = fuse_session_loop_mt(se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+	/* A signal or an unmount ends the loop: both are a clean stop. */
+	ret = ret < 0 ? 1 : 0;
+
+out_engine:
+	engine_shutdown(eng);
+	if (fs.park)
+		park_fail_all(fs.park, EINTR);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	park_free(fs.park);
+	engine_free(eng);
+out_args:
+	free(opts.mountpoint);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,52 @@
+/* node.c - the directory kinds, and the small helpers the walkers share. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+static const struct dirdesc *const dirs[N__COUNT] = {
+	[N_ROOT] = &dir_root,
+	[N_PROCS] = &dir_procs,
+	[N_PROC] = &dir_proc,
+};
+
+const struct dirdesc *dirdesc_of(enum ntype t)
+{
+	return (unsigned)t < N__COUNT ? dirs[t] : NULL;
+}
+
+int dirlist_add(struct dirlist *l, const char *name, fuse_ino_t ino, mode_t mode)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct dentry_out *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	struct dentry_out *d = &l->v[l->n++];
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->ino = ino;
+	d->mode = mode;
+	return 0;
+}
+
+struct handle *handle_get(struct handle *h)
+{
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
+	return h;
+}
+
+void handle_put(struct handle *h)
+{
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	sb_free(&h->buf);
+	sb_free(&h->pend);
+	free(h->dir.v);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}

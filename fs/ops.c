@@ -1,0 +1,491 @@
+/* ops.c - the FUSE low-level operations: generic walkers over the node tables.
+ *
+ * No handler here ever waits for a task.  Files report size 0 and are opened
+ * with direct I/O (as procfs does), except the append-only streams (stdout,
+ * stderr) which report their true, growing size so `tail -f` follows them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* Names inside object directories never change meaning; lists of objects do.
+ * Both are short enough that a forgotten object disappears promptly. */
+#define ENTRY_TIMEOUT 1.0
+#define ATTR_TIMEOUT 1.0
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct caller caller_of(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	return (struct caller){ .uid = c->uid, .gid = c->gid, .pid = c->pid };
+}
+
+static struct timespec mount_time;
+
+/* Resolve ino to its directory kind and row; checks that the object exists. */
+static int resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
+		   const struct row **row)
+{
+	*dd = dirdesc_of(ino_type(ino));
+	if (!*dd)
+		return -ENOENT;
+	unsigned r = ino_row(ino);
+	*row = NULL;
+	if (r) {
+		if (r > (*dd)->nrows || (*dd)->rows[r - 1].kind == R_DIR)
+			return -ENOENT;
+		*row = &(*dd)->rows[r - 1];
+	}
+	if ((*dd)->exists && !(*dd)->exists(fs, ino_obj(ino)))
+		return -ENOENT;
+	return 0;
+}
+
+static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, ino, &dd, &row);
+	if (rc < 0)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->owner;
+	st->st_gid = getgid();
+	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
+	st->st_blksize = 4096;
+	*timeout = ATTR_TIMEOUT;
+	if (!row) {
+		st->st_mode = S_IFDIR | dd->mode;
+		st->st_nlink = 2;
+		return 0;
+	}
+	st->st_mode = S_IFREG | row->mode;
+	st->st_nlink = 1;
+	if (row->kind == R_STREAM) {
+		uint64_t total = 0;
+		char c;
+		ssize_t n = row->stream(fs, ino_obj(ino), UINT64_MAX, &c, 0, &total);
+		if (n < 0)
+			return (int)n;
+		st->st_size = (off_t)total;
+		*timeout = 0;   /* it grows: let tail -f see it */
+	}
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, struct fs *fs, fuse_ino_t ino)
+{
+	struct fuse_entry_param e = { .ino = ino, .entry_timeout = ENTRY_TIMEOUT };
+	int rc = node_attr(fs, ino, &e.attr, &e.attr_timeout);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	clock_gettime(CLOCK_REALTIME, &mount_time);
+	/* readdirplus would take a lookup reference on every entry listed */
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, parent, &dd, &row);
+	if (rc < 0 || row)
+		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
+	uint64_t obj = ino_obj(parent);
+	for (unsigned i = 0; i < dd->nrows; i++) {
+		const struct row *r = &dd->rows[i];
+		if (strcmp(r->name, name))
+			continue;
+		if (r->kind == R_DIR)
+			return reply_entry(req, fs, ino_make(r->subdir, obj, 0));
+		return reply_entry(req, fs, ino_make(ino_type(parent), obj, i + 1));
+	}
+	uint64_t child;
+	if (dd->lookup && dd->lookup(fs, obj, name, &child) == 0)
+		return reply_entry(req, fs, ino_make(dd->child, child, 0));
+	fuse_reply_err(req, ENOENT);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req);   /* inodes are computed: nothing to drop */
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int rc = node_attr(fs_of(req), ino, &st, &timeout);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+/* Only a control file's size may be "set" (to 0: `>` and ftruncate). */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, ino, &dd, &row);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	if (!row || row->kind != R_CTL || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
+						       FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+						       FUSE_SET_ATTR_MTIME_NOW)))
+		return (void)fuse_reply_err(req, EPERM);
+	struct stat st;
+	double timeout;
+	rc = node_attr(fs, ino, &st, &timeout);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	fuse_reply_attr(req, &st, timeout);
+}
+
+static struct handle *handle_new(fuse_ino_t ino, const struct row *row, int flags)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	pthread_mutex_init(&h->lock, NULL);
+	h->row = row;
+	h->ino = ino;
+	h->obj = ino_obj(ino);
+	h->flags = flags;
+	h->refs = 1;
+	return h;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, ino, &dd, &row);
+	if (rc < 0 || row)
+		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
+	struct handle *h = handle_new(ino, NULL, fi->flags);
+	if (!h)
+		return (void)fuse_reply_err(req, ENOMEM);
+	/* The listing is a snapshot taken now, and readdir's offset is an index
+	 * into it: objects coming and going mid-listing skip or repeat nothing. */
+	uint64_t obj = ino_obj(ino);
+	rc = dirlist_add(&h->dir, ".", ino, S_IFDIR);
+	if (!rc)
+		rc = dirlist_add(&h->dir, "..", FUSE_ROOT_ID, S_IFDIR);
+	for (unsigned i = 0; !rc && i < dd->nrows; i++) {
+		const struct row *r = &dd->rows[i];
+		if (r->kind == R_DIR)
+			rc = dirlist_add(&h->dir, r->name, ino_make(r->subdir, obj, 0), S_IFDIR);
+		else
+			rc = dirlist_add(&h->dir, r->name, ino_make(ino_type(ino), obj, i + 1),
+					 S_IFREG);
+	}
+	if (!rc && dd->list)
+		rc = dd->list(fs, obj, &h->dir);
+	if (rc < 0) {
+		handle_put(h);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	fi->fh = (uintptr_t)h;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_put(h);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	if (!buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	size_t used = 0;
+	for (size_t i = (size_t)off; i < h->dir.n; i++) {
+		const struct dentry_out *d = &h->dir.v[i];
+		struct stat st = { .st_ino = d->ino, .st_mode = d->mode };
+		size_t n = fuse_add_direntry(req, buf + used, size - used, d->name, &st,
+					     (off_t)(i + 1));
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	handle_put((struct handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, ino, &dd, &row);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	if (!row)
+		return (void)fuse_reply_err(req, EISDIR);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && row->kind != R_CTL)
+		return (void)fuse_reply_err(req, EACCES);
+
+	struct handle *h = handle_new(ino, row, fi->flags);
+	if (!h)
+		return (void)fuse_reply_err(req, ENOMEM);
+	/* Snapshot files are rendered here, once: every read of this open sees
+	 * the same content, whatever offsets it reads at. */
+	if (row->kind == R_TEXT) {
+		rc = row->show(fs, h->obj, &h->buf);
+		h->rendered = true;
+	} else if (row->kind == R_KV) {
+		struct emit e;
+		emit_begin(&e, &h->buf, row->json ? EMIT_JSON : EMIT_TEXT);
+		rc = row->kv(fs, h->obj, &e);
+		emit_end(&e);
+		h->rendered = true;
+	}
+	if (rc == 0)
+		rc = sb_error(&h->buf);
+	if (rc < 0) {
+		handle_put(h);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	/* Control files are streams of replies: offsets mean nothing, and a
+	 * non-seekable fd makes `read` in shells take one line at a time. */
+	if (row->kind == R_CTL)
+		fi->nonseekable = 1;
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) != 0)
+		handle_put(h);   /* the kernel gave up: no release will come */
+}
+
+static void read_ctl(fuse_req_t req, struct handle *h, size_t size)
+{
+	pthread_mutex_lock(&h->lock);
+	size_t avail = h->buf.len - h->rpos;
+	size_t n = avail < size ? avail : size;
+	fuse_reply_buf(req, h->buf.buf ? h->buf.buf + h->rpos : NULL, n);
+	h->rpos += n;
+	if (h->rpos == h->buf.len) {   /* all replies read: start afresh */
+		sb_reset(&h->buf);
+		h->rpos = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* 1: content ready in h->buf; 0: not yet; <0: error */
+static int wait_ready(struct fs *fs, struct handle *h)
+{
+	if (h->rendered)
+		return 1;
+	int rc = h->row->ready(fs, h->obj, &h->buf);
+	if (rc == 1)
+		h->rendered = true;
+	else
+		sb_reset(&h->buf);
+	return rc;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	switch (h->row->kind) {
+	case R_TEXT:
+	case R_KV:
+		pthread_mutex_lock(&h->lock);
+		reply_slice(req, &h->buf, size, off);
+		pthread_mutex_unlock(&h->lock);
+		return;
+	case R_CTL:
+		return read_ctl(req, h, size);
+	case R_WAIT: {
+		pthread_mutex_lock(&h->lock);
+		int rc = wait_ready(fs, h);
+		if (rc == 1)
+			reply_slice(req, &h->buf, size, off);
+		pthread_mutex_unlock(&h->lock);
+		if (rc == 1)
+			return;
+		if (rc < 0)
+			return (void)fuse_reply_err(req, -rc);
+		if (fi->flags & O_NONBLOCK)
+			return (void)fuse_reply_err(req, EAGAIN);
+		return park_read(fs->park, req, h, size, off, h->row->waits_on, h->obj);
+	}
+	case R_STREAM: {
+		char *buf = malloc(size ? size : 1);
+		if (!buf)
+			return (void)fuse_reply_err(req, ENOMEM);
+		ssize_t n = h->row->stream(fs, h->obj, (uint64_t)off, buf, size, NULL);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, buf, (size_t)n);
+		free(buf);
+		return;
+	}
+	case R_DIR:
+		break;
+	}
+	fuse_reply_err(req, EIO);
+}
+
+/* Run the lines gathered in h->pend.  Errors are also kept for reading back. */
+static int run_pending(struct fs *fs, struct handle *h, const struct caller *c)
+{
+	char err[512] = "";
+	int rc = h->row->store(fs, h, h->pend.buf, h->pend.len, c, err, sizeof(err));
+	sb_reset(&h->pend);
+	if (rc < 0) {
+		sb_printf(&h->buf, "error: %s\n", err[0] ? err : strerror(-rc));
+		engine_log(fs->eng, "%s: refused (%s): %s", h->row->name, strerror(-rc),
+			   err[0] ? err : "-");
+	}
+	return rc;
+}
+
+/* A control write: complete lines run when the write that ends them arrives
+ * (a line split across writes, as the kernel does with big writes, is
+ * gathered first); a final line without a newline runs at close (flush). */
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	if (h->row->kind != R_CTL)
+		return (void)fuse_reply_err(req, EBADF);
+	struct caller c = caller_of(req);
+
+	pthread_mutex_lock(&h->lock);
+	if (h->pend.len + size > fs->cfg->max_write) {
+		sb_reset(&h->pend);
+		sb_printf(&h->buf, "error: write of %zu bytes is over max_write=%llu\n",
+			  h->pend.len + size, (unsigned long long)fs->cfg->max_write);
+		pthread_mutex_unlock(&h->lock);
+		engine_log(fs->eng, "%s: refused: write over max_write", h->row->name);
+		return (void)fuse_reply_err(req, E2BIG);
+	}
+	sb_add(&h->pend, buf, size);
+	int rc = sb_error(&h->pend);
+	if (rc == 0 && size && buf[size - 1] == '\n')
+		rc = run_pending(fs, h, &c);
+	pthread_mutex_unlock(&h->lock);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int rc = 0;
+	if (h->row->kind == R_CTL) {
+		struct caller c = caller_of(req);
+		pthread_mutex_lock(&h->lock);
+		if (h->pend.len)
+			rc = run_pending(fs, h, &c);
+		pthread_mutex_unlock(&h->lock);
+	}
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	handle_put((struct handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct fs *fs = fs_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	unsigned revents = POLLIN | POLLRDNORM;
+
+	if (h->row->kind == R_CTL)
+		revents |= POLLOUT | POLLWRNORM;
+	if (h->row->kind == R_WAIT) {
+		pthread_mutex_lock(&h->lock);
+		int rc = wait_ready(fs, h);
+		pthread_mutex_unlock(&h->lock);
+		if (rc == 0) {
+			revents = 0;
+			if (ph) {
+				park_poll(fs->park, h, ph, h->row->waits_on, h->obj);
+				ph = NULL;
+			}
+		} else if (rc < 0) {
+			revents = POLLERR;
+		}
+	}
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, revents);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, parent, &dd, &row);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	for (unsigned i = 0; dd && i < dd->nrows; i++)
+		if (!strcmp(dd->rows[i].name, name))
+			return (void)fuse_reply_err(req, dd->rows[i].kind == R_DIR ? EPERM : ENOTDIR);
+	if (!dd->rmdir)
+		return (void)fuse_reply_err(req, EPERM);
+	struct caller c = caller_of(req);
+	rc = dd->rmdir(fs, ino_obj(parent), name, &c);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+const struct fuse_lowlevel_ops pcfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.poll = op_poll,
+	.rmdir = op_rmdir,
+};

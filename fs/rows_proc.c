@@ -1,0 +1,293 @@
+/* rows_proc.c - /procs and /procs/ID: one directory per task. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+/* ---- /procs ----------------------------------------------------------------- */
+
+static int procs_list(struct fs *fs, uint64_t obj, struct dirlist *out)
+{
+	uint64_t *ids;
+	size_t n;
+	int rc = engine_task_ids(fs->eng, &ids, &n);
+	if (rc < 0)
+		return rc;
+	char name[24];
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		snprintf(name, sizeof(name), "%" PRIu64, ids[i]);
+		rc = dirlist_add(out, name, ino_make(N_PROC, ids[i], 0), S_IFDIR);
+	}
+	free(ids);
+	return rc;
+}
+
+/* A task id as a name: digits only, no leading zero, in range. */
+static int parse_id(const char *name, uint64_t *id)
+{
+	uint64_t v;
+	if (name[0] == '0' || parse_uint(name, INO_OBJ_MAX, &v) < 0)
+		return -ENOENT;
+	*id = v;
+	return 0;
+}
+
+static int procs_lookup(struct fs *fs, uint64_t obj, const char *name, uint64_t *child)
+{
+	uint64_t id;
+	if (parse_id(name, &id) < 0 || !engine_task_exists(fs->eng, id))
+		return -ENOENT;
+	*child = id;
+	return 0;
+}
+
+static int procs_rmdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c)
+{
+	uint64_t id;
+	if (parse_id(name, &id) < 0)
+		return -ENOENT;
+	return engine_task_forget(fs->eng, id);
+}
+
+const struct dirdesc dir_procs = {
+	.mode = 0555,
+	.child = N_PROC,
+	.list = procs_list,
+	.lookup = procs_lookup,
+	.rmdir = procs_rmdir,
+};
+
+/* ---- /procs/ID ---------------------------------------------------------------- */
+
+static bool proc_exists(struct fs *fs, uint64_t id)
+{
+	return engine_task_exists(fs->eng, id);
+}
+
+/* Every show function of a task works on one snapshot of it. */
+#define WITH_TASK(fs, id, ti)                                          \
+	struct task_info ti;                                           \
+	do {                                                           \
+		int rc_ = engine_task_info((fs)->eng, (id), &ti);      \
+		if (rc_ < 0)                                           \
+			return rc_;                                    \
+	} while (0)
+
+static int show_cmd(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	sb_printf(out, "%s\n", ti.cmd);
+	task_info_free(&ti);
+	return 0;
+}
+
+static int show_kind(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	sb_adds(out, ti.kind == TASK_THREAD ? "thread\n" : "process\n");
+	task_info_free(&ti);
+	return 0;
+}
+
+static int show_method(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	sb_printf(out, "%s\n", method_name(ti.method));
+	task_info_free(&ti);
+	return 0;
+}
+
+static int show_pid(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	if (ti.pid > 0)
+		sb_printf(out, "%d\n", ti.pid);
+	task_info_free(&ti);
+	return 0;
+}
+
+/* A process's tid is its pid (its main thread); a thread's is its own. */
+static int show_tid(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	pid_t tid = ti.kind == TASK_THREAD ? ti.tid : ti.pid;
+	if (tid > 0)
+		sb_printf(out, "%d\n", tid);
+	task_info_free(&ti);
+	return 0;
+}
+
+static int show_state(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	sb_printf(out, "%s\n", task_state_name(ti.state));
+	task_info_free(&ti);
+	return 0;
+}
+
+static int show_alive(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	sb_adds(out, ti.ended ? "0\n" : "1\n");
+	task_info_free(&ti);
+	return 0;
+}
+
+/* Python's Process.exitcode: nothing (None) while running. */
+static int show_exitcode(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	if (ti.ended)
+		sb_printf(out, "%d\n", ti.exitcode);
+	task_info_free(&ti);
+	return 0;
+}
+
+static int show_error(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	if (ti.error[0])
+		sb_printf(out, "%s\n", ti.error);
+	task_info_free(&ti);
+	return 0;
+}
+
+/* wait: ready once the task has ended; the content is its exitcode line. */
+static int ready_wait(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	WITH_TASK(fs, id, ti);
+	int ready = ti.ended;
+	if (ready)
+		sb_printf(out, "%d\n", ti.exitcode);
+	task_info_free(&ti);
+	return ready;
+}
+
+static void emit_time(struct emit *e, const char *key, struct timespec ts)
+{
+	if (!ts.tv_sec) {
+		emit_null(e, key);
+		return;
+	}
+	char buf[64];
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	emit_str(e, key, buf);
+}
+
+static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
+{
+	WITH_TASK(fs, id, ti);
+	emit_uint(e, "id", ti.id);
+	emit_str(e, "name", ti.name[0] ? ti.name : NULL);
+	emit_str(e, "cmd", ti.cmd);
+	emit_str(e, "kind", ti.kind == TASK_THREAD ? "thread" : "process");
+	emit_str(e, "method", method_name(ti.method));
+	emit_str(e, "workload", workload_name(ti.workload));
+	emit_str(e, "state", task_state_name(ti.state));
+	emit_bool(e, "alive", !ti.ended);
+	if (ti.ended)
+		emit_int(e, "exitcode", ti.exitcode);
+	else
+		emit_null(e, "exitcode");
+	if (ti.pid > 0)
+		emit_int(e, "pid", ti.pid);
+	else
+		emit_null(e, "pid");
+	pid_t tid = ti.kind == TASK_THREAD ? ti.tid : ti.pid;
+	if (tid > 0)
+		emit_int(e, "tid", tid);
+	else
+		emit_null(e, "tid");
+	if (ti.pgid > 0)
+		emit_int(e, "pgid", ti.pgid);
+	else
+		emit_null(e, "pgid");
+	emit_time(e, "start", ti.start);
+	emit_time(e, "end", ti.end);
+	emit_fixed(e, "runtime", ti.runtime, 3);
+	emit_fixed(e, "utime", ti.utime, 3);
+	emit_fixed(e, "stime", ti.stime, 3);
+	if (ti.timeout_ms >= 0)
+		emit_fixed(e, "timeout", (double)ti.timeout_ms / 1000.0, 3);
+	else
+		emit_null(e, "timeout");
+	emit_bool(e, "timed_out", ti.timed_out);
+	if (ti.term_signal)
+		emit_int(e, "signal_sent", ti.term_signal);
+	else
+		emit_null(e, "signal_sent");
+	emit_uint(e, "stdout_bytes", ti.out_bytes[1]);
+	emit_uint(e, "stdout_dropped", ti.out_dropped[1]);
+	emit_uint(e, "stderr_bytes", ti.out_bytes[2]);
+	emit_uint(e, "stderr_dropped", ti.out_dropped[2]);
+	emit_str(e, "error", ti.error[0] ? ti.error : NULL);
+	task_info_free(&ti);
+	return 0;
+}
+
+static ssize_t stream_stdout(struct fs *fs, uint64_t id, uint64_t off, char *buf, size_t size,
+			     uint64_t *total)
+{
+	return engine_task_output(fs->eng, id, 1, off, buf, size, total);
+}
+
+static ssize_t stream_stderr(struct fs *fs, uint64_t id, uint64_t off, char *buf, size_t size,
+			     uint64_t *total)
+{
+	return engine_task_output(fs->eng, id, 2, off, buf, size, total);
+}
+
+/* ctl: one command per line. */
+static int store_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
+		     const struct caller *c, char *err, size_t errlen)
+{
+	char line[256];
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - buf) : len;
+		size_t n = end - pos;
+		if (n >= sizeof(line)) {
+			snprintf(err, errlen, "command too long");
+			return -EINVAL;
+		}
+		memcpy(line, buf + pos, n);
+		line[n] = '\0';
+		pos = end + 1;
+		if (strspn(line, " \t\r") == n)
+			continue;
+		int rc = engine_task_ctl(fs->eng, h->obj, line, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct row proc_rows[] = {
+	TEXT("cmd", 0444, show_cmd),
+	TEXT("kind", 0444, show_kind),
+	TEXT("method", 0444, show_method),
+	TEXT("pid", 0444, show_pid),
+	TEXT("tid", 0444, show_tid),
+	TEXT("state", 0444, show_state),
+	TEXT("alive", 0444, show_alive),
+	TEXT("exitcode", 0444, show_exitcode),
+	WAIT("wait", 0444, ready_wait, OBJ_TASK),
+	CTL("ctl", 0600, store_ctl),
+	STREAM("stdout", 0444, stream_stdout),
+	STREAM("stderr", 0444, stream_stderr),
+	KV("status", 0444, kv_status),
+	TEXT("error", 0444, show_error),
+};
+
+const struct dirdesc dir_proc = {
+	.rows = proc_rows,
+	.nrows = sizeof(proc_rows) / sizeof(proc_rows[0]),
+	.mode = 0555,
+	.exists = proc_exists,
+};

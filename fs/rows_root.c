@@ -1,0 +1,104 @@
+/* rows_root.c - the root directory: control and system files. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fs.h"
+
+const char pcfs_readme[] =
+"pcfs - processes and threads as files\n"
+"\n"
+"  /README          this text\n"
+"  /spawn           write task lines; read back the new ids (one per line)\n"
+"  /procs/ID/       one directory per task (ids are never reused)\n"
+"  /log             recent events and errors, newest last\n"
+"  /stats[.json]    engine counters\n"
+"  /config          the effective configuration (ini)\n"
+"\n"
+"Task line:  WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]\n"
+"  cpu      CPU-bound work            ops=N time=DUR\n"
+"  io       I/O-bound (write+fsync)   ops=N time=DUR size=SIZE\n"
+"  sleep    sleep                     time=DUR\n"
+"  mem      map and touch memory      size=SIZE touch=PCT step=SIZE rate=DUR time=DUR\n"
+"  cow      fork and copy-on-write    size=SIZE write=PCT time=DUR\n"
+"  stack    grow the stack            depth=N time=DUR\n"
+"  noop     return at once\n"
+"  exec     run a program             exec [COUNT] [opts] PROGRAM ARGS...\n"
+"  sh       /bin/sh -c CMDLINE        sh [COUNT] [opts] CMDLINE\n"
+"  COUNT 0 means one per online CPU.  Options for all: as=process|thread,\n"
+"  method=fork|spawn|vfork|clone|pthread, timeout=DUR, name=NAME, nice=N,\n"
+"  cwd=/ABS/PATH, env=K=V (repeatable), gil=0|1 (with as=thread).\n"
+"  Durations: 500ms 2s 1.5m 1h.  Sizes: 4k 64M 1G.\n"
+"  A malformed line refuses the whole write (EINVAL); nothing starts, and the\n"
+"  reason is in /log and readable on the same descriptor.\n"
+"\n"
+"/procs/ID/: cmd kind method pid tid state alive exitcode wait ctl stdout\n"
+"  stderr status status.json error\n"
+"  exitcode: empty while running, N after exit(N), -S after signal S.\n"
+"  wait: blocks until the task ends, then gives its exitcode (O_NONBLOCK: EAGAIN).\n"
+"  ctl: term | kill | signal N|NAME | stop | cont   (ESRCH once ended)\n"
+"  rmdir /procs/ID forgets an ended task (EBUSY while it runs).\n"
+"\n"
+"Example:  echo 'cpu 4 time=2s' > /mnt/pcfs/spawn; cat /mnt/pcfs/procs/1/wait\n";
+
+static int show_readme(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	sb_adds(out, pcfs_readme);
+	return 0;
+}
+
+static int show_log(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	engine_log_render(fs->eng, out);
+	return 0;
+}
+
+static int show_config(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	char *s = config_render(fs->cfg);
+	if (!s)
+		return -ENOMEM;
+	sb_adds(out, s);
+	free(s);
+	return 0;
+}
+
+static int kv_stats(struct fs *fs, uint64_t obj, struct emit *e)
+{
+	struct engine_stats st;
+	engine_stats(fs->eng, &st);
+	emit_uint(e, "started", st.started);
+	emit_uint(e, "running", st.running);
+	emit_uint(e, "exited", st.exited);
+	emit_uint(e, "killed", st.killed);
+	emit_uint(e, "failed", st.failed);
+	emit_uint(e, "refused", st.refused);
+	emit_uint(e, "forgotten", st.forgotten);
+	emit_uint(e, "known", st.known);
+	emit_uint(e, "live_processes", st.live_processes);
+	emit_uint(e, "live_threads", st.live_threads);
+	return 0;
+}
+
+/* spawn: every write is a batch of lines, all started or none. */
+static int store_spawn(struct fs *fs, struct handle *h, const char *buf, size_t len,
+		       const struct caller *c, char *err, size_t errlen)
+{
+	return engine_spawn(fs->eng, buf, len, &h->buf, err, errlen);
+}
+
+static const struct row root_rows[] = {
+	TEXT("README", 0444, show_readme),
+	CTL("spawn", 0600, store_spawn),
+	TEXT("log", 0444, show_log),
+	KV("stats", 0444, kv_stats),
+	TEXT("config", 0444, show_config),
+	DIR_ROW("procs", N_PROCS),
+};
+
+const struct dirdesc dir_root = {
+	.rows = root_rows,
+	.nrows = sizeof(root_rows) / sizeof(root_rows[0]),
+	.mode = 0555,
+};
