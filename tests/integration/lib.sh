@@ -1,0 +1,124 @@
+# lib.sh - shared by the integration tests: mount pcfs in a temporary
+# directory, drive it with real shell commands, clean up whatever happens.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   pcfs_mount [CONFIG_TEXT]      # sets $M (the mountpoint), $PCFS_PID
+#   check "what" CMD ARGS...      # CMD must succeed
+#   expect "what" ACTUAL EXPECTED # strings must be equal
+#   finish                        # prints "N passed, N failed", exits non-zero on failure
+#
+# Environment (set by meson): PCFS (the daemon), PCFS_WORKER, PCFS_SOURCE_DIR.
+
+set -u
+PASS=0
+FAIL=0
+M=
+PCFS_PID=
+WORKDIR=$(mktemp -d /tmp/pcfs-test.XXXXXX)
+: "${PCFS:?PCFS must name the pcfs binary}"
+: "${PCFS_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+
+if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+	echo "SKIP: needs /dev/fuse and fusermount3"
+	exit 77
+fi
+
+ok()   { PASS=$((PASS + 1)); printf 'ok   %s\n' "$1"; }
+bad()  { FAIL=$((FAIL + 1)); printf 'FAIL %s\n' "$1"; }
+
+check() {
+	local what=$1; shift
+	if "$@" >"$WORKDIR/check.out" 2>&1; then ok "$what"; else
+		bad "$what"; sed 's/^/     | /' "$WORKDIR/check.out" | head -20; fi
+}
+
+check_fails() {
+	local what=$1; shift
+	if "$@" >"$WORKDIR/check.out" 2>&1; then bad "$what (unexpectedly succeeded)"; else ok "$what"; fi
+}
+
+expect() {
+	if [ "$2" = "$3" ]; then ok "$1"; else
+		bad "$1"; printf '     | got:      %q\n     | expected: %q\n' "$2" "$3"; fi
+}
+
+expect_match() {
+	if [[ $2 =~ $3 ]]; then ok "$1"; else
+		bad "$1"; printf '     | got:      %q\n     | pattern:  %s\n' "$2" "$3"; fi
+}
+
+# The errno text a write produced, e.g. "Invalid argument" (empty if it worked).
+write_err() {
+	local file=$1; shift
+	local out
+	out=$( { printf '%s\n' "$@" > "$file"; } 2>&1 ) && return 0
+	printf '%s' "${out##*: }"
+}
+
+# Wait until a command succeeds (bounded); returns its status.
+wait_until() {
+	local tries=$1; shift
+	for _ in $(seq "$tries"); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }
+
+# Mount pcfs on a fresh directory; optional ini text becomes --config.
+pcfs_mount() {
+	M=$(mktemp -d "$WORKDIR/mnt.XXXX")
+	local cfg=$WORKDIR/pcfs.ini
+	printf '[fuse]\nauto_unmount = true\n%s\n' "${1:-}" > "$cfg"
+	"$PCFS" -f --config "$cfg" "$M" 2>"$WORKDIR/pcfs.stderr" &
+	PCFS_PID=$!
+	for _ in $(seq 100); do
+		is_mounted "$M" && return 0
+		kill -0 "$PCFS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "pcfs did not mount:"; cat "$WORKDIR/pcfs.stderr"
+	exit 1
+}
+
+# Unmount and check that the daemon exited cleanly; echoes its status.
+pcfs_umount() {
+	fusermount3 -u "$M" 2>/dev/null || fusermount3 -uz "$M" 2>/dev/null
+	local rc=0
+	wait "$PCFS_PID" || rc=$?
+	PCFS_PID=
+	return $rc
+}
+
+# Pids of processes that carry our mountpoint in their environment: our tasks.
+our_tasks() {
+	local pid
+	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+		[ "$pid" = "$$" ] && continue
+		{ tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep -qx "PCFS_MOUNT=$M" && echo "$pid"
+	done
+}
+tasks_left() { our_tasks | wc -l; }
+
+cleanup() {
+	if [ -n "$M" ] && is_mounted "$M"; then fusermount3 -uz "$M" 2>/dev/null; fi
+	if [ -n "$PCFS_PID" ]; then
+		kill "$PCFS_PID" 2>/dev/null
+		sleep 0.2
+		kill -9 "$PCFS_PID" 2>/dev/null
+	fi
+	# tasks are in process groups of their own; take any that outlived us
+	if [ -n "$M" ]; then
+		for pid in $(our_tasks); do kill -9 "$pid" 2>/dev/null; done
+	fi
+	rm -rf "$WORKDIR"
+}
+trap cleanup EXIT
+
+finish() {
+	if grep -qiE 'sanitizer|runtime error|double free|corruption' "$WORKDIR/pcfs.stderr" 2>/dev/null; then
+		bad "daemon stderr is clean"
+		grep -iE -A5 'sanitizer|runtime error|double free|corruption' "$WORKDIR/pcfs.stderr" | head -30
+	fi
+	echo "$PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# The core (issue 2) through a real mount: every file of /procs/ID, the line
+# grammar, exit codes, ctl, output capture, timeouts, threads vs processes,
+# limits, refusals, unmount with running tasks.
+. "$(dirname "$0")/lib.sh"
+
+pcfs_mount "[tasks]
+default_time = 30s
+history = 50
+kill_grace = 500ms
+[limits]
+max_processes = 40
+max_threads = 64"
+
+# --- the namespace ---
+expect "root lists the contract files" "$(ls "$M" | tr '\n' ' ')" "README config log procs spawn stats stats.json "
+check "README documents the grammar" grep -q 'WORKLOAD \[COUNT\]' "$M/README"
+check "config is ini and loads back" grep -q '^\[limits\]' "$M/config"
+
+# --- start, read back the ids on the same descriptor ---
+exec 3<>"$M/spawn"
+echo 'sleep time=300ms' >&3
+read -r id1 <&3
+echo 'cpu 2 time=200ms' >&3
+read -r id2 <&3; read -r id3 <&3
+exec 3>&-
+expect "ids are 1, 2, 3 in order" "$id1 $id2 $id3" "1 2 3"
+expect "a task directory per id" "$(ls "$M/procs" | tr '\n' ' ')" "1 2 3 "
+expect "state while running" "$(cat "$M/procs/1/state")" "running"
+expect "alive while running" "$(cat "$M/procs/1/alive")" "1"
+expect "exitcode is empty (0 bytes) while running" "$(stat -c %s "$M/procs/1/exitcode"; wc -c < "$M/procs/1/exitcode")" "0
+0"
+expect "cmd is the line" "$(cat "$M/procs/1/cmd")" "sleep time=300ms"
+expect "kind" "$(cat "$M/procs/1/kind")" "process"
+expect "built-ins fork by default" "$(cat "$M/procs/1/method")" "fork"
+expect_match "pid is a live process" "$(cat "$M/procs/1/pid")" '^[0-9]+$'
+check "the pid is really running" kill -0 "$(cat "$M/procs/1/pid")"
+expect "each process leads its own group" "$(ps -o pgid= -p "$(cat "$M/procs/1/pid")" | tr -d ' ')" "$(cat "$M/procs/1/pid")"
+
+# --- wait: blocking, non-blocking, interrupted ---
+expect "wait blocks until the end, then gives the exitcode" "$(cat "$M/procs/1/wait")" "0"
+expect "state after exit" "$(cat "$M/procs/1/state")" "exited"
+expect "alive after exit" "$(cat "$M/procs/1/alive")" "0"
+expect "exitcode after exit" "$(cat "$M/procs/1/exitcode")" "0"
+cat "$M/procs/2/wait" >/dev/null
+expect_match "cpu prints its result line" "$(cat "$M/procs/2/stdout")" '^cpu ops=[0-9]+ elapsed='
+
+echo 'sleep time=5s' > "$M/spawn"     # id 4
+out=$(dd if="$M/procs/4/wait" iflag=nonblock 2>&1)
+expect_match "O_NONBLOCK wait gives EAGAIN while running" "$out" 'Resource temporarily unavailable'
+start=$(date +%s%N)
+timeout -s INT 0.3 cat "$M/procs/4/wait"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect "Ctrl-C on a blocked wait ends the reader (SIGINT)" "$rc" "124"
+check "... at once ($ms ms)" test "$ms" -lt 1500
+expect "... and changes nothing" "$(cat "$M/procs/4/state")" "running"
+
+# --- exit codes ---
+echo 'sh exit 3' > "$M/spawn"          # 5
+expect "non-zero exit status" "$(cat "$M/procs/5/wait")" "3"
+echo term > "$M/procs/4/ctl"
+expect "term gives -15 (Python's exitcode)" "$(cat "$M/procs/4/wait")" "-15"
+expect "state after a signal" "$(cat "$M/procs/4/state")" "killed"
+echo 'sleep time=5s' > "$M/spawn"      # 6
+echo kill > "$M/procs/6/ctl"
+expect "kill gives -9" "$(cat "$M/procs/6/wait")" "-9"
+echo 'sleep time=5s' > "$M/spawn"      # 7
+echo 'signal USR1' > "$M/procs/7/ctl"
+expect "signal NAME" "$(cat "$M/procs/7/wait")" "-10"
+echo 'sleep time=5s' > "$M/spawn"      # 8
+echo 'signal 2' > "$M/procs/8/ctl"
+expect "signal N" "$(cat "$M/procs/8/wait")" "-2"
+
+# --- ctl: stop/cont, errors ---
+echo 'sleep time=400ms' > "$M/spawn"   # 9
+echo stop > "$M/procs/9/ctl"
+check "stop shows as stopped" wait_until 40 grep -qx stopped "$M/procs/9/state"
+echo cont > "$M/procs/9/ctl"
+check "cont shows as running" wait_until 40 grep -qx running "$M/procs/9/state"
+expect "it then finishes normally" "$(cat "$M/procs/9/wait")" "0"
+expect "ctl on an ended task: ESRCH" "$(write_err "$M/procs/9/ctl" term)" "No such process"
+expect "unknown ctl command: EINVAL" "$(write_err "$M/procs/9/ctl" frobnicate)" "Invalid argument"
+expect "bad signal: EINVAL" "$(write_err "$M/procs/9/ctl" 'signal NOPE')" "Invalid argument"
+
+# --- output: separate, captured while running ---
+echo 'sh echo out; echo err >&2; echo more; exit 0' > "$M/spawn"   # 10
+cat "$M/procs/10/wait" >/dev/null
+expect "stdout captured" "$(cat "$M/procs/10/stdout")" "out
+more"
+expect "stderr captured separately" "$(cat "$M/procs/10/stderr")" "err"
+echo 'sh echo first; sleep 5' > "$M/spawn"   # 11
+check "stdout readable while it runs" wait_until 40 grep -qx first "$M/procs/11/stdout"
+expect "stdout reports its true size" "$(stat -c %s "$M/procs/11/stdout")" "6"
+echo kill > "$M/procs/11/ctl"
+
+# --- status and its JSON twin ---
+st=$(cat "$M/procs/5/status")
+expect_match "status has key: value lines" "$st" 'state: exited'
+expect_match "status has the exit code" "$st" 'exitcode: 3'
+expect_match "status has CPU times" "$st" 'utime: [0-9.]+'
+if command -v jq >/dev/null; then
+	expect "status.json parses, numbers are numbers" \
+		"$(jq -r '[.id, .exitcode, .state, (.exitcode|type)] | @tsv' "$M/procs/5/status.json")" \
+		"5	3	exited	number"
+	echo 'sleep time=2s' > "$M/spawn"   # 12
+	expect "exitcode is null while running (Python's None)" \
+		"$(jq -r '.exitcode' "$M/procs/12/status.json")" "null"
+	echo kill > "$M/procs/12/ctl"; cat "$M/procs/12/wait" >/dev/null
+	expect "stats.json counts" "$(jq -r '.started >= 12' "$M/stats.json")" "true"
+fi
+
+# --- timeouts escalate TERM then KILL ---
+echo 'sleep time=5s timeout=200ms' > "$M/spawn"   # 13
+expect "timeout= terminates: -15" "$(cat "$M/procs/13/wait")" "-15"
+expect_match "status says it timed out" "$(cat "$M/procs/13/status")" 'timed_out: 1'
+echo "sh trap '' TERM; sleep 5" > "$M/spawn"        # 14 (ignores TERM)
+echo 'timeout=' > /dev/null
+n=$(cat "$M/stats" | sed -n 's/^started: //p')
+echo "sh timeout=200ms trap '' TERM; sleep 5" > "$M/spawn" 2>/dev/null
+echo "sh timeout=200ms trap '' TERM; while :; do sleep 0.1; done" > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+expect "a task ignoring TERM gets KILL after the grace" "$(cat "$M/procs/$last/wait")" "-9"
+echo kill > "$M/procs/14/ctl"
+
+# --- grandchildren die with the group ---
+echo 'sh sleep 101 & sleep 102 & wait' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+check "grandchildren started" wait_until 40 pgrep -f 'sleep 10[12]'
+echo term > "$M/procs/$last/ctl"
+cat "$M/procs/$last/wait" >/dev/null
+check "term reaches the whole process group" wait_until 40 sh -c '! pgrep -f "sleep 10[12]"'
+
+# --- environment ---
+echo 'sh echo $PCFS_ID $PCFS_MOUNT $FOO' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+cat "$M/procs/$last/wait" >/dev/null
+expect "tasks see PCFS_ID and PCFS_MOUNT" "$(cat "$M/procs/$last/stdout")" "$last $M"
+echo 'sh env=FOO=bar cwd=/tmp echo $FOO $(pwd)' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+cat "$M/procs/$last/wait" >/dev/null
+expect "env= and cwd=" "$(cat "$M/procs/$last/stdout")" "bar /tmp"
+
+# --- start methods ---
+for m in spawn vfork clone fork; do
+	echo "exec method=$m /bin/echo via $m" > "$M/spawn"
+	last=$(ls "$M/procs" | sort -n | tail -1)
+	expect "exec method=$m" "$(cat "$M/procs/$last/wait") $(cat "$M/procs/$last/stdout") $(cat "$M/procs/$last/method")" "0 via $m $m"
+done
+for m in fork spawn vfork clone; do
+	echo "cpu method=$m ops=5" > "$M/spawn"
+	last=$(ls "$M/procs" | sort -n | tail -1)
+	expect_match "cpu method=$m" "$(cat "$M/procs/$last/wait") $(cat "$M/procs/$last/stdout")" "^0 cpu ops=5 "
+done
+echo 'exec /no/such/program' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+expect "a program that cannot start: state failed" "$(cat "$M/procs/$last/state")" "failed"
+expect_match "... with the reason in error" "$(cat "$M/procs/$last/error")" 'No such file or directory'
+expect "... and exitcode 127 like a shell" "$(cat "$M/procs/$last/wait")" "127"
+
+# --- threads vs processes ---
+echo 'sleep 3 as=thread time=300ms' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+t1=$((last - 2)); t2=$((last - 1)); t3=$last
+expect "threads of one line share one host pid" "$(cat "$M/procs/$t1/pid")" "$(cat "$M/procs/$t3/pid")"
+check "... which is not the daemon" test "$(cat "$M/procs/$t1/pid")" != "$PCFS_PID"
+check "... and each has its own tid" test "$(cat "$M/procs/$t1/tid")" != "$(cat "$M/procs/$t2/tid")"
+expect "kind thread, method pthread" "$(cat "$M/procs/$t1/kind") $(cat "$M/procs/$t1/method")" "thread pthread"
+echo 'sleep 3 time=300ms' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+check "processes of one line have different pids" test "$(cat "$M/procs/$((last-2))/pid")" != "$(cat "$M/procs/$last/pid")"
+echo 'sleep 2 as=thread time=10s' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+echo term > "$M/procs/$((last-1))/ctl"
+expect "term on a thread stops it cooperatively: -15" "$(cat "$M/procs/$((last-1))/wait")" "-15"
+expect "... and its sibling keeps running" "$(cat "$M/procs/$last/state")" "running"
+echo kill > "$M/procs/$last/ctl"
+expect "kill on a thread: -9" "$(cat "$M/procs/$last/wait")" "-9"
+expect "exec as a thread is refused" "$(write_err "$M/spawn" 'exec as=thread /bin/true')" "Invalid argument"
+
+# --- malformed lines: refused whole, nothing starts, reason readable ---
+before=$(ls "$M/procs" | wc -l)
+# bash's printf writes each line separately; cat writes a small file at once
+printf 'sleep time=1s\nbogus 2\n' > "$WORKDIR/batch"
+exec 3<>"$M/spawn"
+cat "$WORKDIR/batch" >&3 2>/dev/null
+read -r reply <&3
+exec 3>&-
+expect_match "the reason is readable on the same descriptor" "$reply" "^error: line 2: unknown workload 'bogus'"
+expect "nothing started from the refused write" "$(ls "$M/procs" | wc -l)" "$before"
+check "the reason is in /log" grep -q "unknown workload 'bogus'" "$M/log"
+expect "bad option value" "$(write_err "$M/spawn" 'sleep time=forever')" "Invalid argument"
+expect "unknown option" "$(write_err "$M/spawn" 'cpu wibble=1')" "Invalid argument"
+expect "empty write" "$(write_err "$M/spawn" '')" "Invalid argument"
+check "printf without a newline still starts (at close)" sh -c "printf 'noop' > '$M/spawn'"
+check "a line written in two pieces is gathered" python3 -c "
+import os; fd = os.open('$M/spawn', os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b'noop '); os.write(fd, b'name=pieces\n'); os.close(fd)"
+last=$(ls "$M/procs" | sort -n | tail -1)
+expect_match "... and started once" "$(cat "$M/procs/$last/status")" 'name: pieces'
+expect "writes to read-only files are refused" "$(write_err "$M/procs/1/state" x)" "Permission denied"
+
+# --- rmdir ---
+echo 'sleep time=5s' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+check_fails "rmdir of a running task fails (EBUSY)" rmdir "$M/procs/$last"
+echo kill > "$M/procs/$last/ctl"; cat "$M/procs/$last/wait" >/dev/null
+check "rmdir forgets an ended task" rmdir "$M/procs/$last"
+check_fails "... and it is gone" test -e "$M/procs/$last/state"
+
+# --- limits: EAGAIN, the mount stays usable ---
+expect "over max_processes: EAGAIN, nothing starts" "$(write_err "$M/spawn" 'sleep 41 time=1s')" "Resource temporarily unavailable"
+check_fails "a runaway spawn loop is refused, not fatal" sh -c "for i in \$(seq 100); do echo 'sleep time=3s' > '$M/spawn' || exit 1; done"
+check "the mount still answers" cat "$M/stats"
+check "refusals are counted" test "$(sed -n 's/^refused: //p' "$M/stats")" -gt 0
+for d in "$M"/procs/*/; do [ "$(cat "$d/alive")" = 1 ] && echo kill > "$d/ctl"; done
+check "everything is reaped" wait_until 100 grep -qx 'running: 0' "$M/stats"
+
+# --- many parked waiters do not stall the mount ---
+pids=()
+for i in $(seq 200); do cat "$M/procs/$(ls "$M/procs" | sort -n | tail -1)/wait" >/dev/null & pids+=($!); done
+sleep 0.3
+start=$(date +%s%N); ls "$M/procs" >/dev/null; cat "$M/stats" >/dev/null
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "with 200 blocked readers, ls and cat answer at once ($ms ms)" test "$ms" -lt 500
+kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
+
+# --- unmount with running tasks: nothing left behind ---
+echo 'sleep 3 time=60s' > "$M/spawn"
+echo 'sleep 2 as=thread time=60s' > "$M/spawn"
+echo "sh trap '' TERM; sleep 60" > "$M/spawn"
+sleep 0.2
+groups=$(for d in "$M"/procs/*/; do [ "$(cat "$d/alive")" = 1 ] && cat "$d/pid"; done | sort -u)
+check "tasks are running before unmount" test "$(echo "$groups" | wc -w)" -ge 3
+check "unmount: the daemon exits 0" pcfs_umount
+left=$(for g in $groups; do pgrep -g "$g"; done)
+expect "no task process (or descendant) is left behind" "$left" ""
+expect "no zombie children of the test" "$(ps --ppid $$ -o stat= | grep -c Z)" "0"
+
+finish
