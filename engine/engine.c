@@ -379,9 +379,10 @@ static void host_died(struct engine *e, struct host *h, int status)
 	else
 		snprintf(why, sizeof(why), "thread host (pid %d) exited with status %d",
 			 h->pid, WEXITSTATUS(status));
-	h->reaped = true;
-	/* Its last W_TH_EXIT messages may still sit in the socket. */
+	/* Its last W_TH_EXIT messages may still sit in the socket: read them
+	 * while the host still counts as alive, so only we free it below. */
 	host_readable(e, h->id);
+	h->reaped = true;
 	int code = WIFSIGNALED(status) ? -WTERMSIG(status) : -SIGKILL;
 	for (struct task *t = e->first; t && h->live; t = t->next) {
 		if (t->host != h || state_ended(t->state))
