@@ -558,14 +558,49 @@ static void shutdown_signal_all(struct engine *e, int sig)
 			kill(-t->pid, SIGCONT);
 		send_stop(e, t, sig);
 	}
-	if (sig == SIGKILL)
+	if (sig == SIGKILL) {
 		for (struct host *h = e->hosts; h; h = h->next)
 			if (!h->reaped)
 				kill(h->pid, SIGKILL);
+		/* descendants whose task already ended still hold the group */
+		for (size_t i = 0; i < e->nshut_groups; i++)
+			kill(-e->shut_groups[i], SIGKILL);
+	}
+}
+
+/* The process groups of every live task: shutdown is over when they are all
+ * empty, not merely when each task's own process is reaped (its descendants
+ * are killed with it, and are reparented to us as they die). */
+static void remember_groups(struct engine *e)
+{
+	size_t n = 0;
+	for (struct task *t = e->first; t; t = t->next)
+		n++;
+	for (struct host *h = e->hosts; h; h = h->next)
+		n++;
+	e->shut_groups = calloc(n ? n : 1, sizeof(pid_t));
+	if (!e->shut_groups)
+		return;
+	for (struct task *t = e->first; t; t = t->next)
+		if (!state_ended(t->state) && t->kind == TASK_PROCESS && t->pid > 0)
+			e->shut_groups[e->nshut_groups++] = t->pid;
+	for (struct host *h = e->hosts; h; h = h->next)
+		if (!h->reaped)
+			e->shut_groups[e->nshut_groups++] = h->pid;
+}
+
+static bool groups_empty(struct engine *e)
+{
+	for (size_t i = 0; i < e->nshut_groups; i++)
+		if (kill(-e->shut_groups[i], 0) == 0 || errno == EPERM)
+			return false;
+	return true;
 }
 
 static void begin_shutdown(struct engine *e)
 {
+	if (e->cfg.unmount_policy != UNMOUNT_LEAVE)
+		remember_groups(e);
 	switch (e->cfg.unmount_policy) {
 	case UNMOUNT_LEAVE:
 		return;
@@ -590,7 +625,7 @@ static bool shutdown_done(struct engine *e)
 	for (struct host *h = e->hosts; h; h = h->next)
 		if (!h->reaped)
 			return false;
-	return true;
+	return groups_empty(e);
 }
 
 static void *engine_thread(void *arg)
@@ -600,7 +635,9 @@ static void *engine_thread(void *arg)
 	bool shutting = false;
 
 	for (;;) {
-		int n = epoll_wait(e->epfd, evs, 64, -1);
+		/* while shutting down, group members that are not our children
+		 * (yet) die without telling us: look again every 20 ms */
+		int n = epoll_wait(e->epfd, evs, 64, shutting ? 20 : -1);
 		if (n < 0 && errno != EINTR) {
 			log_add(e, LOG_LVL_ERROR, "epoll_wait: %s", strerror(errno));
 			break;
@@ -831,6 +868,7 @@ void engine_free(struct engine *e)
 	if (e->log)
 		log_free(e);
 	free(e->pending);
+	free(e->shut_groups);
 	free(e->hash);
 	free(e->phash);
 	free(e->fs_buf);

@@ -127,6 +127,8 @@ struct engine {
 
 	bool stopping;
 	bool kill_sent;
+	pid_t *shut_groups;            /* process groups to see emptied at shutdown */
+	size_t nshut_groups;
 
 	/* the log ring */
 	pthread_mutex_t log_lock;
