@@ -50,6 +50,37 @@ enum wire_type {
 	 * thread stops cooperatively at its next check (within ~10 ms) and exits
 	 * with -a.  Nothing else in the host is touched. */
 	W_TH_STOP,
+
+	/* Pool hosts (pcfs-worker pool GIL DEFAULT_TIME_MS NSLOTS, fd 3): NSLOTS
+	 * long-lived slot threads, each running futures one after another (a
+	 * process pool is N hosts of one slot, a thread pool one host of N).
+	 *
+	 * host -> daemon, once per slot when its thread is up: a = slot (1..),
+	 * b = its tid.  Also sent for slots added by W_PW_SLOTS. */
+	W_PW_READY,
+	/* daemon -> host: run future `id` on slot a (which is idle).  Payload:
+	 * line \0 {K=V \0}*: the environment for exec/sh children (PCFS_ID,
+	 * PCFS_SLOT, PCFS_MOUNT, the line's env=); built-ins run in the slot
+	 * thread itself. */
+	W_PW_RUN,
+	/* host -> daemon: output of future id, a = 1 stdout / 2 stderr. */
+	W_PW_OUTPUT,
+	/* host -> daemon: an exec/sh future's child started: a = its pid (the
+	 * child leads its own process group; the host reaps it). */
+	W_PW_CHILD,
+	/* host -> daemon: future id ended: a = exit code (>= 0) or -signal (a
+	 * child killed by a signal, or a built-in stopped by W_PW_STOP), b = CPU
+	 * microseconds it used (thread CPU time, or the child's user+sys). */
+	W_PW_DONE,
+	/* daemon -> host: stop future id: a = signal.  Built-ins stop
+	 * cooperatively (ctx.stop); exec/sh children get kill(-pgid, a). */
+	W_PW_STOP,
+	/* daemon -> host: have a = N slots (grow: new slots send W_PW_READY;
+	 * shrink: the highest-numbered slots exit once idle, each sending
+	 * W_PW_GONE). */
+	W_PW_SLOTS,
+	/* host -> daemon: slot a has exited (after W_PW_SLOTS shrank it). */
+	W_PW_GONE,
 };
 
 struct wire_hdr {
