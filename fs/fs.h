@@ -40,6 +40,8 @@ enum row_kind {
 	R_CTL,      /* commands: each complete write runs `store`; reads give replies */
 	R_WAIT,     /* blocks until `ready` says so, then a snapshot (parked, never a worker) */
 	R_STREAM,   /* append-only live content (stdout): true size, read in place */
+	R_PULL,     /* replies produced over time (map, as_completed, completed): `fill`
+		       moves what is available into the handle; reads block until some is */
 };
 
 struct fs;
@@ -62,6 +64,10 @@ typedef int (*store_fn)(struct fs *fs, struct handle *h, const char *buf, size_t
 typedef int (*ready_fn)(struct fs *fs, uint64_t obj, struct strbuf *out);
 typedef ssize_t (*stream_fn)(struct fs *fs, uint64_t obj, uint64_t off, char *buf,
 			     size_t size, uint64_t *total);
+/* Append what is ready to h->buf.  1: a read can be answered now (with
+ * h->buf's unread bytes, or EOF if there are none); 0: it must wait; <0: -errno.
+ * Called with h->lock held. */
+typedef int (*fill_fn)(struct fs *fs, struct handle *h);
 
 struct row {
 	const char *name;
@@ -71,10 +77,11 @@ struct row {
 	show_fn show;          /* R_TEXT */
 	kv_fn kv;              /* R_KV */
 	bool json;             /* R_KV: the .json twin */
-	store_fn store;        /* R_CTL */
+	store_fn store;        /* R_CTL, R_PULL */
 	ready_fn ready;        /* R_WAIT */
 	enum eng_obj waits_on; /* R_WAIT: the engine object whose changes wake it */
 	stream_fn stream;      /* R_STREAM */
+	fill_fn fill;          /* R_PULL (store is optional: lines written to it) */
 };
 
 /* Row constructors.  KV() is two rows: `name` and its JSON twin `name.json`. */
@@ -85,6 +92,8 @@ struct row {
 #define CTL(n, m, f)         { .name = n, .mode = m, .kind = R_CTL, .store = f }
 #define WAIT(n, m, f, o)     { .name = n, .mode = m, .kind = R_WAIT, .ready = f, .waits_on = o }
 #define STREAM(n, m, f)      { .name = n, .mode = m, .kind = R_STREAM, .stream = f }
+#define PULL(n, m, st, f, o) { .name = n, .mode = m, .kind = R_PULL, .store = st, .fill = f, \
+			       .waits_on = o }
 
 struct dentry_out {
 	char name[72];
@@ -146,8 +155,10 @@ struct handle {
 	bool rendered;
 	size_t rpos;             /* CTL: read cursor into buf */
 	struct strbuf pend;      /* CTL: bytes of a line not yet terminated */
-	struct fuse_pollhandle *ph;
 	struct dirlist dir;      /* directories: the listing, taken at opendir */
+	uint64_t *ids;           /* R_PULL: objects submitted on this descriptor */
+	size_t nids, capids;
+	size_t cursor;           /* R_PULL: how far fill has got */
 	int refs;                /* the open file + parked requests/pollers */
 };
 
@@ -180,6 +191,13 @@ void park_changed(void *ctx, enum eng_obj kind, uint64_t id);
 void park_fail_all(struct park *p, int err);
 /* Serve [off, off+size) of h->buf: the common reply of snapshot files. */
 void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off);
+
+/* ops.c, for park: can a blocked read on h be answered now (1), not yet (0),
+ * or never (-errno)?  Then answer it.  Both with h->lock held. */
+int handle_ready(struct fs *fs, struct handle *h);
+void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
+/* Remember an id on a descriptor (R_PULL rows). */
+int handle_add_id(struct handle *h, uint64_t id);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pcfs_ops;

@@ -47,6 +47,21 @@ void handle_put(struct handle *h)
 	sb_free(&h->buf);
 	sb_free(&h->pend);
 	free(h->dir.v);
+	free(h->ids);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+int handle_add_id(struct handle *h, uint64_t id)
+{
+	if (h->nids == h->capids) {
+		size_t cap = h->capids ? h->capids * 2 : 16;
+		uint64_t *v = realloc(h->ids, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		h->ids = v;
+		h->capids = cap;
+	}
+	h->ids[h->nids++] = id;
+	return 0;
 }

@@ -150,7 +150,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int rc = resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
-	if (!row || row->kind != R_CTL || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
+	if (!row || !row->store || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
 						       FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 						       FUSE_SET_ATTR_MTIME_NOW)))
 		return (void)fuse_reply_err(req, EPERM);
@@ -250,7 +250,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void)fuse_reply_err(req, -rc);
 	if (!row)
 		return (void)fuse_reply_err(req, EISDIR);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && row->kind != R_CTL)
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && !row->store)
 		return (void)fuse_reply_err(req, EACCES);
 
 	struct handle *h = handle_new(ino, row, fi->flags);
@@ -278,30 +278,31 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	/* Control files are streams of replies: offsets mean nothing, and a
 	 * non-seekable fd makes `read` in shells take one line at a time. */
-	if (row->kind == R_CTL)
+	if (row->kind == R_CTL || row->kind == R_PULL)
 		fi->nonseekable = 1;
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
 		handle_put(h);   /* the kernel gave up: no release will come */
 }
 
-static void read_ctl(fuse_req_t req, struct handle *h, size_t size)
+/* Serve the unread replies of a stream-like handle (CTL, PULL); an empty
+ * reply is EOF.  Called with h->lock held. */
+static void reply_stream(fuse_req_t req, struct handle *h, size_t size)
 {
-	pthread_mutex_lock(&h->lock);
 	size_t avail = h->buf.len - h->rpos;
 	size_t n = avail < size ? avail : size;
 	fuse_reply_buf(req, h->buf.buf ? h->buf.buf + h->rpos : NULL, n);
 	h->rpos += n;
-	if (h->rpos == h->buf.len) {   /* all replies read: start afresh */
+	if (h->rpos == h->buf.len) {   /* all read: start afresh */
 		sb_reset(&h->buf);
 		h->rpos = 0;
 	}
-	pthread_mutex_unlock(&h->lock);
 }
 
-/* 1: content ready in h->buf; 0: not yet; <0: error */
-static int wait_ready(struct fs *fs, struct handle *h)
+int handle_ready(struct fs *fs, struct handle *h)
 {
+	if (h->row->kind == R_PULL)
+		return h->rpos < h->buf.len ? 1 : h->row->fill(fs, h);
 	if (h->rendered)
 		return 1;
 	int rc = h->row->ready(fs, h->obj, &h->buf);
@@ -310,6 +311,14 @@ static int wait_ready(struct fs *fs, struct handle *h)
 	else
 		sb_reset(&h->buf);
 	return rc;
+}
+
+void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off)
+{
+	if (h->row->kind == R_PULL)
+		reply_stream(req, h, size);
+	else
+		reply_slice(req, &h->buf, size, off);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -326,12 +335,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		pthread_mutex_unlock(&h->lock);
 		return;
 	case R_CTL:
-		return read_ctl(req, h, size);
-	case R_WAIT: {
 		pthread_mutex_lock(&h->lock);
-		int rc = wait_ready(fs, h);
+		reply_stream(req, h, size);
+		pthread_mutex_unlock(&h->lock);
+		return;
+	case R_WAIT:
+	case R_PULL: {
+		pthread_mutex_lock(&h->lock);
+		int rc = handle_ready(fs, h);
 		if (rc == 1)
-			reply_slice(req, &h->buf, size, off);
+			handle_reply(h, req, size, off);
 		pthread_mutex_unlock(&h->lock);
 		if (rc == 1)
 			return;
@@ -381,7 +394,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	if (h->row->kind != R_CTL)
+	if (!h->row->store)
 		return (void)fuse_reply_err(req, EBADF);
 	struct caller c = caller_of(req);
 
@@ -410,7 +423,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	int rc = 0;
-	if (h->row->kind == R_CTL) {
+	if (h->row->store) {
 		struct caller c = caller_of(req);
 		pthread_mutex_lock(&h->lock);
 		if (h->pend.len)
@@ -433,14 +446,14 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	unsigned revents = POLLIN | POLLRDNORM;
 
-	if (h->row->kind == R_CTL)
+	if (h->row->store)
 		revents |= POLLOUT | POLLWRNORM;
-	if (h->row->kind == R_WAIT) {
+	if (h->row->kind == R_WAIT || h->row->kind == R_PULL) {
 		pthread_mutex_lock(&h->lock);
-		int rc = wait_ready(fs, h);
+		int rc = handle_ready(fs, h);
 		pthread_mutex_unlock(&h->lock);
 		if (rc == 0) {
-			revents = 0;
+			revents &= ~(unsigned)(POLLIN | POLLRDNORM);
 			if (ph) {
 				park_poll(fs->park, h, ph, h->row->waits_on, h->obj);
 				ph = NULL;

@@ -157,7 +157,9 @@ static bool claim(struct park *p, struct parked *pk)
 	return won;
 }
 
-/* Re-check a parked read; answer it if its content is ready (or failed). */
+/* Re-check a parked read; answer it if it can be answered now.  The handle's
+ * lock is held from the check to the reply, so what was found ready is what
+ * is sent. */
 static void try_complete(struct park *p, struct parked *pk)
 {
 	struct handle *h = pk->h;
@@ -168,25 +170,17 @@ static void try_complete(struct park *p, struct parked *pk)
 		return;
 
 	pthread_mutex_lock(&h->lock);
-	int rc = 1;
-	if (!h->rendered) {
-		rc = h->row->ready(p->fs, h->obj, &h->buf);
-		if (rc == 1)
-			h->rendered = true;
-		else if (rc == 0)
-			sb_reset(&h->buf);
+	int rc = handle_ready(p->fs, h);
+	bool answered = rc != 0 && claim(p, pk);
+	if (answered) {
+		if (rc < 0)
+			fuse_reply_err(pk->req, -rc);
+		else
+			handle_reply(h, pk->req, pk->size, pk->off);
 	}
 	pthread_mutex_unlock(&h->lock);
-	if (rc == 0 || !claim(p, pk))
-		return;
-	if (rc < 0) {
-		fuse_reply_err(pk->req, -rc);
-	} else {
-		pthread_mutex_lock(&h->lock);
-		reply_slice(pk->req, &h->buf, pk->size, pk->off);
-		pthread_mutex_unlock(&h->lock);
-	}
-	put(p, pk);
+	if (answered)
+		put(p, pk);
 }
 
 void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, off_t off,
