@@ -283,6 +283,16 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 		task_forget_locked(e, e->fin_first);
 }
 
+void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code)
+{
+	task_ended(e, t, st, code);
+}
+
+bool task_live(const struct task *t)
+{
+	return !state_ended(t->state);
+}
+
 /* Mark a task that never started.  Called on the spawning thread. */
 void task_failed_to_start(struct engine *e, struct task *t, int err, const char *what)
 {
@@ -374,34 +384,44 @@ static void host_died(struct engine *e, struct host *h, int status)
 {
 	char why[96];
 	if (WIFSIGNALED(status))
-		snprintf(why, sizeof(why), "thread host (pid %d) was killed by signal %d",
-			 h->pid, WTERMSIG(status));
+		snprintf(why, sizeof(why), "%s (pid %d) was killed by signal %d",
+			 h->pool ? "pool worker" : "thread host", h->pid, WTERMSIG(status));
 	else
-		snprintf(why, sizeof(why), "thread host (pid %d) exited with status %d",
-			 h->pid, WEXITSTATUS(status));
+		snprintf(why, sizeof(why), "%s (pid %d) exited with status %d",
+			 h->pool ? "pool worker" : "thread host", h->pid, WEXITSTATUS(status));
 	/* Its last W_TH_EXIT messages may still sit in the socket: read them
 	 * while the host still counts as alive, so only we free it below. */
 	host_readable(e, h->id);
 	h->reaped = true;
-	int code = WIFSIGNALED(status) ? -WTERMSIG(status) : -SIGKILL;
+	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	for (struct task *t = e->first; t && h->live; t = t->next) {
 		if (t->host != h || state_ended(t->state))
 			continue;
-		snprintf(t->error, sizeof(t->error), "%s", why);
 		h->live--;
-		task_ended(e, t, TS_KILLED, code);
+		if (!clean)
+			snprintf(t->error, sizeof(t->error), "%s", why);
+		if (WIFEXITED(status))
+			task_ended(e, t, TS_EXITED, WEXITSTATUS(status));
+		else
+			task_ended(e, t, TS_KILLED, -WTERMSIG(status));
 	}
+	if (h->pool)
+		pool_host_died(e, h, clean ? NULL : why);
 	if (h->live == 0)
 		host_close(e, h);
 	pthread_cond_broadcast(&e->cond);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		log_add(e, LOG_LVL_WARN, "%s", why);
+	if (!clean)
+		log_add(e, e->stopping ? LOG_LVL_DEBUG : LOG_LVL_WARN, "%s", why);
 	host_free_if_done(e, h);
 }
 
 static void host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
 			 const char *payload, size_t len)
 {
+	if (h->pool) {
+		pool_host_message(e, h, m, payload, len);
+		return;
+	}
 	struct task *t = task_find(e, m->id);
 	if (!t || t->host != h)
 		return;
@@ -465,6 +485,8 @@ static void host_readable(struct engine *e, uint64_t hid)
 
 static int send_stop(struct engine *e, struct task *t, int sig)
 {
+	if (t->pool && t->kind == TASK_THREAD)
+		return -EPERM;    /* one slot thread of a pool host cannot be signalled alone */
 	if (t->kind == TASK_THREAD) {
 		if (!t->host || t->host->sock < 0)
 			return -ESRCH;
@@ -475,6 +497,21 @@ static int send_stop(struct engine *e, struct task *t, int sig)
 	if (kill(-t->pid, sig) < 0 && kill(t->pid, sig) < 0)
 		return -errno;
 	return 0;
+}
+
+static void arm_timer(int fd, int64_t ms);
+
+void arm_timer_ms(int fd, int64_t ms)
+{
+	arm_timer(fd, ms);
+}
+
+void close_timer_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
 }
 
 static void arm_timer(int fd, int64_t ms)
@@ -556,8 +593,13 @@ static void shutdown_signal_all(struct engine *e, int sig)
 			continue;
 		if (t->kind == TASK_PROCESS && t->state == TS_STOPPED)
 			kill(-t->pid, SIGCONT);
-		send_stop(e, t, sig);
+		if (!t->pool)
+			send_stop(e, t, sig);
 	}
+	/* pool hosts go whole: their futures end with them */
+	for (struct host *h = e->hosts; h; h = h->next)
+		if (h->pool && !h->reaped)
+			kill(h->pid, sig);
 	if (sig == SIGKILL) {
 		for (struct host *h = e->hosts; h; h = h->next)
 			if (!h->reaped)
@@ -663,6 +705,7 @@ static void *engine_thread(void *arg)
 			case WATCH_STDERR: output_readable(e, id, 2); break;
 			case WATCH_TIMER:  timer_fired(e, id); break;
 			case WATCH_HOST:   host_readable(e, id); break;
+			case WATCH_FTIMER: pool_timer_fired(e, id); break;
 			case WATCH_WAKE: {
 				uint64_t v;
 				if (read(e->wakefd, &v, sizeof(v)) < 0)
@@ -735,6 +778,7 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 	e->phash = calloc(e->phash_size, sizeof(*e->phash));
 	e->next_id = 1;
 	e->next_host_id = 1;
+	e->next_pool_id = 1;
 	e->fs_sock = -1;
 	e->epfd = e->sigfd = e->wakefd = e->shutfd = e->devnull = -1;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -851,6 +895,7 @@ void engine_free(struct engine *e)
 		engine_shutdown(e);
 	if (e->fs_sock >= 0)
 		close(e->fs_sock);
+	pools_free(e);
 	for (struct task *t = e->first, *n; t; t = n) {
 		n = t->next;
 		task_destroy(t);
@@ -910,6 +955,38 @@ static struct task *task_new(struct engine *e, const struct task_spec *s)
 	snprintf(t->name, sizeof(t->name), "%s", s->name);
 	clock_gettime(CLOCK_REALTIME, &t->start_rt);
 	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
+	return t;
+}
+
+static bool make_room(struct engine *e, size_t need);
+
+/* A pool's worker, as a task in /procs: counted as live, running. */
+struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t || !(t->cmd = strdup(cmd))) {
+		free(t);
+		return NULL;
+	}
+	t->id = e->next_id++;
+	t->kind = kind;
+	t->workload = WL_NOOP;
+	t->method = kind == TASK_THREAD ? METHOD_PTHREAD : METHOD_SPAWN;
+	t->state = TS_RUNNING;
+	t->timeout_ms = SPEC_UNSET;
+	t->timer_fd = -1;
+	t->out[1].fd = t->out[2].fd = -1;
+	clock_gettime(CLOCK_REALTIME, &t->start_rt);
+	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
+	make_room(e, 1);
+	task_link(e, t);
+	t->counted = true;
+	e->st.started++;
+	e->st.running++;
+	if (kind == TASK_THREAD)
+		e->st.live_threads++;
+	else
+		e->st.live_processes++;
 	return t;
 }
 
@@ -1170,6 +1247,10 @@ int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
 	ti->timeout_ms = t->timeout_ms;
 	ti->timed_out = t->timed_out;
 	ti->term_signal = t->term_signal;
+	if (t->pool) {
+		snprintf(ti->pool, sizeof(ti->pool), "%s", pool_name_of(t->pool));
+		ti->slot = t->slot;
+	}
 	for (int s = 1; s <= 2; s++) {
 		ti->out_bytes[s] = t->out[s].len;
 		ti->out_dropped[s] = t->out[s].dropped;

@@ -33,8 +33,16 @@ struct engine;
 enum eng_obj {
 	OBJ_TASK = 1,     /* a task ended, or its stdout/stderr grew */
 	OBJ_STATS,        /* counters changed (for pollers of /stats) */
+	OBJ_POOL,         /* id = pool: a future of it reached a final state, or the pool's state changed */
+	OBJ_FUTURE,       /* id = FUTURE_KEY(pool, future): it changed state */
 	OBJ__COUNT
 };
+
+/* A future is named by its pool and its number in the pool. */
+#define FUTURE_KEY(pool, fut) (((uint64_t)(pool) << 32) | (uint64_t)(fut))
+#define FUTURE_POOL(key) ((key) >> 32)
+#define FUTURE_ID(key) ((key) & 0xffffffffu)
+#define POOL_NAME_MAX 64
 
 struct engine_hooks {
 	void *ctx;
@@ -76,6 +84,8 @@ struct task_info {
 	uint64_t out_bytes[3];      /* [1] stdout, [2] stderr: captured */
 	uint64_t out_dropped[3];    /* bytes beyond output_max, not kept */
 	int term_signal;            /* the signal sent by ctl/timeout, 0 if none */
+	char pool[POOL_NAME_MAX + 1]; /* a pool worker: its pool's name; "" otherwise */
+	unsigned slot;              /* a pool worker: its slot number */
 };
 
 void task_info_free(struct task_info *ti);
@@ -124,6 +134,76 @@ int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, s
 int engine_task_forget(struct engine *e, uint64_t id);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
+
+/* ---- pools and futures (concurrent.futures as files) ----------------------- */
+
+enum pool_state { POOL_RUNNING, POOL_SHUTDOWN, POOL_CLOSED };
+enum future_state { FUT_PENDING, FUT_RUNNING, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
+
+struct pool_info {
+	uint64_t id;
+	char name[POOL_NAME_MAX + 1];
+	enum task_kind type;
+	bool gil, paused;
+	enum pool_state state;
+	unsigned workers, ready, busy;
+	uint64_t submitted, queued, running, done, failed, cancelled;
+	double rate;                /* futures finished per second, recent */
+	double elapsed;             /* seconds since the first submit */
+};
+
+struct future_info {
+	uint64_t pool, id;
+	enum future_state state;
+	bool final;
+	int exitcode;               /* valid when final and not cancelled */
+	char error[256];
+	char *cmd;                  /* owned: future_info_free */
+	unsigned attempts, retries;
+	unsigned slot;
+	uint64_t task;              /* the /procs id of the worker that ran it last, 0 if none */
+	pid_t child;                /* exec/sh: the child process, 0 otherwise */
+	double queued_for, runtime, cpu;
+	int64_t timeout_ms;
+	uint64_t out_bytes[3], out_dropped[3];
+};
+
+void future_info_free(struct future_info *fi);
+const char *pool_state_name(enum pool_state s);
+const char *future_state_name(enum future_state s);
+
+/* Names: [A-Za-z0-9._-]{1,64}, not "." or "..".  -EINVAL, -EEXIST, -ENOSPC. */
+int engine_pool_create(struct engine *e, const char *name, char *err, size_t errlen);
+/* rmdir: only a pool that is shut down and drained (-EBUSY otherwise). */
+int engine_pool_remove(struct engine *e, const char *name);
+int engine_pool_find(struct engine *e, const char *name, uint64_t *id);
+/* (id, name) of every pool, malloc'd arrays. */
+int engine_pool_list(struct engine *e, uint64_t **ids, char (**names)[POOL_NAME_MAX + 1],
+		     size_t *n);
+int engine_pool_info(struct engine *e, uint64_t pool, struct pool_info *out);
+/* ctl: workers=N type=process|thread gil=0|1 shutdown [cancel] pause resume */
+int engine_pool_ctl(struct engine *e, uint64_t pool, const char *line, char *err, size_t errlen);
+/* Submit every task line in buf: all queued, or none (-EINVAL/-EAGAIN/-ESHUTDOWN
+ * with the reason).  New future ids are appended to ids (malloc'd, grown). */
+int engine_pool_submit(struct engine *e, uint64_t pool, const char *buf, size_t len,
+		       uint64_t **ids, size_t *nids, char *err, size_t errlen);
+/* Completion order: copy ids [from, from+max) of the pool's completed list;
+ * *more = false once the pool is closed and the list will not grow. */
+int engine_pool_completed(struct engine *e, uint64_t pool, size_t from, uint64_t *out,
+			  size_t max, size_t *n, bool *more);
+/* The /procs task id of worker slot `slot` (1-based), for workers/N. */
+int engine_pool_worker(struct engine *e, uint64_t pool, unsigned slot, uint64_t *task);
+
+int engine_future_info(struct engine *e, uint64_t pool, uint64_t fut, struct future_info *out);
+bool engine_future_exists(struct engine *e, uint64_t pool, uint64_t fut);
+uint64_t engine_future_count(struct engine *e, uint64_t pool);
+ssize_t engine_future_output(struct engine *e, uint64_t pool, uint64_t fut, int stream,
+			     uint64_t off, char *buf, size_t size, uint64_t *total);
+/* cancel a pending future: 0; -EBUSY if it runs or has ended */
+int engine_future_cancel(struct engine *e, uint64_t pool, uint64_t fut);
+/* term | kill | signal N: stop a running future (it fails with -N) */
+int engine_future_ctl(struct engine *e, uint64_t pool, uint64_t fut, const char *cmd,
+		      char *err, size_t errlen);
 
 /* The event log: a bounded ring of lines, newest last. */
 void engine_log(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

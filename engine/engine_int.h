@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 
 #include "engine.h"
+#include "wire.h"
 
 /* What an epoll registration refers to.  The event carries (type, id) rather
  * than a pointer, so an object forgotten by another thread between
@@ -27,6 +28,7 @@ enum watch_type {
 	WATCH_TIMER,      /* id = task: timeout escalation */
 	WATCH_HOST,       /* id = host: its socket */
 	WATCH_SHUTDOWN,   /* shutdown grace timer */
+	WATCH_FTIMER,     /* id = FUTURE_KEY: a pool future's timeout */
 };
 #define WATCH_KEY(type, id) (((uint64_t)(type) << 56) | (id))
 #define WATCH_TYPE(key) ((enum watch_type)((key) >> 56))
@@ -42,15 +44,19 @@ struct outbuf {
 	int fd;            /* read end of the pipe, -1 once at EOF (or for threads) */
 };
 
-/* A thread host: one pcfs-worker process running the threads of one line. */
+/* A worker host: a pcfs-worker process running the threads of one spawn
+ * line (`threads` mode), or the slots of a pool (`pool` mode, pool != NULL). */
 struct host {
 	uint64_t id;
 	pid_t pid;
 	int sock;          /* -1 once closed */
-	unsigned live;     /* its threads that have not ended */
+	unsigned live;     /* tasks attached to it that have not ended */
 	bool reaped;
+	struct pool *pool;
 	struct host *next;
 };
+
+struct pool;
 
 struct task {
 	uint64_t id;
@@ -70,6 +76,8 @@ struct task {
 	char name[SPEC_NAME_MAX + 1];
 	char error[256];
 	char *cmd;
+	struct pool *pool;             /* a pool's worker (process or slot thread) */
+	unsigned slot;
 
 	struct timespec start_rt, end_rt;
 	struct timespec start_mono, end_mono;
@@ -119,6 +127,10 @@ struct engine {
 	struct host *hosts;
 	uint64_t next_host_id;
 
+	struct pool *pools;
+	uint64_t next_pool_id;
+	size_t npools;
+
 	struct engine_stats st;
 
 	/* notifications gathered under the lock, delivered after it is dropped */
@@ -145,7 +157,27 @@ void engine_notify_locked(struct engine *e, enum eng_obj kind, uint64_t id);
 void engine_flush_notify(struct engine *e);
 int engine_watch(struct engine *e, int fd, enum watch_type t, uint64_t id);
 
+/* engine.c, for pool.c */
+struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
+void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code);
+void close_timer_fd(int *fd);
+void arm_timer_ms(int fd, int64_t ms);
+bool task_live(const struct task *t);
+
+/* pool.c */
+void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
+		       const char *payload, size_t len);
+void pool_host_died(struct engine *e, struct host *h, const char *why);
+void pool_timer_fired(struct engine *e, uint64_t key);
+void pools_free(struct engine *e);
+const char *pool_name_of(const struct pool *p);
+
 /* spawn.c */
+/* Start a pcfs-worker host process with fd 3 = one end of a new SOCK_SEQPACKET
+ * pair; *sock gets the other (non-blocking).  Returns the pid or -errno.
+ * Caller holds reap_lock for reading (or is the reaper). */
+pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
+		 int *sock);
 int spawn_forkserver(struct engine *e, char *err, size_t errlen);
 /* Start `count` tasks of one parsed line; the tasks are already in the table
  * (state STARTING, ids assigned).  Never fails as a whole: a task that cannot

@@ -456,46 +456,60 @@ static void threads_fail_all(struct engine *e, struct task **tasks, unsigned n, 
 	pthread_mutex_unlock(&e->lock);
 }
 
-static void spawn_threads(struct engine *e, const struct task_spec *s, struct task **tasks,
-			  unsigned n)
+pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
+		 int *sock)
 {
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		threads_fail_all(e, tasks, n, errno, "socketpair");
-		return;
-	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
 	int sz = WIRE_MAX * 4;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	posix_spawnattr_t attr;
+	spawnattr_task(&attr);
+	/* Hosts die with the daemon (PR_SET_PDEATHSIG in the worker).  That
+	 * signal follows the *thread* that spawned them: libfuse's worker
+	 * threads live as long as the session (max_idle_threads = -1). */
+	pid_t pid;
+	int rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv, envp ? envp : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(sv[1]);
+	if (rc) {
+		close(sv[0]);
+		return -rc;
+	}
+	*sock = sv[0];
+	return pid;
+}
+
+static void spawn_threads(struct engine *e, const struct task_spec *s, struct task **tasks,
+			  unsigned n)
+{
 	char gil[2] = { s->gil ? '1' : '0', 0 }, deftime[32], count[16];
 	snprintf(deftime, sizeof(deftime), "%lld", (long long)e->cfg.default_time_ms);
 	snprintf(count, sizeof(count), "%u", n);
 	char *argv[] = { "pcfs-worker", "threads", gil, deftime, count, NULL };
 	struct envlist env = { 0 };
 	struct task fake = { .id = tasks[0]->id };
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	if (s->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
-	posix_spawnattr_t attr;
-	spawnattr_task(&attr);
-	pid_t pid = -1;
+	int sock = -1;
+	pid_t pid;
+
 	pthread_rwlock_rdlock(&e->reap_lock);
 	int rc = build_env(e, s, &fake, true, &env);
-	if (rc == 0)
-		rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv, env.v);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	pid = rc < 0 ? rc : spawn_host(e, argv, env.v, s->cwd, &sock);
 	env_free(&env);
-	close(sv[1]);
-	if (rc) {
+	if (pid < 0) {
 		pthread_rwlock_unlock(&e->reap_lock);
-		close(sv[0]);
-		threads_fail_all(e, tasks, n, rc < 0 ? -rc : rc, "starting the thread host");
+		threads_fail_all(e, tasks, n, (int)-pid, "starting the thread host");
 		return;
 	}
 	if (s->nice_set)
@@ -507,13 +521,13 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);
 		kill(pid, SIGKILL);   /* reaped as a stranger */
-		close(sv[0]);
+		close(sock);
 		threads_fail_all(e, tasks, n, ENOMEM, "thread host");
 		return;
 	}
 	h->id = e->next_host_id++;
 	h->pid = pid;
-	h->sock = sv[0];
+	h->sock = sock;
 	h->live = n;
 	h->next = e->hosts;
 	e->hosts = h;
@@ -530,7 +544,7 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 	/* Tell the host what to run, then wait until every thread has a tid, so
 	 * that `tid` is filled in by the time the write returns. */
 	for (unsigned i = 0; i < n; i++) {
-		rc = send_retry(sv[0], W_TH_START, tasks[i]->id, i + 1, s->line,
+		rc = send_retry(sock, W_TH_START, tasks[i]->id, i + 1, s->line,
 				strlen(s->line) + 1);
 		if (rc < 0) {
 			log_add(e, LOG_LVL_ERROR, "thread host %d: %s", pid, strerror(-rc));

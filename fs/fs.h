@@ -30,6 +30,12 @@ enum ntype {
 	N_ROOT,
 	N_PROCS,    /* /procs */
 	N_PROC,     /* /procs/ID, obj = task id */
+	N_POOLS,    /* /pools */
+	N_POOL,     /* /pools/NAME, obj = pool id */
+	N_FUTURES,  /* /pools/NAME/futures, obj = pool id */
+	N_FUTURE,   /* /pools/NAME/futures/ID, obj = FUTURE_KEY(pool, id) */
+	N_WORKERS,  /* /pools/NAME/workers, obj = pool id */
+	N_WORKER,   /* /pools/NAME/workers/N (a symlink), obj = FUTURE_KEY(pool, slot) */
 	N__COUNT
 };
 
@@ -74,7 +80,7 @@ struct row {
 	mode_t mode;           /* permission bits only */
 	enum row_kind kind;
 	enum ntype subdir;     /* R_DIR */
-	show_fn show;          /* R_TEXT */
+	show_fn show;          /* R_TEXT; R_CTL: what a reader sees first */
 	kv_fn kv;              /* R_KV */
 	bool json;             /* R_KV: the .json twin */
 	store_fn store;        /* R_CTL, R_PULL */
@@ -90,6 +96,8 @@ struct row {
 #define KV(n, m, f)          { .name = n, .mode = m, .kind = R_KV, .kv = f }, \
 			     { .name = n ".json", .mode = m, .kind = R_KV, .kv = f, .json = true }
 #define CTL(n, m, f)         { .name = n, .mode = m, .kind = R_CTL, .store = f }
+/* A control file that, opened for reading, first shows its settings. */
+#define CTLSHOW(n, m, f, sh) { .name = n, .mode = m, .kind = R_CTL, .store = f, .show = sh }
 #define WAIT(n, m, f, o)     { .name = n, .mode = m, .kind = R_WAIT, .ready = f, .waits_on = o }
 #define STREAM(n, m, f)      { .name = n, .mode = m, .kind = R_STREAM, .stream = f }
 #define PULL(n, m, st, f, o) { .name = n, .mode = m, .kind = R_PULL, .store = st, .fill = f, \
@@ -119,9 +127,14 @@ struct dirdesc {
 	int (*list)(struct fs *fs, uint64_t obj, struct dirlist *out);
 	int (*lookup)(struct fs *fs, uint64_t obj, const char *name, uint64_t *child);
 	int (*rmdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c);
+	int (*mkdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c);
+	/* Symlinks: a node of this type is a link whose target this renders. */
+	int (*readlink)(struct fs *fs, uint64_t obj, struct strbuf *out);
 };
 
 extern const struct dirdesc dir_root, dir_procs, dir_proc;
+extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
+	dir_worker;
 
 /* inode numbers */
 #define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)
@@ -159,6 +172,7 @@ struct handle {
 	uint64_t *ids;           /* R_PULL: objects submitted on this descriptor */
 	size_t nids, capids;
 	size_t cursor;           /* R_PULL: how far fill has got */
+	size_t delivered;        /* R_PULL: how many ids have been answered */
 	int refs;                /* the open file + parked requests/pollers */
 };
 

@@ -205,7 +205,8 @@ int main(int argc, char *argv[])
 		/* 10 is libfuse's default: anything else was asked for with -o */
 		unsigned max = opts.max_threads != 10 ? opts.max_threads : cfg.fuse_threads;
 		fuse_loop_cfg_set_max_threads(loop, max);
-		fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+		if (opts.max_idle_threads != UINT_MAX)   /* unset: keep every thread */
+			fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
 		ret = fuse_session_loop_mt(se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}

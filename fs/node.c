@@ -10,6 +10,12 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_ROOT] = &dir_root,
 	[N_PROCS] = &dir_procs,
 	[N_PROC] = &dir_proc,
+	[N_POOLS] = &dir_pools,
+	[N_POOL] = &dir_pool,
+	[N_FUTURES] = &dir_futures,
+	[N_FUTURE] = &dir_future,
+	[N_WORKERS] = &dir_workers,
+	[N_WORKER] = &dir_worker,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)

@@ -65,6 +65,15 @@ static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *tim
 	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
 	st->st_blksize = 4096;
 	*timeout = ATTR_TIMEOUT;
+	if (!row && dd->readlink) {
+		struct strbuf t = STRBUF_INIT;
+		rc = dd->readlink(fs, ino_obj(ino), &t);
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)t.len;
+		sb_free(&t);
+		return rc;
+	}
 	if (!row) {
 		st->st_mode = S_IFDIR | dd->mode;
 		st->st_nlink = 2;
@@ -203,6 +212,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	if (!rc && dd->list)
 		rc = dd->list(fs, obj, &h->dir);
+	const struct dirdesc *cd = dd->child ? dirdesc_of(dd->child) : NULL;
+	for (size_t i = 2 + dd->nrows; cd && cd->readlink && i < h->dir.n; i++)
+		h->dir.v[i].mode = S_IFLNK;
 	if (rc < 0) {
 		handle_put(h);
 		return (void)fuse_reply_err(req, -rc);
@@ -261,6 +273,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (row->kind == R_TEXT) {
 		rc = row->show(fs, h->obj, &h->buf);
 		h->rendered = true;
+	} else if (row->kind == R_CTL && row->show && (fi->flags & O_ACCMODE) != O_WRONLY) {
+		rc = row->show(fs, h->obj, &h->buf);
 	} else if (row->kind == R_KV) {
 		struct emit e;
 		emit_begin(&e, &h->buf, row->json ? EMIT_JSON : EMIT_TEXT);
@@ -485,6 +499,46 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, parent, &dd, &row);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	if (row || !dd->mkdir)
+		return (void)fuse_reply_err(req, row ? ENOTDIR : EPERM);
+	for (unsigned i = 0; i < dd->nrows; i++)
+		if (!strcmp(dd->rows[i].name, name))
+			return (void)fuse_reply_err(req, EEXIST);
+	struct caller c = caller_of(req);
+	rc = dd->mkdir(fs, ino_obj(parent), name, &c);
+	uint64_t child;
+	if (rc == 0)
+		rc = dd->lookup(fs, ino_obj(parent), name, &child);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	reply_entry(req, fs, ino_make(dd->child, child, 0));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd = dirdesc_of(ino_type(ino));
+	if (!dd || !dd->readlink || ino_row(ino))
+		return (void)fuse_reply_err(req, EINVAL);
+	struct strbuf t = STRBUF_INIT;
+	int rc = dd->readlink(fs, ino_obj(ino), &t);
+	if (rc == 0)
+		rc = sb_error(&t);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, sb_cstr(&t));
+	sb_free(&t);
+}
+
 const struct fuse_lowlevel_ops pcfs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -501,4 +555,6 @@ const struct fuse_lowlevel_ops pcfs_ops = {
 	.release = op_release,
 	.poll = op_poll,
 	.rmdir = op_rmdir,
+	.mkdir = op_mkdir,
+	.readlink = op_readlink,
 };

@@ -188,7 +188,12 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_str(e, "cmd", ti.cmd);
 	emit_str(e, "kind", ti.kind == TASK_THREAD ? "thread" : "process");
 	emit_str(e, "method", method_name(ti.method));
-	emit_str(e, "workload", workload_name(ti.workload));
+	emit_str(e, "workload", ti.pool[0] ? "pool-worker" : workload_name(ti.workload));
+	emit_str(e, "pool", ti.pool[0] ? ti.pool : NULL);
+	if (ti.slot)
+		emit_uint(e, "slot", ti.slot);
+	else
+		emit_null(e, "slot");
 	emit_str(e, "state", task_state_name(ti.state));
 	emit_bool(e, "alive", !ti.ended);
 	if (ti.ended)

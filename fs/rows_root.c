@@ -95,6 +95,7 @@ static const struct row root_rows[] = {
 	KV("stats", 0444, kv_stats),
 	TEXT("config", 0444, show_config),
 	DIR_ROW("procs", N_PROCS),
+	DIR_ROW("pools", N_POOLS),
 };
 
 const struct dirdesc dir_root = {

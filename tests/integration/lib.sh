@@ -110,14 +110,14 @@ cleanup() {
 	if [ -n "$M" ]; then
 		for pid in $(our_tasks); do kill -9 "$pid" 2>/dev/null; done
 	fi
-	rm -rf "$WORKDIR"
+	[ -n "${KEEP:-}" ] && echo "kept $WORKDIR" || rm -rf "$WORKDIR"
 }
 trap cleanup EXIT
 
 finish() {
-	if grep -qiE 'sanitizer|runtime error|double free|corruption' "$WORKDIR/pcfs.stderr" 2>/dev/null; then
+	if grep -qE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error:|double free|corruption' "$WORKDIR/pcfs.stderr" 2>/dev/null; then
 		bad "daemon stderr is clean"
-		grep -iE -A5 'sanitizer|runtime error|double free|corruption' "$WORKDIR/pcfs.stderr" | head -30
+		grep -E -A25 'ERROR: [A-Za-z]*Sanitizer|runtime error:|double free|corruption' "$WORKDIR/pcfs.stderr" | head -30
 	fi
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]

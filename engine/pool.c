@@ -1,0 +1,1307 @@
+/* pool.c - executors: pools of worker processes or threads running futures.
+ *
+ * concurrent.futures as an engine object.  A pool has a FIFO queue of
+ * pending futures and `workers` slots.  Each slot lives in a pcfs-worker host
+ * in `pool` mode: a process pool has one host (one process) per slot, a
+ * thread pool one host whose slots are threads.  A slot runs one future at a
+ * time: built-ins inside the slot itself (the cost of a process is paid once
+ * per worker, not per future), exec/sh as a child of the worker.
+ *
+ * Workers are tasks in /procs too (processes, or the slot threads of a thread
+ * pool), so everything a task shows, a worker shows.  A worker that dies fails
+ * only the future it was running (or retries it) and is replaced; the pool
+ * goes on (unlike Python's BrokenProcessPool).
+ *
+ * Every future reaches exactly one final state (done, failed, cancelled) and
+ * is appended to the pool's completion list exactly once, at that moment.
+ * All of this runs under the engine lock; the engine thread feeds it host
+ * messages, host deaths and timeouts.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+
+struct future {
+	uint64_t id;
+	struct future *qnext;          /* the pending queue */
+	enum future_state state;
+	int exitcode;
+	char *error;                   /* NULL until there is one */
+	char *line;
+	char *env;                     /* packed K=V\0... from env=, or NULL */
+	size_t envlen;
+	unsigned attempts, retries;
+	int64_t timeout_ms;
+	int timer_fd, timer_stage;
+	bool timed_out, stopped;       /* stopped: by ctl term/kill (never retried) */
+	int stop_sig;
+	unsigned slot;
+	uint64_t task;
+	pid_t child;
+	int64_t cpu_us;
+	struct timespec submitted, started, ended;
+	struct outbuf out[3];
+};
+
+struct pslot {
+	unsigned n;                    /* 1-based */
+	struct host *host;
+	uint64_t task;                 /* the worker's /procs id */
+	struct future *running;
+	bool ready;                    /* its thread said W_PW_READY */
+	bool retiring;                 /* being removed by a resize or a close */
+};
+
+struct pool {
+	uint64_t id;
+	char name[POOL_NAME_MAX + 1];
+	struct pool *next;
+	enum task_kind type;
+	bool gil, paused;
+	enum pool_state state;
+	unsigned target;               /* workers= */
+
+	struct future **fut;           /* by id - 1 */
+	size_t nfut, capfut;
+	struct future *qhead, *qtail;
+	size_t queued;
+	uint64_t *done_order;          /* completion order */
+	size_t ndone, capdone;
+	uint64_t running, ndone_ok, nfailed, ncancelled;
+
+	struct pslot **slots;          /* by slot number - 1; NULL when removed */
+	size_t nslots;
+	struct host *thread_host;      /* thread pools: the one host */
+	unsigned failed_starts;        /* workers that died before ever being ready */
+	struct timespec first_submit;
+	/* finishing rate: futures done in the last window */
+	struct timespec rate_t0;
+	uint64_t rate_n0;
+	double rate;
+};
+
+static const char *const pool_state_names[] = {
+	[POOL_RUNNING] = "running", [POOL_SHUTDOWN] = "shutdown", [POOL_CLOSED] = "closed",
+};
+static const char *const future_state_names[] = {
+	[FUT_PENDING] = "pending", [FUT_RUNNING] = "running", [FUT_DONE] = "done",
+	[FUT_FAILED] = "failed",   [FUT_CANCELLED] = "cancelled",
+};
+
+const char *pool_state_name(enum pool_state s) { return pool_state_names[s]; }
+const char *future_state_name(enum future_state s) { return future_state_names[s]; }
+const char *pool_name_of(const struct pool *p) { return p->name; }
+
+static bool fut_final(const struct future *f)
+{
+	return f->state == FUT_DONE || f->state == FUT_FAILED || f->state == FUT_CANCELLED;
+}
+
+static double since(struct timespec a, struct timespec b)
+{
+	if (!a.tv_sec && !a.tv_nsec)
+		return 0;
+	return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+static struct timespec now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts;
+}
+
+static struct pool *pool_by_id(struct engine *e, uint64_t id)
+{
+	for (struct pool *p = e->pools; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static struct future *fut_get(struct pool *p, uint64_t id)
+{
+	return id >= 1 && id <= p->nfut ? p->fut[id - 1] : NULL;
+}
+
+static void notify_future(struct engine *e, struct pool *p, struct future *f)
+{
+	engine_notify_locked(e, OBJ_FUTURE, FUTURE_KEY(p->id, f->id));
+}
+
+static void set_error(struct future *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct future *f, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(f->error);
+	f->error = s;
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+static void pool_dispatch(struct engine *e, struct pool *p);
+static void maybe_close(struct engine *e, struct pool *p);
+
+static unsigned live_slots(const struct pool *p)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < p->nslots; i++)
+		if (p->slots[i] && !p->slots[i]->retiring)
+			n++;
+	return n;
+}
+
+static struct pslot *slot_new(struct pool *p, unsigned n)
+{
+	if (n > p->nslots) {
+		struct pslot **v = realloc(p->slots, n * sizeof(*v));
+		if (!v)
+			return NULL;
+		for (size_t i = p->nslots; i < n; i++)
+			v[i] = NULL;
+		p->slots = v;
+		p->nslots = n;
+	}
+	struct pslot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->n = n;
+	p->slots[n - 1] = s;
+	return s;
+}
+
+static void slot_free(struct pool *p, struct pslot *s)
+{
+	p->slots[s->n - 1] = NULL;
+	free(s);
+}
+
+/* The first free slot number: numbers are reused so workers/1..N stay dense. */
+static unsigned free_slot_number(const struct pool *p)
+{
+	for (size_t i = 0; i < p->nslots; i++)
+		if (!p->slots[i])
+			return (unsigned)i + 1;
+	return (unsigned)p->nslots + 1;
+}
+
+static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
+{
+	char gil[2] = { p->gil ? '1' : '0', 0 }, deftime[32], count[16];
+	snprintf(deftime, sizeof(deftime), "%lld", (long long)e->cfg.default_time_ms);
+	snprintf(count, sizeof(count), "%u", nslots);
+	char *argv[] = { "pcfs-worker", "pool", gil, deftime, count, NULL };
+	int sock;
+	pid_t pid = spawn_host(e, argv, NULL, NULL, &sock);
+	if (pid < 0) {
+		log_add(e, LOG_LVL_ERROR, "pool %s: cannot start a worker: %s", p->name,
+			strerror((int)-pid));
+		return NULL;
+	}
+	struct host *h = calloc(1, sizeof(*h));
+	if (!h) {
+		kill(pid, SIGKILL);
+		close(sock);
+		return NULL;
+	}
+	h->id = e->next_host_id++;
+	h->pid = pid;
+	h->sock = sock;
+	h->pool = p;
+	h->next = e->hosts;
+	e->hosts = h;
+	engine_watch(e, sock, WATCH_HOST, h->id);
+	return h;
+}
+
+/* Attach a worker task to slot s of host h. */
+static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struct host *h,
+			enum task_kind kind)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "pool %s worker %u", p->name, s->n);
+	struct task *t = task_new_worker(e, kind, cmd);
+	if (!t)
+		return false;
+	t->pid = h->pid;
+	t->host = h;
+	t->pool = p;
+	t->slot = s->n;
+	snprintf(t->name, sizeof(t->name), "%.50s.%u", p->name, s->n);
+	h->live++;
+	s->host = h;
+	s->task = t->id;
+	return true;
+}
+
+/* Bring the pool up to `target` live slots (lazily: on the first submit). */
+static void ensure_workers(struct engine *e, struct pool *p)
+{
+	unsigned have = live_slots(p);
+	if (have >= p->target || p->state == POOL_CLOSED)
+		return;
+	unsigned need = p->target - have;
+	if (p->type == TASK_PROCESS) {
+		for (unsigned i = 0; i < need; i++) {
+			struct host *h = host_new(e, p, 1);
+			struct pslot *s = h ? slot_new(p, free_slot_number(p)) : NULL;
+			if (!s || !slot_attach(e, p, s, h, TASK_PROCESS)) {
+				if (s)
+					slot_free(p, s);
+				if (h)
+					kill(h->pid, SIGKILL);   /* reaped; its host record goes */
+				return;
+			}
+		}
+		return;
+	}
+	/* a thread pool: one host, started with its slots, grown with W_PW_SLOTS */
+	struct host *h = p->thread_host;
+	bool fresh = !h || h->sock < 0;
+	unsigned total = 0;
+	for (size_t i = 0; i < p->nslots; i++)
+		if (p->slots[i] && !p->slots[i]->retiring)
+			total = (unsigned)i + 1;
+	total += need;
+	if (fresh) {
+		h = host_new(e, p, total);
+		if (!h)
+			return;
+		p->thread_host = h;
+	}
+	for (unsigned i = 0; i < need; i++) {
+		struct pslot *s = slot_new(p, free_slot_number(p));
+		if (!s || !slot_attach(e, p, s, h, TASK_THREAD)) {
+			if (s)
+				slot_free(p, s);
+			break;
+		}
+	}
+	if (!fresh)
+		wire_send(h->sock, W_PW_SLOTS, 0, total, 0, NULL, 0, NULL, 0);
+}
+
+/* End a slot's worker task and forget the slot. */
+static void slot_remove(struct engine *e, struct pool *p, struct pslot *s)
+{
+	struct task *t = task_find(e, s->task);
+	if (t && task_live(t)) {
+		if (s->host && s->host->live)
+			s->host->live--;
+		task_ended_exported(e, t, TS_EXITED, 0);
+	}
+	slot_free(p, s);
+}
+
+/* Retire a slot now if idle (else when its future ends). */
+static void slot_retire(struct engine *e, struct pool *p, struct pslot *s)
+{
+	s->retiring = true;
+	if (s->running)
+		return;
+	if (p->type == TASK_PROCESS) {
+		/* EOF makes the host exit once idle; the reaper ends its task */
+		if (s->host && s->host->sock >= 0) {
+			close(s->host->sock);
+			s->host->sock = -1;
+		}
+		s->host = NULL;   /* the host record outlives the slot until reaped */
+		p->slots[s->n - 1] = NULL;
+		free(s);
+	}
+	/* thread slots leave when the host says W_PW_GONE */
+}
+
+static void retire_over_target(struct engine *e, struct pool *p)
+{
+	unsigned live = live_slots(p);
+	for (size_t i = p->nslots; i-- > 0 && live > p->target;) {
+		struct pslot *s = p->slots[i];
+		if (!s || s->retiring)
+			continue;
+		slot_retire(e, p, s);
+		live--;
+	}
+	if (p->type == TASK_THREAD && p->thread_host && p->thread_host->sock >= 0) {
+		unsigned keep = 0;
+		for (size_t i = 0; i < p->nslots; i++)
+			if (p->slots[i] && !p->slots[i]->retiring)
+				keep = (unsigned)i + 1;
+		wire_send(p->thread_host->sock, W_PW_SLOTS, 0, keep, 0, NULL, 0, NULL, 0);
+	}
+}
+
+/* ---- futures -------------------------------------------------------------- */
+
+static void fut_free(struct future *f)
+{
+	close_timer_fd(&f->timer_fd);
+	out_free(&f->out[1]);
+	out_free(&f->out[2]);
+	free(f->error);
+	free(f->line);
+	free(f->env);
+	free(f);
+}
+
+static void record_final(struct engine *e, struct pool *p, struct future *f)
+{
+	f->ended = now_mono();
+	close_timer_fd(&f->timer_fd);
+	if (p->ndone == p->capdone) {
+		size_t cap = p->capdone ? p->capdone * 2 : 64;
+		uint64_t *v = realloc(p->done_order, cap * sizeof(*v));
+		if (v) {
+			p->done_order = v;
+			p->capdone = cap;
+		}
+	}
+	if (p->ndone < p->capdone)
+		p->done_order[p->ndone++] = f->id;
+	if (f->state == FUT_DONE)
+		p->ndone_ok++;
+	else if (f->state == FUT_FAILED)
+		p->nfailed++;
+	else
+		p->ncancelled++;
+	notify_future(e, p, f);
+	engine_notify_locked(e, OBJ_POOL, p->id);
+}
+
+static void enqueue(struct pool *p, struct future *f, bool front)
+{
+	f->state = FUT_PENDING;
+	f->qnext = NULL;
+	if (front) {
+		f->qnext = p->qhead;
+		p->qhead = f;
+		if (!p->qtail)
+			p->qtail = f;
+	} else {
+		if (p->qtail)
+			p->qtail->qnext = f;
+		else
+			p->qhead = f;
+		p->qtail = f;
+	}
+	p->queued++;
+}
+
+static struct future *dequeue(struct pool *p)
+{
+	struct future *f = p->qhead;
+	if (!f)
+		return NULL;
+	p->qhead = f->qnext;
+	if (!p->qhead)
+		p->qtail = NULL;
+	f->qnext = NULL;
+	p->queued--;
+	return f;
+}
+
+static void unqueue(struct pool *p, struct future *f)
+{
+	for (struct future **pp = &p->qhead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp != f)
+			continue;
+		*pp = f->qnext;
+		if (p->qtail == f)
+			p->qtail = prev;
+		f->qnext = NULL;
+		p->queued--;
+		return;
+	}
+}
+
+static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
+{
+	struct strbuf pl = STRBUF_INIT;
+	sb_add(&pl, f->line, strlen(f->line) + 1);
+	if (f->env)
+		sb_add(&pl, f->env, f->envlen);
+	sb_printf(&pl, "PCFS_ID=%llu", (unsigned long long)f->id);
+	sb_addc(&pl, '\0');
+	sb_printf(&pl, "PCFS_SLOT=%u", s->n);
+	sb_addc(&pl, '\0');
+	sb_printf(&pl, "PCFS_POOL=%s", p->name);
+	sb_addc(&pl, '\0');
+	sb_printf(&pl, "PCFS_MOUNT=%s", e->mountpoint);
+	sb_addc(&pl, '\0');
+	int rc = sb_error(&pl);
+	if (rc == 0) {
+		unsigned hslot = p->type == TASK_THREAD ? s->n : 1;
+		rc = wire_send(s->host->sock, W_PW_RUN, f->id, hslot, 0, pl.buf, pl.len, NULL, 0);
+	}
+	sb_free(&pl);
+	return rc;
+}
+
+static void arm_future_timer(struct engine *e, struct pool *p, struct future *f)
+{
+	if (f->timeout_ms == SPEC_UNSET)
+		return;
+	f->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (f->timer_fd < 0)
+		return;
+	f->timer_stage = 0;
+	arm_timer_ms(f->timer_fd, f->timeout_ms);
+	engine_watch(e, f->timer_fd, WATCH_FTIMER, FUTURE_KEY(p->id, f->id));
+}
+
+static void pool_dispatch(struct engine *e, struct pool *p)
+{
+	if (p->paused)
+		return;
+	for (size_t i = 0; i < p->nslots && p->qhead; i++) {
+		struct pslot *s = p->slots[i];
+		if (!s || !s->ready || s->running || s->retiring || !s->host || s->host->sock < 0)
+			continue;
+		struct future *f = dequeue(p);
+		f->state = FUT_RUNNING;
+		f->attempts++;
+		f->slot = s->n;
+		f->task = s->task;
+		f->child = 0;
+		f->started = now_mono();
+		s->running = f;
+		p->running++;
+		if (send_run(e, p, s, f) < 0) {
+			/* the host is going away: its death requeues or fails f */
+			continue;
+		}
+		arm_future_timer(e, p, f);
+		notify_future(e, p, f);
+	}
+}
+
+/* A future's run ended (code >= 0 exit status, < 0 signal); decide its fate. */
+static void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
+		      int code, const char *why)
+{
+	s->running = NULL;
+	p->running--;
+	close_timer_fd(&f->timer_fd);
+	f->exitcode = code;
+	if (code == 0 && !why) {
+		f->state = FUT_DONE;
+		record_final(e, p, f);
+		return;
+	}
+	if (why)
+		set_error(f, "%s", why);
+	else if (code > 0)
+		set_error(f, "exit status %d", code);
+	else
+		set_error(f, "killed by signal %d%s", -code,
+			  f->timed_out ? " (timeout)" : f->stopped ? " (ctl)" : "");
+	if (!f->stopped && f->attempts <= f->retries && p->state != POOL_CLOSED) {
+		/* run it again, first in line; keep only the last attempt's output */
+		out_free(&f->out[1]);
+		out_free(&f->out[2]);
+		f->timed_out = false;
+		enqueue(p, f, true);
+		notify_future(e, p, f);
+		return;
+	}
+	f->state = FUT_FAILED;
+	record_final(e, p, f);
+}
+
+/* ---- host messages (engine thread) ------------------------------------------ */
+
+static struct pslot *slot_on_host(struct pool *p, struct host *h, unsigned hslot)
+{
+	if (p->type == TASK_THREAD)
+		return hslot >= 1 && hslot <= p->nslots && p->slots[hslot - 1] &&
+		       p->slots[hslot - 1]->host == h ? p->slots[hslot - 1] : NULL;
+	for (size_t i = 0; i < p->nslots; i++)
+		if (p->slots[i] && p->slots[i]->host == h)
+			return p->slots[i];
+	return NULL;
+}
+
+static struct pslot *slot_running(struct pool *p, struct host *h, uint64_t fid)
+{
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct pslot *s = p->slots[i];
+		if (s && s->host == h && s->running && s->running->id == fid)
+			return s;
+	}
+	return NULL;
+}
+
+void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
+		       const char *payload, size_t len)
+{
+	struct pool *p = h->pool;
+	struct pslot *s;
+	switch (m->type) {
+	case W_PW_READY:
+		s = slot_on_host(p, h, (unsigned)m->a);
+		if (!s)
+			break;
+		s->ready = true;
+		p->failed_starts = 0;
+		struct task *t = task_find(e, s->task);
+		if (t && t->kind == TASK_THREAD)
+			t->tid = (pid_t)m->b;
+		pool_dispatch(e, p);
+		break;
+	case W_PW_OUTPUT:
+		s = slot_running(p, h, m->id);
+		if (s && (m->a == 1 || m->a == 2)) {
+			out_append(&s->running->out[m->a], payload, len, e->cfg.output_max);
+			notify_future(e, p, s->running);
+		}
+		break;
+	case W_PW_CHILD:
+		s = slot_running(p, h, m->id);
+		if (s)
+			s->running->child = (pid_t)m->a;
+		break;
+	case W_PW_DONE:
+		s = slot_running(p, h, m->id);
+		if (!s)
+			break;
+		s->running->cpu_us = m->b;
+		run_ended(e, p, s, s->running, (int)m->a, NULL);
+		if (s->retiring)
+			slot_retire(e, p, s);
+		pool_dispatch(e, p);
+		maybe_close(e, p);
+		break;
+	case W_PW_GONE:
+		s = slot_on_host(p, h, (unsigned)m->a);
+		if (s && s->retiring && !s->running)
+			slot_remove(e, p, s);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A host died (or exited after retiring).  Its running futures fail (or are
+ * retried); slots the pool still wants get a new worker. */
+void pool_host_died(struct engine *e, struct host *h, const char *why)
+{
+	struct pool *p = h->pool;
+	if (!p)
+		return;
+	h->pool = NULL;
+	if (p->thread_host == h)
+		p->thread_host = NULL;
+	bool was_ready = false;
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct pslot *s = p->slots[i];
+		if (!s || s->host != h)
+			continue;
+		was_ready |= s->ready;
+		if (s->running) {
+			char msg[320];
+			snprintf(msg, sizeof(msg), "worker %u died: %s", s->n,
+				 why ? why : "it exited");
+			run_ended(e, p, s, s->running, -SIGKILL, msg);
+		}
+		slot_free(p, s);
+	}
+	/* Replace lost workers, but not a worker that cannot even start: that
+	 * would be a fork loop.  After three such deaths in a row, stop and say
+	 * so; the next submit or resize tries again. */
+	if (why && !was_ready && ++p->failed_starts >= 3) {
+		log_add(e, LOG_LVL_ERROR, "pool %s: workers die before they start (%s); "
+			"not replacing them until the next submit or resize", p->name, why);
+	} else if (p->state != POOL_CLOSED) {
+		ensure_workers(e, p);
+	}
+	pool_dispatch(e, p);
+	maybe_close(e, p);
+	engine_notify_locked(e, OBJ_POOL, p->id);
+}
+
+void pool_timer_fired(struct engine *e, uint64_t key)
+{
+	struct pool *p = pool_by_id(e, FUTURE_POOL(key));
+	struct future *f = p ? fut_get(p, FUTURE_ID(key)) : NULL;
+	if (!f || f->timer_fd < 0 || f->state != FUT_RUNNING)
+		return;
+	uint64_t ticks;
+	if (read(f->timer_fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	struct pslot *s = p->slots[f->slot - 1];
+	if (!s || !s->host || s->host->sock < 0)
+		return;
+	int sig = f->timer_stage == 0 ? SIGTERM : SIGKILL;
+	f->timed_out = true;
+	wire_send(s->host->sock, W_PW_STOP, f->id, sig, 0, NULL, 0, NULL, 0);
+	if (f->timer_stage++ == 0)
+		arm_timer_ms(f->timer_fd, e->cfg.kill_grace_ms);
+	else
+		close_timer_fd(&f->timer_fd);
+}
+
+/* Shut down and drained: let the workers go. */
+static void maybe_close(struct engine *e, struct pool *p)
+{
+	if (p->state != POOL_SHUTDOWN || p->queued || p->running)
+		return;
+	p->state = POOL_CLOSED;
+	for (size_t i = 0; i < p->nslots; i++)
+		if (p->slots[i])
+			slot_retire(e, p, p->slots[i]);
+	if (p->thread_host && p->thread_host->sock >= 0) {
+		close(p->thread_host->sock);   /* the host exits; its slot tasks end */
+		p->thread_host->sock = -1;
+	}
+	log_add(e, LOG_LVL_INFO, "pool %s: shut down and drained", p->name);
+	engine_notify_locked(e, OBJ_POOL, p->id);
+}
+
+/* ---- API -------------------------------------------------------------------- */
+
+static bool valid_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > POOL_NAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789._-") == n;
+}
+
+static struct pool *pool_by_name(struct engine *e, const char *name)
+{
+	for (struct pool *p = e->pools; p; p = p->next)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+int engine_pool_create(struct engine *e, const char *name, char *err, size_t errlen)
+{
+	if (!valid_name(name)) {
+		snprintf(err, errlen, "bad pool name (use 1-64 of A-Z a-z 0-9 . _ -)");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&e->lock);
+	int rc = 0;
+	if (pool_by_name(e, name)) {
+		rc = -EEXIST;
+	} else if (e->npools >= e->cfg.max_pools) {
+		snprintf(err, errlen, "limit: max_pools=%u", e->cfg.max_pools);
+		rc = -ENOSPC;
+	} else {
+		struct pool *p = calloc(1, sizeof(*p));
+		if (!p) {
+			rc = -ENOMEM;
+		} else {
+			p->id = e->next_pool_id++;
+			snprintf(p->name, sizeof(p->name), "%s", name);
+			p->type = TASK_PROCESS;
+			p->target = e->cfg.pool_default_workers ? e->cfg.pool_default_workers
+								: e->online_cpus;
+			p->next = e->pools;
+			e->pools = p;
+			e->npools++;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (rc == 0)
+		log_add(e, LOG_LVL_INFO, "pool %s created", name);
+	return rc;
+}
+
+static void pool_destroy(struct pool *p)
+{
+	for (size_t i = 0; i < p->nfut; i++)
+		fut_free(p->fut[i]);
+	for (size_t i = 0; i < p->nslots; i++)
+		free(p->slots[i]);
+	free(p->fut);
+	free(p->slots);
+	free(p->done_order);
+	free(p);
+}
+
+int engine_pool_remove(struct engine *e, const char *name)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_name(e, name);
+	int rc = 0;
+	if (!p) {
+		rc = -ENOENT;
+	} else if (p->state != POOL_CLOSED && (p->nfut || live_slots(p))) {
+		rc = -EBUSY;   /* a pool that never ran anything may go at once */
+	} else {
+		for (struct pool **pp = &e->pools; *pp; pp = &(*pp)->next) {
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+		}
+		for (struct host *h = e->hosts; h; h = h->next)
+			if (h->pool == p)
+				h->pool = NULL;
+		for (struct task *t = e->first; t; t = t->next)
+			if (t->pool == p)
+				t->pool = NULL;
+		e->npools--;
+		pool_destroy(p);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+void pools_free(struct engine *e)
+{
+	for (struct pool *p = e->pools, *n; p; p = n) {
+		n = p->next;
+		pool_destroy(p);
+	}
+	e->pools = NULL;
+}
+
+int engine_pool_find(struct engine *e, const char *name, uint64_t *id)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_name(e, name);
+	if (p)
+		*id = p->id;
+	pthread_mutex_unlock(&e->lock);
+	return p ? 0 : -ENOENT;
+}
+
+int engine_pool_list(struct engine *e, uint64_t **ids, char (**names)[POOL_NAME_MAX + 1],
+		     size_t *n)
+{
+	pthread_mutex_lock(&e->lock);
+	size_t k = e->npools ? e->npools : 1;
+	*ids = malloc(k * sizeof(**ids));
+	*names = malloc(k * sizeof(**names));
+	size_t i = 0;
+	if (*ids && *names) {
+		for (struct pool *p = e->pools; p; p = p->next, i++) {
+			(*ids)[i] = p->id;
+			memcpy((*names)[i], p->name, sizeof(p->name));
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	*n = i;
+	if (!*ids || !*names) {
+		free(*ids);
+		free(*names);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	if (!p) {
+		pthread_mutex_unlock(&e->lock);
+		return -ENOENT;
+	}
+	o->id = p->id;
+	memcpy(o->name, p->name, sizeof(o->name));
+	o->type = p->type;
+	o->gil = p->gil;
+	o->paused = p->paused;
+	o->state = p->state;
+	o->workers = p->target;
+	for (size_t i = 0; i < p->nslots; i++) {
+		if (!p->slots[i] || p->slots[i]->retiring)
+			continue;
+		o->ready += p->slots[i]->ready;
+		o->busy += p->slots[i]->running != NULL;
+	}
+	o->submitted = p->nfut;
+	o->queued = p->queued;
+	o->running = p->running;
+	o->done = p->ndone_ok;
+	o->failed = p->nfailed;
+	o->cancelled = p->ncancelled;
+	struct timespec now = now_mono();
+	o->elapsed = since(p->first_submit, now);
+	/* the finishing rate over the last few seconds */
+	double dt = since(p->rate_t0, now);
+	if (dt >= 2.0 || !p->rate_t0.tv_sec) {
+		if (p->rate_t0.tv_sec && dt > 0)
+			p->rate = (double)(p->ndone - p->rate_n0) / dt;
+		p->rate_t0 = now;
+		p->rate_n0 = p->ndone;
+	}
+	o->rate = p->rate ? p->rate : (o->elapsed > 0 ? (double)p->ndone / o->elapsed : 0);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+static int reconfigure(struct engine *e, struct pool *p, enum task_kind type, bool gil,
+		       char *err, size_t errlen)
+{
+	if (p->type == type && p->gil == gil)
+		return 0;
+	if (p->running || p->queued) {
+		snprintf(err, errlen, "type= and gil= change only while nothing is queued or running");
+		return -EBUSY;
+	}
+	/* idle workers of the old kind go; new ones start on the next submit */
+	for (size_t i = 0; i < p->nslots; i++)
+		if (p->slots[i])
+			slot_retire(e, p, p->slots[i]);
+	if (p->thread_host && p->thread_host->sock >= 0) {
+		close(p->thread_host->sock);
+		p->thread_host->sock = -1;
+	}
+	p->thread_host = NULL;
+	p->type = type;
+	p->gil = gil;
+	return 0;
+}
+
+int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
+{
+	char word[64] = "", arg[64] = "", extra[8] = "";
+	int nw = sscanf(line, "%63s %63s %7s", word, arg, extra);
+	if (nw <= 0)
+		return 0;
+	pthread_rwlock_rdlock(&e->reap_lock);
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	int rc = 0;
+	uint64_t v;
+	if (!p) {
+		rc = -ENOENT;
+	} else if (!strncmp(word, "workers=", 8) && nw == 1) {
+		if (parse_uint(word + 8, 4096, &v) < 0 || v == 0) {
+			snprintf(err, errlen, "workers= takes 1..4096");
+			rc = -EINVAL;
+		} else {
+			p->target = (unsigned)v;
+			p->failed_starts = 0;
+			if (p->nfut && p->state != POOL_CLOSED)
+				ensure_workers(e, p);
+			retire_over_target(e, p);
+			pool_dispatch(e, p);
+		}
+	} else if (!strncmp(word, "type=", 5) && nw == 1) {
+		if (strcmp(word + 5, "process") && strcmp(word + 5, "thread")) {
+			snprintf(err, errlen, "type= is process or thread");
+			rc = -EINVAL;
+		} else {
+			rc = reconfigure(e, p, strcmp(word + 5, "thread") ? TASK_PROCESS : TASK_THREAD,
+					 p->gil, err, errlen);
+		}
+	} else if (!strncmp(word, "gil=", 4) && nw == 1) {
+		if (strcmp(word + 4, "0") && strcmp(word + 4, "1")) {
+			snprintf(err, errlen, "gil= is 0 or 1");
+			rc = -EINVAL;
+		} else if (p->type != TASK_THREAD && word[4] == '1') {
+			snprintf(err, errlen, "gil=1 applies to thread pools (set type=thread first)");
+			rc = -EINVAL;
+		} else {
+			rc = reconfigure(e, p, p->type, word[4] == '1', err, errlen);
+		}
+	} else if (!strcmp(word, "shutdown") && (nw == 1 || (nw == 2 && !strcmp(arg, "cancel")))) {
+		if (p->state == POOL_RUNNING)
+			p->state = POOL_SHUTDOWN;
+		if (nw == 2) {
+			struct future *f;
+			while ((f = dequeue(p))) {
+				f->state = FUT_CANCELLED;
+				set_error(f, "cancelled by shutdown");
+				record_final(e, p, f);
+			}
+		}
+		maybe_close(e, p);
+		engine_notify_locked(e, OBJ_POOL, p->id);
+	} else if (!strcmp(word, "pause") && nw == 1) {
+		p->paused = true;
+	} else if (!strcmp(word, "resume") && nw == 1) {
+		p->paused = false;
+		pool_dispatch(e, p);
+	} else {
+		snprintf(err, errlen, "unknown pool command '%.40s' (workers=N, type=process|thread, "
+			 "gil=0|1, shutdown [cancel], pause, resume)", line);
+		rc = -EINVAL;
+	}
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+	engine_flush_notify(e);
+	return rc;
+}
+
+/* Check a parsed line against what a pool task may say. */
+static int check_pool_spec(const struct pool *p, const struct task_spec *s, unsigned lineno,
+			   char *err, size_t errlen)
+{
+	const char *why = NULL;
+	if (s->kind_set && s->kind != p->type)
+		why = p->type == TASK_THREAD ? "this pool runs threads: as=process does not apply "
+					       "(ctl type=process)"
+					     : "this pool runs processes: as=thread does not apply "
+					       "(ctl type=thread)";
+	else if (s->method != METHOD_DEFAULT)
+		why = "method= does not apply to pool tasks: the pool's workers run them";
+	else if (s->nice_set)
+		why = "nice= does not apply to pool tasks";
+	else if (s->gil_set)
+		why = "gil= is a pool setting (ctl gil=1)";
+	else if (s->stdin_chan || s->stdout_chan)
+		why = "stdin=/stdout= name a channel, and channels are not available in this build";
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "line %u: %s", lineno, why);
+	return -EINVAL;
+}
+
+static char *pack_env(const struct task_spec *s, size_t *len)
+{
+	struct strbuf b = STRBUF_INIT;
+	for (size_t i = 0; i < s->nenv; i++)
+		sb_add(&b, s->env[i], strlen(s->env[i]) + 1);
+	*len = b.len;
+	if (!b.len || sb_error(&b)) {
+		sb_free(&b);
+		return NULL;
+	}
+	return sb_steal(&b);
+}
+
+int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t len,
+		       uint64_t **ids, size_t *nids, char *err, size_t errlen)
+{
+	/* parse everything first: all or nothing */
+	struct task_spec *specs = NULL;
+	size_t nspec = 0, cap = 0, total = 0;
+	unsigned lineno = 0;
+	int rc = 0;
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - buf) : len;
+		const char *line = buf + pos;
+		size_t ll = end - pos;
+		pos = end + 1;
+		lineno++;
+		size_t i = strspn(line, " \t\r");
+		if (i >= ll || line[i] == '#')
+			continue;
+		if (nspec == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct task_spec *v = realloc(specs, cap * sizeof(*v));
+			if (!v) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			specs = v;
+		}
+		char why[256];
+		rc = spec_parse(line, ll, e->online_cpus, &specs[nspec], why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "line %u: %s", lineno, why);
+			goto out;
+		}
+		nspec++;
+		total += specs[nspec - 1].count;
+	}
+	if (!nspec) {
+		snprintf(err, errlen, "no task line in the write");
+		rc = -EINVAL;
+		goto out;
+	}
+
+	pthread_rwlock_rdlock(&e->reap_lock);
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	if (!p) {
+		rc = -ENOENT;
+		goto unlock;
+	}
+	for (size_t i = 0; i < nspec && rc == 0; i++)
+		rc = check_pool_spec(p, &specs[i], (unsigned)i + 1, err, errlen);
+	if (rc < 0)
+		goto unlock;
+	if (p->state != POOL_RUNNING) {
+		snprintf(err, errlen, "pool %s is shut down: no more submits", p->name);
+		rc = -ESHUTDOWN;
+		goto unlock;
+	}
+	if (p->queued + total > e->cfg.max_queued) {
+		snprintf(err, errlen, "limit: %zu queued + %zu would exceed max_queued=%u",
+			 p->queued, total, e->cfg.max_queued);
+		rc = -EAGAIN;
+		goto unlock;
+	}
+	if (p->nfut + total > UINT32_MAX) {
+		snprintf(err, errlen, "limit: a pool holds at most 2^32-1 futures");
+		rc = -EAGAIN;
+		goto unlock;
+	}
+	if (p->nfut + total > p->capfut) {
+		size_t c = p->capfut ? p->capfut : 64;
+		while (c < p->nfut + total)
+			c *= 2;
+		struct future **v = realloc(p->fut, c * sizeof(*v));
+		if (!v) {
+			rc = -ENOMEM;
+			goto unlock;
+		}
+		p->fut = v;
+		p->capfut = c;
+	}
+	/* allocate them all before any is visible */
+	struct future **nf = calloc(total, sizeof(*nf));
+	size_t k = 0;
+	bool ok = nf != NULL;
+	for (size_t i = 0; ok && i < nspec; i++) {
+		for (unsigned c = 0; ok && c < specs[i].count; c++) {
+			struct future *f = calloc(1, sizeof(*f));
+			if (!f || !(f->line = strdup(specs[i].line))) {
+				free(f);
+				ok = false;
+				break;
+			}
+			f->env = pack_env(&specs[i], &f->envlen);
+			f->retries = (unsigned)specs[i].retries;
+			f->timeout_ms = specs[i].timeout_ms;
+			f->timer_fd = -1;
+			f->out[1].fd = f->out[2].fd = -1;
+			nf[k++] = f;
+		}
+	}
+	if (!ok) {
+		for (size_t j = 0; j < k; j++)
+			fut_free(nf[j]);
+		free(nf);
+		rc = -ENOMEM;
+		goto unlock;
+	}
+	uint64_t *out = realloc(*ids, (*nids + total) * sizeof(**ids));
+	if (!out) {
+		for (size_t j = 0; j < total; j++)
+			fut_free(nf[j]);
+		free(nf);
+		rc = -ENOMEM;
+		goto unlock;
+	}
+	*ids = out;
+	struct timespec now = now_mono();
+	if (!p->first_submit.tv_sec)
+		p->first_submit = now;
+	for (size_t j = 0; j < total; j++) {
+		struct future *f = nf[j];
+		f->id = ++p->nfut;
+		f->submitted = now;
+		p->fut[f->id - 1] = f;
+		enqueue(p, f, false);
+		(*ids)[(*nids)++] = f->id;
+	}
+	free(nf);
+	p->failed_starts = 0;
+	ensure_workers(e, p);
+	pool_dispatch(e, p);
+	engine_notify_locked(e, OBJ_POOL, p->id);
+unlock:
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+	engine_flush_notify(e);
+out:
+	for (size_t i = 0; i < nspec; i++)
+		spec_free(&specs[i]);
+	free(specs);
+	if (rc == -ENOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+int engine_pool_completed(struct engine *e, uint64_t id, size_t from, uint64_t *out, size_t max,
+			  size_t *n, bool *more)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	if (!p) {
+		pthread_mutex_unlock(&e->lock);
+		return -ENOENT;
+	}
+	size_t k = 0;
+	for (size_t i = from; i < p->ndone && k < max; i++)
+		out[k++] = p->done_order[i];
+	*n = k;
+	*more = p->state != POOL_CLOSED || from + k < p->ndone;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+int engine_pool_worker(struct engine *e, uint64_t id, unsigned slot, uint64_t *task)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	int rc = -ENOENT;
+	if (p && slot >= 1 && slot <= p->nslots && p->slots[slot - 1] &&
+	    !p->slots[slot - 1]->retiring) {
+		*task = p->slots[slot - 1]->task;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+void future_info_free(struct future_info *fi)
+{
+	free(fi->cmd);
+	fi->cmd = NULL;
+}
+
+int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct future_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	if (!f) {
+		pthread_mutex_unlock(&e->lock);
+		return -ENOENT;
+	}
+	struct timespec now = now_mono();
+	o->pool = pid;
+	o->id = fid;
+	o->state = f->state;
+	o->final = fut_final(f);
+	o->exitcode = f->exitcode;
+	if (f->error)
+		snprintf(o->error, sizeof(o->error), "%s", f->error);
+	o->cmd = strdup(f->line);
+	o->attempts = f->attempts;
+	o->retries = f->retries;
+	o->slot = f->slot;
+	o->task = f->task;
+	o->child = f->child;
+	o->timeout_ms = f->timeout_ms;
+	o->queued_for = since(f->submitted, f->started.tv_sec ? f->started :
+					    o->final ? f->ended : now);
+	o->runtime = f->started.tv_sec ? since(f->started, o->final ? f->ended : now) : 0;
+	o->cpu = (double)f->cpu_us / 1e6;
+	for (int s = 1; s <= 2; s++) {
+		o->out_bytes[s] = f->out[s].len;
+		o->out_dropped[s] = f->out[s].dropped;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return o->cmd ? 0 : -ENOMEM;
+}
+
+bool engine_future_exists(struct engine *e, uint64_t pid, uint64_t fid)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	bool ok = p && fut_get(p, fid);
+	pthread_mutex_unlock(&e->lock);
+	return ok;
+}
+
+uint64_t engine_future_count(struct engine *e, uint64_t pid)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	uint64_t n = p ? p->nfut : 0;
+	pthread_mutex_unlock(&e->lock);
+	return n;
+}
+
+ssize_t engine_future_output(struct engine *e, uint64_t pid, uint64_t fid, int stream,
+			     uint64_t off, char *buf, size_t size, uint64_t *total)
+{
+	if (stream != 1 && stream != 2)
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	if (!f) {
+		pthread_mutex_unlock(&e->lock);
+		return -ENOENT;
+	}
+	const struct outbuf *o = &f->out[stream];
+	size_t n = 0;
+	if (off < o->len) {
+		n = o->len - (size_t)off;
+		if (n > size)
+			n = size;
+		memcpy(buf, o->data + off, n);
+	}
+	if (total)
+		*total = o->len;
+	pthread_mutex_unlock(&e->lock);
+	return (ssize_t)n;
+}
+
+int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	int rc = 0;
+	if (!f) {
+		rc = -ENOENT;
+	} else if (f->state == FUT_PENDING) {
+		unqueue(p, f);
+		f->state = FUT_CANCELLED;
+		set_error(f, "cancelled");
+		record_final(e, p, f);
+		maybe_close(e, p);
+	} else if (f->state != FUT_CANCELLED) {
+		rc = -EBUSY;   /* running or ended: too late, as in Python */
+	}
+	pthread_mutex_unlock(&e->lock);
+	engine_flush_notify(e);
+	return rc;
+}
+
+int engine_future_ctl(struct engine *e, uint64_t pid, uint64_t fid, const char *cmd,
+		      char *err, size_t errlen)
+{
+	char word[32] = "", arg[32] = "";
+	int nw = sscanf(cmd, "%31s %31s", word, arg);
+	int sig = 0;
+	if (nw == 1 && !strcmp(word, "term"))
+		sig = SIGTERM;
+	else if (nw == 1 && !strcmp(word, "kill"))
+		sig = SIGKILL;
+	else if (nw == 2 && !strcmp(word, "signal") && parse_signal(arg, &sig) == 0)
+		;
+	else {
+		snprintf(err, errlen, "unknown command '%.31s' (term, kill, signal N|NAME)", word);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	int rc = 0;
+	if (!f) {
+		rc = -ENOENT;
+	} else if (f->state != FUT_RUNNING) {
+		snprintf(err, errlen, "future %llu is %s, not running (cancel a pending one)",
+			 (unsigned long long)fid, future_state_name(f->state));
+		rc = -ESRCH;
+	} else {
+		struct pslot *s = p->slots[f->slot - 1];
+		f->stopped = true;
+		f->stop_sig = sig;
+		rc = s && s->host && s->host->sock >= 0
+			     ? wire_send(s->host->sock, W_PW_STOP, f->id, sig, 0, NULL, 0, NULL, 0)
+			     : -ESRCH;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}

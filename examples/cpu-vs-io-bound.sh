@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# cpu-vs-io-bound.sh MOUNTPOINT - the seed's sections 7-8: CPU-bound work
+# speeds up on processes, not on threads under a GIL; I/O-bound work speeds up
+# on threads either way, because a waiting thread does not hold the GIL.
+# Four tasks on two workers of each kind; wall times side by side.
+set -euo pipefail
+M=${1:-${PCFS_MOUNT:?usage: cpu-vs-io-bound.sh MOUNTPOINT}}
+OPS=${OPS:-4000}
+now() { date +%s.%N; }
+
+# run POOL TYPE GIL WORKLOAD OPTIONS: four tasks through a fresh 2-worker pool
+run() {
+	local P=$M/pools/$1
+	mkdir "$P"
+	echo "type=$2" > "$P/ctl"
+	[ "$2" = thread ] && echo "gil=$3" > "$P/ctl"
+	echo workers=2 > "$P/ctl"
+	local t0; t0=$(now)
+	exec 3<>"$P/map"
+	echo "$4 4 $5" >&3              # COUNT 4: four futures from one line
+	cat <&3 >/dev/null              # map: all four results
+	exec 3>&-
+	echo shutdown > "$P/ctl"
+	echo "$(now) - $t0" | bc
+}
+
+printf '%-34s %8s\n' "4 tasks on 2 workers" "wall s"
+printf '%-34s %8.2f\n' "cpu ops=$OPS, processes"            "$(run cpu-proc process 0 cpu "ops=$OPS")"
+printf '%-34s %8.2f\n' "cpu ops=$OPS, threads, gil=1"       "$(run cpu-gil thread 1 cpu "ops=$OPS")"
+printf '%-34s %8.2f\n' "cpu ops=$OPS, threads, gil=0"       "$(run cpu-nogil thread 0 cpu "ops=$OPS")"
+printf '%-34s %8.2f\n' "io time=500ms, threads, gil=1"      "$(run io-gil thread 1 io time=500ms)"
+printf '%-34s %8.2f\n' "io time=500ms, processes"           "$(run io-proc process 0 io time=500ms)"
+echo
+echo "CPU-bound: processes use both cores; threads holding a GIL take turns on one."
+echo "I/O-bound: threads overlap their waits, GIL or not."

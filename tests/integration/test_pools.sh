@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Pools and futures (issue 3) through a real mount: the seed's map vs
+# as_completed, submit/result/wait/cancel/ctl, worker death, shutdown, retries,
+# timeouts, concurrent submitters, thread pools, poll(), limits and bad names.
+. "$(dirname "$0")/lib.sh"
+pcfs_mount "[limits]
+max_queued = 5000
+[tasks]
+kill_grace = 300ms"
+P=$M/pools
+
+# one write of several lines (bash's printf would write line by line)
+lines() { printf '%s\n' "$@" > "$WORKDIR/lines"; cat "$WORKDIR/lines"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+check "mkdir creates a pool" mkdir "$P/sq"
+expect "its files" "$(ls "$P/sq" | tr '\n' ' ')" \
+	"as_completed completed ctl futures map progress progress.json status status.json submit workers "
+expect_match "ctl shows the settings" "$(cat "$P/sq/ctl")" '^workers=[0-9]+ type=process gil=0$'
+echo workers=4 > "$P/sq/ctl"
+expect "workers= resizes" "$(sed -n 's/^workers: //p' "$P/sq/status")" "4"
+
+# --- the seed's example: map keeps submission order, as_completed finishing order ---
+SQ=('sh sleep 0.3; echo 9' 'sh sleep 0.1; echo 1' 'sh sleep 0.4; echo 16' 'sh sleep 0.2; echo 4')
+t0=$(now_ms)
+exec 3<>"$P/sq/map"
+lines "${SQ[@]}" >&3
+got=$(cat <&3 | tr '\n' ' ')
+exec 3>&-
+t=$(( $(now_ms) - t0 ))
+expect "map gives results in submission order" "$got" "9 1 16 4 "
+check "map takes about the longest task, not the sum ($t ms)" test "$t" -lt 900
+exec 3<>"$P/sq/as_completed"
+lines "${SQ[@]}" >&3
+got=$(cut -d' ' -f2 <&3 | tr '\n' ' ')
+exec 3>&-
+expect "as_completed gives them in finishing order" "$got" "1 4 9 16 "
+
+# --- submit, futures/ID files ---
+exec 3<>"$P/sq/submit"
+echo 'sh echo hello; echo oops >&2' >&3; read -r f1 <&3
+echo 'sh exit 3' >&3; read -r f2 <&3
+exec 3>&-
+expect "result blocks, then gives stdout" "$(cat "$P/sq/futures/$f1/result")" "hello"
+expect "wait gives the final state" "$(cat "$P/sq/futures/$f1/wait")" "done"
+expect "exitcode" "$(cat "$P/sq/futures/$f1/exitcode")" "0"
+expect "stderr is kept apart" "$(cat "$P/sq/futures/$f1/stderr")" "oops"
+expect "a failing task: state failed" "$(cat "$P/sq/futures/$f2/wait")" "failed"
+expect "... exitcode" "$(cat "$P/sq/futures/$f2/exitcode")" "3"
+expect "... error says why" "$(cat "$P/sq/futures/$f2/error")" "exit status 3"
+check_fails "... and result fails (EIO), as result() raises" cat "$P/sq/futures/$f2/result"
+task=$(cat "$P/sq/futures/$f1/task")
+check "task names a worker in /procs" test -d "$M/procs/$task"
+expect_match "workers/N link to their task directories" "$(readlink "$P/sq/workers/1")" '^\.\./\.\./\.\./procs/[0-9]+$'
+expect "workers/1/pid works through the link" "$(cat "$P/sq/workers/1/pid")" "$(cat "$M/procs/$(basename "$(readlink "$P/sq/workers/1")")/pid")"
+if command -v jq >/dev/null; then
+	expect "status.json" "$(jq -r '.state + " " + (.exitcode|tostring)' "$P/sq/futures/$f2/status.json")" "failed 3"
+	expect "pool status.json counts" "$(jq -r '.done >= 9 and .failed >= 1' "$P/sq/status.json")" "true"
+	expect "progress.json" "$(jq -r '.done == .total' "$P/sq/progress.json")" "true"
+fi
+
+# --- built-ins run inside the worker: its pid, not a new process ---
+echo 'cpu ops=3' > "$P/sq/submit"
+last=$(ls "$P/sq/futures" | sort -n | tail -1)
+expect_match "a built-in's result is its result line" "$(cat "$P/sq/futures/$last/result")" '^cpu ops=3 '
+expect "it ran in a worker process" "$(cat "$M/procs/$(cat "$P/sq/futures/$last/task")/kind")" "process"
+
+# --- environment ---
+echo 'sh echo $PCFS_POOL $PCFS_SLOT' > "$P/sq/submit"
+last=$(ls "$P/sq/futures" | sort -n | tail -1)
+expect_match "tasks see PCFS_POOL and PCFS_SLOT" "$(cat "$P/sq/futures/$last/result")" '^sq [1-4]$'
+
+# --- cancel and ctl ---
+mkdir "$P/one"; echo workers=1 > "$P/one/ctl"
+exec 3<>"$P/one/submit"
+echo 'sleep time=5s' >&3; read -r run <&3
+echo 'sleep time=5s' >&3; read -r pend <&3
+exec 3>&-
+check "the first runs" wait_until 60 grep -qx running "$P/one/futures/$run/state"
+expect "the second waits" "$(cat "$P/one/futures/$pend/state")" "pending"
+expect "cancel of a running future: EBUSY" "$(write_err "$P/one/futures/$run/cancel" 1)" "Device or resource busy"
+check "cancel of a pending one works" sh -c "echo 1 > '$P/one/futures/$pend/cancel'"
+expect "... it is cancelled" "$(cat "$P/one/futures/$pend/wait")" "cancelled"
+check_fails "... and result fails (ECANCELED)" cat "$P/one/futures/$pend/result"
+echo term > "$P/one/futures/$run/ctl"
+expect "ctl term stops a running future: failed" "$(cat "$P/one/futures/$run/wait")" "failed"
+expect "... with -15" "$(cat "$P/one/futures/$run/exitcode")" "-15"
+
+# --- a worker killed mid-task fails only its future; a replacement starts ---
+mkdir "$P/w"; echo workers=2 > "$P/w/ctl"
+exec 3<>"$P/w/submit"
+echo 'sleep time=3s' >&3; read -r a <&3
+echo 'sleep time=1s' >&3; read -r b <&3
+exec 3>&-
+check "both run" wait_until 60 sh -c "grep -qx running '$P/w/futures/$a/state' && grep -qx running '$P/w/futures/$b/state'"
+victim=$(cat "$M/procs/$(cat "$P/w/futures/$a/task")/pid")
+kill -9 "$victim"
+expect "the killed worker's future fails" "$(cat "$P/w/futures/$a/wait")" "failed"
+expect_match "... saying the worker died" "$(cat "$P/w/futures/$a/error")" 'worker [0-9]+ died: .*signal 9'
+expect "the other future is unaffected" "$(cat "$P/w/futures/$b/wait")" "done"
+check "a replacement worker starts" wait_until 60 sh -c "[ \$(ls '$P/w/workers' | wc -l) = 2 ]"
+echo 'noop' > "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+expect "the pool keeps working" "$(cat "$P/w/futures/$last/wait")" "done"
+
+# --- retries and timeouts ---
+echo 'sh retries=2 echo try; exit 1' > "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+expect "retries: still failed after 3 attempts" "$(cat "$P/w/futures/$last/wait")" "failed"
+expect "... attempts recorded" "$(sed -n 's/^attempts: //p' "$P/w/futures/$last/status")" "3"
+echo 'sleep timeout=200ms time=5s' > "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+expect "timeout= fails the future" "$(cat "$P/w/futures/$last/wait")" "failed"
+expect_match "... as a timeout" "$(cat "$P/w/futures/$last/error")" 'signal 15 \(timeout\)'
+
+# --- shutdown: queued futures still run; then completed ends; rmdir ---
+exec 3<>"$P/one/submit"
+for i in 1 2 3; do echo 'sleep time=100ms' >&3; read -r x <&3; done
+exec 3>&-
+echo shutdown > "$P/one/ctl"
+expect "submit after shutdown is refused" "$(write_err "$P/one/submit" noop)" "Cannot send after transport endpoint shutdown"
+check "queued futures still run to the end" wait_until 100 grep -qx "state: closed" "$P/one/status"
+n=$(timeout 5 cat "$P/one/completed" | wc -l)
+expect "completed lists every future once, then EOF" "$n" "$(ls "$P/one/futures" | wc -l)"
+check "rmdir removes a closed pool" rmdir "$P/one"
+check_fails "rmdir of a busy pool: EBUSY" rmdir "$P/w"
+
+mkdir "$P/c"; echo workers=1 > "$P/c/ctl"
+exec 3<>"$P/c/submit"
+for i in 1 2 3 4; do echo 'sleep time=300ms' >&3; read -r x <&3; done
+exec 3>&-
+check "the first one runs" wait_until 60 grep -qx running "$P/c/futures/1/state"
+echo 'shutdown cancel' > "$P/c/ctl"
+check "shutdown cancel: the pool closes" wait_until 100 grep -qx "state: closed" "$P/c/status"
+expect "queued futures were cancelled" "$(sed -n 's/^cancelled: //p' "$P/c/status")" "3"
+
+# --- concurrent submitters: nothing lost, nothing twice ---
+mkdir "$P/many"; echo workers=2 > "$P/many/ctl"
+subs=()
+for s in $(seq 8); do
+	( for i in $(seq 50); do echo "noop name=s$s" > "$P/many/submit" || exit 1; done ) &
+	subs+=($!)
+done
+wait "${subs[@]}"   # not a bare wait: the daemon is a background job too
+expect "400 futures" "$(ls "$P/many/futures" | wc -l)" "400"
+echo shutdown > "$P/many/ctl"
+ids=$(timeout 60 cat "$P/many/completed")
+expect "completed has each of them exactly once" "$(echo "$ids" | sort -n | uniq | wc -l) $(echo "$ids" | wc -l)" "400 400"
+expect "all done" "$(sed -n 's/^done: //p' "$P/many/status")" "400"
+
+# --- thread pools ---
+mkdir "$P/t"; echo type=thread > "$P/t/ctl"; echo workers=3 > "$P/t/ctl"
+exec 3<>"$P/t/map"
+lines 'cpu ops=2' 'sleep time=50ms' 'noop' >&3
+out=$(cat <&3)
+exec 3>&-
+expect_match "a thread pool runs built-ins" "$out" '^cpu ops=2 '
+pids=$(for w in "$P/t/workers/"*; do cat "$w/pid"; done | sort -u | wc -l)
+expect "its workers are threads of one process" "$pids" "1"
+expect "workers are thread tasks" "$(cat "$P/t/workers/1/kind")" "thread"
+check "gil=1 on a thread pool" sh -c "echo gil=1 > '$P/t/ctl'"
+expect "gil=1 on a process pool is refused" "$(write_err "$P/w/ctl" gil=1)" "Invalid argument"
+
+# --- poll(): readable when the answer is ready ---
+echo 'sleep time=300ms' > "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+out=$(python3 - "$P/w/futures/$last/result" <<'PY'
+import os, select, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+p = select.poll(); p.register(fd, select.POLLIN)
+t = time.time(); before = p.poll(0)
+ev = p.poll(5000); dt = time.time() - t
+print("before=%d ready=%d after=%.1f" % (len(before), len(ev), dt))
+PY
+)
+expect_match "poll() waits for the future, then says readable" "$out" '^before=0 ready=1 after=0\.[1-9]'
+
+# --- bad input ---
+check_fails "bad pool name: space" mkdir "$P/a b"
+check_fails "bad pool name: too long" mkdir "$P/$(printf 'x%.0s' $(seq 70))"
+expect "bad ctl" "$(write_err "$P/w/ctl" workers=0)" "Invalid argument"
+expect "bad line" "$(write_err "$P/w/submit" 'bogus')" "Invalid argument"
+expect "as= against the pool type" "$(write_err "$P/w/submit" 'noop as=thread')" "Invalid argument"
+expect "queue limit: EAGAIN" "$(write_err "$P/c/submit" noop)" "Cannot send after transport endpoint shutdown"
+mkdir "$P/lim"; echo workers=1 > "$P/lim/ctl"; echo pause > "$P/lim/ctl"
+expect "over max_queued: EAGAIN" "$(write_err "$P/lim/submit" 'noop 5001')" "Resource temporarily unavailable"
+expect "nothing was queued" "$(ls "$P/lim/futures" | wc -l)" "0"
+
+check "unmount with pools: the daemon exits 0" pcfs_umount
+finish
