@@ -267,12 +267,23 @@ static void ensure_workers(struct engine *e, struct pool *p)
 		}
 		return;
 	}
-	/* a thread pool: one host, started with its slots, grown with W_PW_SLOTS */
+	/* A thread pool: one host, started with its slots, resized with
+	 * W_PW_SLOTS N, which means "slots 1..N".  Slots still retiring are taken
+	 * back first (the host ends them, says W_PW_GONE, starts them again and
+	 * says W_PW_READY), so numbers stay dense and N is the highest in use. */
 	struct host *h = p->thread_host;
 	bool fresh = !h || h->sock < 0;
+	for (size_t i = 0; !fresh && need && i < p->nslots; i++) {
+		struct pslot *s = p->slots[i];
+		if (s && s->retiring) {
+			s->retiring = false;
+			s->ready = false;
+			need--;
+		}
+	}
 	unsigned total = 0;
 	for (size_t i = 0; i < p->nslots; i++)
-		if (p->slots[i] && !p->slots[i]->retiring)
+		if (p->slots[i])
 			total = (unsigned)i + 1;
 	total += need;
 	if (fresh) {
@@ -587,6 +598,8 @@ void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *
 		s = slot_on_host(p, h, (unsigned)m->a);
 		if (s && s->retiring && !s->running)
 			slot_remove(e, p, s);
+		else if (s)
+			s->ready = false;   /* taken back: it says READY when it is up again */
 		break;
 	default:
 		break;

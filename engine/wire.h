@@ -75,9 +75,9 @@ enum wire_type {
 	/* daemon -> host: stop future id: a = signal.  Built-ins stop
 	 * cooperatively (ctx.stop); exec/sh children get kill(-pgid, a). */
 	W_PW_STOP,
-	/* daemon -> host: have a = N slots (grow: new slots send W_PW_READY;
-	 * shrink: the highest-numbered slots exit once idle, each sending
-	 * W_PW_GONE). */
+	/* daemon -> host: have slots 1..N, N = a (grow: new slots send
+	 * W_PW_READY; shrink: the slots above N exit once idle, each sending
+	 * W_PW_GONE; a slot ended and wanted again says GONE, then READY). */
 	W_PW_SLOTS,
 	/* host -> daemon: slot a has exited (after W_PW_SLOTS shrank it). */
 	W_PW_GONE,
@@ -92,8 +92,9 @@ struct wire_hdr {
 };
 
 /* Send one message (header + payload) with up to 3 descriptors attached.
- * Returns 0 or -errno.  Retries EINTR; never blocks forever on a live peer
- * (the sockets are sized for the largest message). */
+ * Returns 0 or -errno.  Retries EINTR.  A socket whose send buffer is smaller
+ * than the message is enlarged on the first EMSGSIZE, so either side may
+ * leave its buffer at the default. */
 int wire_send(int sock, uint32_t type, uint64_t id, int64_t a, int64_t b,
 	      const void *payload, size_t len, const int *fds, int nfds);
 

@@ -3,6 +3,7 @@
  *   pcfs-worker run LINE                          one workload in this process
  *   pcfs-worker forkserver DEFAULT_TIME_MS        fork/clone tasks on request (fd 3)
  *   pcfs-worker threads GIL DEFAULT_TIME_MS N     run tasks as threads (fd 3)
+ *   pcfs-worker pool GIL DEFAULT_TIME_MS NSLOTS   run futures on long-lived slots (fd 3)
  *
  * The daemon is the only intended caller; argument errors exit 2.
  */
@@ -15,12 +16,16 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spec.h"
+#include "wire.h"
 #include "worker.h"
 
 #define DEFAULT_TIME_MS 10000  /* run mode, without PCFS_DEFAULT_TIME_MS */
+#define STACK_PER_FRAME 2048   /* `stack` frame (1 KiB buffer) plus generous overhead */
+#define STACK_SLACK (1 << 20)
 
 void wlog(const char *fmt, ...)
 {
@@ -53,6 +58,40 @@ void fd_out(struct wl_ctx *ctx, int stream, const char *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+}
+
+void send_output(int sock, uint32_t type, uint64_t id, int stream, const char *buf,
+		 size_t len)
+{
+	while (len > 0) {
+		size_t n = len < WORKER_OUTPUT_CHUNK ? len : WORKER_OUTPUT_CHUNK;
+
+		wire_send(sock, type, id, stream, 0, buf, n, NULL, 0);
+		buf += n;
+		len -= n;
+	}
+}
+
+int64_t thread_cputime_us(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A `stack` task recurses depth= frames on its thread's stack, which must be
+ * big enough for them (a default stack is RLIMIT_STACK, 8 MiB typically). */
+int thread_stack_need(const struct task_spec *spec, size_t *need)
+{
+	*need = 0;
+	if (spec->workload != WL_STACK || spec->depth == SPEC_UNSET)
+		return 0;
+	if (__builtin_mul_overflow((size_t)spec->depth, (size_t)STACK_PER_FRAME, need) ||
+	    __builtin_add_overflow(*need, (size_t)STACK_SLACK, need))
+		return ENOMEM;
+	return 0;
 }
 
 unsigned online_cpus(void)
@@ -122,7 +161,8 @@ static int usage(void)
 {
 	wlog("usage: pcfs-worker run LINE\n"
 	     "       pcfs-worker forkserver DEFAULT_TIME_MS\n"
-	     "       pcfs-worker threads GIL DEFAULT_TIME_MS N");
+	     "       pcfs-worker threads GIL DEFAULT_TIME_MS N\n"
+	     "       pcfs-worker pool GIL DEFAULT_TIME_MS NSLOTS");
 	return 2;
 }
 
@@ -174,6 +214,17 @@ int main(int argc, char **argv)
 		    !arg_uint("N", argv[4], UINT32_MAX, &n))
 			return 2;
 		return threadhost_main(gil == 1, (int64_t)ms, (unsigned)n);
+	}
+	if (argc == 5 && strcmp(argv[1], "pool") == 0) {
+		if (!arg_uint("GIL", argv[2], 1, &gil) ||
+		    !arg_uint("DEFAULT_TIME_MS", argv[3], INT64_MAX, &ms) ||
+		    !arg_uint("NSLOTS", argv[4], POOL_SLOTS_MAX, &n))
+			return 2;
+		if (n == 0) {
+			wlog("bad NSLOTS: '%s'", argv[4]);
+			return 2;
+		}
+		return poolhost_main(gil == 1, (int64_t)ms, (unsigned)n);
 	}
 	return usage();
 }

@@ -26,11 +26,6 @@
 #include "wire.h"
 #include "worker.h"
 
-#define OUTPUT_CHUNK 65536            /* largest W_TH_OUTPUT payload */
-#define GIL_INTERVAL_US 5000          /* CPython's default switch interval */
-#define STACK_PER_FRAME 2048          /* `stack` frame (1 KiB buffer) plus generous overhead */
-#define STACK_SLACK (1 << 20)
-
 struct host {
 	int sock;
 	int efd;                  /* eventfd: some thread has finished */
@@ -55,28 +50,12 @@ struct th {
 
 /* --- in a task thread ------------------------------------------------- */
 
-/* ctx->out: W_TH_OUTPUT messages of at most OUTPUT_CHUNK bytes.  Errors are
- * dropped: if the daemon is gone, there is no one to tell. */
+/* ctx->out: W_TH_OUTPUT messages. */
 static void th_out(struct wl_ctx *ctx, int stream, const char *buf, size_t len)
 {
 	const struct th *t = ctx->opaque;
 
-	while (len > 0) {
-		size_t n = len < OUTPUT_CHUNK ? len : OUTPUT_CHUNK;
-
-		wire_send(t->host->sock, W_TH_OUTPUT, t->id, stream, 0, buf, n, NULL, 0);
-		buf += n;
-		len -= n;
-	}
-}
-
-static int64_t thread_cpu_us(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	send_output(t->host->sock, W_TH_OUTPUT, t->id, stream, buf, len);
 }
 
 /* "t<slot>-<workload>" in /proc/PID/task/TID/comm, for whoever looks. */
@@ -113,7 +92,7 @@ static void *th_main(void *arg)
 		wl_printf(&ctx, 2, "pcfs-worker: %s\n", t->err);
 		code = 2;
 	}
-	wire_send(sock, W_TH_EXIT, t->id, code, thread_cpu_us(), NULL, 0, NULL, 0);
+	wire_send(sock, W_TH_EXIT, t->id, code, thread_cputime_us(), NULL, 0, NULL, 0);
 
 	/* After this store *t belongs to the main thread again. */
 	atomic_store_explicit(&t->done, true, memory_order_release);
@@ -139,17 +118,17 @@ static struct th *find_live(const struct host *h, uint64_t id)
 	return NULL;
 }
 
-/* A `stack` task recurses depth= frames on its thread's stack: make that
- * stack big enough (the default is RLIMIT_STACK, 8 MiB typically). */
+/* Give the thread a stack deep enough for a `stack` task. */
 static int size_stack(pthread_attr_t *attr, const struct th *t)
 {
 	size_t def, need;
+	int err;
 
-	if (!t->parsed || t->spec.workload != WL_STACK || t->spec.depth == SPEC_UNSET)
+	if (!t->parsed)
 		return 0;
-	if (__builtin_mul_overflow((size_t)t->spec.depth, (size_t)STACK_PER_FRAME, &need) ||
-	    __builtin_add_overflow(need, (size_t)STACK_SLACK, &need))
-		return ENOMEM;
+	err = thread_stack_need(&t->spec, &need);
+	if (err || need == 0)
+		return err;
 	if (pthread_attr_getstacksize(attr, &def) == 0 && need <= def)
 		return 0;
 	return pthread_attr_setstacksize(attr, need);
@@ -316,7 +295,7 @@ int threadhost_main(bool gil, int64_t default_time_ms, unsigned nthreads)
 		return 1;
 	}
 	if (gil) {
-		h.gil = gil_new(GIL_INTERVAL_US);
+		h.gil = gil_new(WORKER_GIL_INTERVAL_US);
 		if (!h.gil) {
 			wlog("threads: out of memory");
 			close(h.efd);
