@@ -30,6 +30,7 @@ enum ntype {
 	N_ROOT,
 	N_PROCS,    /* /procs */
 	N_PROC,     /* /procs/ID, obj = task id */
+	N_SYS,      /* /sys: the system's figures */
 	N__COUNT
 };
 
@@ -112,7 +113,7 @@ struct dirdesc {
 	int (*rmdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c);
 };
 
-extern const struct dirdesc dir_root, dir_procs, dir_proc;
+extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys;
 
 /* inode numbers */
 #define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)

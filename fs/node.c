@@ -10,6 +10,7 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_ROOT] = &dir_root,
 	[N_PROCS] = &dir_procs,
 	[N_PROC] = &dir_proc,
+	[N_SYS] = &dir_sys,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)
