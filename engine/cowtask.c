@@ -155,13 +155,8 @@ int engine_task_cow(struct engine *e, uint64_t id, struct task_cow *out)
 		rc = -ENOENT;
 	} else if (rc == 0) {
 		out->live = true;
-		if (!t->mem)
-			t->mem = calloc(1, sizeof(*t->mem));
-		if (t->mem) {
-			t->mem->have_cow = true;
-			t->mem->cow = out->c;
-			t->mem->cow_exact = exact;
-		}
+		if (exact)   /* what stays after the end: measured while both ran */
+			task_store_cow(t, &out->c, exact);
 	} else if (t->mem && t->mem->have_cow) {
 		out->c = t->mem->cow;
 		exact = t->mem->cow_exact;

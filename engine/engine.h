@@ -141,7 +141,9 @@ struct task_mem {
 	double utime, stime;        /* CPU seconds (ended processes: exact, from wait4) */
 	int64_t vol_cs, nonvol_cs;  /* context switches (ended processes: from wait4) */
 };
-int engine_task_mem(struct engine *e, uint64_t id, struct task_mem *out);
+/* what: MS_READ_MEM and/or MS_READ_SCHED (a live task's other figures are
+ * left zero; an ended task's are all from its last sample). */
+int engine_task_mem(struct engine *e, uint64_t id, unsigned what, struct task_mem *out);
 /* The kernel's smaps text of the task's process: now, or the last snapshot
  * (taken at most once a second while sampling, and at each read). */
 int engine_task_smaps(struct engine *e, uint64_t id, struct strbuf *out, bool *live);

@@ -193,6 +193,8 @@ int sample_init(struct engine *e);
 /* The sampling timer fired: read every live task's figures, without `lock`. */
 void sample_tick(struct engine *e);
 void task_mem_free(struct task *t);
+/* Keep the last cow figures measured (lock held). */
+void task_store_cow(struct task *t, const struct ms_cow *c, bool exact);
 
 /* cowtask.c: a cow task's child becomes a task of its own */
 void cow_scan_output(struct engine *e, struct task *t);

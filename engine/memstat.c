@@ -431,35 +431,46 @@ static int64_t maps_heap_kib(const char *buf, size_t len)
 	return 0;
 }
 
-int ms_read_sample(pid_t pid, pid_t tid, struct ms_sample *out)
+static int read_mem(struct strbuf *sb, pid_t pid, struct ms_sample *out)
 {
-	struct strbuf sb = STRBUF_INIT;
 	int rc;
-
-	memset(out, 0, sizeof(*out));
 	/* A zombie's (or a kernel thread's) smaps_rollup is empty: it has no
 	 * memory to report, and that is an error, not a row of zeros. */
-	if ((rc = read_proc(&sb, pid, 0, "smaps_rollup")) < 0 ||
-	    (rc = ms_rollup_parse(sb.buf, sb.len, &out->r)) < 0)
-		goto out;
-	if ((rc = read_proc(&sb, pid, 0, "status")) < 0 ||
-	    (rc = ms_status_parse(sb.buf, sb.len, &out->st)) < 0)
-		goto out;
-	if (tid > 0 && tid != pid) {
-		if ((rc = read_proc(&sb, pid, tid, "status")) < 0 ||
-		    (rc = ms_status_parse(sb.buf, sb.len, &out->tst)) < 0)
-			goto out;
-		rc = read_proc(&sb, pid, tid, "stat");
-	} else {
-		out->tst = out->st;
-		rc = read_proc(&sb, pid, 0, "stat");
-	}
-	if (rc < 0 || (rc = ms_stat_parse(sb.buf, sb.len, &out->stat)) < 0)
-		goto out;
-	if ((rc = read_proc(&sb, pid, 0, "maps")) < 0)
-		goto out;
-	out->heap = maps_heap_kib(sb.buf, sb.len);
-out:
+	if ((rc = read_proc(sb, pid, 0, "smaps_rollup")) < 0 ||
+	    (rc = ms_rollup_parse(sb->buf, sb->len, &out->r)) < 0)
+		return rc;
+	if ((rc = read_proc(sb, pid, 0, "status")) < 0 ||
+	    (rc = ms_status_parse(sb->buf, sb->len, &out->st)) < 0)
+		return rc;
+	if ((rc = read_proc(sb, pid, 0, "maps")) < 0)
+		return rc;
+	out->heap = maps_heap_kib(sb->buf, sb->len);
+	return 0;
+}
+
+static int read_sched(struct strbuf *sb, pid_t pid, pid_t tid, struct ms_sample *out)
+{
+	int rc;
+	if (tid == pid)
+		tid = 0;
+	if ((rc = read_proc(sb, pid, tid, "status")) < 0 ||
+	    (rc = ms_status_parse(sb->buf, sb->len, &out->tst)) < 0)
+		return rc;
+	if ((rc = read_proc(sb, pid, tid, "stat")) < 0)
+		return rc;
+	return ms_stat_parse(sb->buf, sb->len, &out->stat);
+}
+
+int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (what & MS_READ_MEM)
+		rc = read_mem(&sb, pid, out);
+	if (rc == 0 && (what & MS_READ_SCHED))
+		rc = read_sched(&sb, pid, tid, out);
 	sb_free(&sb);
 	return rc == -EINVAL ? -ESRCH : rc;
 }

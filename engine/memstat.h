@@ -98,17 +98,20 @@ bool ms_pagemap_has_pfns(const uint64_t *pm, size_t n);
 /* Read a whole /proc file into out (reset first).  0 or -errno. */
 int ms_read_file(const char *path, struct strbuf *out);
 
-/* The figures of `mem` and `sched`, read together: smaps_rollup, status and
- * stat of the process (cheap: no smaps), plus the [heap] size from maps.
- * With tid > 0, the scheduling figures are that thread's. */
+/* The figures of `mem` and `sched` (cheap files only, never smaps):
+ *   MS_READ_MEM    smaps_rollup and status of the process, [heap] from maps
+ *   MS_READ_SCHED  status and stat of the thread tid (> 0), else the process
+ * Fields of a part not asked for are left zero. */
+#define MS_READ_MEM   1u
+#define MS_READ_SCHED 2u
 struct ms_sample {
 	struct ms_rollup r;
 	struct ms_status st;       /* the process's status (memory) */
-	struct ms_status tst;      /* the thread's status (switches): == st for a process */
+	struct ms_status tst;      /* the thread's (a process's own) status: switches */
 	struct ms_stat stat;       /* the thread's (or process's) stat */
 	int64_t heap;              /* KiB: the [heap] mapping, 0 if none */
 };
-int ms_read_sample(pid_t pid, pid_t tid, struct ms_sample *out);
+int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out);
 
 /* The COW figures of child against parent over the child's private
  * anonymous mappings.  Exact (pagemap) when pagemap gives frame numbers:

@@ -91,36 +91,41 @@ static void memlog_add(struct task_mem_store *m, uint32_t max, struct memlog_poi
 	m->log_head = (m->log_head + 1) % m->log_len;
 }
 
-/* Keep s as the task's last sample (lock held); with `log`, also a point of
- * its memlog and a new CPU% reading. */
+/* Keep s as the task's last sample, a point of its memlog and a new CPU%
+ * reading (lock held). */
 static void store_sample(struct engine *e, struct task *t, const struct ms_sample *s,
-			 struct timespec now, bool log)
+			 struct timespec now)
 {
 	struct task_mem_store *m = mem_of(t);
 	if (!m)
 		return;
-	if (log) {
-		double dt = m->have_last ? mono_diff(m->last_mono, now) : 0;
-		long hz = sysconf(_SC_CLK_TCK);
-		if (dt > 0 && hz > 0) {
-			double ticks = (double)(s->stat.utime + s->stat.stime) -
-				       (double)(m->last.stat.utime + m->last.stat.stime);
-			m->cpu_pct = ticks / (double)hz / dt * 100.0;
-		} else {
-			m->cpu_pct = -1;
-		}
-		struct memlog_point p = {
-			.t_ms = (int64_t)(mono_diff(t->start_mono, now) * 1000.0),
-			.vsz = s->st.vm_size,
-			.rss = s->st.vm_rss,
-		};
-		memlog_add(m, e->cfg.memlog_max, p);
-	} else if (!m->have_last) {
-		m->cpu_pct = -1;
+	double dt = m->have_last ? mono_diff(m->last_mono, now) : 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	m->cpu_pct = -1;
+	if (dt > 0 && hz > 0) {
+		double ticks = (double)(s->stat.utime + s->stat.stime) -
+			       (double)(m->last.stat.utime + m->last.stat.stime);
+		m->cpu_pct = ticks / (double)hz / dt * 100.0;
 	}
+	struct memlog_point p = {
+		.t_ms = (int64_t)(mono_diff(t->start_mono, now) * 1000.0),
+		.vsz = s->st.vm_size,
+		.rss = s->st.vm_rss,
+	};
+	memlog_add(m, e->cfg.memlog_max, p);
 	m->last = *s;
 	m->last_mono = now;
 	m->have_last = true;
+}
+
+void task_store_cow(struct task *t, const struct ms_cow *c, bool exact)
+{
+	struct task_mem_store *m = mem_of(t);
+	if (!m)
+		return;
+	m->have_cow = true;
+	m->cow = *c;
+	m->cow_exact = exact;
 }
 
 /* Keep smaps text (taken over: *txt is set to NULL). */
@@ -141,8 +146,12 @@ static void store_smaps(struct task *t, char **txt, size_t len, struct timespec 
 struct probe {
 	uint64_t id;
 	pid_t pid, tid;
+	pid_t cow_ref;              /* a cow child: measure its COW too */
 	bool want_smaps;
 	int rc;
+	int cow_rc;
+	struct ms_cow cow;
+	bool cow_exact;
 	struct ms_sample s;
 	char *smaps;
 	size_t smaps_len;
@@ -165,6 +174,10 @@ static struct probe *probes_gather(struct engine *e, struct timespec now, size_t
 		v[k].id = t->id;
 		v[k].want_smaps = !t->mem || !t->mem->smaps ||
 				  mono_diff(t->mem->smaps_mono, now) * 1000.0 >= SMAPS_PERIOD_MS;
+		/* a cow child's figures are what it is for: keep them for after
+		 * its end, at the smaps pace (pagemap reads are not cheap) */
+		if (v[k].want_smaps && t->parent_id)
+			v[k].cow_ref = t->cow_ref;
 		k++;
 	}
 	*n = k;
@@ -173,9 +186,11 @@ static struct probe *probes_gather(struct engine *e, struct timespec now, size_t
 
 static void probe_read(struct probe *p)
 {
-	p->rc = ms_read_sample(p->pid, p->tid, &p->s);
+	p->rc = ms_read_sample(p->pid, p->tid, MS_READ_MEM | MS_READ_SCHED, &p->s);
 	if (p->rc < 0 || !p->want_smaps)
 		return;
+	p->cow_rc = p->cow_ref > 0 ? ms_read_cow(p->pid, p->cow_ref, &p->cow, &p->cow_exact)
+				   : -ENOENT;
 	char path[64];
 	struct strbuf sb = STRBUF_INIT;
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)p->pid);
@@ -211,9 +226,11 @@ void sample_tick(struct engine *e)
 		if (v[i].rc < 0 || !t || !task_live(t) || !task_target(t, &pid, &tid) ||
 		    pid != v[i].pid)
 			continue;
-		store_sample(e, t, &v[i].s, now, true);
+		store_sample(e, t, &v[i].s, now);
 		if (v[i].smaps)
 			store_smaps(t, &v[i].smaps, v[i].smaps_len, now);
+		if (v[i].cow_rc == 0 && v[i].cow_exact)   /* while both ran */
+			task_store_cow(t, &v[i].cow, v[i].cow_exact);
 	}
 	pthread_mutex_unlock(&e->lock);
 	for (size_t i = 0; i < n; i++)
@@ -256,7 +273,7 @@ static double tv_secs(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-int engine_task_mem(struct engine *e, uint64_t id, struct task_mem *out)
+int engine_task_mem(struct engine *e, uint64_t id, unsigned what, struct task_mem *out)
 {
 	struct target tg;
 	memset(out, 0, sizeof(*out));
@@ -267,10 +284,8 @@ int engine_task_mem(struct engine *e, uint64_t id, struct task_mem *out)
 		return rc;
 
 	int err = ESRCH;
-	struct timespec now;
 	if (tg.readable) {
-		rc = ms_read_sample(tg.pid, tg.tid, &out->s);
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		rc = ms_read_sample(tg.pid, tg.tid, what, &out->s);
 		err = -rc;
 	}
 	pthread_mutex_lock(&e->lock);
@@ -281,8 +296,8 @@ int engine_task_mem(struct engine *e, uint64_t id, struct task_mem *out)
 	}
 	if (tg.readable && rc == 0 && task_live(t)) {
 		out->live = true;
-		store_sample(e, t, &out->s, now, false);
 	} else if (t->mem && t->mem->have_last) {
+		struct timespec now;
 		out->s = t->mem->last;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		out->age = mono_diff(t->mem->last_mono, now);

@@ -292,7 +292,7 @@ static int64_t sum2(int64_t a, int64_t b)
 static int kv_mem(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct task_mem m;
-	int rc = engine_task_mem(fs->eng, id, &m);
+	int rc = engine_task_mem(fs->eng, id, MS_READ_MEM, &m);
 	if (rc < 0)
 		return rc;
 	const struct ms_rollup *r = &m.s.r;
@@ -334,14 +334,14 @@ static const char *sched_state(char c)
 static int kv_sched(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct task_mem m;
-	int rc = engine_task_mem(fs->eng, id, &m);
+	int rc = engine_task_mem(fs->eng, id, MS_READ_SCHED, &m);
 	if (rc < 0)
 		return rc;
 	emit_kib(e, "voluntary_ctxt_switches", m.vol_cs);
 	emit_kib(e, "nonvoluntary_ctxt_switches", m.nonvol_cs);
 	emit_fixed(e, "utime", m.utime, 3);
 	emit_fixed(e, "stime", m.stime, 3);
-	emit_kib(e, "threads", m.s.st.threads);
+	emit_kib(e, "threads", m.s.tst.threads);
 	emit_int(e, "last_cpu", m.s.stat.processor);
 	/* the kernel's view while it runs; once ended, the last sample's state
 	 * would be stale, so say so */
