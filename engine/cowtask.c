@@ -172,6 +172,9 @@ int engine_task_cow(struct engine *e, uint64_t id, struct task_cow *out)
 	if (rc < 0)
 		return rc;
 	out->method = exact ? COW_PAGEMAP : COW_SMAPS;
+	if (exact && out->c.estimated)
+		snprintf(out->reason, sizeof(out->reason), "%llu pages of mappings over 4 GiB "
+			 "counted from smaps", (unsigned long long)out->c.estimated);
 	if (!exact)
 		snprintf(out->reason, sizeof(out->reason), "pagemap gave no frame numbers (needs "
 			 "CAP_SYS_ADMIN) or the parent (pid %d) is gone: Shared_* counted as "

@@ -521,10 +521,20 @@ static int cow_mapping(const struct ms_mapping *m, void *arg)
 	if (!cow_relevant(m))
 		return 0;
 	long kpp = w->page / 1024;
-	w->est.shared += (uint64_t)((nz(m->shared_clean) + nz(m->shared_dirty)) / kpp);
-	w->est.copied += (uint64_t)(nz(m->private_dirty) / kpp);
-	if (!w->exact)
+	uint64_t shared = (uint64_t)((nz(m->shared_clean) + nz(m->shared_dirty)) / kpp);
+	uint64_t copied = (uint64_t)(nz(m->private_dirty) / kpp);
+	w->est.shared += shared;
+	w->est.copied += copied;
+	if (!w->exact || nz(m->rss) == 0)
+		return 0;   /* nothing resident: nothing shared or copied */
+	if ((m->end - m->start) / (uint64_t)w->page > MS_COW_WALK_MAX) {
+		/* Reading pagemap costs 8 bytes per virtual page, resident or
+		 * not: a sparse mapping of terabytes is counted from smaps. */
+		w->c.shared += shared;
+		w->c.copied += copied;
+		w->c.estimated += shared + copied;
 		return 0;
+	}
 	uint64_t *cv = w->cv, *pv = w->pv;
 	for (uint64_t vpn = m->start / (uint64_t)w->page, end = m->end / (uint64_t)w->page;
 	     vpn < end;) {

@@ -84,7 +84,11 @@ int ms_format_pmap(const char *smaps, size_t len, struct strbuf *out);
  * child (never touched, or swapped out) count in neither. */
 struct ms_cow {
 	uint64_t shared, copied;   /* pages */
+	/* ms_read_cow: pages of huge sparse mappings (over MS_COW_WALK_MAX
+	 * pages, such as a sanitizer's shadow) counted from smaps instead */
+	uint64_t estimated;
 };
+#define MS_COW_WALK_MAX (UINT64_C(1) << 20)   /* 4 GiB of 4 KiB pages */
 #define MS_PM_PRESENT (UINT64_C(1) << 63)
 #define MS_PM_SWAPPED (UINT64_C(1) << 62)
 #define MS_PM_FILE    (UINT64_C(1) << 61)   /* file page or shared anonymous */

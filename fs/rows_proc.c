@@ -401,6 +401,7 @@ static int kv_cow(struct fs *fs, uint64_t id, struct emit *e)
 		emit_null(e, "shared_pct");
 	emit_str(e, "method", c.method == COW_PAGEMAP ? "pagemap" : "smaps");
 	emit_str(e, "exact", c.method == COW_PAGEMAP ? "yes" : "no (an estimate)");
+	emit_uint(e, "estimated", c.c.estimated);
 	emit_str(e, "note", c.reason[0] ? c.reason : NULL);
 	emit_bool(e, "live", c.live);
 	return 0;
