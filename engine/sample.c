@@ -186,11 +186,12 @@ static struct probe *probes_gather(struct engine *e, struct timespec now, size_t
 
 static void probe_read(struct probe *p)
 {
+	p->cow_rc = -ENOENT;
 	p->rc = ms_read_sample(p->pid, p->tid, MS_READ_MEM | MS_READ_SCHED, &p->s);
 	if (p->rc < 0 || !p->want_smaps)
 		return;
-	p->cow_rc = p->cow_ref > 0 ? ms_read_cow(p->pid, p->cow_ref, &p->cow, &p->cow_exact)
-				   : -ENOENT;
+	if (p->cow_ref > 0)
+		p->cow_rc = ms_read_cow(p->pid, p->cow_ref, &p->cow, &p->cow_exact);
 	char path[64];
 	struct strbuf sb = STRBUF_INIT;
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)p->pid);

@@ -24,5 +24,26 @@ expect_match "lifecycle: terminate gives -15" "$(out process-lifecycle.sh)" 'Sec
 expect_match "lifecycle: join(timeout) leaves it alive" "$(out process-lifecycle.sh)" 'is_alive\(\) = 1'
 expect_match "lifecycle: worker output" "$(out process-lifecycle.sh)" 'worker: Worker finished'
 
+run_example memory-vsz-rss-cow.sh
+mo() { out memory-vsz-rss-cow.sh; }
+expect_match "memory: untouched, VSZ without RSS" "$(mo)" 'mem size=256M touch=0%: +VSZ +2[56][0-9] MiB +RSS +[0-9] MiB'
+expect_match "memory: touched, RSS follows" "$(mo)" 'mem size=256M touch=100%: +VSZ +2[56][0-9] MiB +RSS +2[56][0-9] MiB'
+expect_match "memory: memlog shows the steps" "$(mo)" 'RSS +6[0-9] MiB.*'$'\n''.*RSS +9[0-9] MiB'
+expect_match "memory: the heap grows" "$(mo)" 'a 400000-entry array: +\[heap\] +[0-9]{4,} KiB'
+expect_match "memory: the stack grows" "$(mo)" 'stack depth=4000 .*\[stack\] +4[0-9]{3} KiB'
+expect_match "memory: cow write=0% all shared" "$(mo)" 'write=  0%: child task [0-9]+: .*\((99|100)\.[0-9]% shared, method pagemap\)'
+expect_match "memory: cow write=25% a quarter copied" "$(mo)" 'write= 25%: child task [0-9]+: .*\(7[0-9]\.[0-9]% shared, method pagemap\)'
+expect_match "memory: cow write=100% all copied" "$(mo)" 'write=100%: child task [0-9]+: .*\([0-4]\.[0-9]% shared, method pagemap\)'
+expect_match "memory: exec'd is n/a" "$(mo)" "An exec'd program: cow method n/a"
+
+run_example processes-vs-threads.sh
+pt() { out processes-vs-threads.sh; }
+expect_match "threads share one address space" "$(pt)" 'threads: the same maps'
+expect_match "processes each have their own" "$(pt)" 'processes: different maps'
+vio=$(pt | awk '$1 == "io" { print $3 }'); vcpu=$(pt | awk '$1 == "cpu" { print $3 }')
+check "io switches voluntarily more than cpu (${vio:-?} vs ${vcpu:-?})" test "${vio:-0}" -gt "${vcpu:-0}"
+expect_match "creation cost is measured for all three" "$(pt)" \
+	'threads \(pthread_create\): +50 tasks in .*'$'\n''processes \(fork server: fork\): +50 tasks.*'$'\n''processes \(posix_spawn \+ exec\): +50 tasks'
+
 check "unmount" pcfs_umount
 finish
