@@ -42,8 +42,9 @@ printf '%-28s VSZ %4s MiB   RSS %4s MiB\n' \
 	"mem size=256M touch=100%:" "$(mib "$(kv "$b" vsz mem)")" "$(mib "$(kv "$b" rss mem)")"
 echo "The untouched region is in the address space (VSZ) but not in RAM (RSS)."
 echo "Its line in maps (pmap -x: Address Kbytes RSS Dirty Mode Mapping):"
-grep -m1 ' 262144 ' "$P/$a/maps" | sed 's/^/  touch=0%:   /'
-grep -m1 ' 262144 ' "$P/$b/maps" | sed 's/^/  touch=100%: /'
+region() { awk '$2 == 262144 && $6 == "[anon]"' "$P/$1/maps" | tail -1; }
+region "$a" | sed 's/^/  touch=0%:   /'
+region "$b" | sed 's/^/  touch=100%: /'
 echo kill > "$P/$a/ctl"; echo kill > "$P/$b/ctl"
 
 echo
