@@ -52,7 +52,7 @@ echo "Growing gradually (mem size=128M step=32M rate=400ms); memlog samples it:"
 g=$(start 'mem size=128M step=32M rate=400ms time=2s')
 cat "$P/$g/wait" >/dev/null
 awk 'NR == 1 || $3 != last { printf "  t=%5d ms  VSZ %4d MiB  RSS %4d MiB\n", $1, $2 / 1024, $3 / 1024 }
-     { last = $3 }' "$P/$g/memlog" | head -8
+     { last = $3 }' "$P/$g/memlog" | head -12
 echo "(kept after the task ended: mem says live: $(kv "$g" live mem))"
 
 echo

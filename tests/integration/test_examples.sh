@@ -31,8 +31,13 @@ expect_match "memory: untouched, VSZ without RSS" "$(mo)" 'mem size=256M touch=0
 expect_match "memory: touched, RSS follows" "$(mo)" 'mem size=256M touch=100%: +VSZ +[0-9]+ MiB +RSS +2[56][0-9] MiB'
 expect_match "memory: the region in maps, untouched" "$(mo)" 'touch=0%: +[0-9a-f]+ +262144 +0 +0 rw--- \[anon\]'
 expect_match "memory: the region in maps, touched" "$(mo)" 'touch=100%: +[0-9a-f]+ +262144 +262144 +262144 rw--- \[anon\]'
-steps=$(mo | awk '/^  t= / { rss = $(NF - 1); if (n && rss >= prev + 30) up++; prev = rss; n++ } END { print up + 0 }')
-check "memory: memlog shows the 32 MiB steps ($steps)" test "$steps" -ge 3
+# RSS rises in several steps by ~96 MiB (a loaded machine may sample a step
+# half done, or the region being unmapped at the very end)
+read -r ups growth < <(mo | awk '/^  t= / { rss = $(NF - 1); if (!n) first = rss
+	if (rss > peak) peak = rss; if (n && rss > prev) up++; prev = rss; n++ }
+	END { print up + 0, peak - first }')
+check "memory: memlog shows RSS rising in steps ($ups rises, +$growth MiB)" \
+	test "$ups" -ge 3 -a "$growth" -ge 90
 expect_match "memory: the heap grows" "$(mo)" 'a 400000-entry array: +\[heap\] +[0-9]{4,} KiB'
 expect_match "memory: the stack grows" "$(mo)" 'stack depth=4000 .*\[stack\] +([4-9][0-9]{3}|[0-9]{5,}) KiB'
 expect_match "memory: cow write=0% all shared" "$(mo)" 'write=  0%: child task [0-9]+: .*\((99|100)\.[0-9]% shared, method pagemap\)'
