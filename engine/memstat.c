@@ -51,6 +51,9 @@ struct kv_field {
 	size_t off;            /* of an int64_t in the output struct */
 };
 
+/* Fill the fields f names from the "Key: N" lines of buf; a key the text
+ * lacks stays MS_NONE.  -EINVAL when no key at all was found: the text is
+ * not the file it was taken for (or is empty, as a zombie's files are). */
 static int kv_fill(const char *buf, size_t len, const struct kv_field *f, size_t nf, void *out)
 {
 	for (size_t i = 0; i < nf; i++)
