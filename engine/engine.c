@@ -157,6 +157,7 @@ static void close_timer(struct task *t)
 
 static void task_destroy(struct task *t)
 {
+	task_mem_free(t);
 	out_free(&t->out[1]);
 	out_free(&t->out[2]);
 	close_timer(t);
@@ -293,6 +294,16 @@ bool task_live(const struct task *t)
 	return !state_ended(t->state);
 }
 
+/* A process task's end, from its wait status. */
+void task_end_with_status(struct engine *e, struct task *t, int status, const struct rusage *ru)
+{
+	t->ru = *ru;
+	if (WIFEXITED(status))
+		task_ended(e, t, TS_EXITED, WEXITSTATUS(status));
+	else
+		task_ended(e, t, TS_KILLED, -WTERMSIG(status));
+}
+
 /* Mark a task that never started.  Called on the spawning thread. */
 void task_failed_to_start(struct engine *e, struct task *t, int err, const char *what)
 {
@@ -333,11 +344,7 @@ static void reap_children(struct engine *e)
 					t->state = TS_RUNNING;
 				engine_notify_locked(e, OBJ_TASK, t->id);
 			} else {
-				t->ru = ru;
-				if (WIFEXITED(status))
-					task_ended(e, t, TS_EXITED, WEXITSTATUS(status));
-				else
-					task_ended(e, t, TS_KILLED, -WTERMSIG(status));
+				task_end_with_status(e, t, status, &ru);
 			}
 			continue;
 		}
@@ -352,7 +359,9 @@ static void reap_children(struct engine *e)
 			continue;
 		}
 		/* An orphaned descendant of some task, reparented to us as the
-		 * subreaper: reaping it is all there is to do. */
+		 * subreaper: reaping it is all there is to do.  Or a cow child
+		 * whose announcement is still in its parent's pipe: remember it. */
+		stranger_reaped(e, pid, status, &ru);
 	}
 }
 
@@ -441,6 +450,8 @@ static void host_message(struct engine *e, struct host *h, const struct wire_hdr
 	case W_TH_OUTPUT:
 		if (m->a == 1 || m->a == 2)
 			out_append(&t->out[m->a], payload, len, e->cfg.output_max);
+		if (m->a == 1)
+			cow_scan_output(e, t);
 		engine_notify_locked(e, OBJ_TASK, t->id);
 		break;
 	case W_TH_EXIT:
@@ -573,6 +584,8 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 	if (!t)
 		return;
 	out_drain(&t->out[stream], e->cfg.output_max);
+	if (stream == 1)
+		cow_scan_output(e, t);
 	engine_notify_locked(e, OBJ_TASK, id);
 }
 
@@ -677,6 +690,7 @@ static void *engine_thread(void *arg)
 	bool shutting = false;
 
 	for (;;) {
+		bool sample = false;
 		/* while shutting down, group members that are not our children
 		 * (yet) die without telling us: look again every 20 ms */
 		int n = epoll_wait(e->epfd, evs, 64, shutting ? 20 : -1);
@@ -731,6 +745,9 @@ static void *engine_thread(void *arg)
 				}
 				break;
 			}
+			case WATCH_SAMPLE:
+				sample = true;
+				break;
 			case WATCH_SIGNAL:
 				break;
 			}
@@ -743,6 +760,10 @@ static void *engine_thread(void *arg)
 		pthread_mutex_unlock(&e->lock);
 		if (reap)
 			pthread_rwlock_unlock(&e->reap_lock);
+		/* /proc is read without the lock, and with no reaping going on
+		 * (only this thread reaps): a pid read here is not reused. */
+		if (sample && !done)
+			sample_tick(e);
 		engine_flush_notify(e);
 		if (done)
 			break;
@@ -780,7 +801,7 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 	e->next_host_id = 1;
 	e->next_pool_id = 1;
 	e->fs_sock = -1;
-	e->epfd = e->sigfd = e->wakefd = e->shutfd = e->devnull = -1;
+	e->epfd = e->sigfd = e->wakefd = e->shutfd = e->devnull = e->samplefd = -1;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	e->online_cpus = ncpu > 0 ? (unsigned)ncpu : 1;
 	if (!e->mountpoint || !e->worker_path || !e->fs_buf || !e->fs_reply || !e->hash || !e->phash) {
@@ -835,6 +856,10 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 	    engine_watch(e, e->wakefd, WATCH_WAKE, 0) < 0 ||
 	    engine_watch(e, e->shutfd, WATCH_SHUTDOWN, 0) < 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		goto fail;
+	}
+	if (sample_init(e) < 0) {
+		snprintf(err, errlen, "sampling timer: %s", strerror(errno));
 		goto fail;
 	}
 	if (spawn_forkserver(e, err, errlen) < 0)
@@ -906,7 +931,7 @@ void engine_free(struct engine *e)
 			close(h->sock);
 		free(h);
 	}
-	int fds[] = { e->epfd, e->sigfd, e->wakefd, e->shutfd, e->devnull };
+	int fds[] = { e->epfd, e->sigfd, e->wakefd, e->shutfd, e->devnull, e->samplefd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -931,30 +956,54 @@ struct parsed {
 	unsigned nproc, nthread;
 };
 
-static struct task *task_new(struct engine *e, const struct task_spec *s)
+/* A new task with the next id, not yet in any table (lock held). */
+struct task *task_alloc(struct engine *e, const char *cmd)
 {
 	struct task *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	t->cmd = strdup(s->line);
+	t->cmd = strdup(cmd);
 	if (!t->cmd) {
 		free(t);
 		return NULL;
 	}
 	t->id = e->next_id++;
+	t->state = TS_STARTING;
+	t->timeout_ms = SPEC_UNSET;
+	t->timer_fd = -1;
+	t->out[1].fd = t->out[2].fd = -1;
+	clock_gettime(CLOCK_REALTIME, &t->start_rt);
+	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
+	return t;
+}
+
+/* Publish a process task that is already running (a cow child): into the
+ * tables and the live counters (lock held). */
+void task_insert_running(struct engine *e, struct task *t)
+{
+	task_link(e, t);
+	t->state = TS_RUNNING;
+	task_pid_link(e, t);
+	t->counted = true;
+	e->st.started++;
+	e->st.running++;
+	e->st.live_processes++;
+	engine_notify_locked(e, OBJ_STATS, 0);
+}
+
+static struct task *task_new(struct engine *e, const struct task_spec *s)
+{
+	struct task *t = task_alloc(e, s->line);
+	if (!t)
+		return NULL;
 	t->kind = s->kind;
 	t->workload = s->workload;
 	t->method = s->method;
 	if (t->method == METHOD_DEFAULT)
 		t->method = s->kind == TASK_THREAD ? METHOD_PTHREAD
 			  : workload_is_builtin(s->workload) ? METHOD_FORK : METHOD_SPAWN;
-	t->state = TS_STARTING;
 	t->timeout_ms = s->timeout_ms;
-	t->timer_fd = -1;
-	t->out[1].fd = t->out[2].fd = -1;
 	snprintf(t->name, sizeof(t->name), "%s", s->name);
-	clock_gettime(CLOCK_REALTIME, &t->start_rt);
-	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
 	return t;
 }
 
@@ -1229,7 +1278,8 @@ int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
 	ti->exitcode = t->exitcode;
 	ti->pid = t->pid;
 	ti->tid = t->tid;
-	ti->pgid = t->kind == TASK_PROCESS ? t->pid : 0;
+	ti->pgid = t->kind == TASK_PROCESS ? (t->parent_id ? t->cow_ref : t->pid) : 0;
+	ti->parent_id = t->parent_id;
 	memcpy(ti->name, t->name, sizeof(ti->name));
 	memcpy(ti->error, t->error, sizeof(ti->error));
 	ti->cmd = strdup(t->cmd);

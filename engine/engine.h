@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "memstat.h"
 #include "spec.h"
 #include "strbuf.h"
 
@@ -72,6 +73,7 @@ struct task_info {
 	pid_t pid;                  /* the process; for a thread, its host */
 	pid_t tid;                  /* threads: the thread id (0 until known) */
 	pid_t pgid;
+	uint64_t parent_id;         /* a cow child: the task that forked it, else 0 */
 	char name[SPEC_NAME_MAX + 1];
 	char error[256];
 	char *cmd;                  /* the line that started it (owned: task_info_free) */
@@ -204,6 +206,53 @@ int engine_future_cancel(struct engine *e, uint64_t pool, uint64_t fut);
 /* term | kill | signal N: stop a running future (it fails with -N) */
 int engine_future_ctl(struct engine *e, uint64_t pool, uint64_t fut, const char *cmd,
 		      char *err, size_t errlen);
+/* Memory and scheduling figures (engine/sample.c).  A live task's are read
+ * from /proc at the call (cheap files only: smaps_rollup, status, stat,
+ * maps); an ended task's are the last ones sampled, every
+ * [memory] sample_period while it ran.  A thread task reports its host
+ * process's memory and its own thread's scheduling.  -ESRCH (with a log
+ * line) when /proc cannot be read and nothing was sampled. */
+struct task_mem {
+	bool live;                  /* read just now; false: the last sample */
+	double age;                 /* seconds since the figures were read */
+	pid_t pid, tid;             /* the process (a thread's host) and thread read */
+	struct ms_sample s;
+	double utime, stime;        /* CPU seconds (ended processes: exact, from wait4) */
+	int64_t vol_cs, nonvol_cs;  /* context switches (ended processes: from wait4) */
+};
+/* what: MS_READ_MEM and/or MS_READ_SCHED (a live task's other figures are
+ * left zero; an ended task's are all from its last sample). */
+int engine_task_mem(struct engine *e, uint64_t id, unsigned what, struct task_mem *out);
+/* The kernel's smaps text of the task's process: now, or the last snapshot
+ * (taken at most once a second while sampling, and at each read). */
+int engine_task_smaps(struct engine *e, uint64_t id, struct strbuf *out, bool *live);
+/* memlog: "t_ms vsz_kib rss_kib" lines, oldest first. */
+int engine_task_memlog(struct engine *e, uint64_t id, struct strbuf *out);
+
+/* Copy-on-write sharing with the process it was forked from (cowtask.c). */
+enum cow_method { COW_NA, COW_PAGEMAP, COW_SMAPS };
+struct task_cow {
+	enum cow_method method;
+	char reason[160];           /* n/a: why; smaps: why not exact */
+	uint64_t parent_id;         /* the parent task, 0 if the fork server */
+	pid_t parent_pid;
+	struct ms_cow c;            /* pages */
+	bool live;                  /* measured now; false: the last measurement */
+};
+int engine_task_cow(struct engine *e, uint64_t id, struct task_cow *out);
+
+/* /top: one row per live task, from the last samples (no /proc reads). */
+struct top_row {
+	uint64_t id;
+	enum task_kind kind;
+	enum task_state state;
+	pid_t pid, tid;
+	char name[SPEC_NAME_MAX + 1];
+	bool sampled;               /* false until the first sample */
+	double cpu_pct;             /* <0: not known yet (one sample only) */
+	int64_t rss, vsz;           /* KiB */
+};
+int engine_top(struct engine *e, struct top_row **rows, size_t *n);
 
 /* The event log: a bounded ring of lines, newest last. */
 void engine_log(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

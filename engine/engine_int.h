@@ -16,6 +16,7 @@
 
 #include "engine.h"
 #include "wire.h"
+#include "memstat.h"
 
 /* What an epoll registration refers to.  The event carries (type, id) rather
  * than a pointer, so an object forgotten by another thread between
@@ -29,6 +30,7 @@ enum watch_type {
 	WATCH_HOST,       /* id = host: its socket */
 	WATCH_SHUTDOWN,   /* shutdown grace timer */
 	WATCH_FTIMER,     /* id = FUTURE_KEY: a pool future's timeout */
+	WATCH_SAMPLE,     /* timerfd: memory/scheduling sampling period (sample.c) */
 };
 #define WATCH_KEY(type, id) (((uint64_t)(type) << 56) | (id))
 #define WATCH_TYPE(key) ((enum watch_type)((key) >> 56))
@@ -91,7 +93,44 @@ struct task {
 	int timer_stage;               /* 0 armed for TERM, 1 armed for KILL */
 	bool timed_out;
 	int term_signal;
+
+	/* memory (sample.c, cowtask.c) */
+	struct task_mem_store *mem;    /* NULL until the first sample */
+	pid_t cow_ref;                 /* the process it was forked from, 0 if exec'd */
+	uint64_t parent_id;            /* a cow child: the cow task that forked it */
+	bool cow_scanned;              /* a cow task: its announcement line was seen */
 };
+
+/* What is kept of a task's memory and scheduling figures (sample.c). */
+struct memlog_point {
+	int64_t t_ms;                  /* since the task started */
+	int64_t vsz, rss;              /* KiB */
+};
+
+struct task_mem_store {
+	struct ms_sample last;         /* the last sample */
+	struct timespec last_mono;
+	bool have_last;
+	double cpu_pct;                /* between the last two samples; <0 unknown */
+	char *smaps;                   /* the last smaps text (owned), for maps/smaps */
+	size_t smaps_len;
+	struct timespec smaps_mono;
+	bool have_cow;                 /* the last cow figures read, kept for after exit */
+	struct ms_cow cow;
+	bool cow_exact;
+	struct memlog_point *log;      /* a ring of at most cfg.memlog_max */
+	size_t log_len, log_head, log_cap;
+};
+
+/* A child reaped before anyone claimed its pid (cowtask.c): kept briefly so
+ * a cow child announced after its death still gets its exit status. */
+struct stranger {
+	pid_t pid;
+	int status;
+	struct rusage ru;
+	struct timespec when;          /* CLOCK_MONOTONIC */
+};
+#define STRANGERS 32
 
 struct engine {
 	struct pcfs_config cfg;
@@ -137,6 +176,10 @@ struct engine {
 	struct { enum eng_obj kind; uint64_t id; } *pending;
 	size_t npending, cap_pending;
 
+	int samplefd;                  /* timerfd: cfg.mem_sample_ms (sample.c) */
+	struct stranger strangers[STRANGERS];
+	size_t stranger_next;
+
 	bool stopping;
 	bool kill_sent;
 	pid_t *shut_groups;            /* process groups to see emptied at shutdown */
@@ -171,6 +214,20 @@ void pool_host_died(struct engine *e, struct host *h, const char *why);
 void pool_timer_fired(struct engine *e, uint64_t key);
 void pools_free(struct engine *e);
 const char *pool_name_of(const struct pool *p);
+/* sample.c: sampling on the engine thread; keeping the last figures */
+int sample_init(struct engine *e);
+/* The sampling timer fired: read every live task's figures, without `lock`. */
+void sample_tick(struct engine *e);
+void task_mem_free(struct task *t);
+/* Keep the last cow figures measured (lock held). */
+void task_store_cow(struct task *t, const struct ms_cow *c, bool exact);
+
+/* cowtask.c: a cow task's child becomes a task of its own */
+void cow_scan_output(struct engine *e, struct task *t);
+void stranger_reaped(struct engine *e, pid_t pid, int status, const struct rusage *ru);
+struct task *task_alloc(struct engine *e, const char *cmd);
+void task_insert_running(struct engine *e, struct task *t);
+void task_end_with_status(struct engine *e, struct task *t, int status, const struct rusage *ru);
 
 /* spawn.c */
 /* Start a pcfs-worker host process with fd 3 = one end of a new SOCK_SEQPACKET

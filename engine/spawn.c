@@ -167,9 +167,10 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen)
 	return 0;
 }
 
-/* One request to the fork server; returns the new pid or -errno. */
+/* One request to the fork server; returns the new pid or -errno, and the
+ * server's pid in *server (the process the task shares pages with). */
 static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
-				const struct task *t, int method, const int fds[3])
+				const struct task *t, int method, const int fds[3], pid_t *server)
 {
 	struct strbuf pl = STRBUF_INIT;
 	struct envlist env = { 0 };
@@ -209,6 +210,7 @@ static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
 			ssize_t n = wire_recv(e->fs_sock, e->fs_reply, &m, NULL, NULL);
 			if (n >= 0 && m.type == W_FORKED && m.id == t->id) {
 				pid = (pid_t)m.a;
+				*server = e->fs_pid;
 				break;
 			}
 		}
@@ -383,7 +385,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	}
 	int fds[3] = { e->devnull, po[1], pe[1] };
 	struct envlist env = { 0 };
-	pid_t pid;
+	pid_t pid, server = 0;
 	const char *what = "exec";
 
 	pthread_rwlock_rdlock(&e->reap_lock);
@@ -391,7 +393,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 			  (t->method == METHOD_CLONE && workload_is_builtin(s->workload));
 	if (via_server) {
 		what = t->method == METHOD_FORK ? "fork" : "clone";
-		pid = forkserver_request(e, s, t, t->method, fds);
+		pid = forkserver_request(e, s, t, t->method, fds, &server);
 	} else if (build_env(e, s, t, true, &env) < 0) {
 		pid = -ENOMEM;
 	} else if (t->method == METHOD_SPAWN) {
@@ -418,6 +420,10 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	} else {
 		t->pid = pid;
 		t->state = TS_RUNNING;
+		/* a built-in forked by the server shares its pages until written;
+		 * an exec'd program shares nothing */
+		if (via_server && workload_is_builtin(s->workload))
+			t->cow_ref = server;
 		task_pid_link(e, t);
 		t->out[1].fd = po[0];
 		t->out[2].fd = pe[0];

@@ -36,6 +36,7 @@ enum ntype {
 	N_FUTURE,   /* /pools/NAME/futures/ID, obj = FUTURE_KEY(pool, id) */
 	N_WORKERS,  /* /pools/NAME/workers, obj = pool id */
 	N_WORKER,   /* /pools/NAME/workers/N (a symlink), obj = FUTURE_KEY(pool, slot) */
+	N_SYS,      /* /sys: the system's figures */
 	N__COUNT
 };
 
@@ -135,6 +136,7 @@ struct dirdesc {
 extern const struct dirdesc dir_root, dir_procs, dir_proc;
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;
+extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys;
 
 /* inode numbers */
 #define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)

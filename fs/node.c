@@ -16,6 +16,7 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_FUTURE] = &dir_future,
 	[N_WORKERS] = &dir_workers,
 	[N_WORKER] = &dir_worker,
+	[N_SYS] = &dir_sys,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)

@@ -335,11 +335,10 @@ void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off)
 		reply_slice(req, &h->buf, size, off);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
 	switch (h->row->kind) {
 	case R_TEXT:
@@ -384,6 +383,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		break;
 	}
 	fuse_reply_err(req, EIO);
+}
+
+/* Once a reply is out, the reader may close the file and its release free
+ * the handle on another thread, while this one still unlocks h->lock: hold
+ * a reference until the read is done. */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = handle_get((struct handle *)(uintptr_t)fi->fh);
+	read_handle(req, h, size, off, fi);
+	handle_put(h);
 }
 
 /* Run the lines gathered in h->pend.  Errors are also kept for reading back. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -213,6 +214,10 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 		emit_int(e, "pgid", ti.pgid);
 	else
 		emit_null(e, "pgid");
+	if (ti.parent_id)
+		emit_uint(e, "parent", ti.parent_id);
+	else
+		emit_null(e, "parent");
 	emit_time(e, "start", ti.start);
 	emit_time(e, "end", ti.end);
 	emit_fixed(e, "runtime", ti.runtime, 3);
@@ -273,6 +278,140 @@ static int store_ctl(struct fs *fs, struct handle *h, const char *buf, size_t le
 	return 0;
 }
 
+/* ---- memory and scheduling (engine/sample.c, engine/cowtask.c) ---- */
+
+/* A figure in KiB, or null when the kernel did not give it. */
+static void emit_kib(struct emit *e, const char *key, int64_t v)
+{
+	if (v == MS_NONE)
+		emit_null(e, key);
+	else
+		emit_int(e, key, v);
+}
+
+static int64_t sum2(int64_t a, int64_t b)
+{
+	return a == MS_NONE || b == MS_NONE ? MS_NONE : a + b;
+}
+
+static int kv_mem(struct fs *fs, uint64_t id, struct emit *e)
+{
+	struct task_mem m;
+	int rc = engine_task_mem(fs->eng, id, MS_READ_MEM, &m);
+	if (rc < 0)
+		return rc;
+	const struct ms_rollup *r = &m.s.r;
+	const struct ms_status *st = &m.s.st;
+	emit_kib(e, "vsz", st->vm_size);
+	emit_kib(e, "rss", st->vm_rss);
+	emit_kib(e, "pss", r->pss);
+	emit_kib(e, "uss", sum2(r->private_clean, r->private_dirty));
+	emit_kib(e, "shared_clean", r->shared_clean);
+	emit_kib(e, "shared_dirty", r->shared_dirty);
+	emit_kib(e, "private_clean", r->private_clean);
+	emit_kib(e, "private_dirty", r->private_dirty);
+	emit_kib(e, "swap", r->swap);
+	emit_kib(e, "anon", st->rss_anon);
+	emit_kib(e, "file", st->rss_file);
+	emit_kib(e, "heap", m.s.heap);
+	emit_kib(e, "stack", st->vm_stk);
+	emit_int(e, "pid", m.pid);
+	emit_bool(e, "live", m.live);
+	emit_fixed(e, "age", m.age, 3);
+	return 0;
+}
+
+static const char *sched_state(char c)
+{
+	switch (c) {
+	case 'R': return "running";
+	case 'S': return "sleeping";
+	case 'D': return "disk-sleep";
+	case 'T': return "stopped";
+	case 't': return "tracing-stop";
+	case 'Z': return "zombie";
+	case 'X': return "dead";
+	case 'I': return "idle";
+	default:  return NULL;
+	}
+}
+
+static int kv_sched(struct fs *fs, uint64_t id, struct emit *e)
+{
+	struct task_mem m;
+	int rc = engine_task_mem(fs->eng, id, MS_READ_SCHED, &m);
+	if (rc < 0)
+		return rc;
+	emit_kib(e, "voluntary_ctxt_switches", m.vol_cs);
+	emit_kib(e, "nonvoluntary_ctxt_switches", m.nonvol_cs);
+	emit_fixed(e, "utime", m.utime, 3);
+	emit_fixed(e, "stime", m.stime, 3);
+	emit_kib(e, "threads", m.s.tst.threads);
+	emit_int(e, "last_cpu", m.s.stat.processor);
+	/* the kernel's view while it runs; once ended, the last sample's state
+	 * would be stale, so say so */
+	emit_str(e, "state", m.live ? sched_state(m.s.stat.state) : "ended");
+	emit_int(e, "tid", m.tid);
+	emit_bool(e, "live", m.live);
+	return 0;
+}
+
+static int show_smaps(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	bool live;
+	return engine_task_smaps(fs->eng, id, out, &live);
+}
+
+static int show_maps(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	struct strbuf sm = STRBUF_INIT;
+	bool live;
+	int rc = engine_task_smaps(fs->eng, id, &sm, &live);
+	if (rc == 0)
+		rc = ms_format_pmap(sm.buf, sm.len, out);
+	sb_free(&sm);
+	return rc;
+}
+
+static int show_memlog(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	return engine_task_memlog(fs->eng, id, out);
+}
+
+static int kv_cow(struct fs *fs, uint64_t id, struct emit *e)
+{
+	struct task_cow c;
+	int rc = engine_task_cow(fs->eng, id, &c);
+	if (rc < 0)
+		return rc;
+	if (c.method == COW_NA) {
+		emit_str(e, "method", "n/a");
+		emit_str(e, "reason", c.reason);
+		return 0;
+	}
+	long kib = sysconf(_SC_PAGESIZE) / 1024;
+	uint64_t total = c.c.shared + c.c.copied;
+	if (c.parent_id)
+		emit_uint(e, "parent", c.parent_id);
+	else
+		emit_str(e, "parent", "fork-server");
+	emit_int(e, "parent_pid", c.parent_pid);
+	emit_uint(e, "shared", c.c.shared);
+	emit_uint(e, "copied", c.c.copied);
+	emit_uint(e, "shared_kib", c.c.shared * (uint64_t)kib);
+	emit_uint(e, "copied_kib", c.c.copied * (uint64_t)kib);
+	if (total)
+		emit_fixed(e, "shared_pct", 100.0 * (double)c.c.shared / (double)total, 1);
+	else
+		emit_null(e, "shared_pct");
+	emit_str(e, "method", c.method == COW_PAGEMAP ? "pagemap" : "smaps");
+	emit_str(e, "exact", c.method == COW_PAGEMAP ? "yes" : "no (an estimate)");
+	emit_uint(e, "estimated", c.c.estimated);
+	emit_str(e, "note", c.reason[0] ? c.reason : NULL);
+	emit_bool(e, "live", c.live);
+	return 0;
+}
+
 static const struct row proc_rows[] = {
 	TEXT("cmd", 0444, show_cmd),
 	TEXT("kind", 0444, show_kind),
@@ -288,6 +427,12 @@ static const struct row proc_rows[] = {
 	STREAM("stderr", 0444, stream_stderr),
 	KV("status", 0444, kv_status),
 	TEXT("error", 0444, show_error),
+	TEXT("maps", 0444, show_maps),
+	TEXT("smaps", 0444, show_smaps),
+	KV("mem", 0444, kv_mem),
+	TEXT("memlog", 0444, show_memlog),
+	KV("cow", 0444, kv_cow),
+	KV("sched", 0444, kv_sched),
 };
 
 const struct dirdesc dir_proc = {

@@ -1,7 +1,9 @@
 /* rows_root.c - the root directory: control and system files. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fs.h"
@@ -15,6 +17,8 @@ const char pcfs_readme[] =
 "  /log             recent events and errors, newest last\n"
 "  /stats[.json]    engine counters\n"
 "  /config          the effective configuration (ini)\n"
+"  /top             one line per live task: CPU%, RSS, VSZ (watch -n1 cat top)\n"
+"  /sys/meminfo     the system's memory totals (KiB); also meminfo.json\n"
 "\n"
 "Task line:  WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]\n"
 "  cpu      CPU-bound work            ops=N time=DUR\n"
@@ -34,7 +38,12 @@ const char pcfs_readme[] =
 "  reason is in /log and readable on the same descriptor.\n"
 "\n"
 "/procs/ID/: cmd kind method pid tid state alive exitcode wait ctl stdout\n"
-"  stderr status status.json error\n"
+"  stderr status status.json error maps smaps mem mem.json memlog cow cow.json\n"
+"  sched sched.json\n"
+"  maps: pmap -x table; smaps: the kernel's; mem: vsz rss pss uss ... in KiB;\n"
+"  memlog: t_ms vsz_kib rss_kib samples; cow: pages shared with / copied from\n"
+"  the fork parent; sched: context switches, CPU times, last CPU.  Thread\n"
+"  tasks show their host's memory.  The last figures stay after the end.\n"
 "  exitcode: empty while running, N after exit(N), -S after signal S.\n"
 "  wait: blocks until the task ends, then gives its exitcode (O_NONBLOCK: EAGAIN).\n"
 "  ctl: term | kill | signal N|NAME | stop | cont   (ESRCH once ended)\n"
@@ -88,6 +97,33 @@ static int store_spawn(struct fs *fs, struct handle *h, const char *buf, size_t 
 	return engine_spawn(fs->eng, buf, len, &h->buf, err, errlen);
 }
 
+/* /top: the live tasks from their last samples (no /proc reads at open). */
+static int show_top(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	struct top_row *v;
+	size_t n;
+	int rc = engine_top(fs->eng, &v, &n);
+	if (rc < 0)
+		return rc;
+	sb_printf(out, "%6s %-7s %8s %-8s %6s %9s %9s %s\n", "ID", "KIND", "PID", "STATE", "CPU%",
+		  "RSS", "VSZ", "NAME");
+	for (size_t i = 0; i < n; i++) {
+		const struct top_row *r = &v[i];
+		char cpu[16] = "-", rss[24] = "-", vsz[24] = "-";
+		if (r->cpu_pct >= 0)
+			snprintf(cpu, sizeof(cpu), "%.1f", r->cpu_pct);
+		if (r->sampled && r->rss >= 0)
+			snprintf(rss, sizeof(rss), "%lld", (long long)r->rss);
+		if (r->sampled && r->vsz >= 0)
+			snprintf(vsz, sizeof(vsz), "%lld", (long long)r->vsz);
+		sb_printf(out, "%6llu %-7s %8d %-8s %6s %9s %9s %s\n", (unsigned long long)r->id,
+			  r->kind == TASK_THREAD ? "thread" : "process", (int)r->pid,
+			  task_state_name(r->state), cpu, rss, vsz, r->name[0] ? r->name : "-");
+	}
+	free(v);
+	return 0;
+}
+
 static const struct row root_rows[] = {
 	TEXT("README", 0444, show_readme),
 	CTL("spawn", 0600, store_spawn),
@@ -96,10 +132,55 @@ static const struct row root_rows[] = {
 	TEXT("config", 0444, show_config),
 	DIR_ROW("procs", N_PROCS),
 	DIR_ROW("pools", N_POOLS),
+	TEXT("top", 0444, show_top),
+	DIR_ROW("sys", N_SYS),
 };
 
 const struct dirdesc dir_root = {
 	.rows = root_rows,
 	.nrows = sizeof(root_rows) / sizeof(root_rows[0]),
+	.mode = 0555,
+};
+
+/* ---- /sys: the system's figures ---------------------------------------------- */
+
+static void emit_kib(struct emit *e, const char *key, int64_t v)
+{
+	if (v == MS_NONE)
+		emit_null(e, key);
+	else
+		emit_int(e, key, v);
+}
+
+static int kv_meminfo(struct fs *fs, uint64_t obj, struct emit *e)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct ms_meminfo mi;
+	int rc = ms_read_file("/proc/meminfo", &sb);
+	if (rc == 0)
+		rc = ms_meminfo_parse(sb.buf, sb.len, &mi);
+	sb_free(&sb);
+	if (rc < 0)
+		return rc == -EINVAL ? -EIO : rc;
+	emit_kib(e, "total", mi.total);
+	emit_kib(e, "free", mi.free);
+	emit_kib(e, "available", mi.available);
+	emit_kib(e, "buffers", mi.buffers);
+	emit_kib(e, "cached", mi.cached);
+	emit_kib(e, "shared", mi.shmem);
+	emit_kib(e, "anon", mi.anon);
+	emit_kib(e, "swap_total", mi.swap_total);
+	emit_kib(e, "swap_free", mi.swap_free);
+	emit_int(e, "page_size", sysconf(_SC_PAGESIZE));
+	return 0;
+}
+
+static const struct row sys_rows[] = {
+	KV("meminfo", 0444, kv_meminfo),
+};
+
+const struct dirdesc dir_sys = {
+	.rows = sys_rows,
+	.nrows = sizeof(sys_rows) / sizeof(sys_rows[0]),
 	.mode = 0555,
 };

@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -530,44 +533,62 @@ static int run_mem(struct wl_ctx *ctx)
 	return ret;
 }
 
-/* --- cow -------------------------------------------------------------- */
+/* --- cow --------------------------------------------------------------
+ *
+ * The parent fills a region, then creates the child with
+ * clone(CLONE_PARENT | SIGCHLD): a fork in every respect (the child gets the
+ * region copy-on-write) except that the child's parent is our parent, the
+ * pcfs daemon.  So the daemon, the only reaper of task processes, reaps it
+ * and can make it a task of its own: it learns the pid from our first stdout
+ * line, `cow size=B child=PID`.  The child starts writing only after that
+ * line is out (a pipe says go), and it ends when we end (a pidfd on us), since
+ * PR_SET_PDEATHSIG would watch the daemon, not us.
+ */
 
-/* The child of cow: dirty pct% of the inherited pages, spread evenly, one byte
- * per page (each write makes the kernel copy that page), then hold. */
-static _Noreturn void cow_child(const struct wl_ctx *ctx, char *p, size_t npages,
-				int pct, int64_t deadline, pid_t parent)
+struct cow_child_arg {
+	const struct wl_ctx *ctx;
+	char *p;
+	size_t npages;
+	int pct;
+	int64_t deadline;
+	int go;              /* read end: one byte once the parent has announced us */
+	int parent_pidfd;    /* readable when the parent has ended */
+};
+
+/* The child: dirty pct% of the inherited pages, spread evenly, one byte per
+ * page (each write makes the kernel copy that page), then hold until the
+ * deadline or the parent's end. */
+static int cow_child(void *argp)
 {
+	struct cow_child_arg *a = argp;
 	/* Of the parent's context only the output is valid here: its stop flag
 	 * is now a private copy nobody updates (the parent kills us instead),
 	 * and another thread of a thread host may have held the GIL's mutex at
-	 * fork time. */
-	struct wl_ctx c = *ctx;
-	size_t pg = page_size(), k = (size_t)pct_of((int64_t)npages, pct);
+	 * the clone. */
+	struct wl_ctx c = *a->ctx;
+	size_t pg = page_size(), k = (size_t)pct_of((int64_t)a->npages, a->pct);
+	char go = 0;
 
 	c.stop = NULL;
 	c.gil = NULL;
-	/* Do not outlive the parent (it may be SIGKILLed, skipping its wait). */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
+	while (read(a->go, &go, 1) < 0 && errno == EINTR)
+		;
+	if (go != 'g')
+		_exit(1);     /* the parent died before announcing us */
 	for (size_t i = 0; i < k; i++)
-		((volatile char *)p)[i * npages / k * pg] ^= 0x5a;
+		((volatile char *)a->p)[i * a->npages / k * pg] ^= 0x5a;
 	/* Bytes of memory made private: one page per byte written. */
 	wl_printf(&c, 1, "cow-child written=%zu\n", k * pg);
-	hold_until(&c, deadline);
+	for (;;) {
+		int64_t left = a->deadline - now_ns();
+		struct pollfd pfd = { .fd = a->parent_pidfd, .events = POLLIN };
+
+		if (left <= 0)
+			break;
+		if (poll(&pfd, 1, (int)(left / NSEC_PER_MSEC) + 1) > 0)
+			break;    /* the parent has ended */
+	}
 	_exit(0);
-}
-
-/* Wait for pid; its status as an exit code (128 + signal if killed). */
-static int reap_code(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 128 + WTERMSIG(st);
 }
 
 /* Fill p page by page, checking the stop flag.  Returns 0 or -signo. */
@@ -583,6 +604,28 @@ static int fill_pages(const struct wl_ctx *ctx, char *p, size_t size)
 	return 0;
 }
 
+#define COW_CHILD_STACK (64 * 1024)
+
+/* Start the child; returns its pid or -errno.  The pipe and pidfd are
+ * closed here on every path. */
+static pid_t cow_clone(struct cow_child_arg *a, int go[2])
+{
+	char *stack = mmap(NULL, COW_CHILD_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pid_t pid;
+	int err;
+
+	if (stack == MAP_FAILED)
+		return -errno;
+	a->go = go[0];
+	pid = clone(cow_child, stack + COW_CHILD_STACK, CLONE_PARENT | SIGCHLD, a);
+	err = errno;
+	munmap(stack, COW_CHILD_STACK);   /* the child has its own copy */
+	close(go[0]);
+	close(a->parent_pidfd);
+	return pid < 0 ? -err : pid;
+}
+
 static int run_cow(struct wl_ctx *ctx)
 {
 	const struct task_spec *s = ctx->spec;
@@ -590,9 +633,11 @@ static int run_cow(struct wl_ctx *ctx)
 	int pct = s->write_pct != SPEC_UNSET ? s->write_pct : DEFAULT_WRITE_PCT;
 	int64_t deadline = add_sat(now_ns(), hold_ns(ctx));
 	size_t pg = page_size();
-	pid_t parent = getpid(), child;
+	struct cow_child_arg a = { .ctx = ctx, .pct = pct, .deadline = deadline };
+	int go[2];
+	pid_t child;
 	char *p;
-	int ret, code;
+	int ret;
 
 	if (size <= 0) {
 		wl_printf(ctx, 2, "cow: size must be positive\n");
@@ -608,22 +653,36 @@ static int run_cow(struct wl_ctx *ctx)
 		munmap(p, (size_t)size);
 		return ret;
 	}
-	child = fork();
-	if (child < 0) {
-		wl_printf(ctx, 2, "cow: fork: %s\n", strerror(errno));
+	a.p = p;
+	a.npages = ((size_t)size + pg - 1) / pg;
+	a.parent_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (a.parent_pidfd < 0 || pipe2(go, O_CLOEXEC) < 0) {
+		wl_printf(ctx, 2, "cow: %s: %s\n", a.parent_pidfd < 0 ? "pidfd_open" : "pipe",
+			  strerror(errno));
+		if (a.parent_pidfd >= 0)
+			close(a.parent_pidfd);
 		munmap(p, (size_t)size);
 		return 1;
 	}
-	if (child == 0)
-		cow_child(ctx, p, ((size_t)size + pg - 1) / pg, pct, deadline, parent);
-
+	child = cow_clone(&a, go);
+	if (child < 0) {
+		wl_printf(ctx, 2, "cow: clone: %s\n", strerror((int)-child));
+		close(go[1]);
+		munmap(p, (size_t)size);
+		return 1;
+	}
+	/* Announce, then let the child start: the daemon knows its pid before
+	 * anything the child does can end it. */
 	wl_printf(ctx, 1, "cow size=%lld child=%d\n", (long long)size, (int)child);
-	ret = hold_until(ctx, deadline);
-	if (ret)
+	if (write(go[1], "g", 1) < 0)
+		ret = 1;
+	close(go[1]);
+	if (!ret)
+		ret = hold_until(ctx, deadline);
+	if (ret < 0)
 		kill(child, SIGKILL);   /* stopped: the child cannot see our flag */
-	code = reap_code(child);
 	munmap(p, (size_t)size);
-	return ret ? ret : code;
+	return ret;
 }
 
 /* --- stack ------------------------------------------------------------ */

@@ -1,0 +1,126 @@
+/* memstat.h - memory and scheduling figures of a process, from /proc.
+ *
+ * Two layers.  The parsers and formatters are pure: they take the text of a
+ * /proc file in a buffer (so the unit tests feed them fixtures captured from
+ * real processes) and fill plain structs.  The readers take a pid, read the
+ * files into a buffer and call the parsers; they hold no lock and touch no
+ * global state, so the engine calls them without its lock.
+ *
+ * Units: memory in KiB, as /proc prints it; times in clock ticks.  A figure
+ * the kernel did not print is MS_NONE (rendered as null), never 0.
+ */
+#ifndef PCFS_MEMSTAT_H
+#define PCFS_MEMSTAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "strbuf.h"
+
+#define MS_NONE INT64_C(-1)
+
+/* One mapping of /proc/PID/smaps: its header line and the fields pmap uses.
+ * `path` points into the parsed buffer (not NUL-terminated: path_len). */
+struct ms_mapping {
+	uint64_t start, end, offset, inode;
+	char perms[5];
+	char dev[16];
+	const char *path;
+	size_t path_len;
+	int64_t size, rss, pss, shared_clean, shared_dirty, private_clean, private_dirty;
+	int64_t anonymous, swap;
+};
+
+/* What a mapping is, for pmap's Mapping column and for COW accounting. */
+enum ms_map_kind { MS_MAP_FILE, MS_MAP_ANON, MS_MAP_HEAP, MS_MAP_STACK, MS_MAP_SPECIAL };
+enum ms_map_kind ms_mapping_kind(const struct ms_mapping *m);
+
+/* Call fn for each mapping of smaps text; stops early and returns what fn
+ * returned if non-zero.  Returns -EINVAL for text that is not smaps. */
+int ms_smaps_foreach(const char *buf, size_t len,
+		     int (*fn)(const struct ms_mapping *m, void *ctx), void *ctx);
+
+/* /proc/PID/smaps_rollup (also the sum of smaps: ms_smaps_sum). */
+struct ms_rollup {
+	int64_t rss, pss, shared_clean, shared_dirty, private_clean, private_dirty;
+	int64_t anonymous, swap;
+};
+int ms_rollup_parse(const char *buf, size_t len, struct ms_rollup *out);
+int ms_smaps_sum(const char *buf, size_t len, struct ms_rollup *out);
+
+/* /proc/PID/status and /proc/PID/task/TID/status. */
+struct ms_status {
+	char state;                /* R S D T Z ... ('\0' if absent) */
+	int64_t vm_size, vm_rss, vm_data, vm_stk, vm_swap, rss_anon, rss_file;
+	int64_t threads, vol_cs, nonvol_cs;
+};
+int ms_status_parse(const char *buf, size_t len, struct ms_status *out);
+
+/* /proc/PID/stat and /proc/PID/task/TID/stat. */
+struct ms_stat {
+	char state;
+	uint64_t utime, stime;     /* clock ticks */
+	int64_t num_threads;
+	int processor;             /* the CPU it last ran on */
+};
+int ms_stat_parse(const char *buf, size_t len, struct ms_stat *out);
+
+/* /proc/meminfo, the fields /sys/meminfo shows. */
+struct ms_meminfo {
+	int64_t total, free, available, buffers, cached, shmem, anon, swap_total, swap_free;
+};
+int ms_meminfo_parse(const char *buf, size_t len, struct ms_meminfo *out);
+
+/* A `pmap -x` table of smaps text: Address Kbytes RSS Dirty Mode Mapping,
+ * one line per mapping, then a total line.  Returns 0 or -EINVAL. */
+int ms_format_pmap(const char *smaps, size_t len, struct strbuf *out);
+
+/* Copy-on-write, compared page by page over /proc/PID/pagemap entries of
+ * the same virtual range in a child and its parent: a present child page
+ * whose frame is the parent's is still shared; one with another frame was
+ * copied (or newly allocated) since the fork.  Pages not present in the
+ * child (never touched, or swapped out) count in neither. */
+struct ms_cow {
+	uint64_t shared, copied;   /* pages */
+	/* ms_read_cow: pages of huge sparse mappings (over MS_COW_WALK_MAX
+	 * pages, such as a sanitizer's shadow) counted from smaps instead */
+	uint64_t estimated;
+};
+#define MS_COW_WALK_MAX (UINT64_C(1) << 20)   /* 4 GiB of 4 KiB pages */
+#define MS_PM_PRESENT (UINT64_C(1) << 63)
+#define MS_PM_SWAPPED (UINT64_C(1) << 62)
+#define MS_PM_FILE    (UINT64_C(1) << 61)   /* file page or shared anonymous */
+#define MS_PM_PFN_MASK ((UINT64_C(1) << 55) - 1)
+void ms_cow_add(struct ms_cow *c, const uint64_t *child, const uint64_t *parent, size_t n);
+/* Did pagemap give frame numbers (root with CAP_SYS_ADMIN), or zeros? */
+bool ms_pagemap_has_pfns(const uint64_t *pm, size_t n);
+
+/* ---- readers (by pid) ---------------------------------------------------- */
+
+/* Read a whole /proc file into out (reset first).  0 or -errno. */
+int ms_read_file(const char *path, struct strbuf *out);
+
+/* The figures of `mem` and `sched` (cheap files only, never smaps):
+ *   MS_READ_MEM    smaps_rollup and status of the process, [heap] from maps
+ *   MS_READ_SCHED  status and stat of the thread tid (> 0), else the process
+ * Fields of a part not asked for are left zero. */
+#define MS_READ_MEM   1u
+#define MS_READ_SCHED 2u
+struct ms_sample {
+	struct ms_rollup r;
+	struct ms_status st;       /* the process's status (memory) */
+	struct ms_status tst;      /* the thread's (a process's own) status: switches */
+	struct ms_stat stat;       /* the thread's (or process's) stat */
+	int64_t heap;              /* KiB: the [heap] mapping, 0 if none */
+};
+int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out);
+
+/* The COW figures of child against parent over the child's private
+ * anonymous mappings.  Exact (pagemap) when pagemap gives frame numbers:
+ * *exact = true.  Otherwise an estimate from smaps: Shared_* of those
+ * mappings are still shared, Private_Dirty copied (*exact = false). */
+int ms_read_cow(pid_t child, pid_t parent, struct ms_cow *out, bool *exact);
+
+#endif

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Memory and scheduling introspection (issue 5) on a real mount: maps, smaps,
+# mem, memlog, cow, sched, /top, /sys/meminfo.
+#
+# Tolerances, and why:
+#   - RSS tracks the touched part of a `mem` region within 5% of the region
+#     (plus the worker's own few MiB, measured by a touch=0% twin): the
+#     kernel may map a page or two around, never much more.
+#   - `cow` shared/copied are within 5 percentage points of 100-write% and
+#     write%: pagemap is exact, and the rest of the child's private anonymous
+#     memory (stack, heap, libc's data: ~100 pages) is small next to 16384.
+. "$(dirname "$0")/lib.sh"
+
+pcfs_mount "[tasks]
+default_time = 30s
+[memory]
+sample_period = 50ms"
+
+P=$M/procs
+KIB=1024
+MIB64=$((64 * KIB))   # 64 MiB in KiB
+
+start() {   # start LINE -> the first new id
+	local id
+	exec 3<>"$M/spawn"; echo "$1" >&3; read -r id <&3; exec 3>&-
+	echo "$id"
+}
+field() { jq -r ".$2" "$P/$1/$3.json"; }          # field ID KEY FILE
+within() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }   # within N LO HI
+all_say() {   # all_say WORD FILE... : every file contains WORD
+	local f
+	for f in "${@:2}"; do grep -q "$1" "$f" || return 1; done
+}
+# the task whose status says parent: $1
+child_of() {
+	local d
+	for d in "$P"/*; do
+		[ "$(jq -r .parent "$d/status.json" 2>/dev/null)" = "$1" ] && { basename "$d"; return 0; }
+	done
+	return 1
+}
+
+# --- the namespace ---
+check "root has top and sys/" test -f "$M/top" -a -d "$M/sys"
+expect "/sys lists meminfo" "$(ls "$M/sys" | tr '\n' ' ')" "meminfo meminfo.json "
+s=$(start 'sleep time=30s')
+expect "a task directory lists the memory files" \
+	"$(ls "$P/$s" | grep -E '^(maps|smaps|mem|memlog|cow|sched)' | tr '\n' ' ')" \
+	"cow cow.json maps mem mem.json memlog sched sched.json smaps "
+
+# --- demand paging: VSZ at once, RSS as touched ---
+z=$(start 'mem size=256M touch=0%')
+f=$(start 'mem size=256M touch=100%')
+q=$(start 'mem size=256M touch=25%')
+check "the touches are done" wait_until 200 all_say touched= "$P/$f/stdout" "$P/$q/stdout" "$P/$z/stdout"
+vz=$(field "$z" vsz mem); rz=$(field "$z" rss mem)
+vf=$(field "$f" vsz mem); rf=$(field "$f" rss mem)
+rq=$(field "$q" rss mem)
+check "VSZ includes the whole 256 MiB at once (touch=0%: $vz KiB)" test "$vz" -ge $((256 * KIB))
+check "... while RSS stays small ($rz KiB)" test "$rz" -lt $((16 * KIB))
+check "VSZ is the same whether touched or not ($vz vs $vf)" within "$vf" $((vz - 64)) $((vz + 64))
+check "touch=100%: RSS grew by 256 MiB +-5% ($((rf - rz)) KiB)" \
+	within $((rf - rz)) $((256 * KIB * 95 / 100)) $((256 * KIB * 105 / 100))
+check "touch=25%: RSS grew by 64 MiB +-5% of 256 MiB ($((rq - rz)) KiB)" \
+	within $((rq - rz)) $((MIB64 - 256 * KIB / 20)) $((MIB64 + 256 * KIB / 20))
+check "uss = private_clean + private_dirty" test "$(field "$f" uss mem)" -eq \
+	"$(( $(field "$f" private_clean mem) + $(field "$f" private_dirty mem) ))"
+check "anon counts the touched region" test "$(field "$f" anon mem)" -ge $((256 * KIB * 95 / 100))
+expect "mem.json: numbers are numbers" "$(jq -r '[.vsz,.rss,.pss,.uss,.heap,.stack]|map(type)|unique|join(",")' "$P/$f/mem.json")" "number"
+expect_match "mem text has the keys in KiB" "$(cat "$P/$f/mem")" $'vsz: [0-9]+\nrss: [0-9]+\npss: [0-9]+\nuss: [0-9]+'
+mp=$(cat "$P/$f/maps")
+expect_match "maps is a pmap -x table" "$mp" '^Address +Kbytes +RSS +Dirty +Mode +Mapping'
+expect_match "maps shows the 256 MiB region, resident and dirty" "$mp" $'\n[0-9a-f]{16} +262144 +26[0-9]{4} +26[0-9]{4} rw--- \\[anon\\]'
+expect_match "maps names [stack]" "$mp" ' \[stack\]'
+# (a sanitizer build's allocator takes no brk heap)
+grep -q libasan <<<"$mp" || expect_match "maps names [heap]" "$mp" ' \[heap\]'
+expect_match "maps names files by base name" "$mp" ' pcfs-worker'
+expect_match "maps has a total line" "$mp" $'\ntotal kB +[0-9]+ +[0-9]+ +[0-9]+$'
+pid=$(cat "$P/$f/pid")
+expect "smaps is the kernel's, verbatim (same mappings)" \
+	"$(grep -cE '^[0-9a-f]+-' "$P/$f/smaps")" "$(grep -cE '^[0-9a-f]+-' "/proc/$pid/smaps")"
+for id in $z $f $q; do echo kill > "$P/$id/ctl"; done
+
+# --- memlog: growth over time ---
+g=$(start 'mem size=64M step=16M rate=300ms time=3s')
+cat "$P/$g/wait" >/dev/null
+log=$(cat "$P/$g/memlog")
+n=$(wc -l <<<"$log")
+check "memlog has samples while it ran ($n)" test "$n" -ge 20
+check "memlog lines are t_ms vsz_kib rss_kib" bash -c '! grep -vE "^[0-9]+ [0-9]+ [0-9]+$" <<<"$1"' _ "$log"
+# the first 16 MiB step is touched at once, before the first sample; the
+# last sample may catch the region being unmapped at the end: take the peak
+first=$(head -1 <<<"$log" | cut -d' ' -f3)
+peak=$(cut -d' ' -f3 <<<"$log" | sort -n | tail -1)
+check "RSS grew by the 48 MiB stepped in later ($first -> $peak KiB)" test $((peak - first)) -ge $((MIB64 * 3 / 4 * 95 / 100))
+steps=$(cut -d' ' -f3 <<<"$log" | awk 'NR > 1 && $1 > prev + 4096 { n++ } { prev = $1 } END { print n + 0 }')
+check "... in steps, not at once ($steps rises of > 4 MiB)" test "$steps" -ge 3
+check "t_ms increases" bash -c 'cut -d" " -f1 <<<"$1" | sort -n -c' _ "$log"
+
+# --- figures remain readable after exit ---
+expect "after exit: mem is the last sample" "$(field "$g" live mem)" "false"
+expect "after exit: mem's VSZ and RSS are the last memlog sample's" \
+	"$(field "$g" vsz mem) $(field "$g" rss mem)" "$(tail -1 <<<"$log" | cut -d' ' -f2,3)"
+expect_match "after exit: maps is the last snapshot" "$(cat "$P/$g/maps")" $' pcfs-worker\n.*\ntotal kB +[0-9]+'
+check "after exit: smaps is readable" grep -q '^Rss:' "$P/$g/smaps"
+expect "after exit: sched says ended" "$(field "$g" state sched)" "ended"
+n0=$(start noop)
+cat "$P/$n0/wait" >/dev/null
+sleep 0.2
+err=$(cat "$P/$n0/mem" 2>&1)
+expect_match "a task gone before any sample: a clear error, not garbage" "$err" 'No such process'
+check "... with its reason in /log" grep -q "task $n0: no memory figures" "$M/log"
+expect "... and memlog is simply empty" "$(wc -c < "$P/$n0/memlog")" "0"
+
+# --- stack growth ---
+s1=$(start 'stack depth=10')
+s2=$(start 'stack depth=6000')
+check "the recursions are at depth" wait_until 100 all_say 'stack depth=' "$P/$s1/stdout" "$P/$s2/stdout"
+k1=$(field "$s1" stack mem); k2=$(field "$s2" stack mem)
+check "mem stack grew by the ~6 MiB of frames ($k1 -> $k2 KiB)" test $((k2 - k1)) -ge $((5 * KIB))
+sk=$(awk '/\[stack\]/ { print $2 }' "$P/$s2/maps")
+check "maps shows the grown [stack] ($sk KiB)" test "$sk" -ge $((6 * KIB))
+echo kill > "$P/$s1/ctl"; echo kill > "$P/$s2/ctl"
+
+# --- copy-on-write ---
+declare -A want=( [0]=100 [25]=75 [100]=0 )
+for w in 0 25 100; do
+	c=$(start "cow size=64M write=$w%")
+	check "cow write=$w%: the child is announced" wait_until 200 grep -q "cow-child written=" "$P/$c/stdout"
+	ch=$(child_of "$c") || { bad "cow write=$w%: no task with parent: $c"; continue; }
+	expect "cow write=$w%: the child's status has parent: $c" "$(grep '^parent:' "$P/$ch/status")" "parent: $c"
+	expect "cow write=$w%: the child's pid is what the parent printed" \
+		"$(sed -n 's/.*child=\([0-9]*\).*/\1/p' "$P/$c/stdout")" "$(cat "$P/$ch/pid")"
+	expect "cow write=$w%: measured exactly" "$(field "$ch" method cow)" "pagemap"
+	pct=$(field "$ch" shared_pct cow | cut -d. -f1)
+	check "cow write=$w%: shared ${pct}% is ${want[$w]}% +-5" within "$pct" $((want[$w] - 5)) $((want[$w] + 5))
+	cp=$(field "$ch" copied_kib cow)
+	check "cow write=$w%: copied $cp KiB is $w% of 64 MiB +-5%" \
+		within "$cp" $((MIB64 * w / 100 - MIB64 / 20)) $((MIB64 * w / 100 + MIB64 / 20))
+	pd=$(field "$ch" private_dirty mem)
+	check "cow write=$w%: the child's private_dirty grew by that much ($pd KiB)" \
+		within "$pd" $((MIB64 * w / 100 - MIB64 / 20)) $((MIB64 * w / 100 + MIB64 / 20))
+	expect "cow write=$w%: the parent was forked by the fork server" "$(field "$c" parent cow)" "fork-server"
+	echo term > "$P/$c/ctl"
+	expect "cow write=$w%: the child ends with its parent's group" "$(cat "$P/$ch/wait")" "-15"
+done
+expect_match "after exit the child's cow stays readable" "$(cat "$P/$ch/cow")" 'method: pagemap'
+e=$(start 'sh sleep 5')
+expect "cow of an exec'd process: n/a" "$(field "$e" method cow)" "n/a"
+expect_match "... with the reason" "$(field "$e" reason cow)" "exec'd"
+echo kill > "$P/$e/ctl"
+
+# --- threads share one address space; processes do not ---
+t1=$(start 'sleep 2 as=thread time=30s'); t2=$((t1 + 1))
+cols() { awk '{ print $1, $2, $5, $6 }' "$P/$1/maps"; }   # without RSS and Dirty
+expect "threads of one host: same pid" "$(cat "$P/$t1/pid")" "$(cat "$P/$t2/pid")"
+expect "threads of one host: the same maps" "$(cols "$t1")" "$(cols "$t2")"
+check "threads of one host: different tids in sched" test "$(field "$t1" tid sched)" != "$(field "$t2" tid sched)"
+expect_match "a thread's cow is n/a" "$(field "$t1" reason cow)" 'shares its host'
+p1=$(start 'sleep 2 method=spawn time=30s'); p2=$((p1 + 1))
+check "processes: different pids" test "$(cat "$P/$p1/pid")" != "$(cat "$P/$p2/pid")"
+check "processes: each its own maps (ASLR places them apart)" test "$(cols "$p1")" != "$(cols "$p2")"
+for id in $t1 $t2 $p1 $p2; do echo kill > "$P/$id/ctl"; done
+
+# --- scheduling: I/O-bound tasks block, CPU-bound ones do not ---
+io=$(start 'io time=1s'); cpu=$(start 'cpu time=1s')
+cat "$P/$io/wait" "$P/$cpu/wait" >/dev/null
+vio=$(field "$io" voluntary_ctxt_switches sched); vcpu=$(field "$cpu" voluntary_ctxt_switches sched)
+check "io's voluntary context switches ($vio) exceed cpu's ($vcpu)" test "$vio" -gt $((vcpu * 2 + 10))
+check "cpu spent more time in user mode than io ($(field "$cpu" utime sched) s vs $(field "$io" utime sched) s)" \
+	awk -v c="$(field "$cpu" utime sched)" -v i="$(field "$io" utime sched)" 'BEGIN { exit !(c > i) }'
+expect "sched.json: numbers are numbers" \
+	"$(jq -r '[.voluntary_ctxt_switches,.nonvoluntary_ctxt_switches,.utime,.stime,.threads,.last_cpu]|map(type)|unique|join(",")' "$P/$io/sched.json")" "number"
+expect_match "sched of a live task names the kernel state" "$(field "$s" state sched)" '^(sleeping|running)$'
+
+# --- /top and /sys/meminfo ---
+sleep 0.2
+top=$(cat "$M/top")
+expect_match "top has a header" "$top" '^ +ID KIND +PID STATE +CPU% +RSS +VSZ NAME'
+expect_match "top lists a live task with its figures" "$top" $'\n +'"$s"' process +[0-9]+ running +[0-9.]+ +[0-9]+ +[0-9]+ -'
+check "top lists live tasks only" bash -c '! grep -qE "^ +$1 " <<<"$2"' _ "$g" "$top"
+mt=$(jq -r .total "$M/sys/meminfo.json")
+expect "meminfo total is /proc/meminfo's" "$mt" "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+check "meminfo available <= total" test "$(jq -r .available "$M/sys/meminfo.json")" -le "$mt"
+expect_match "meminfo text" "$(cat "$M/sys/meminfo")" $'^total: [0-9]+\nfree: [0-9]+\navailable: [0-9]+'
+
+echo kill > "$P/$s/ctl"
+check "unmount" pcfs_umount
+finish

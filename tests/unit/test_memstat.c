@@ -1,0 +1,334 @@
+/* test_memstat.c - the /proc parsers, the pmap formatter and the COW
+ * arithmetic, on fixtures captured from real processes on a Linux 6.x
+ * machine (tests/fixtures/): a bash process sleeping in `read` (smaps,
+ * smaps_rollup, status, stat, maps, taken at one moment), the second thread
+ * of a python process (task_status, task_stat), /proc/meminfo, and the
+ * pagemap entries of a 64-page region of a parent and its child after the
+ * child wrote to every fourth page (16 of 64). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "memstat.h"
+
+static struct strbuf fixture(const char *name)
+{
+	const char *src = getenv("PCFS_SOURCE_DIR");
+	char path[4096];
+	struct strbuf sb = STRBUF_INIT;
+
+	snprintf(path, sizeof path, "%s/tests/fixtures/%s", src ? src : ".", name);
+	assert_int_equal(ms_read_file(path, &sb), 0);
+	assert_true(sb.len > 0);
+	return sb;
+}
+
+/* ---- smaps ---- */
+
+struct count {
+	unsigned n, heap, stack, anon, special, file;
+	struct ms_mapping heap_m;
+};
+
+static int count_one(const struct ms_mapping *m, void *arg)
+{
+	struct count *c = arg;
+
+	c->n++;
+	switch (ms_mapping_kind(m)) {
+	case MS_MAP_HEAP:  c->heap++; c->heap_m = *m; break;
+	case MS_MAP_STACK: c->stack++; break;
+	case MS_MAP_ANON:  c->anon++; break;
+	case MS_MAP_SPECIAL: c->special++; break;
+	case MS_MAP_FILE:  c->file++; break;
+	}
+	return 0;
+}
+
+static void smaps_mappings(void **state)
+{
+	struct strbuf sb = fixture("smaps.txt");
+	struct count c = { 0 };
+
+	assert_int_equal(ms_smaps_foreach(sb.buf, sb.len, count_one, &c), 0);
+	assert_int_equal(c.n, 43);
+	assert_int_equal(c.heap, 1);
+	assert_int_equal(c.stack, 1);
+	assert_int_equal(c.anon, 4);
+	assert_int_equal(c.special, 4);   /* [vvar] [vvar_vclock] [vdso] [vsyscall] */
+	assert_int_equal(c.file, 33);
+	/* 55caffbab000-55caffbcc000 rw-p 00000000 00:00 0  [heap] */
+	assert_true(c.heap_m.start == 0x55caffbab000ULL);
+	assert_true(c.heap_m.end == 0x55caffbcc000ULL);
+	assert_string_equal(c.heap_m.perms, "rw-p");
+	assert_string_equal(c.heap_m.dev, "00:00");
+	assert_int_equal(c.heap_m.size, 132);
+	assert_int_equal(c.heap_m.rss, 84);
+	assert_int_equal(c.heap_m.private_dirty, 84);
+	assert_int_equal(c.heap_m.anonymous, 84);
+	sb_free(&sb);
+}
+
+static int stop_at_third(const struct ms_mapping *m, void *arg)
+{
+	return ++*(int *)arg == 3 ? 7 : 0;
+}
+
+static void smaps_callback_stops(void **state)
+{
+	struct strbuf sb = fixture("smaps.txt");
+	int n = 0;
+
+	assert_int_equal(ms_smaps_foreach(sb.buf, sb.len, stop_at_third, &n), 7);
+	assert_int_equal(n, 3);
+	sb_free(&sb);
+}
+
+static void smaps_rejects_other_text(void **state)
+{
+	struct strbuf sb = fixture("status.txt");
+	struct count c = { 0 };
+
+	assert_int_equal(ms_smaps_foreach(sb.buf, sb.len, count_one, &c), -EINVAL);
+	assert_int_equal(c.n, 0);
+	sb_free(&sb);
+	/* a zombie's smaps is empty: no mappings, no error */
+	assert_int_equal(ms_smaps_foreach("", 0, count_one, &c), 0);
+	assert_int_equal(c.n, 0);
+}
+
+/* The kernel's rollup is the sum of the mappings (Pss within rounding: the
+ * rollup sums before dividing). */
+static void rollup_matches_smaps_sum(void **state)
+{
+	struct strbuf a = fixture("smaps_rollup.txt"), b = fixture("smaps.txt");
+	struct ms_rollup r, s;
+
+	assert_int_equal(ms_rollup_parse(a.buf, a.len, &r), 0);
+	assert_int_equal(r.rss, 3376);
+	assert_int_equal(r.pss, 774);
+	assert_int_equal(r.shared_clean, 3088);
+	assert_int_equal(r.shared_dirty, 0);
+	assert_int_equal(r.private_clean, 8);
+	assert_int_equal(r.private_dirty, 280);
+	assert_int_equal(r.anonymous, 280);
+	assert_int_equal(r.swap, 0);
+	assert_int_equal(ms_smaps_sum(b.buf, b.len, &s), 0);
+	assert_int_equal(s.rss, r.rss);
+	assert_int_equal(s.shared_clean, r.shared_clean);
+	assert_int_equal(s.private_dirty, r.private_dirty);
+	assert_int_equal(s.anonymous, r.anonymous);
+	assert_true(s.pss >= r.pss - 15 && s.pss <= r.pss + 15);
+	sb_free(&a);
+	sb_free(&b);
+}
+
+static void rollup_empty_is_an_error(void **state)
+{
+	struct ms_rollup r;
+
+	assert_int_equal(ms_rollup_parse("", 0, &r), -EINVAL);
+	assert_int_equal(r.rss, MS_NONE);
+}
+
+/* ---- status, stat, meminfo ---- */
+
+static void status_process(void **state)
+{
+	struct strbuf sb = fixture("status.txt");
+	struct ms_status st;
+
+	assert_int_equal(ms_status_parse(sb.buf, sb.len, &st), 0);
+	assert_int_equal(st.state, 'R');
+	assert_int_equal(st.vm_size, 4360);
+	assert_int_equal(st.vm_rss, 3376);
+	assert_int_equal(st.vm_data, 304);
+	assert_int_equal(st.vm_stk, 132);
+	assert_int_equal(st.vm_swap, 0);
+	assert_int_equal(st.rss_anon, 280);
+	assert_int_equal(st.rss_file, 3096);
+	assert_int_equal(st.threads, 1);
+	assert_int_equal(st.vol_cs, 2);
+	assert_int_equal(st.nonvol_cs, 10);
+	sb_free(&sb);
+}
+
+static void status_thread_and_missing(void **state)
+{
+	struct strbuf sb = fixture("task_status.txt");
+	struct ms_status st;
+
+	assert_int_equal(ms_status_parse(sb.buf, sb.len, &st), 0);
+	assert_int_equal(st.state, 'S');
+	assert_int_equal(st.threads, 2);
+	assert_int_equal(st.vol_cs, 1);
+	assert_int_equal(st.nonvol_cs, 0);
+	sb_free(&sb);
+
+	/* a kernel thread has no Vm* lines: missing, not zero */
+	const char *kthread = "Name:\tkworker/0:1\nState:\tI (idle)\nThreads:\t1\n";
+	assert_int_equal(ms_status_parse(kthread, strlen(kthread), &st), 0);
+	assert_int_equal(st.state, 'I');
+	assert_int_equal(st.vm_size, MS_NONE);
+	assert_int_equal(st.vm_rss, MS_NONE);
+	assert_int_equal(st.threads, 1);
+}
+
+static void stat_fields(void **state)
+{
+	struct strbuf a = fixture("stat.txt"), b = fixture("task_stat.txt");
+	struct ms_stat st;
+
+	assert_int_equal(ms_stat_parse(a.buf, a.len, &st), 0);
+	assert_int_equal(st.state, 'R');
+	assert_int_equal(st.utime, 7);
+	assert_int_equal(st.stime, 25);
+	assert_int_equal(st.num_threads, 1);
+	assert_int_equal(st.processor, 1);
+	assert_int_equal(ms_stat_parse(b.buf, b.len, &st), 0);
+	assert_int_equal(st.state, 'S');
+	assert_int_equal(st.num_threads, 2);
+	assert_int_equal(st.processor, 0);
+	sb_free(&a);
+	sb_free(&b);
+}
+
+static void stat_comm_with_parens_and_spaces(void **state)
+{
+	const char *s = "42 (a) b (c)) S 1 42 42 0 -1 4194304 0 0 0 0 11 22 0 0 20 0 3 0 100 "
+			"1000 10 18446744073709551615 1 2 3 0 0 0 0 0 0 0 0 0 17 5 0 0 0 0 0\n";
+	struct ms_stat st;
+
+	assert_int_equal(ms_stat_parse(s, strlen(s), &st), 0);
+	assert_int_equal(st.state, 'S');
+	assert_int_equal(st.utime, 11);
+	assert_int_equal(st.stime, 22);
+	assert_int_equal(st.num_threads, 3);
+	assert_int_equal(st.processor, 5);
+	assert_int_equal(ms_stat_parse("42 (x", 5, &st), -EINVAL);
+	assert_int_equal(ms_stat_parse("", 0, &st), -EINVAL);
+}
+
+static void meminfo_fields(void **state)
+{
+	struct strbuf sb = fixture("meminfo.txt");
+	struct ms_meminfo mi;
+
+	assert_int_equal(ms_meminfo_parse(sb.buf, sb.len, &mi), 0);
+	assert_int_equal(mi.total, 24684084);
+	assert_int_equal(mi.free, 24422948);
+	assert_int_equal(mi.available, 24382524);
+	assert_int_equal(mi.buffers, 1184);
+	assert_int_equal(mi.cached, 103944);   /* not SwapCached, which comes first */
+	assert_int_equal(mi.shmem, 8872);
+	assert_int_equal(mi.anon, 19256);
+	assert_int_equal(mi.swap_total, 0);
+	assert_int_equal(mi.swap_free, 0);
+	sb_free(&sb);
+}
+
+/* ---- pmap -x ---- */
+
+static void pmap_table(void **state)
+{
+	struct strbuf sb = fixture("smaps.txt"), out = STRBUF_INIT;
+	struct ms_rollup sum;
+
+	assert_int_equal(ms_format_pmap(sb.buf, sb.len, &out), 0);
+	const char *t = sb_cstr(&out);
+	assert_non_null(strstr(t, "Address           Kbytes     RSS   Dirty Mode  Mapping\n"));
+	assert_non_null(strstr(t, "000055caffbab000     132      84      84 rw--- [heap]\n"));
+	assert_non_null(strstr(t, "00007ffe16876000     132 "));
+	assert_non_null(strstr(t, " rw--- [stack]\n"));
+	assert_non_null(strstr(t, " r---- bash\n"));          /* files by base name */
+	assert_non_null(strstr(t, " r-x-- libc.so.6\n"));
+	assert_non_null(strstr(t, " [anon]\n"));
+	assert_non_null(strstr(t, " [vdso]\n"));
+	/* one line per mapping, plus header, rule and total */
+	unsigned lines = 0;
+	for (const char *p = t; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 43 + 3);
+	/* the total: Kbytes is VmSize (4360) plus [vsyscall] (4, which VmSize
+	 * leaves out, as pmap does not), RSS the rollup's Rss */
+	assert_int_equal(ms_smaps_sum(sb.buf, sb.len, &sum), 0);
+	char want[128];
+	snprintf(want, sizeof want, "total kB            4364 %7lld %7lld\n",
+		 (long long)sum.rss, (long long)(sum.private_dirty + sum.shared_dirty));
+	assert_non_null(strstr(t, want));
+	sb_free(&sb);
+	sb_free(&out);
+}
+
+/* ---- COW ---- */
+
+static void cow_pagemap_fixture(void **state)
+{
+	struct strbuf c = fixture("pagemap_child.bin"), p = fixture("pagemap_parent.bin");
+	struct ms_cow cow = { 0 };
+
+	assert_int_equal(c.len, 64 * 8);
+	assert_int_equal(p.len, 64 * 8);
+	assert_true(ms_pagemap_has_pfns((const uint64_t *)c.buf, 64));
+	ms_cow_add(&cow, (const uint64_t *)c.buf, (const uint64_t *)p.buf, 64);
+	assert_int_equal(cow.shared, 48);
+	assert_int_equal(cow.copied, 16);
+	/* against itself: everything shared */
+	struct ms_cow self = { 0 };
+	ms_cow_add(&self, (const uint64_t *)p.buf, (const uint64_t *)p.buf, 64);
+	assert_int_equal(self.shared, 64);
+	assert_int_equal(self.copied, 0);
+	sb_free(&c);
+	sb_free(&p);
+}
+
+static void cow_arithmetic(void **state)
+{
+	const uint64_t P = MS_PM_PRESENT;
+	uint64_t child[] = {
+		P | 100,              /* same frame: shared */
+		P | 201,              /* another frame: copied */
+		0,                    /* not present in the child: neither */
+		P | MS_PM_FILE | 103, /* file / shared-anon page: not COW */
+		P | 104,              /* parent's page gone (swapped): copied */
+		MS_PM_SWAPPED | 7,    /* swapped out in the child: neither */
+	};
+	uint64_t parent[] = { P | 100, P | 101, P | 102, P | 103, MS_PM_SWAPPED | 5, P | 105 };
+	struct ms_cow c = { 0 };
+
+	ms_cow_add(&c, child, parent, 6);
+	assert_int_equal(c.shared, 1);
+	assert_int_equal(c.copied, 2);
+
+	/* without CAP_SYS_ADMIN the kernel gives present pages with frame 0 */
+	uint64_t hidden[] = { P, P, 0 };
+	assert_false(ms_pagemap_has_pfns(hidden, 3));
+	assert_true(ms_pagemap_has_pfns(child, 6));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(smaps_mappings),
+		cmocka_unit_test(smaps_callback_stops),
+		cmocka_unit_test(smaps_rejects_other_text),
+		cmocka_unit_test(rollup_matches_smaps_sum),
+		cmocka_unit_test(rollup_empty_is_an_error),
+		cmocka_unit_test(status_process),
+		cmocka_unit_test(status_thread_and_missing),
+		cmocka_unit_test(stat_fields),
+		cmocka_unit_test(stat_comm_with_parens_and_spaces),
+		cmocka_unit_test(meminfo_fields),
+		cmocka_unit_test(pmap_table),
+		cmocka_unit_test(cow_pagemap_fixture),
+		cmocka_unit_test(cow_arithmetic),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
