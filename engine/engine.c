@@ -375,6 +375,21 @@ static void host_close(struct engine *e, struct host *h)
 	}
 }
 
+struct host *host_add(struct engine *e, pid_t pid, int sock, struct pool *pool)
+{
+	struct host *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->id = e->next_host_id++;
+	h->pid = pid;
+	h->sock = sock;
+	h->pool = pool;
+	h->next = e->hosts;
+	e->hosts = h;
+	engine_watch(e, sock, WATCH_HOST, h->id);
+	return h;
+}
+
 static void host_free_if_done(struct engine *e, struct host *h)
 {
 	if (!h->reaped || h->sock >= 0 || h->live)
@@ -1352,16 +1367,7 @@ ssize_t engine_task_output(struct engine *e, uint64_t id, int stream, uint64_t o
 		pthread_mutex_unlock(&e->lock);
 		return -ENOENT;
 	}
-	const struct outbuf *o = &t->out[stream];
-	size_t n = 0;
-	if (off < o->len) {
-		n = o->len - (size_t)off;
-		if (n > size)
-			n = size;
-		memcpy(buf, o->data + off, n);
-	}
-	if (total)
-		*total = o->len;
+	size_t n = out_copy(&t->out[stream], off, buf, size, total);
 	pthread_mutex_unlock(&e->lock);
 	return (ssize_t)n;
 }

@@ -200,7 +200,9 @@ void engine_notify_locked(struct engine *e, enum eng_obj kind, uint64_t id);
 void engine_flush_notify(struct engine *e);
 int engine_watch(struct engine *e, int fd, enum watch_type t, uint64_t id);
 
-/* engine.c, for pool.c */
+/* engine.c, for spawn.c and pool.c */
+/* Register a worker host (lock held): its socket joins the epoll set. */
+struct host *host_add(struct engine *e, pid_t pid, int sock, struct pool *pool);
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
 void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code);
 void close_timer_fd(int *fd);
@@ -246,6 +248,8 @@ void spawn_tasks(struct engine *e, const struct task_spec *spec, struct task **t
 void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max);
 /* Read what the pipe has now; returns false at EOF or error (fd closed). */
 bool out_drain(struct outbuf *o, uint64_t max);
+/* Copy what was captured from offset off; returns the bytes copied. */
+size_t out_copy(const struct outbuf *o, uint64_t off, char *buf, size_t size, uint64_t *total);
 void out_free(struct outbuf *o);
 
 /* log.c */

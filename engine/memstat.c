@@ -8,21 +8,10 @@
 #include <unistd.h>
 
 #include "memstat.h"
+#include "strbuf.h"
 
 /* ---- lines ------------------------------------------------------------------- */
 
-/* Iterate over the lines of buf[0..len): *line, *n without the newline. */
-static bool next_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *n)
-{
-	if (*pos >= len)
-		return false;
-	const char *p = buf + *pos;
-	const char *nl = memchr(p, '\n', len - *pos);
-	*line = p;
-	*n = nl ? (size_t)(nl - p) : len - *pos;
-	*pos += *n + (nl ? 1 : 0);
-	return true;
-}
 
 /* "Key:   123 kB" -> true with *val; the key must match exactly. */
 static bool kv_num(const char *line, size_t n, const char *key, int64_t *val)
@@ -61,7 +50,7 @@ static int kv_fill(const char *buf, size_t len, const struct kv_field *f, size_t
 	size_t pos = 0, found = 0;
 	const char *line;
 	size_t n;
-	while (next_line(buf, len, &pos, &line, &n)) {
+	while ((line = next_line(buf, len, &pos, &n))) {
 		for (size_t i = 0; i < nf; i++) {
 			int64_t *dst = (int64_t *)((char *)out + f[i].off);
 			if (*dst == MS_NONE && kv_num(line, n, f[i].key, dst)) {
@@ -124,7 +113,8 @@ int ms_smaps_foreach(const char *buf, size_t len,
 	 * header; its fields are parsed from that slice alone. */
 	for (;;) {
 		size_t here = pos;
-		bool more = next_line(buf, len, &pos, &line, &n);
+		line = next_line(buf, len, &pos, &n);
+		bool more = line != NULL;
 		struct ms_mapping next;
 		bool header = more && parse_header(line, n, &next);
 		if (!more || header) {
@@ -225,7 +215,7 @@ int ms_status_parse(const char *buf, size_t len, struct ms_status *out)
 	out->state = '\0';
 	size_t pos = 0, n;
 	const char *line;
-	while (next_line(buf, len, &pos, &line, &n)) {
+	while ((line = next_line(buf, len, &pos, &n))) {
 		if (n > 6 && !memcmp(line, "State:", 6)) {
 			size_t i = 6;
 			while (i < n && (line[i] == ' ' || line[i] == '\t'))
@@ -420,7 +410,7 @@ static int64_t maps_heap_kib(const char *buf, size_t len)
 {
 	size_t pos = 0, n;
 	const char *line;
-	while (next_line(buf, len, &pos, &line, &n)) {
+	while ((line = next_line(buf, len, &pos, &n))) {
 		if (n < 6 || memcmp(line + n - 6, "[heap]", 6))
 			continue;
 		unsigned long long s, e;

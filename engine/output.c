@@ -52,6 +52,20 @@ bool out_drain(struct outbuf *o, uint64_t max)
 	}
 }
 
+size_t out_copy(const struct outbuf *o, uint64_t off, char *buf, size_t size, uint64_t *total)
+{
+	size_t n = 0;
+	if (off < o->len) {
+		n = o->len - (size_t)off;
+		if (n > size)
+			n = size;
+		memcpy(buf, o->data + off, n);
+	}
+	if (total)
+		*total = o->len;
+	return n;
+}
+
 void out_free(struct outbuf *o)
 {
 	if (o->fd >= 0)

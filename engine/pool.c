@@ -210,19 +210,11 @@ static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
 			strerror((int)-pid));
 		return NULL;
 	}
-	struct host *h = calloc(1, sizeof(*h));
+	struct host *h = host_add(e, pid, sock, p);
 	if (!h) {
-		kill(pid, SIGKILL);
+		kill(pid, SIGKILL);   /* reaped as a stranger */
 		close(sock);
-		return NULL;
 	}
-	h->id = e->next_host_id++;
-	h->pid = pid;
-	h->sock = sock;
-	h->pool = p;
-	h->next = e->hosts;
-	e->hosts = h;
-	engine_watch(e, sock, WATCH_HOST, h->id);
 	return h;
 }
 
@@ -1002,15 +994,10 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 	size_t nspec = 0, cap = 0, total = 0;
 	unsigned lineno = 0;
 	int rc = 0;
-	for (size_t pos = 0; pos < len;) {
-		const char *nl = memchr(buf + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - buf) : len;
-		const char *line = buf + pos;
-		size_t ll = end - pos;
-		pos = end + 1;
+	size_t pos = 0, ll;
+	for (const char *line; (line = next_line(buf, len, &pos, &ll));) {
 		lineno++;
-		size_t i = strspn(line, " \t\r");
-		if (i >= ll || line[i] == '#')
+		if (line_is_blank(line, ll))
 			continue;
 		if (nspec == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -1245,16 +1232,7 @@ ssize_t engine_future_output(struct engine *e, uint64_t pid, uint64_t fid, int s
 		pthread_mutex_unlock(&e->lock);
 		return -ENOENT;
 	}
-	const struct outbuf *o = &f->out[stream];
-	size_t n = 0;
-	if (off < o->len) {
-		n = o->len - (size_t)off;
-		if (n > size)
-			n = size;
-		memcpy(buf, o->data + off, n);
-	}
-	if (total)
-		*total = o->len;
+	size_t n = out_copy(&f->out[stream], off, buf, size, total);
 	pthread_mutex_unlock(&e->lock);
 	return (ssize_t)n;
 }

@@ -521,8 +521,8 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 	if (s->nice_set)
 		setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
 
-	struct host *h = calloc(1, sizeof(*h));
 	pthread_mutex_lock(&e->lock);
+	struct host *h = host_add(e, pid, sock, NULL);
 	if (!h) {
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);
@@ -531,19 +531,13 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 		threads_fail_all(e, tasks, n, ENOMEM, "thread host");
 		return;
 	}
-	h->id = e->next_host_id++;
-	h->pid = pid;
-	h->sock = sock;
 	h->live = n;
-	h->next = e->hosts;
-	e->hosts = h;
 	for (unsigned i = 0; i < n; i++) {
 		tasks[i]->pid = pid;
 		tasks[i]->host = h;
 		tasks[i]->state = TS_RUNNING;
 		task_arm_timeout(e, tasks[i]);
 	}
-	engine_watch(e, h->sock, WATCH_HOST, h->id);
 	pthread_mutex_unlock(&e->lock);
 	pthread_rwlock_unlock(&e->reap_lock);
 

@@ -112,6 +112,25 @@ int sb_error(const struct strbuf *sb)
 	return sb->oom ? -ENOMEM : 0;
 }
 
+const char *next_line(const char *buf, size_t len, size_t *pos, size_t *linelen)
+{
+	if (*pos >= len)
+		return NULL;
+	const char *line = buf + *pos;
+	const char *nl = memchr(line, '\n', len - *pos);
+	*linelen = nl ? (size_t)(nl - line) : len - *pos;
+	*pos += *linelen + (nl ? 1 : 0);   /* never past len: callers slice by position */
+	return line;
+}
+
+bool line_is_blank(const char *line, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+		i++;
+	return i == len || line[i] == '#';
+}
+
 char *sb_steal(struct strbuf *sb)
 {
 	char *p = sb->buf ? sb->buf : strdup("");

@@ -30,4 +30,10 @@ const char *sb_cstr(struct strbuf *sb);           /* never NULL */
 int sb_error(const struct strbuf *sb);            /* 0 or -ENOMEM */
 char *sb_steal(struct strbuf *sb);                /* caller frees; sb is reset */
 
+/* The lines of buf[0..len), one per call: returns the next line (without
+ * its newline) and sets *linelen, or NULL at the end.  Start with *pos = 0. */
+const char *next_line(const char *buf, size_t len, size_t *pos, size_t *linelen);
+/* Is this line blank or a # comment? */
+bool line_is_blank(const char *line, size_t len);
+
 #endif

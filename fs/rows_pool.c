@@ -73,19 +73,18 @@ static bool pool_exists(struct fs *fs, uint64_t id)
 static int store_pool_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 			  const struct caller *c, char *err, size_t errlen)
 {
-	char line[256];
-	for (size_t pos = 0; pos < len;) {
-		const char *nl = memchr(buf + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - buf) : len;
-		size_t n = end - pos;
-		if (n >= sizeof(line)) {
+	char cmd[256];
+	size_t pos = 0, n;
+	for (const char *line; (line = next_line(buf, len, &pos, &n));) {
+		if (line_is_blank(line, n))
+			continue;
+		if (n >= sizeof(cmd)) {
 			snprintf(err, errlen, "command too long");
 			return -EINVAL;
 		}
-		memcpy(line, buf + pos, n);
-		line[n] = '\0';
-		pos = end + 1;
-		int rc = engine_pool_ctl(fs->eng, h->obj, line, err, errlen);
+		memcpy(cmd, line, n);
+		cmd[n] = '\0';
+		int rc = engine_pool_ctl(fs->eng, h->obj, cmd, err, errlen);
 		if (rc < 0)
 			return rc;
 	}

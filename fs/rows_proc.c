@@ -257,21 +257,18 @@ static ssize_t stream_stderr(struct fs *fs, uint64_t id, uint64_t off, char *buf
 static int store_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 		     const struct caller *c, char *err, size_t errlen)
 {
-	char line[256];
-	for (size_t pos = 0; pos < len;) {
-		const char *nl = memchr(buf + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - buf) : len;
-		size_t n = end - pos;
-		if (n >= sizeof(line)) {
+	char cmd[256];
+	size_t pos = 0, n;
+	for (const char *line; (line = next_line(buf, len, &pos, &n));) {
+		if (line_is_blank(line, n))
+			continue;
+		if (n >= sizeof(cmd)) {
 			snprintf(err, errlen, "command too long");
 			return -EINVAL;
 		}
-		memcpy(line, buf + pos, n);
-		line[n] = '\0';
-		pos = end + 1;
-		if (strspn(line, " \t\r") == n)
-			continue;
-		int rc = engine_task_ctl(fs->eng, h->obj, line, err, errlen);
+		memcpy(cmd, line, n);
+		cmd[n] = '\0';
+		int rc = engine_task_ctl(fs->eng, h->obj, cmd, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
