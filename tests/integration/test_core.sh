@@ -212,7 +212,7 @@ expect "over max_processes: EAGAIN, nothing starts" "$(write_err "$M/spawn" 'sle
 check_fails "a runaway spawn loop is refused, not fatal" sh -c "for i in \$(seq 100); do echo 'sleep time=3s' > '$M/spawn' || exit 1; done"
 check "the mount still answers" cat "$M/stats"
 check "refusals are counted" test "$(sed -n 's/^refused: //p' "$M/stats")" -gt 0
-for d in "$M"/procs/*/; do [ "$(cat "$d/alive")" = 1 ] && echo kill > "$d/ctl"; done
+for d in "$M"/procs/*/; do [ "$(cat "$d/alive" 2>/dev/null)" = 1 ] && echo kill > "$d/ctl"; done
 check "everything is reaped" wait_until 100 grep -qx 'running: 0' "$M/stats"
 
 # --- many parked waiters do not stall the mount ---
@@ -229,7 +229,7 @@ echo 'sleep 3 time=60s' > "$M/spawn"
 echo 'sleep 2 as=thread time=60s' > "$M/spawn"
 echo "sh trap '' TERM; sleep 60" > "$M/spawn"
 sleep 0.2
-groups=$(for d in "$M"/procs/*/; do [ "$(cat "$d/alive")" = 1 ] && cat "$d/pid"; done | sort -u)
+groups=$(for d in "$M"/procs/*/; do [ "$(cat "$d/alive" 2>/dev/null)" = 1 ] && cat "$d/pid"; done | sort -u)
 check "tasks are running before unmount" test "$(echo "$groups" | wc -w)" -ge 3
 check "unmount: the daemon exits 0" pcfs_umount
 left=$(for g in $groups; do pgrep -g "$g"; done)
