@@ -33,6 +33,8 @@ void log_free(struct engine *e)
 }
 
 static void log_vadd(struct engine *e, enum log_level lvl, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void log_vadd(struct engine *e, enum log_level lvl, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	struct tm tm;
