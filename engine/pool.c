@@ -625,7 +625,9 @@ void pool_host_died(struct engine *e, struct host *h, const char *why)
 	/* Replace lost workers, but not a worker that cannot even start: that
 	 * would be a fork loop.  After three such deaths in a row, stop and say
 	 * so; the next submit or resize tries again. */
-	if (why && !was_ready && ++p->failed_starts >= 3) {
+	if (e->stopping) {
+		/* unmounting: workers die on purpose, nothing replaces them */
+	} else if (why && !was_ready && ++p->failed_starts >= 3) {
 		log_add(e, LOG_LVL_ERROR, "pool %s: workers die before they start (%s); "
 			"not replacing them until the next submit or resize", p->name, why);
 	} else if (p->state != POOL_CLOSED) {

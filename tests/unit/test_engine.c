@@ -1,0 +1,459 @@
+/* test_engine.c - the engine on its own, no FUSE: the task table and state
+ * machine, refusals and limits, threads, history; pools and futures
+ * (ordering, cancel races, resize, a worker's death).  It runs real
+ * processes through the real pcfs-worker ($PCFS_WORKER). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "engine.h"
+
+static struct engine *eng;
+static struct pcfs_config cfg;
+
+static struct engine *start(void)
+{
+	char err[256];
+	const char *worker = getenv("PCFS_WORKER");
+	assert_non_null(worker);
+	struct engine *e = engine_new(&cfg, "/pcfs-test", worker, err, sizeof(err));
+	if (!e)
+		fail_msg("engine_new: %s", err);
+	assert_int_equal(engine_start(e), 0);
+	return e;
+}
+
+static int setup(void **state)
+{
+	config_defaults(&cfg);
+	cfg.log_level = LOG_LVL_ERROR;
+	cfg.kill_grace_ms = 300;
+	eng = start();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	engine_shutdown(eng);
+	engine_free(eng);
+	eng = NULL;
+	return 0;
+}
+
+/* spawn one write; returns the first new id (asserting success) */
+static uint64_t spawn(const char *lines)
+{
+	struct strbuf ids = STRBUF_INIT;
+	char err[256] = "";
+	int rc = engine_spawn(eng, lines, strlen(lines), &ids, err, sizeof(err));
+	if (rc < 0)
+		fail_msg("spawn '%s': %s", lines, err);
+	uint64_t id = strtoull(sb_cstr(&ids), NULL, 10);
+	sb_free(&ids);
+	return id;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* Poll until the task has ended (the engine has no blocking call). */
+static struct task_info wait_end(uint64_t id)
+{
+	struct task_info ti;
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(engine_task_info(eng, id, &ti), 0);
+		if (ti.ended)
+			return ti;
+		task_info_free(&ti);
+		sleep_ms(10);
+	}
+	fail_msg("task %llu did not end", (unsigned long long)id);
+	return ti;
+}
+
+static void expect_end(uint64_t id, enum task_state st, int code)
+{
+	struct task_info ti = wait_end(id);
+	assert_int_equal(ti.state, st);
+	assert_int_equal(ti.exitcode, code);
+	task_info_free(&ti);
+}
+
+static void ctl(uint64_t id, const char *cmd)
+{
+	char err[256];
+	int rc = engine_task_ctl(eng, id, cmd, err, sizeof(err));
+	if (rc < 0)
+		fail_msg("ctl %s: %s", cmd, err);
+}
+
+/* ---- tasks -------------------------------------------------------------- */
+
+static void test_exit_codes(void **state)
+{
+	expect_end(spawn("exec /bin/true"), TS_EXITED, 0);
+	expect_end(spawn("sh exit 3"), TS_EXITED, 3);
+	uint64_t a = spawn("sleep time=5s");
+	ctl(a, "term");
+	expect_end(a, TS_KILLED, -15);
+	uint64_t b = spawn("sleep time=5s");
+	ctl(b, "kill");
+	expect_end(b, TS_KILLED, -9);
+	char err[256];
+	assert_int_equal(engine_task_ctl(eng, b, "term", err, sizeof(err)), -ESRCH);
+	assert_int_equal(engine_task_ctl(eng, 999999, "term", err, sizeof(err)), -ENOENT);
+}
+
+static void test_states(void **state)
+{
+	uint64_t id = spawn("sleep time=600ms");
+	struct task_info ti;
+	assert_int_equal(engine_task_info(eng, id, &ti), 0);
+	assert_int_equal(ti.state, TS_RUNNING);
+	assert_false(ti.ended);
+	assert_int_equal(ti.method, METHOD_FORK);
+	assert_true(ti.pid > 0);
+	assert_int_equal(ti.pgid, ti.pid);
+	task_info_free(&ti);
+	ctl(id, "stop");
+	bool stopped = false;
+	for (int i = 0; i < 200 && !stopped; i++, sleep_ms(5)) {
+		assert_int_equal(engine_task_info(eng, id, &ti), 0);
+		stopped = ti.state == TS_STOPPED;
+		task_info_free(&ti);
+	}
+	assert_true(stopped);
+	ctl(id, "cont");
+	expect_end(id, TS_EXITED, 0);
+}
+
+static void test_refused_write_starts_nothing(void **state)
+{
+	struct engine_stats before, after;
+	engine_stats(eng, &before);
+	struct strbuf ids = STRBUF_INIT;
+	char err[256] = "";
+	const char *w = "noop\nbogus 2\n";
+	assert_int_equal(engine_spawn(eng, w, strlen(w), &ids, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "line 2"));
+	assert_int_equal(ids.len, 0);
+	engine_stats(eng, &after);
+	assert_int_equal(after.started, before.started);
+	assert_int_equal(after.refused, before.refused + 1);
+	assert_int_equal(engine_spawn(eng, "\n# only a comment\n", 18, &ids, err, sizeof(err)),
+			 -EINVAL);
+	sb_free(&ids);
+}
+
+static void test_failed_to_start(void **state)
+{
+	uint64_t id = spawn("exec /no/such/program");
+	struct task_info ti = wait_end(id);
+	assert_int_equal(ti.state, TS_FAILED);
+	assert_int_equal(ti.exitcode, 127);
+	assert_non_null(strstr(ti.error, "No such file"));
+	task_info_free(&ti);
+}
+
+static void test_threads_share_a_host(void **state)
+{
+	uint64_t id = spawn("sleep 3 as=thread time=200ms");
+	struct task_info t[3];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(engine_task_info(eng, id + i, &t[i]), 0);
+	assert_int_equal(t[0].pid, t[1].pid);
+	assert_int_equal(t[1].pid, t[2].pid);
+	assert_true(t[0].tid > 0 && t[0].tid != t[1].tid && t[1].tid != t[2].tid);
+	assert_int_not_equal(t[0].pid, getpid());
+	for (int i = 0; i < 3; i++)
+		task_info_free(&t[i]);
+	ctl(id + 1, "term");
+	expect_end(id + 1, TS_KILLED, -15);
+	expect_end(id, TS_EXITED, 0);
+	expect_end(id + 2, TS_EXITED, 0);
+}
+
+static void test_timeout_escalates(void **state)
+{
+	uint64_t a = spawn("sleep time=5s timeout=100ms");
+	struct task_info ti = wait_end(a);
+	assert_int_equal(ti.exitcode, -15);
+	assert_true(ti.timed_out);
+	task_info_free(&ti);
+	expect_end(spawn("sh timeout=100ms trap '' TERM; while :; do sleep 0.05; done"),
+		   TS_KILLED, -9);
+}
+
+static void test_output_captured_separately(void **state)
+{
+	uint64_t id = spawn("sh echo out; echo err >&2");
+	expect_end(id, TS_EXITED, 0);
+	char buf[64];
+	uint64_t total;
+	assert_int_equal(engine_task_output(eng, id, 1, 0, buf, sizeof(buf), &total), 4);
+	assert_memory_equal(buf, "out\n", 4);
+	assert_int_equal(engine_task_output(eng, id, 2, 0, buf, sizeof(buf), &total), 4);
+	assert_memory_equal(buf, "err\n", 4);
+	assert_int_equal(engine_task_output(eng, id, 1, 2, buf, sizeof(buf), &total), 2);
+}
+
+/* Its own engine: small limits and history. */
+static void test_limits_and_history(void **state)
+{
+	teardown(state);
+	config_defaults(&cfg);
+	cfg.log_level = LOG_LVL_ERROR;
+	cfg.max_processes = 2;
+	cfg.history = 2;
+	eng = start();
+	struct strbuf ids = STRBUF_INIT;
+	char err[256];
+	assert_int_equal(engine_spawn(eng, "sleep 3 time=1s", 15, &ids, err, sizeof(err)), -EAGAIN);
+	assert_non_null(strstr(err, "max_processes"));
+	uint64_t a = spawn("sleep time=300ms");
+	assert_int_equal(engine_task_forget(eng, a), -EBUSY);
+	expect_end(a, TS_EXITED, 0);
+	uint64_t b = spawn("noop");
+	expect_end(b, TS_EXITED, 0);
+	uint64_t c = spawn("noop");
+	expect_end(c, TS_EXITED, 0);
+	/* history = 2: the oldest ended task is forgotten */
+	assert_false(engine_task_exists(eng, a));
+	assert_true(engine_task_exists(eng, b) && engine_task_exists(eng, c));
+	assert_int_equal(engine_task_forget(eng, c), 0);
+	assert_false(engine_task_exists(eng, c));
+	/* ids are never reused */
+	assert_true(spawn("noop") > c);
+	sb_free(&ids);
+}
+
+/* ---- pools and futures -------------------------------------------------- */
+
+static uint64_t pool(const char *name, const char *ctl_lines)
+{
+	char err[256] = "";
+	uint64_t id;
+	assert_int_equal(engine_pool_create(eng, name, err, sizeof(err)), 0);
+	assert_int_equal(engine_pool_find(eng, name, &id), 0);
+	if (ctl_lines && engine_pool_ctl(eng, id, ctl_lines, err, sizeof(err)) < 0)
+		fail_msg("pool ctl %s: %s", ctl_lines, err);
+	return id;
+}
+
+static uint64_t submit(uint64_t p, const char *lines)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	if (engine_pool_submit(eng, p, lines, strlen(lines), &ids, &n, err, sizeof(err)) < 0)
+		fail_msg("submit: %s", err);
+	uint64_t first = ids[0];
+	free(ids);
+	return first;
+}
+
+static struct future_info fwait(uint64_t p, uint64_t f)
+{
+	struct future_info fi;
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(engine_future_info(eng, p, f, &fi), 0);
+		if (fi.final)
+			return fi;
+		future_info_free(&fi);
+		sleep_ms(10);
+	}
+	fail_msg("future %llu did not end", (unsigned long long)f);
+	return fi;
+}
+
+static void test_completion_order(void **state)
+{
+	uint64_t p = pool("sq", "workers=4");
+	uint64_t f = submit(p, "sh sleep 0.3; echo 9\nsh sleep 0.1; echo 1\n"
+			       "sh sleep 0.4; echo 16\nsh sleep 0.2; echo 4\n");
+	assert_int_equal(f, 1);
+	for (uint64_t i = 1; i <= 4; i++) {
+		struct future_info fi = fwait(p, i);
+		assert_int_equal(fi.state, FUT_DONE);
+		future_info_free(&fi);
+	}
+	uint64_t order[8];
+	size_t n;
+	bool more;
+	assert_int_equal(engine_pool_completed(eng, p, 0, order, 8, &n, &more), 0);
+	assert_int_equal(n, 4);
+	assert_true(more);   /* not shut down: more may come */
+	uint64_t want[] = { 2, 4, 1, 3 };   /* 0.1 s, 0.2 s, 0.3 s, 0.4 s */
+	assert_memory_equal(order, want, sizeof(want));
+	char out[16];
+	uint64_t total;
+	assert_int_equal(engine_future_output(eng, p, 3, 1, 0, out, sizeof(out), &total), 3);
+	assert_memory_equal(out, "16\n", 3);
+}
+
+struct race { uint64_t pool, fut; int rc; };
+
+static void *cancel_thread(void *arg)
+{
+	struct race *r = arg;
+	r->rc = engine_future_cancel(eng, r->pool, r->fut);
+	return NULL;
+}
+
+static void test_cancel_races(void **state)
+{
+	uint64_t p = pool("one", "workers=1");
+	uint64_t f = submit(p, "sleep time=400ms\nnoop\nnoop\n");
+	/* two threads cancel the same pending future: it is cancelled once */
+	struct race r[2] = { { p, f + 1, 1 }, { p, f + 1, 1 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, cancel_thread, &r[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[1].rc, 0);
+	struct future_info fi = fwait(p, f + 1);
+	assert_int_equal(fi.state, FUT_CANCELLED);
+	future_info_free(&fi);
+	/* a running one cannot be cancelled */
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(engine_future_info(eng, p, f, &fi), 0);
+		bool running = fi.state == FUT_RUNNING;
+		future_info_free(&fi);
+		if (running)
+			break;
+		sleep_ms(10);
+	}
+	assert_int_equal(engine_future_cancel(eng, p, f), -EBUSY);
+	char err[128];
+	assert_int_equal(engine_pool_ctl(eng, p, "shutdown", err, sizeof(err)), 0);
+	fi = fwait(p, f + 2);
+	assert_int_equal(fi.state, FUT_DONE);
+	future_info_free(&fi);
+	/* every future once in the completion list; closed: no more */
+	uint64_t order[8];
+	size_t n;
+	bool more = true;
+	for (int i = 0; i < 200 && more; i++, sleep_ms(10))
+		engine_pool_completed(eng, p, 0, order, 8, &n, &more);
+	assert_false(more);
+	assert_int_equal(n, 3);
+	assert_int_equal(order[0], f + 1);   /* cancelled first, while f ran */
+	assert_int_equal(engine_pool_submit(eng, p, "noop", 4, &(uint64_t *){ NULL },
+					    &(size_t){ 0 }, err, sizeof(err)), -ESHUTDOWN);
+	assert_int_equal(engine_pool_remove(eng, "one"), 0);
+}
+
+static void test_resize_and_retries(void **state)
+{
+	uint64_t p = pool("rs", "workers=1");
+	uint64_t f = submit(p, "sleep 4 time=300ms\n");
+	char err[128];
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(engine_pool_ctl(eng, p, "workers=4", err, sizeof(err)), 0);
+	for (uint64_t i = f; i < f + 4; i++) {
+		struct future_info fi = fwait(p, i);
+		assert_int_equal(fi.state, FUT_DONE);
+		future_info_free(&fi);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	assert_true(secs < 1.0);   /* four at once after the resize, not 1.2 s in a row */
+	struct pool_info pi;
+	assert_int_equal(engine_pool_info(eng, p, &pi), 0);
+	assert_int_equal(pi.workers, 4);
+	assert_int_equal(engine_pool_ctl(eng, p, "workers=0", err, sizeof(err)), -EINVAL);
+
+	uint64_t r = submit(p, "sh retries=2 exit 1\n");
+	struct future_info fi = fwait(p, r);
+	assert_int_equal(fi.state, FUT_FAILED);
+	assert_int_equal(fi.attempts, 3);
+	assert_int_equal(fi.exitcode, 1);
+	future_info_free(&fi);
+}
+
+static void test_worker_death_fails_one_future(void **state)
+{
+	uint64_t p = pool("w", "workers=2");
+	uint64_t f = submit(p, "sleep time=2s\nsleep time=300ms\n");
+	struct future_info fi;
+	uint64_t task = 0;
+	for (int i = 0; i < 300 && !task; i++, sleep_ms(10)) {
+		assert_int_equal(engine_future_info(eng, p, f, &fi), 0);
+		if (fi.state == FUT_RUNNING)
+			task = fi.task;
+		future_info_free(&fi);
+	}
+	assert_true(task > 0);
+	struct task_info ti;
+	assert_int_equal(engine_task_info(eng, task, &ti), 0);
+	assert_int_equal(kill(ti.pid, SIGKILL), 0);
+	task_info_free(&ti);
+	fi = fwait(p, f);
+	assert_int_equal(fi.state, FUT_FAILED);
+	assert_non_null(strstr(fi.error, "died"));
+	future_info_free(&fi);
+	fi = fwait(p, f + 1);
+	assert_int_equal(fi.state, FUT_DONE);
+	future_info_free(&fi);
+	uint64_t g = submit(p, "noop\n");   /* a replacement worker took over */
+	fi = fwait(p, g);
+	assert_int_equal(fi.state, FUT_DONE);
+	future_info_free(&fi);
+}
+
+static void test_pool_names_and_lines(void **state)
+{
+	char err[256];
+	assert_int_equal(engine_pool_create(eng, "a b", err, sizeof(err)), -EINVAL);
+	assert_int_equal(engine_pool_create(eng, "..", err, sizeof(err)), -EINVAL);
+	uint64_t p = pool("names", NULL);
+	assert_int_equal(engine_pool_create(eng, "names", err, sizeof(err)), -EEXIST);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	assert_int_equal(engine_pool_submit(eng, p, "noop as=thread", 14, &ids, &n, err,
+					    sizeof(err)), -EINVAL);
+	assert_int_equal(engine_pool_submit(eng, p, "noop\nbogus", 10, &ids, &n, err,
+					    sizeof(err)), -EINVAL);
+	assert_int_equal(n, 0);
+	assert_int_equal(engine_future_count(eng, p), 0);
+	free(ids);
+}
+
+int main(void)
+{
+	/* Every task runs in a child of ours: keep our own SIGCHLD, SIGPIPE sane. */
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_to_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_share_a_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_escalates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_captured_separately, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits_and_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_completion_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_races, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resize_and_retries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker_death_fails_one_future, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
