@@ -215,13 +215,22 @@ check "refusals are counted" test "$(sed -n 's/^refused: //p' "$M/stats")" -gt 0
 for d in "$M"/procs/*/; do [ "$(cat "$d/alive" 2>/dev/null)" = 1 ] && echo kill > "$d/ctl"; done
 check "everything is reaped" wait_until 100 grep -qx 'running: 0' "$M/stats"
 
+# --- a bad config stops startup with file:line and a non-zero exit ---
+printf '[tasks]\nhistory = 10\nbogus_key = 1\n' > "$WORKDIR/bad.ini"
+out=$("$PCFS" -f --config "$WORKDIR/bad.ini" "$WORKDIR" 2>&1); rc=$?
+expect "a bad config: exit status 2" "$rc" "2"
+expect_match "... saying file:line: reason" "$out" "bad.ini:3: unknown key 'bogus_key' in \[tasks\]"
+printf '[limits]\nmax_tasks = 0\n' > "$WORKDIR/bad2.ini"
+expect_match "an out-of-range value too" "$("$PCFS" -f --config "$WORKDIR/bad2.ini" "$WORKDIR" 2>&1)" 'bad2.ini:2: .*out of range'
+check_fails "a missing config file" "$PCFS" -f --config "$WORKDIR/none.ini" "$WORKDIR"
+
 # --- many parked waiters do not stall the mount ---
 pids=()
-for i in $(seq 200); do cat "$M/procs/$(ls "$M/procs" | sort -n | tail -1)/wait" >/dev/null & pids+=($!); done
-sleep 0.3
+for i in $(seq 1000); do cat "$M/procs/$(ls "$M/procs" | sort -n | tail -1)/wait" >/dev/null & pids+=($!); done
+sleep 1
 start=$(date +%s%N); ls "$M/procs" >/dev/null; cat "$M/stats" >/dev/null
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-check "with 200 blocked readers, ls and cat answer at once ($ms ms)" test "$ms" -lt 500
+check "with 1000 blocked readers, ls and cat answer at once ($ms ms)" test "$ms" -lt 500
 kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
 
 # --- unmount with running tasks: nothing left behind ---

@@ -103,6 +103,25 @@ echo 'noop' > "$P/w/submit"
 last=$(ls "$P/w/futures" | sort -n | tail -1)
 expect "the pool keeps working" "$(cat "$P/w/futures/$last/wait")" "done"
 
+# --- a live pool grows and shrinks ---
+echo workers=4 > "$P/w/ctl"
+echo 'sleep 4 time=300ms' > "$P/w/submit"
+check "growing: four workers" wait_until 100 sh -c "[ \$(ls '$P/w/workers' | wc -l) = 4 ]"
+echo workers=1 > "$P/w/ctl"
+check "shrinking: running tasks finish, then one worker is left" \
+	wait_until 100 sh -c "[ \$(ls '$P/w/workers' | wc -l) = 1 ]"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+expect "the futures that ran during the shrink are done" "$(cat "$P/w/futures/$last/wait")" "done"
+echo workers=2 > "$P/w/ctl"
+
+# --- Ctrl-C on a blocked result ---
+echo 'sleep time=3s' > "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+start=$(now_ms); timeout -s INT 0.3 cat "$P/w/futures/$last/result"; rc=$?
+expect "SIGINT ends a reader blocked on result" "$rc" "124"
+check "... at once" test $(( $(now_ms) - start )) -lt 1500
+echo kill > "$P/w/futures/$last/ctl"
+
 # --- retries and timeouts ---
 echo 'sh retries=2 echo try; exit 1' > "$P/w/submit"
 last=$(ls "$P/w/futures" | sort -n | tail -1)
@@ -136,17 +155,23 @@ expect "queued futures were cancelled" "$(sed -n 's/^cancelled: //p' "$P/c/statu
 
 # --- concurrent submitters: nothing lost, nothing twice ---
 mkdir "$P/many"; echo workers=2 > "$P/many/ctl"
+# 8 shells x 250 submits while another shell cancels whatever is pending
 subs=()
 for s in $(seq 8); do
-	( for i in $(seq 50); do echo "noop name=s$s" > "$P/many/submit" || exit 1; done ) &
+	( for i in $(seq 250); do echo "sleep time=1ms name=s$s" > "$P/many/submit" || exit 1; done ) &
 	subs+=($!)
 done
-wait "${subs[@]}"   # not a bare wait: the daemon is a background job too
-expect "400 futures" "$(ls "$P/many/futures" | wc -l)" "400"
+( for i in $(seq 2 7 2000); do echo 1 > "$P/many/futures/$i/cancel"; done 2>/dev/null ) &
+canceller=$!
+wait "${subs[@]}" "$canceller"   # not a bare wait: the daemon is a background job too
+expect "2000 futures" "$(ls "$P/many/futures" | wc -l)" "2000"
 echo shutdown > "$P/many/ctl"
-ids=$(timeout 60 cat "$P/many/completed")
-expect "completed has each of them exactly once" "$(echo "$ids" | sort -n | uniq | wc -l) $(echo "$ids" | wc -l)" "400 400"
-expect "all done" "$(sed -n 's/^done: //p' "$P/many/status")" "400"
+ids=$(timeout 120 cat "$P/many/completed")
+expect "completed has each of them exactly once" "$(echo "$ids" | sort -n | uniq | wc -l) $(echo "$ids" | wc -l)" "2000 2000"
+done_n=$(sed -n 's/^done: //p' "$P/many/status"); cancelled_n=$(sed -n 's/^cancelled: //p' "$P/many/status")
+expect "every future ended done or cancelled" "$((done_n + cancelled_n))" "2000"
+n_states=$(cat "$P"/many/futures/*/state | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')
+expect "... and the files agree with the counters" "$n_states" "$( [ "$cancelled_n" -gt 0 ] && echo "cancelled=$cancelled_n " )done=$done_n "
 
 # --- thread pools ---
 mkdir "$P/t"; echo type=thread > "$P/t/ctl"; echo workers=3 > "$P/t/ctl"
