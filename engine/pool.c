@@ -883,8 +883,10 @@ int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 {
 	char word[64] = "", arg[64] = "", extra[8] = "";
 	int nw = sscanf(line, "%63s %63s %7s", word, arg, extra);
-	if (nw <= 0)
-		return 0;
+	if (nw <= 0) {
+		snprintf(err, errlen, "empty command");
+		return -EINVAL;
+	}
 	pthread_rwlock_rdlock(&e->reap_lock);
 	pthread_mutex_lock(&e->lock);
 	struct pool *p = pool_by_id(e, id);

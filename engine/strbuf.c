@@ -131,6 +131,16 @@ bool line_is_blank(const char *line, size_t len)
 	return i == len || line[i] == '#';
 }
 
+bool line_has_ctrl(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
 char *sb_steal(struct strbuf *sb)
 {
 	char *p = sb->buf ? sb->buf : strdup("");

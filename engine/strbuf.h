@@ -35,5 +35,7 @@ char *sb_steal(struct strbuf *sb);                /* caller frees; sb is reset *
 const char *next_line(const char *buf, size_t len, size_t *pos, size_t *linelen);
 /* Is this line blank or a # comment? */
 bool line_is_blank(const char *line, size_t len);
+/* Does it hold a NUL or a control character other than TAB and CR? */
+bool line_has_ctrl(const char *line, size_t len);
 
 #endif

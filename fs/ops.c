@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "spec.h"
 
 /* Names inside object directories never change meaning; lists of objects do.
  * Both are short enough that a forgotten object disappears promptly. */
@@ -433,6 +434,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 	sb_add(&h->pend, buf, size);
 	int rc = sb_error(&h->pend);
+	/* A line cannot grow past the longest any control file takes: refuse it
+	 * on the piece that shows it, not after the kernel has fed us a megabyte
+	 * in 128 KiB pieces (which would leave the writer with a short count). */
+	const char *nl = h->pend.len ? memrchr(h->pend.buf, '\n', h->pend.len) : NULL;
+	size_t tail = nl ? h->pend.len - (size_t)(nl - h->pend.buf) - 1 : h->pend.len;
+	if (rc == 0 && tail > SPEC_LINE_MAX) {
+		sb_reset(&h->pend);
+		sb_printf(&h->buf, "error: a line longer than %d bytes\n", SPEC_LINE_MAX);
+		pthread_mutex_unlock(&h->lock);
+		engine_log(fs->eng, "%s: refused: a line longer than %d bytes", h->row->name,
+			   SPEC_LINE_MAX);
+		return (void)fuse_reply_err(req, E2BIG);
+	}
 	if (rc == 0 && size && buf[size - 1] == '\n')
 		rc = run_pending(fs, h, &c);
 	pthread_mutex_unlock(&h->lock);

@@ -258,10 +258,15 @@ static int store_ctl(struct fs *fs, struct handle *h, const char *buf, size_t le
 		     const struct caller *c, char *err, size_t errlen)
 {
 	char cmd[256];
-	size_t pos = 0, n;
+	size_t pos = 0, n, ncmds = 0;
 	for (const char *line; (line = next_line(buf, len, &pos, &n));) {
 		if (line_is_blank(line, n))
 			continue;
+		ncmds++;
+		if (line_has_ctrl(line, n)) {
+			snprintf(err, errlen, "a control character in the command");
+			return -EINVAL;
+		}
 		if (n >= sizeof(cmd)) {
 			snprintf(err, errlen, "command too long");
 			return -EINVAL;
@@ -271,6 +276,10 @@ static int store_ctl(struct fs *fs, struct handle *h, const char *buf, size_t le
 		int rc = engine_task_ctl(fs->eng, h->obj, cmd, err, errlen);
 		if (rc < 0)
 			return rc;
+	}
+	if (!ncmds) {
+		snprintf(err, errlen, "no command in the write");
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Bad input through a real mount (issue 6): every control file, fed
+# malformed, binary, oversized, empty or partial writes, answers with a clear
+# errno and a readable reason, and changes nothing; bad names are refused
+# everywhere; the daemon stops cleanly on SIGTERM.
+. "$(dirname "$0")/lib.sh"
+pcfs_mount "[limits]
+max_write = 1M"
+
+echo 'sleep time=30s' > "$M/spawn"
+mkdir "$M/pools/p"
+echo workers=1 > "$M/pools/p/ctl"
+echo 'sleep time=30s' > "$M/pools/p/submit"
+echo 'noop' > "$M/pools/p/submit"
+CTL_FILES=(spawn procs/1/ctl pools/p/ctl pools/p/submit pools/p/map pools/p/as_completed
+	   pools/p/futures/1/ctl)
+snapshot() {   # what a refused write must leave unchanged
+	cat "$M/stats" "$M/pools/p/status" "$M/procs/1/state" "$M/pools/p/futures/2/state" \
+		| grep -v -e '^rate' -e '^elapsed' -e '^refused'
+	ls "$M/procs" "$M/pools/p/futures"
+}
+# write_rc FILE -> the errno text of writing stdin to FILE in one write
+WRITE_ONCE='
+import os, sys
+data = sys.stdin.buffer.read()
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY)
+except OSError as e:
+    print(os.strerror(e.errno)); sys.exit(0)
+try:
+    os.write(fd, data)
+    os.close(fd)
+    print("ok")
+except OSError as e:
+    print(os.strerror(e.errno))
+'
+write_rc() { python3 -c "$WRITE_ONCE" "$M/$1"; }
+
+before=$(snapshot)
+for f in "${CTL_FILES[@]}"; do
+	expect "$f: malformed line -> EINVAL" "$(printf 'frobnicate the widgets\n' | write_rc "$f")" "Invalid argument"
+	expect "$f: binary bytes -> EINVAL" "$(printf '\x00\xff\x01\xfe\n' | write_rc "$f")" "Invalid argument"
+	expect "$f: only a newline -> EINVAL" "$(printf '\n' | write_rc "$f")" "Invalid argument"
+	expect "$f: over max_write (1 MiB + 1) -> E2BIG" \
+		"$(head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' 'x' | write_rc "$f")" "Argument list too long"
+done
+for f in spawn pools/p/submit pools/p/map; do
+	expect "$f: a 100 KiB line -> E2BIG" \
+		"$( (printf 'sleep name='; head -c 102400 /dev/zero | tr '\0' 'x'; echo) | write_rc "$f")" "Argument list too long"
+done
+expect "nothing changed after all those refusals" "$(snapshot)" "$before"
+check "the reasons are in /log" grep -q "unknown workload 'frobnicate'" "$M/log"
+
+# the reason is readable on the same descriptor, for each kind of file
+for f in spawn procs/1/ctl pools/p/ctl pools/p/submit; do
+	reply=$(python3 - "$M/$f" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    os.write(fd, b"frobnicate\n")
+except OSError:
+    pass
+print(os.read(fd, 4096).decode().strip().splitlines()[-1])
+PY
+)
+	expect_match "$f: the reason reads back as error: ..." "$reply" '^error: .+'
+done
+
+# a last line without a newline runs at close, and its error comes back from close()
+out=$(python3 - "$M/spawn" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.write(fd, b"bogus")
+try:
+    os.close(fd); print("closed")
+except OSError as e:
+    print(os.strerror(e.errno))
+PY
+)
+expect "an unterminated bad line: close() fails with EINVAL" "$out" "Invalid argument"
+
+# bad names are refused everywhere
+for n in 'a b' $'a\tb' $'a\x01b' "$(printf 'x%.0s' $(seq 65))" 'ü' '*'; do
+	check_fails "pools: name $(printf '%q' "$n") refused" mkdir "$M/pools/$n"
+done
+check "a 64-character name is fine" mkdir "$M/pools/$(printf 'y%.0s' $(seq 64))"
+expect "bad task ids are not found" "$(ls "$M/procs/01" "$M/procs/-1" "$M/procs/99999999999999999999" 2>&1 | grep -c 'No such file')" "3"
+
+# SIGTERM to the daemon: a clean stop, tasks ended, the mount gone
+pid=$(cat "$M/procs/1/pid")
+kill -TERM "$PCFS_PID"
+rc=0; wait "$PCFS_PID" || rc=$?
+PCFS_PID=
+expect "SIGTERM: the daemon exits 0" "$rc" "0"
+check_fails "... the mount is gone" is_mounted "$M"
+check_fails "... and its tasks too" kill -0 "$pid"
+finish
