@@ -280,7 +280,9 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 	engine_notify_locked(e, OBJ_TASK, t->id);
 	engine_notify_locked(e, OBJ_STATS, 0);
 
-	while (e->nfinished > e->cfg.history && e->fin_first)
+	/* Never t itself: callers may still hold it.  With history = 0 the
+	 * newest ended task stays until the next one ends. */
+	while (e->nfinished > e->cfg.history && e->fin_first && e->fin_first != t)
 		task_forget_locked(e, e->fin_first);
 }
 

@@ -241,6 +241,29 @@ static void test_limits_and_history(void **state)
 	sb_free(&ids);
 }
 
+/* history = 0 while a host dies under three live threads: the end of each
+ * must not free a task the loop still walks (ASan would say so). */
+static void test_no_history_host_death(void **state)
+{
+	teardown(state);
+	config_defaults(&cfg);
+	cfg.log_level = LOG_LVL_ERROR;
+	cfg.history = 0;
+	eng = start();
+	uint64_t id = spawn("sleep 3 as=thread time=10s");
+	struct task_info ti;
+	assert_int_equal(engine_task_info(eng, id, &ti), 0);
+	assert_int_equal(kill(ti.pid, SIGKILL), 0);
+	task_info_free(&ti);
+	for (int i = 0; i < 300 && engine_task_exists(eng, id + 1); i++)
+		sleep_ms(10);
+	struct engine_stats st;
+	engine_stats(eng, &st);
+	assert_int_equal(st.killed, 3);
+	assert_int_equal(st.running, 0);
+	assert_true(st.known <= 1);   /* only the newest ended task is kept */
+}
+
 /* ---- pools and futures -------------------------------------------------- */
 
 static uint64_t pool(const char *name, const char *ctl_lines)
@@ -449,6 +472,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_escalates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_captured_separately, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_history_host_death, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_completion_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_races, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize_and_retries, setup, teardown),
