@@ -61,11 +61,6 @@ static uint64_t bytes_waiting(const struct chan *c)
 	return c->q[0].bytes + c->q[1].bytes;
 }
 
-bool chan_can_put(const struct chan *c, int qi)
-{
-	return !c->closed && c->q[qi].depth < c->capacity && bytes_waiting(c) < c->max_bytes;
-}
-
 bool chan_can_get(const struct chan *c, int qi)
 {
 	return c->q[qi].depth > 0 || c->closed;
@@ -83,6 +78,11 @@ static int refuse(const struct chan *c, int qi, size_t len)
 	if (c->q[qi].depth >= c->capacity || bytes_waiting(c) + len > c->max_bytes)
 		return -EAGAIN;
 	return 0;
+}
+
+bool chan_can_put(const struct chan *c, int qi, size_t len)
+{
+	return refuse(c, qi, len ? len : 1) != -EAGAIN;
 }
 
 int chan_put_msg(struct chan *c, int qi, struct chan_msg *m)

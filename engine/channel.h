@@ -75,8 +75,10 @@ int chan_get(struct chan *c, int qi, struct chan_msg **out);
  * becomes the oldest again and is no longer counted as got. */
 void chan_unget(struct chan *c, int qi, struct chan_msg *m);
 
-bool chan_can_get(const struct chan *c, int qi);   /* a get would not wait (a message, or the end) */
-bool chan_can_put(const struct chan *c, int qi);   /* there is room for one more message */
+/* Would a get, or a put of len bytes, not wait?  (Also true when it would
+ * fail: at the end, or closed.) */
+bool chan_can_get(const struct chan *c, int qi);
+bool chan_can_put(const struct chan *c, int qi, size_t len);
 void chan_close(struct chan *c);
 /* A capacity below the current depth is fine: puts wait until it drains. */
 void chan_set_capacity(struct chan *c, uint32_t capacity);

@@ -58,12 +58,12 @@ static void test_capacity_and_sizes(void **state)
 	assert_int_equal(chan_put(&c, 0, "", 0), -EINVAL);
 	assert_int_equal(chan_put(&c, 0, "123456", 6), -EMSGSIZE);
 	put_str(&c, 0, "12345");
-	assert_true(chan_can_put(&c, 0));
+	assert_true(chan_can_put(&c, 0, 1));
 	put_str(&c, 0, "a");
-	assert_false(chan_can_put(&c, 0));
+	assert_false(chan_can_put(&c, 0, 1));
 	assert_int_equal(chan_put(&c, 0, "b", 1), -EAGAIN);
 	get_str(&c, 0, "12345");
-	assert_true(chan_can_put(&c, 0));
+	assert_true(chan_can_put(&c, 0, 1));
 	put_str(&c, 0, "b");
 	/* lowering capacity below the depth: puts wait until it drains */
 	chan_set_capacity(&c, 1);
@@ -83,8 +83,11 @@ static void test_byte_limit(void **state)
 	put_str(&c, 0, "012345");
 	put_str(&c, 1, "abc");                       /* both directions count */
 	assert_int_equal(chan_put(&c, 0, "xy", 2), -EAGAIN);
+	assert_true(chan_can_put(&c, 0, 1));         /* one byte fits, two do not */
+	assert_false(chan_can_put(&c, 0, 2));
+	assert_true(chan_can_put(&c, 0, 11));        /* it would fail (ENOSPC), not wait */
 	put_str(&c, 1, "z");
-	assert_false(chan_can_put(&c, 0));
+	assert_false(chan_can_put(&c, 0, 1));
 	get_str(&c, 1, "abc");
 	put_str(&c, 0, "xy");
 	chan_destroy(&c);
@@ -101,7 +104,7 @@ static void test_close_then_drain(void **state)
 	assert_int_equal(chan_put(&c, 0, "more", 4), -EPIPE);
 	assert_int_equal(chan_put(&c, 0, "far too long for this channel.........................."
 				  "......................................................", 110), -EPIPE);
-	assert_false(chan_can_put(&c, 0));
+	assert_true(chan_can_put(&c, 0, 1));         /* it would fail at once, not wait */
 	get_str(&c, 0, "last");                      /* what was put is still got */
 	assert_true(chan_can_get(&c, 0));            /* ... and then the end, at once */
 	assert_int_equal(chan_get(&c, 0, &m), 0);
