@@ -13,7 +13,7 @@ max_processes = 40
 max_threads = 64"
 
 # --- the namespace ---
-expect "root lists the contract files" "$(ls "$M" | tr '\n' ' ')" "README config log procs spawn stats stats.json "
+expect "root lists the contract files" "$(ls "$M" | tr '\n' ' ')" "README channels config log procs spawn stats stats.json "
 check "README documents the grammar" grep -q 'WORKLOAD \[COUNT\]' "$M/README"
 check "config is ini and loads back" grep -q '^\[limits\]' "$M/config"
 
