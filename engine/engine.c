@@ -247,6 +247,7 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 	 * Descendants that still hold the pipe keep being read until EOF. */
 	for (int s = 1; s <= 2; s++)
 		out_drain(&t->out[s], e->cfg.output_max);
+	chan_task_ended(e, t);
 
 	if (st == TS_EXITED)
 		e->st.exited++;
@@ -737,6 +738,7 @@ static void *engine_thread(void *arg)
 			case WATCH_TIMER:  timer_fired(e, id); break;
 			case WATCH_HOST:   host_readable(e, id); break;
 			case WATCH_FTIMER: pool_timer_fired(e, id); break;
+			case WATCH_CHAN:   chan_event(e, id, evs[i].events); break;
 			case WATCH_WAKE: {
 				uint64_t v;
 				if (read(e->wakefd, &v, sizeof(v)) < 0)
@@ -769,6 +771,7 @@ static void *engine_thread(void *arg)
 				break;
 			}
 		}
+		chan_pump(e);
 		if (e->stopping && !shutting) {
 			shutting = true;
 			begin_shutdown(e);
@@ -948,6 +951,7 @@ void engine_free(struct engine *e)
 			close(h->sock);
 		free(h);
 	}
+	chan_free_all(e);
 	int fds[] = { e->epfd, e->sigfd, e->wakefd, e->shutfd, e->devnull, e->samplefd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -1130,11 +1134,10 @@ static int parse_all(struct engine *e, const char *buf, size_t len, struct parse
 			snprintf(err, errlen, "line %u: %s", lineno, why);
 			goto fail;
 		}
-		if (v[n].spec.stdin_chan || v[n].spec.stdout_chan) {
+		if (chan_check_wiring(e, &v[n].spec, why, sizeof(why)) < 0) {
 			spec_free(&v[n].spec);
 			rc = -EINVAL;
-			snprintf(err, errlen, "line %u: stdin=/stdout= name a channel, and "
-				 "channels are not available in this build", lineno);
+			snprintf(err, errlen, "line %u: %s", lineno, why);
 			goto fail;
 		}
 		if (v[n].spec.kind == TASK_THREAD)

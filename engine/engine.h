@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "channel.h"
 #include "config.h"
 #include "memstat.h"
 #include "spec.h"
@@ -36,6 +37,7 @@ enum eng_obj {
 	OBJ_STATS,        /* counters changed (for pollers of /stats) */
 	OBJ_POOL,         /* id = pool: a future of it reached a final state, or the pool's state changed */
 	OBJ_FUTURE,       /* id = FUTURE_KEY(pool, future): it changed state */
+	OBJ_CHANNEL,      /* a channel changed: a message came or went, closed, removed */
 	OBJ__COUNT
 };
 
@@ -259,5 +261,68 @@ void engine_log(struct engine *e, const char *fmt, ...) __attribute__((format(pr
 void engine_log_render(struct engine *e, struct strbuf *out);
 
 const char *task_state_name(enum task_state s);
+
+/* ---- channels (engine/channels.c) -------------------------------------------
+ * Named message channels: queues, duplex pipes, and sockets bridged to a real
+ * listening AF_UNIX socket; exec/sh tasks' stdin/stdout may be wired to them.
+ * Nothing here waits either: a put on a full channel or a get on an empty one
+ * returns -EAGAIN and the caller waits for OBJ_CHANNEL changes of that id.
+ * Those are delivered from the engine thread, never from inside these calls,
+ * so a hook may call straight back in while holding its own locks.
+ */
+
+/* Which file of a channel directory a call is made through. */
+enum chan_end {
+	CHAN_END_PUT,   /* queue, socket: write messages */
+	CHAN_END_GET,   /* queue, socket: read messages */
+	CHAN_END_A,     /* pipe: write to b, read what b wrote */
+	CHAN_END_B,     /* pipe: write to a, read what a wrote */
+};
+
+struct chan_info {
+	uint64_t id;
+	char name[CHAN_NAME_MAX + 1];
+	enum chan_type type;
+	uint32_t capacity;
+	uint64_t maxmsg, max_bytes;
+	bool closed;
+	struct chan_q q[2];         /* counters only (head and tail are NULL) */
+	unsigned blocked_readers, blocked_writers;
+	unsigned clients;           /* sockets: connected clients */
+	unsigned wired;             /* task stdin/stdout ends attached */
+	char address[108];          /* sockets: the listening socket's path */
+};
+
+struct chan_entry {
+	uint64_t id;
+	char name[CHAN_NAME_MAX + 1];
+};
+
+/* -EEXIST, -ENOSPC (max_channels), -EINVAL, or errors making the socket;
+ * a reason in err. */
+int engine_chan_create(struct engine *e, const struct chan_spec *s, uint64_t *id, char *err,
+		       size_t errlen);
+/* rmdir: -EBUSY while requests are blocked on it, -ENOTEMPTY while messages
+ * wait in a channel that is not closed.  Wired tasks' stdin sees EOF. */
+int engine_chan_remove(struct engine *e, uint64_t id);
+int engine_chan_lookup(struct engine *e, const char *name, uint64_t *id);
+int engine_chan_type(struct engine *e, uint64_t id);      /* enum chan_type, or -ENOENT */
+int engine_chan_list(struct engine *e, struct chan_entry **v, size_t *n);   /* caller frees */
+/* One message.  As chan_put(), plus -EBADF for an end that does not write;
+ * a channel removed meanwhile gives -EPIPE. */
+int engine_chan_put(struct engine *e, uint64_t id, enum chan_end end, const void *buf,
+		    size_t len);
+/* 1 (*out is the caller's: chan_msg_free), 0 at the end (closed and drained,
+ * or removed), -EAGAIN while empty, -EBADF for an end that does not read. */
+int engine_chan_get(struct engine *e, uint64_t id, enum chan_end end, struct chan_msg **out);
+/* What would not wait now through this end, as poll(2) bits: POLLIN (a
+ * message, or the end: then POLLHUP too), POLLOUT (room for a message of len
+ * bytes; with POLLERR once closed). */
+unsigned engine_chan_events(struct engine *e, uint64_t id, enum chan_end end, size_t len);
+int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out);
+/* ctl: "close", "capacity=N".  -EINVAL with a reason. */
+int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen);
+/* The fs tells how many of its requests are blocked on a channel (+1/-1). */
+void engine_chan_blocked(struct engine *e, uint64_t id, bool writer, int delta);
 
 #endif

@@ -31,6 +31,7 @@ enum watch_type {
 	WATCH_SHUTDOWN,   /* shutdown grace timer */
 	WATCH_FTIMER,     /* id = FUTURE_KEY: a pool future's timeout */
 	WATCH_SAMPLE,     /* timerfd: memory/scheduling sampling period (sample.c) */
+	WATCH_CHAN,       /* id = a channel endpoint: listener, client, task stdin/stdout */
 };
 #define WATCH_KEY(type, id) (((uint64_t)(type) << 56) | (id))
 #define WATCH_TYPE(key) ((enum watch_type)((key) >> 56))
@@ -185,6 +186,8 @@ struct engine {
 	pid_t *shut_groups;            /* process groups to see emptied at shutdown */
 	size_t nshut_groups;
 
+	struct chantab *chans;         /* channels.c */
+
 	/* the log ring */
 	pthread_mutex_t log_lock;
 	char **log;
@@ -243,6 +246,25 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen);
  * start ends FAILED with its reason. */
 void spawn_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
 		 unsigned count);
+
+/* channels.c: everything below runs with `lock` held, except as noted */
+void chan_event(struct engine *e, uint64_t id, uint32_t events);   /* engine thread */
+void chan_pump(struct engine *e);                                  /* engine thread */
+void chan_task_ended(struct engine *e, struct task *t);
+void chan_free_all(struct engine *e);                              /* no lock: at the end */
+/* The channels named by stdin=/stdout= exist (no lock held). */
+int chan_check_wiring(struct engine *e, const struct task_spec *s, char *err, size_t errlen);
+/* A task's stdio wired to channels: prepared before it starts (no lock held),
+ * attached once it runs, released in any case. */
+struct chan_wiring {
+	int child_stdin;               /* the task's stdin, -1 if not wired */
+	int our_stdin;                 /* the engine's end of it */
+	uint64_t in_chan, out_chan;    /* 0 if not wired */
+};
+int chan_wire_prepare(struct engine *e, const struct task_spec *s, struct chan_wiring *w);
+/* Takes our_stdin, and stdout_fd if stdout is wired (then returns true). */
+bool chan_wire_attach(struct engine *e, struct task *t, struct chan_wiring *w, int stdout_fd);
+void chan_wire_release(struct chan_wiring *w);                     /* no lock */
 
 /* output.c */
 void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max);

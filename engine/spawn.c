@@ -16,7 +16,8 @@
  * small single-threaded process started before the FUSE session exists.
  *
  * Every task leads its own process group; stdin is /dev/null; stdout and
- * stderr are pipes read by the engine thread.
+ * stderr are pipes read by the engine thread.  stdin=/stdout= wire them to a
+ * channel instead (channels.c pumps them).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -383,7 +384,19 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
-	int fds[3] = { e->devnull, po[1], pe[1] };
+	struct chan_wiring wire;
+	rc = chan_wire_prepare(e, s, &wire);
+	if (rc < 0) {
+		for (int i = 0; i < 2; i++) {
+			close(po[i]);
+			close(pe[i]);
+		}
+		pthread_mutex_lock(&e->lock);
+		task_failed_to_start(e, t, -rc, "stdin=/stdout= channel");
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	int fds[3] = { wire.child_stdin >= 0 ? wire.child_stdin : e->devnull, po[1], pe[1] };
 	struct envlist env = { 0 };
 	pid_t pid, server = 0;
 	const char *what = "exec";
@@ -411,6 +424,10 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	env_free(&env);
 	close(po[1]);
 	close(pe[1]);
+	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
+		close(wire.child_stdin);
+		wire.child_stdin = -1;
+	}
 
 	pthread_mutex_lock(&e->lock);
 	if (pid < 0) {
@@ -425,9 +442,12 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		if (via_server && workload_is_builtin(s->workload))
 			t->cow_ref = server;
 		task_pid_link(e, t);
-		t->out[1].fd = po[0];
+		/* stdout wired to a channel is the channel's, not captured */
+		if (!chan_wire_attach(e, t, &wire, po[0])) {
+			t->out[1].fd = po[0];
+			engine_watch(e, po[0], WATCH_STDOUT, t->id);
+		}
 		t->out[2].fd = pe[0];
-		engine_watch(e, po[0], WATCH_STDOUT, t->id);
 		engine_watch(e, pe[0], WATCH_STDERR, t->id);
 		task_arm_timeout(e, t);
 		/* posix_spawn cannot renice; the fork server does it itself */
@@ -436,6 +456,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	}
 	pthread_mutex_unlock(&e->lock);
 	pthread_rwlock_unlock(&e->reap_lock);
+	chan_wire_release(&wire);   /* whatever was not attached */
 }
 
 /* ---- threads ------------------------------------------------------------------------ */

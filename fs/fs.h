@@ -37,6 +37,8 @@ enum ntype {
 	N_WORKERS,  /* /pools/NAME/workers, obj = pool id */
 	N_WORKER,   /* /pools/NAME/workers/N (a symlink), obj = FUTURE_KEY(pool, slot) */
 	N_SYS,      /* /sys: the system's figures */
+	N_CHANS,    /* /channels */
+	N_CHAN,     /* /channels/NAME, obj = channel id */
 	N__COUNT
 };
 
@@ -49,6 +51,8 @@ enum row_kind {
 	R_STREAM,   /* append-only live content (stdout): true size, read in place */
 	R_PULL,     /* replies produced over time (map, as_completed, completed): `fill`
 		       moves what is available into the handle; reads block until some is */
+	R_MSG,      /* a message endpoint (channels): each write() is one message, each
+		       read() returns at most one; both park while they cannot proceed */
 };
 
 struct fs;
@@ -76,6 +80,19 @@ typedef ssize_t (*stream_fn)(struct fs *fs, uint64_t obj, uint64_t off, char *bu
  * Called with h->lock held. */
 typedef int (*fill_fn)(struct fs *fs, struct handle *h);
 
+/* R_MSG rows (fs/msg.c serves them; h->row->arg says which end). */
+struct msgops {
+	/* The next message: 1 (*out is the caller's), 0 at the end, -EAGAIN none
+	 * yet, <0 -errno. */
+	int (*take)(struct fs *fs, struct handle *h, struct chan_msg **out);
+	/* One write as one message: 0, -EAGAIN no room yet, <0 -errno. */
+	int (*give)(struct fs *fs, struct handle *h, const char *buf, size_t len);
+	/* What would not wait now: POLLIN (a take), POLLOUT (a give of len bytes). */
+	unsigned (*events)(struct fs *fs, struct handle *h, size_t len);
+	/* A request on h started (+1) or stopped (-1) waiting. */
+	void (*blocked)(struct fs *fs, struct handle *h, bool writer, int delta);
+};
+
 struct row {
 	const char *name;
 	mode_t mode;           /* permission bits only */
@@ -89,6 +106,9 @@ struct row {
 	enum eng_obj waits_on; /* R_WAIT: the engine object whose changes wake it */
 	stream_fn stream;      /* R_STREAM */
 	fill_fn fill;          /* R_PULL (store is optional: lines written to it) */
+	const struct msgops *msg; /* R_MSG */
+	int arg;               /* R_MSG: which end of the object */
+	unsigned only;         /* shown only for objects whose variant is in this mask (0: all) */
 };
 
 /* Row constructors.  KV() is two rows: `name` and its JSON twin `name.json`. */
@@ -103,6 +123,8 @@ struct row {
 #define STREAM(n, m, f)      { .name = n, .mode = m, .kind = R_STREAM, .stream = f }
 #define PULL(n, m, st, f, o) { .name = n, .mode = m, .kind = R_PULL, .store = st, .fill = f, \
 			       .waits_on = o }
+#define MSG(n, m, ops, end, o, vis) { .name = n, .mode = m, .kind = R_MSG, .msg = ops, \
+				      .arg = end, .waits_on = o, .only = vis }
 
 struct dentry_out {
 	char name[72];
@@ -128,15 +150,20 @@ struct dirdesc {
 	int (*list)(struct fs *fs, uint64_t obj, struct dirlist *out);
 	int (*lookup)(struct fs *fs, uint64_t obj, const char *name, uint64_t *child);
 	int (*rmdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c);
-	int (*mkdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c);
+	int (*mkdir)(struct fs *fs, uint64_t obj, const char *name, const struct caller *c,
+		     uint64_t *child);
 	/* Symlinks: a node of this type is a link whose target this renders. */
 	int (*readlink)(struct fs *fs, uint64_t obj, struct strbuf *out);
+	/* Rows with `only` set are shown when it has the bit this returns (a
+	 * channel's type): one table serves directories of several shapes. */
+	unsigned (*variant)(struct fs *fs, uint64_t obj);
 };
 
-extern const struct dirdesc dir_root, dir_procs, dir_proc;
+extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, dir_chan;
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;
-extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys;
+
+bool row_visible(struct fs *fs, const struct dirdesc *dd, const struct row *r, uint64_t obj);
 
 /* inode numbers */
 #define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)
@@ -175,6 +202,7 @@ struct handle {
 	size_t nids, capids;
 	size_t cursor;           /* R_PULL: how far fill has got */
 	size_t delivered;        /* R_PULL: how many ids have been answered */
+	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
 	int refs;                /* the open file + parked requests/pollers */
 };
 
@@ -198,6 +226,10 @@ void park_free(struct park *p);
 /* Park a read on h until (kind, id) changes and h->row->ready says so. */
 void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, off_t off,
 	       enum eng_obj kind, uint64_t id);
+/* Park a message read (data NULL) or write (a copy of data is kept) on an
+ * R_MSG handle until it can proceed; interrupts answer EINTR. */
+void park_msg(struct park *p, fuse_req_t req, struct handle *h, size_t size,
+	      const char *data, size_t len);
 /* Keep a poll handle: notify it when (kind, id) changes. */
 void park_poll(struct park *p, struct handle *h, struct fuse_pollhandle *ph,
 	       enum eng_obj kind, uint64_t id);
@@ -214,6 +246,15 @@ int handle_ready(struct fs *fs, struct handle *h);
 void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
+
+/* msg.c: R_MSG reads and writes.  The try_ functions run with h->lock held
+ * and answer req if they can (1), or leave it unanswered (0). */
+void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int flags);
+void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t len,
+	       int flags);
+unsigned msg_events(struct fs *fs, struct handle *h, size_t len);
+int msg_try_read(struct fs *fs, struct handle *h, fuse_req_t req, size_t size);
+int msg_try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *buf, size_t len);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pcfs_ops;

@@ -17,11 +17,18 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_WORKERS] = &dir_workers,
 	[N_WORKER] = &dir_worker,
 	[N_SYS] = &dir_sys,
+	[N_CHANS] = &dir_chans,
+	[N_CHAN] = &dir_chan,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)
 {
 	return (unsigned)t < N__COUNT ? dirs[t] : NULL;
+}
+
+bool row_visible(struct fs *fs, const struct dirdesc *dd, const struct row *r, uint64_t obj)
+{
+	return !r->only || !dd->variant || (r->only & dd->variant(fs, obj));
 }
 
 int dirlist_add(struct dirlist *l, const char *name, fuse_ino_t ino, mode_t mode)
@@ -55,6 +62,7 @@ void handle_put(struct handle *h)
 	sb_free(&h->pend);
 	free(h->dir.v);
 	free(h->ids);
+	chan_rest_clear(&h->rest);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -46,6 +46,8 @@ static int resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
 		if (r > (*dd)->nrows || (*dd)->rows[r - 1].kind == R_DIR)
 			return -ENOENT;
 		*row = &(*dd)->rows[r - 1];
+		if (!row_visible(fs, *dd, *row, ino_obj(ino)))
+			return -ENOENT;
 	}
 	if ((*dd)->exists && !(*dd)->exists(fs, ino_obj(ino)))
 		return -ENOENT;
@@ -122,7 +124,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t obj = ino_obj(parent);
 	for (unsigned i = 0; i < dd->nrows; i++) {
 		const struct row *r = &dd->rows[i];
-		if (strcmp(r->name, name))
+		if (strcmp(r->name, name) || !row_visible(fs, dd, r, obj))
 			continue;
 		if (r->kind == R_DIR)
 			return reply_entry(req, fs, ino_make(r->subdir, obj, 0));
@@ -150,6 +152,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, timeout);
 }
 
+/* Can the row be opened for writing?  Control files, and message ends
+ * whose mode says so (`get` is a read-only end). */
+static bool row_writable(const struct row *row)
+{
+	return row->store || (row->kind == R_MSG && (row->mode & 0222));
+}
+
 /* Only a control file's size may be "set" (to 0: `>` and ftruncate). */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
@@ -160,7 +169,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int rc = resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
-	if (!row || !row->store || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
+	if (!row || !row_writable(row) || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
 						       FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 						       FUSE_SET_ATTR_MTIME_NOW)))
 		return (void)fuse_reply_err(req, EPERM);
@@ -205,6 +214,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = dirlist_add(&h->dir, "..", FUSE_ROOT_ID, S_IFDIR);
 	for (unsigned i = 0; !rc && i < dd->nrows; i++) {
 		const struct row *r = &dd->rows[i];
+		if (!row_visible(fs, dd, r, obj))
+			continue;
 		if (r->kind == R_DIR)
 			rc = dirlist_add(&h->dir, r->name, ino_make(r->subdir, obj, 0), S_IFDIR);
 		else
@@ -263,7 +274,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void)fuse_reply_err(req, -rc);
 	if (!row)
 		return (void)fuse_reply_err(req, EISDIR);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && !row->store)
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && !row_writable(row))
 		return (void)fuse_reply_err(req, EACCES);
 
 	struct handle *h = handle_new(ino, row, fi->flags);
@@ -293,7 +304,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	/* Control files are streams of replies: offsets mean nothing, and a
 	 * non-seekable fd makes `read` in shells take one line at a time. */
-	if (row->kind == R_CTL || row->kind == R_PULL)
+	if (row->kind == R_CTL || row->kind == R_PULL || row->kind == R_MSG)
 		fi->nonseekable = 1;
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
@@ -380,6 +391,8 @@ static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off
 		free(buf);
 		return;
 	}
+	case R_MSG:
+		return msg_read(fs, req, h, size, fi->flags);
 	case R_DIR:
 		break;
 	}
@@ -419,6 +432,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	if (h->row->kind == R_MSG)
+		return msg_write(fs, req, h, buf, size, fi->flags);
 	if (!h->row->store)
 		return (void)fuse_reply_err(req, EBADF);
 	struct caller c = caller_of(req);
@@ -484,6 +499,13 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	unsigned revents = POLLIN | POLLRDNORM;
 
+	if (h->row->kind == R_MSG) {
+		/* Keep the poll handle first, then look: a change in between
+		 * still notifies it, so no wakeup is lost. */
+		if (ph)
+			park_poll(fs->park, h, ph, h->row->waits_on, h->obj);
+		return (void)fuse_reply_poll(req, msg_events(fs, h, 1));
+	}
 	if (h->row->store)
 		revents |= POLLOUT | POLLWRNORM;
 	if (h->row->kind == R_WAIT || h->row->kind == R_PULL) {
@@ -505,6 +527,27 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_poll(req, revents);
 }
 
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+	const struct dirdesc *dd;
+	const struct row *row;
+	int rc = resolve(fs, parent, &dd, &row);
+	if (rc < 0 || row)
+		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
+	for (unsigned i = 0; i < dd->nrows; i++)
+		if (!strcmp(dd->rows[i].name, name))
+			return (void)fuse_reply_err(req, EEXIST);
+	if (!dd->mkdir)
+		return (void)fuse_reply_err(req, EPERM);
+	struct caller c = caller_of(req);
+	uint64_t child;
+	rc = dd->mkdir(fs, ino_obj(parent), name, &c, &child);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	reply_entry(req, fs, ino_make(dd->child, child, 0));
+}
+
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -521,29 +564,6 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct caller c = caller_of(req);
 	rc = dd->rmdir(fs, ino_obj(parent), name, &c);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	struct fs *fs = fs_of(req);
-	const struct dirdesc *dd;
-	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
-	if (rc < 0)
-		return (void)fuse_reply_err(req, -rc);
-	if (row || !dd->mkdir)
-		return (void)fuse_reply_err(req, row ? ENOTDIR : EPERM);
-	for (unsigned i = 0; i < dd->nrows; i++)
-		if (!strcmp(dd->rows[i].name, name))
-			return (void)fuse_reply_err(req, EEXIST);
-	struct caller c = caller_of(req);
-	rc = dd->mkdir(fs, ino_obj(parent), name, &c);
-	uint64_t child;
-	if (rc == 0)
-		rc = dd->lookup(fs, ino_obj(parent), name, &child);
-	if (rc < 0)
-		return (void)fuse_reply_err(req, -rc);
-	reply_entry(req, fs, ino_make(dd->child, child, 0));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -578,7 +598,7 @@ const struct fuse_lowlevel_ops pcfs_ops = {
 	.flush = op_flush,
 	.release = op_release,
 	.poll = op_poll,
-	.rmdir = op_rmdir,
 	.mkdir = op_mkdir,
+	.rmdir = op_rmdir,
 	.readlink = op_readlink,
 };

@@ -18,6 +18,11 @@
  *     out a callback in flight, and only then replies;
  *   - each record is reference counted: one reference for the parker until it
  *     has published, one for whoever answers.
+ *
+ * Message files (R_MSG) park writes as well as reads.  Their waiters are
+ * claimed before anything is moved (try_message), so an interrupted request
+ * has taken or put nothing; one that loses the message to a faster request
+ * after its claim is parked again under the same request.
  */
 #include <errno.h>
 #include <poll.h>
@@ -39,6 +44,10 @@ struct parked {
 	bool claimed;
 	bool linked;
 	int refs;
+	bool msg;           /* R_MSG: told to the row's `blocked` while it lives */
+	bool write;         /* R_MSG: a parked write of data[0..len) */
+	char *data;
+	size_t len;
 };
 
 struct poller {
@@ -117,7 +126,10 @@ static void put(struct park *p, struct parked *pk)
 	pthread_mutex_unlock(&p->lock);
 	if (left)
 		return;
+	if (pk->msg)
+		pk->h->row->msg->blocked(p->fs, pk->h, pk->write, -1);
 	handle_put(pk->h);
+	free(pk->data);
 	free(pk);
 }
 
@@ -157,6 +169,33 @@ static bool claim(struct park *p, struct parked *pk)
 	return won;
 }
 
+static void publish(struct park *p, struct parked *pk);
+
+/* A parked message read or write: claim it only once it can proceed, then
+ * move the message.  Parked again if a faster request took the message or
+ * the room in between (then it sees the next change). */
+static void try_message(struct park *p, struct parked *pk)
+{
+	struct handle *h = pk->h;
+	pthread_mutex_lock(&h->lock);
+	unsigned want = pk->write ? POLLOUT : POLLIN;
+	bool ready = (!pk->write && !chan_rest_empty(&h->rest)) ||
+		     (h->row->msg->events(p->fs, h, pk->len) & want);
+	bool won = ready && claim(p, pk);
+	int answered = 0;
+	if (won)
+		answered = pk->write ? msg_try_write(p->fs, h, pk->req, pk->data, pk->len)
+				     : msg_try_read(p->fs, h, pk->req, pk->size);
+	pthread_mutex_unlock(&h->lock);
+	if (won && !answered) {
+		park_msg(p, pk->req, h, pk->size, pk->data, pk->len);
+		free(pk->data);   /* park_msg kept its own copy */
+		pk->data = NULL;
+	}
+	if (won)
+		put(p, pk);
+}
+
 /* Re-check a parked read; answer it if it can be answered now.  The handle's
  * lock is held from the check to the reply, so what was found ready is what
  * is sent. */
@@ -168,6 +207,8 @@ static void try_complete(struct park *p, struct parked *pk)
 	pthread_mutex_unlock(&p->lock);
 	if (done)
 		return;
+	if (pk->msg)
+		return try_message(p, pk);
 
 	pthread_mutex_lock(&h->lock);
 	int rc = handle_ready(p->fs, h);
@@ -198,6 +239,43 @@ void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, of
 	pk->kind = kind;
 	pk->id = id;
 	pk->refs = 2;   /* ours until published, and the answerer's */
+	publish(p, pk);
+}
+
+void park_msg(struct park *p, fuse_req_t req, struct handle *h, size_t size,
+	      const char *data, size_t len)
+{
+	struct parked *pk = calloc(1, sizeof(*pk));
+	char *copy = data ? malloc(len) : NULL;
+	if (!pk || (data && !copy)) {
+		free(pk);
+		free(copy);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (data)
+		memcpy(copy, data, len);
+	pk->req = req;
+	pk->h = handle_get(h);
+	pk->size = size;
+	pk->kind = h->row->waits_on;
+	pk->id = h->obj;
+	pk->refs = 2;
+	pk->msg = true;
+	pk->write = data != NULL;
+	pk->data = copy;
+	pk->len = len;
+	h->row->msg->blocked(p->fs, h, pk->write, +1);
+	publish(p, pk);
+}
+
+/* Make pk findable by changes and interrupts, then look once more: the
+ * change may have come between the caller's check and now. */
+static void publish(struct park *p, struct parked *pk)
+{
+	fuse_req_t req = pk->req;
+	enum eng_obj kind = pk->kind;
+	uint64_t id = pk->id;
 
 	fuse_req_interrupt_func(req, on_interrupt, pk);   /* may answer EINTR right here */
 	pthread_mutex_lock(&p->lock);
@@ -210,7 +288,6 @@ void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, of
 		pk->linked = true;
 	}
 	pthread_mutex_unlock(&p->lock);
-	/* The change may have happened between our caller's check and now. */
 	try_complete(p, pk);
 	put(p, pk);
 }

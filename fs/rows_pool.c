@@ -38,13 +38,14 @@ static int pools_lookup(struct fs *fs, uint64_t obj, const char *name, uint64_t 
 	return engine_pool_find(fs->eng, name, child);
 }
 
-static int pools_mkdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c)
+static int pools_mkdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c,
+		       uint64_t *child)
 {
 	char err[256] = "";
 	int rc = engine_pool_create(fs->eng, name, err, sizeof(err));
 	if (rc < 0 && err[0])
 		engine_log(fs->eng, "mkdir pools/%.64s: %s", name, err);
-	return rc;
+	return rc < 0 ? rc : engine_pool_find(fs->eng, name, child);
 }
 
 static int pools_rmdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c)

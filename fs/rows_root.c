@@ -19,6 +19,7 @@ const char pcfs_readme[] =
 "  /config          the effective configuration (ini)\n"
 "  /top             one line per live task: CPU%, RSS, VSZ (watch -n1 cat top)\n"
 "  /sys/meminfo     the system's memory totals (KiB); also meminfo.json\n"
+"  /channels/       message queues, duplex pipes and sockets (see below)\n"
 "\n"
 "Task line:  WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]\n"
 "  cpu      CPU-bound work            ops=N time=DUR\n"
@@ -48,6 +49,15 @@ const char pcfs_readme[] =
 "  wait: blocks until the task ends, then gives its exitcode (O_NONBLOCK: EAGAIN).\n"
 "  ctl: term | kill | signal N|NAME | stop | cont   (ESRCH once ended)\n"
 "  rmdir /procs/ID forgets an ended task (EBUSY while it runs).\n"
+"\n"
+"/channels/ctl: queue NAME [capacity=N] [maxmsg=SIZE] | pipe NAME [...] |\n"
+"  socket NAME [...]; mkdir /channels/NAME makes a queue; rmdir removes an\n"
+"  empty or closed one.  /channels/NAME/: put get (queue, socket), a b (pipe),\n"
+"  address (socket), ctl (close, capacity=N), stat stat.json.\n"
+"  Each write() is one message; each read() returns at most one.  Reads block\n"
+"  while empty, writes while full (O_NONBLOCK: EAGAIN); `cat get` ends once the\n"
+"  channel is closed and drained.  Task lines take stdin=CHANNEL and\n"
+"  stdout=CHANNEL (exec, sh): one line per message.\n"
 "\n"
 "Example:  echo 'cpu 4 time=2s' > /mnt/pcfs/spawn; cat /mnt/pcfs/procs/1/wait\n";
 
@@ -134,6 +144,7 @@ static const struct row root_rows[] = {
 	DIR_ROW("pools", N_POOLS),
 	TEXT("top", 0444, show_top),
 	DIR_ROW("sys", N_SYS),
+	DIR_ROW("channels", N_CHANS),
 };
 
 const struct dirdesc dir_root = {

@@ -13,7 +13,8 @@ max_processes = 40
 max_threads = 64"
 
 # --- the namespace ---
-expect "root lists the contract files" "$(ls "$M" | tr '\n' ' ')" "README config log pools procs spawn stats stats.json sys top "
+expect "root lists the contract files" "$(ls "$M" | tr '
+' ' ')" "README channels config log pools procs spawn stats stats.json sys top "
 check "README documents the grammar" grep -q 'WORKLOAD \[COUNT\]' "$M/README"
 check "config is ini and loads back" grep -q '^\[limits\]' "$M/config"
 

@@ -1,0 +1,300 @@
+/* channel.c - message queues with boundaries (see channel.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "spec.h"
+
+static const char *const type_names[CHAN__TYPES] = {
+	[CHAN_QUEUE] = "queue", [CHAN_PIPE] = "pipe", [CHAN_SOCKET] = "socket",
+};
+
+const char *chan_type_name(enum chan_type t)
+{
+	return (unsigned)t < CHAN__TYPES ? type_names[t] : "?";
+}
+
+void chan_init(struct chan *c, enum chan_type type, uint32_t capacity, uint64_t maxmsg,
+	       uint64_t max_bytes)
+{
+	memset(c, 0, sizeof(*c));
+	c->type = type;
+	c->capacity = capacity;
+	c->maxmsg = maxmsg;
+	c->max_bytes = max_bytes;
+}
+
+void chan_destroy(struct chan *c)
+{
+	for (int qi = 0; qi < 2; qi++) {
+		for (struct chan_msg *m = c->q[qi].head, *n; m; m = n) {
+			n = m->next;
+			free(m);
+		}
+		c->q[qi].head = c->q[qi].tail = NULL;
+		c->q[qi].depth = 0;
+		c->q[qi].bytes = 0;
+	}
+}
+
+struct chan_msg *chan_msg_new(const void *data, size_t len)
+{
+	struct chan_msg *m = malloc(sizeof(*m) + len);
+	if (!m)
+		return NULL;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->data, data, len);
+	return m;
+}
+
+void chan_msg_free(struct chan_msg *m)
+{
+	free(m);
+}
+
+static uint64_t bytes_waiting(const struct chan *c)
+{
+	return c->q[0].bytes + c->q[1].bytes;
+}
+
+bool chan_can_get(const struct chan *c, int qi)
+{
+	return c->q[qi].depth > 0 || c->closed;
+}
+
+/* Why a message of len bytes cannot be queued now, or 0. */
+static int refuse(const struct chan *c, int qi, size_t len)
+{
+	if (len == 0)
+		return -EINVAL;
+	if (c->closed)
+		return -EPIPE;
+	if (len > c->max_bytes)
+		return -ENOSPC;
+	if (c->q[qi].depth >= c->capacity || bytes_waiting(c) + len > c->max_bytes)
+		return -EAGAIN;
+	return 0;
+}
+
+bool chan_can_put(const struct chan *c, int qi, size_t len)
+{
+	return refuse(c, qi, len ? len : 1) != -EAGAIN;
+}
+
+int chan_put_msg(struct chan *c, int qi, struct chan_msg *m)
+{
+	int rc = refuse(c, qi, m->len);
+	if (rc < 0)
+		return rc;
+	struct chan_q *q = &c->q[qi];
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->depth++;
+	q->bytes += m->len;
+	q->puts++;
+	q->bytes_put += m->len;
+	return 0;
+}
+
+int chan_put(struct chan *c, int qi, const void *buf, size_t len)
+{
+	if (len > c->maxmsg)
+		return c->closed ? -EPIPE : -EMSGSIZE;
+	int rc = refuse(c, qi, len);
+	if (rc < 0)
+		return rc;
+	struct chan_msg *m = chan_msg_new(buf, len);
+	if (!m)
+		return -ENOMEM;
+	return chan_put_msg(c, qi, m);
+}
+
+int chan_get(struct chan *c, int qi, struct chan_msg **out)
+{
+	struct chan_q *q = &c->q[qi];
+	struct chan_msg *m = q->head;
+	if (!m)
+		return c->closed ? 0 : -EAGAIN;
+	q->head = m->next;
+	if (!q->head)
+		q->tail = NULL;
+	m->next = NULL;
+	q->depth--;
+	q->bytes -= m->len;
+	q->gets++;
+	q->bytes_got += m->len;
+	*out = m;
+	return 1;
+}
+
+void chan_unget(struct chan *c, int qi, struct chan_msg *m)
+{
+	struct chan_q *q = &c->q[qi];
+	m->next = q->head;
+	q->head = m;
+	if (!q->tail)
+		q->tail = m;
+	q->depth++;
+	q->bytes += m->len;
+	q->gets--;
+	q->bytes_got -= m->len;
+}
+
+void chan_close(struct chan *c)
+{
+	c->closed = true;
+}
+
+void chan_set_capacity(struct chan *c, uint32_t capacity)
+{
+	c->capacity = capacity;
+}
+
+/* ---- partial reads ---------------------------------------------------------- */
+
+size_t chan_rest_peek(const struct chan_rest *r, size_t size, const char **p)
+{
+	if (!r->m) {
+		*p = NULL;
+		return 0;
+	}
+	size_t left = r->m->len - r->off;
+	*p = r->m->data + r->off;
+	return left < size ? left : size;
+}
+
+void chan_rest_advance(struct chan_rest *r, size_t n)
+{
+	if (!r->m)
+		return;
+	r->off += n;
+	if (r->off >= r->m->len)
+		chan_rest_clear(r);
+}
+
+void chan_rest_set(struct chan_rest *r, struct chan_msg *m)
+{
+	chan_rest_clear(r);
+	r->m = m;
+	r->off = 0;
+}
+
+void chan_rest_clear(struct chan_rest *r)
+{
+	free(r->m);
+	r->m = NULL;
+	r->off = 0;
+}
+
+/* ---- control lines ------------------------------------------------------------ */
+
+bool chan_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > CHAN_NAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789._-") == n;
+}
+
+#define WORDS_MAX 8
+#define LINE_MAX_ 512
+
+/* Split a copy of line into blank-separated words; returns their number, or
+ * -1 if there are too many or the line is too long. */
+static int split(const char *line, char *copy, char *words[WORDS_MAX])
+{
+	if (strlen(line) >= LINE_MAX_)
+		return -1;
+	strcpy(copy, line);
+	int n = 0;
+	for (char *save = NULL, *w = strtok_r(copy, " \t\r\n", &save); w;
+	     w = strtok_r(NULL, " \t\r\n", &save)) {
+		if (n == WORDS_MAX)
+			return -1;
+		words[n++] = w;
+	}
+	return n;
+}
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_capacity(const char *v, uint32_t *out, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (parse_uint(v, CHAN_CAPACITY_MAX, &n) < 0 || n == 0)
+		return bad(err, errlen, "capacity=%.32s: want 1..1000000 messages", v);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t errlen)
+{
+	char copy[LINE_MAX_], *w[WORDS_MAX];
+	int n = split(line, copy, w);
+	memset(out, 0, sizeof(*out));
+	if (n < 0)
+		return bad(err, errlen, "line too long");
+	if (n < 2)
+		return bad(err, errlen, "want: queue|pipe|socket NAME [capacity=N] [maxmsg=SIZE]");
+	int t;
+	for (t = 0; t < CHAN__TYPES; t++)
+		if (!strcmp(w[0], type_names[t]))
+			break;
+	if (t == CHAN__TYPES)
+		return bad(err, errlen, "unknown channel type '%.32s' (queue, pipe, socket)", w[0]);
+	out->type = (enum chan_type)t;
+	if (!chan_name_ok(w[1]))
+		return bad(err, errlen, "bad channel name '%.64s': 1 to 64 of A-Z a-z 0-9 . _ - "
+			   "(not . or ..)", w[1]);
+	strcpy(out->name, w[1]);
+	for (int i = 2; i < n; i++) {
+		if (!strncmp(w[i], "capacity=", 9)) {
+			if (parse_capacity(w[i] + 9, &out->capacity, err, errlen) < 0)
+				return -EINVAL;
+		} else if (!strncmp(w[i], "maxmsg=", 7)) {
+			uint64_t v;
+			if (parse_size(w[i] + 7, &v) < 0 || v == 0 || v > CHAN_MAXMSG_MAX)
+				return bad(err, errlen, "maxmsg=%.32s: want a size of 1..16M", w[i] + 7);
+			out->maxmsg = v;
+		} else {
+			return bad(err, errlen, "unknown option '%.32s' (capacity=N, maxmsg=SIZE)", w[i]);
+		}
+	}
+	return 0;
+}
+
+int chan_parse_ctl(const char *line, struct chan_cmd *out, char *err, size_t errlen)
+{
+	char copy[LINE_MAX_], *w[WORDS_MAX];
+	int n = split(line, copy, w);
+	memset(out, 0, sizeof(*out));
+	if (n != 1)
+		return bad(err, errlen, "want one command: close, or capacity=N");
+	if (!strcmp(w[0], "close")) {
+		out->op = CHAN_CMD_CLOSE;
+		return 0;
+	}
+	if (!strncmp(w[0], "capacity=", 9)) {
+		out->op = CHAN_CMD_CAPACITY;
+		return parse_capacity(w[0] + 9, &out->capacity, err, errlen);
+	}
+	return bad(err, errlen, "unknown command '%.32s' (close, capacity=N)", w[0]);
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Channels (issue 4) through a real mount: queues, duplex pipes and sockets as
+# files; boundaries, partial reads, capacity, blocking and interrupts, close
+# and drain, poll, socket clients, tasks' stdio wired to channels, and many
+# producers and consumers at once with every message counted.
+. "$(dirname "$0")/lib.sh"
+
+pcfs_mount "[channels]
+capacity = 64
+[limits]
+max_channels = 40"
+C=$M/channels
+
+# --- the namespace ---
+expect "/channels starts with only ctl" "$(ls "$C" | tr '\n' ' ')" "ctl "
+echo 'queue q capacity=2 maxmsg=16' > "$C/ctl"
+echo 'pipe p capacity=1' > "$C/ctl"
+echo 'socket s' > "$C/ctl"
+check "mkdir makes a default queue" mkdir "$C/m"
+expect "the channels are listed" "$(ls "$C" | tr '\n' ' ')" "ctl m p q s "
+expect "a queue shows put and get" "$(ls "$C/q" | tr '\n' ' ')" "ctl get put stat stat.json "
+expect "a pipe shows its two ends" "$(ls "$C/p" | tr '\n' ' ')" "a b ctl stat stat.json "
+expect "a socket shows its address" "$(ls "$C/s" | tr '\n' ' ')" "address ctl get put stat stat.json "
+check_fails "files of other types are not there" test -e "$C/q/a"
+check_fails "... not even by name" cat "$C/p/get"
+expect_match "stat" "$(cat "$C/q/stat")" "type: queue"$'\n'"depth: 0"$'\n'"capacity: 2"
+expect_match "mkdir's queue has the configured capacity" "$(cat "$C/m/stat")" "capacity: 64"
+
+# --- names and refusals ---
+expect "a duplicate name: EEXIST" "$(write_err "$C/ctl" 'queue q')" "File exists"
+expect "mkdir of an existing one: EEXIST" "$(mkdir "$C/q" 2>&1 | sed 's/.*: //')" "File exists"
+expect "an unknown type: EINVAL" "$(write_err "$C/ctl" 'tube t')" "Invalid argument"
+expect "a bad name: EINVAL" "$(write_err "$C/ctl" 'queue ..')" "Invalid argument"
+expect "a name with a slash is no name" "$(write_err "$C/ctl" 'queue a/b')" "Invalid argument"
+long=$(printf 'x%.0s' $(seq 65))
+expect "a 65-byte name: EINVAL" "$(write_err "$C/ctl" "queue $long")" "Invalid argument"
+check_fails "mkdir with a bad name fails" mkdir "$C/bad name"
+expect "a bad option: EINVAL" "$(write_err "$C/ctl" 'queue z capacity=0')" "Invalid argument"
+exec 3<>"$C/ctl"; echo 'queue z colour=red' >&3 2>/dev/null; read -r reply <&3; exec 3>&-
+expect_match "the reason is readable on the descriptor" "$reply" "^error: unknown option 'colour=red'"
+check "the reason is in /log" grep -q "unknown option 'colour=red'" "$M/log"
+
+# --- boundaries and partial reads ---
+echo one > "$C/q/put"
+printf 'two' > "$C/q/put"
+expect "depth counts messages" "$(sed -n 's/^depth: //p' "$C/q/stat")" "2"
+expect "a short read takes part of one message" "$(dd if="$C/q/get" bs=2 count=1 status=none)" "on"
+exec 4<"$C/q/get"
+expect "... the same descriptor reads the rest, and only that" "$(dd bs=100 count=1 status=none <&4)" "two"
+exec 4<&-
+expect_match "a fresh descriptor's rest was dropped at close" "$(cat "$C/q/stat")" "depth: 0"
+printf 'alpha' > "$C/q/put"; printf 'beta' > "$C/q/put"
+exec 4<"$C/q/get"
+expect "one read, one message" "$(dd bs=100 count=1 status=none <&4)" "alpha"
+expect "... the next read, the next message" "$(dd bs=100 count=1 status=none <&4)" "beta"
+exec 4<&-
+
+# --- sizes, capacity, EAGAIN ---
+expect "over maxmsg: EMSGSIZE" "$(write_err "$C/q/put" 'seventeen bytes!!')" "Message too long"
+expect "exactly maxmsg fits" "$(printf '%016d' 7 > "$C/q/put" && dd if="$C/q/get" bs=64 count=1 status=none)" "0000000000000007"
+out=$(dd if="$C/q/get" iflag=nonblock bs=64 count=1 2>&1)
+expect_match "O_NONBLOCK get on an empty channel: EAGAIN" "$out" "Resource temporarily unavailable"
+echo 1 > "$C/q/put"; echo 2 > "$C/q/put"
+out=$(echo 3 | dd of="$C/q/put" oflag=nonblock 2>&1)
+expect_match "O_NONBLOCK put on a full channel: EAGAIN" "$out" "Resource temporarily unavailable"
+expect "writes to get are refused" "$(write_err "$C/q/get" x)" "Permission denied"
+
+# --- blocking puts and gets are parked ---
+( echo 3 > "$C/q/put" ) &
+wpid=$!
+check "a put on a full channel blocks" wait_until 40 grep -qx 'blocked_writers: 1' "$C/q/stat"
+expect "rmdir while a writer is blocked: EBUSY" "$(rmdir "$C/q" 2>&1 | sed 's/.*: //')" "Device or resource busy"
+expect "a get makes room" "$(dd if="$C/q/get" bs=64 count=1 status=none)" "1"
+wait $wpid; expect "... and the blocked put completes" "$?" "0"
+expect "FIFO holds across the wait" "$(dd if="$C/q/get" bs=64 count=1 status=none; dd if="$C/q/get" bs=64 count=1 status=none)" "2
+3"
+check_fails "rmdir of a non-empty open channel fails (ENOTEMPTY)" sh -c "echo x > '$C/m/put'; rmdir '$C/m'"
+
+start=$(date +%s%N)
+timeout -s INT 0.3 cat "$C/q/get"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect "Ctrl-C on a blocked get ends the reader" "$rc" "124"
+check "... at once ($ms ms)" test "$ms" -lt 1500
+check "... and it is no longer counted as blocked" wait_until 40 grep -qx 'blocked_readers: 0' "$C/q/stat"
+echo kept > "$C/q/put"
+expect "an interrupted reader took nothing" "$(dd if="$C/q/get" bs=64 count=1 status=none)" "kept"
+echo a > "$C/q/put"; echo b > "$C/q/put"
+timeout -s INT 0.3 sh -c "echo c > '$C/q/put'"; rc=$?
+expect "Ctrl-C on a blocked put ends the writer" "$rc" "124"
+expect "... and put nothing" "$(sed -n 's/^depth: //p' "$C/q/stat")" "2"
+cat "$C/q/get" > "$WORKDIR/drain" & dpid=$!
+check "a reader blocked on an empty channel is counted" wait_until 40 grep -qx 'blocked_readers: 1' "$C/q/stat"
+echo close > "$C/q/ctl"
+wait $dpid; expect "close: a blocked cat drains and ends by itself" "$?:$(tr '\n' ' ' < "$WORKDIR/drain")" "0:a b "
+expect "a put after close: EPIPE" "$(write_err "$C/q/put" late)" "Broken pipe"
+expect "a get after close and drain: EOF at once" "$(timeout 2 cat "$C/q/get"; echo "rc=$?")" "rc=0"
+expect_match "stat says closed" "$(cat "$C/q/stat")" "closed: 1"
+check "rmdir of a closed channel" rmdir "$C/q"
+check_fails "... it is gone" test -e "$C/q/stat"
+expect "ctl: unknown command: EINVAL" "$(write_err "$C/p/ctl" open)" "Invalid argument"
+
+# --- pipes: two independent directions ---
+echo "to b" > "$C/p/a"
+out=$(echo more | dd of="$C/p/a" oflag=nonblock 2>&1)
+expect_match "a->b is full at capacity 1" "$out" "Resource temporarily unavailable"
+echo "to a" > "$C/p/b"
+expect "... while b->a still takes a message" "$(dd if="$C/p/a" bs=64 count=1 status=none)" "to a"
+expect "b reads what a wrote" "$(dd if="$C/p/b" bs=64 count=1 status=none)" "to b"
+expect_match "stat shows each direction" "$(cat "$C/p/stat")" "depth_a_to_b: 0"$'\n'"depth_b_to_a: 0"
+echo 'capacity=3' > "$C/p/ctl"
+expect "ctl capacity=N" "$(sed -n 's/^capacity: //p' "$C/p/stat")" "3"
+
+# The seed's Pipe example: the child sends, the parent receives.
+exec 3<>"$M/spawn"; echo "sh echo 'Привет через Pipe' > \"\$PCFS_MOUNT/channels/p/b\"" >&3; read -r id <&3; exec 3>&-
+read -r got < "$C/p/a"
+expect "seed Pipe: parent_conn.recv()" "$got" "Привет через Pipe"
+expect "... and the child ended well" "$(cat "$M/procs/$id/wait")" "0"
+
+# The seed's Queue example: a producer and a consumer task.
+echo 'queue sq' > "$C/ctl"
+exec 3<>"$M/spawn"
+echo "sh read -r item < \"\$PCFS_MOUNT/channels/sq/get\"; echo \"Получено из очереди: \$item\"" >&3; read -r cons <&3
+echo "sh echo '{\"val\": 123}' > \"\$PCFS_MOUNT/channels/sq/put\"" >&3; read -r prod <&3
+exec 3>&-
+cat "$M/procs/$prod/wait" "$M/procs/$cons/wait" >/dev/null
+expect "seed Queue: the consumer got the producer's object" "$(cat "$M/procs/$cons/stdout")" 'Получено из очереди: {"val": 123}'
+
+# --- poll/select ---
+echo 'queue pq capacity=1' > "$C/ctl"
+check "select: get readable only with a message, put writable only with room" python3 - "$C/pq" <<'EOF'
+import os, select, sys, time
+d = sys.argv[1]
+g = os.open(d + "/get", os.O_RDONLY | os.O_NONBLOCK)
+p = os.open(d + "/put", os.O_WRONLY | os.O_NONBLOCK)
+r, w, _ = select.select([g], [p], [], 0.2)
+assert r == [] and w == [p], (r, w)
+os.write(p, b"x")
+r, w, _ = select.select([g], [p], [], 0.2)
+assert r == [g] and w == [], (r, w)          # full now
+pid = os.fork()
+if pid == 0:                                 # someone else makes room later
+    time.sleep(0.3)
+    f = os.open(d + "/get", os.O_RDONLY); os.read(f, 10); os._exit(0)
+t = time.time()
+r, w, _ = select.select([], [p], [], 5)
+assert w == [p] and 0.2 < time.time() - t < 3, (w, time.time() - t)
+os.waitpid(pid, 0)
+pid = os.fork()
+if pid == 0:
+    time.sleep(0.3)
+    f = os.open(d + "/put", os.O_WRONLY); os.write(f, b"wake"); os._exit(0)
+r, _, _ = select.select([g], [], [], 5)
+assert r == [g] and os.read(g, 100) == b"wake"
+os.waitpid(pid, 0)
+EOF
+
+# --- sockets ---
+A=$(cat "$C/s/address")
+check "address is a listening socket" test -S "$A"
+expect "... in a directory only we can enter" "$(stat -c %a "$(dirname "$A")")" "700"
+out=$(printf 'hello\nworld\n' | timeout 5 socat -t 0.2 - "UNIX-CONNECT:$A")
+expect "each line a client sends is one message" "$(dd if="$C/s/get" bs=64 count=1 status=none)" "hello"
+expect "... the next line the next message" "$(dd if="$C/s/get" bs=64 count=1 status=none)" "world"
+# a shell answers clients through files: one reply per request
+( while IFS= read -r line; do echo "echo: $line" > "$C/s/put"; done < "$C/s/get" ) &
+srv=$!
+out=$(printf 'ping\n' | timeout 5 socat -t 2 - "UNIX-CONNECT:$A" | head -n1)
+expect "a socket client talks to a shell through files" "$out" "echo: ping"
+echo close > "$C/s/ctl"; wait $srv
+echo 'socket rr' > "$C/ctl"
+A=$(cat "$C/rr/address")
+timeout 5 socat -u "UNIX-CONNECT:$A" "OPEN:$WORKDIR/c1,creat" & c1=$!
+timeout 5 socat -u "UNIX-CONNECT:$A" "OPEN:$WORKDIR/c2,creat" & c2=$!
+check "two clients connect" wait_until 60 grep -qx 'clients: 2' "$C/rr/stat"
+for i in 1 2 3 4; do echo "m$i" > "$C/rr/put"; done
+check "put goes to the clients round robin" wait_until 60 sh -c "[ \$(cat '$WORKDIR/c1' '$WORKDIR/c2' | wc -l) = 4 ]"
+expect "... two messages each" "$(wc -l < "$WORKDIR/c1") $(wc -l < "$WORKDIR/c2")" "2 2"
+expect "... none lost or doubled" "$(sort "$WORKDIR/c1" "$WORKDIR/c2" | tr '\n' ' ')" "m1 m2 m3 m4 "
+echo close > "$C/rr/ctl"
+wait $c1 $c2
+expect "close ends the clients once drained" "$?" "0"
+echo 'socket w' > "$C/ctl"
+echo "for later" > "$C/w/put"
+expect "put waits while no client is connected" "$(sed -n 's/^to_clients: //p' "$C/w/stat")" "1"
+expect "... and the first client gets it" "$(timeout 5 socat -t 0.3 -u "UNIX-CONNECT:$(cat "$C/w/address")" -)" "for later"
+rmdir "$C/rr"
+check_fails "rmdir removes the socket file" test -e "$A"
+
+# --- tasks' stdio wired to channels: a worker farm ---
+echo 'queue jobs capacity=8' > "$C/ctl"
+echo 'queue results' > "$C/ctl"
+cat > "$WORKDIR/worker" <<'EOF'
+#!/bin/sh
+while read -r n; do sleep 0.01; echo "$PCFS_ID $n $((n * n))"; done
+EOF
+chmod +x "$WORKDIR/worker"
+exec 3<>"$M/spawn"; echo "exec 4 stdin=jobs stdout=results $WORKDIR/worker" >&3
+ids=(); for _ in 1 2 3 4; do read -r id <&3; ids+=("$id"); done; exec 3>&-
+expect_match "wired tasks are attached" "$(cat "$C/jobs/stat")" "wired: 4"
+cat "$C/results/get" > "$WORKDIR/results" & collector=$!
+for i in $(seq 100); do echo "$i"; done > "$C/jobs/put"     # 100 writes, 100 messages
+echo close > "$C/jobs/ctl"
+for id in "${ids[@]}"; do cat "$M/procs/$id/wait" >/dev/null; done
+expect "closed and drained: every worker saw EOF and exited 0" \
+	"$(for id in "${ids[@]}"; do cat "$M/procs/$id/exitcode"; done | tr '\n' ' ')" "0 0 0 0 "
+echo close > "$C/results/ctl"
+wait $collector
+expect "every job gave one result" "$(wc -l < "$WORKDIR/results")" "100"
+expect "... each job exactly once, computed right" "$(awk '{ if ($3 != $2 * $2) bad++ } END { print bad + 0 }' "$WORKDIR/results") $(awk '{print $2}' "$WORKDIR/results" | sort -n | uniq | wc -l)" "0 100"
+expect "... shared by all four workers" "$(awk '{print $1}' "$WORKDIR/results" | sort -u | wc -l)" "4"
+expect "wired stdout is the channel's, not captured" "$(stat -c %s "$M/procs/${ids[0]}/stdout")" "0"
+expect "a line naming a missing channel is refused" "$(write_err "$M/spawn" 'exec stdin=nope /bin/cat')" "Invalid argument"
+check "... with the reason" grep -q "stdin=nope: no such channel" "$M/log"
+
+echo 'pipe tp' > "$C/ctl"
+exec 3<>"$M/spawn"; echo 'exec stdin=tp stdout=tp sed -u s/^/got:/' >&3; read -r id <&3; exec 3>&-
+echo "shout" > "$C/tp/a"
+expect "a task wired to a pipe is its end b" "$(timeout 5 dd if="$C/tp/a" bs=64 count=1 status=none)" "got:shout"
+echo close > "$C/tp/ctl"
+expect "... and closing the pipe ends its stdin" "$(cat "$M/procs/$id/wait")" "0"
+
+echo 'queue slow capacity=1' > "$C/ctl"
+exec 3<>"$M/spawn"; echo 'sh stdout=slow seq 5; echo done >&2' >&3; read -r id <&3; exec 3>&-
+expect "a task's output waits for room (flow control)" "$(cat "$M/procs/$id/wait")" "0"
+check "... and loses nothing" test "$(cat "$C/slow/get" & sleep 0.5; echo close > "$C/slow/ctl"; wait)" = "$(seq 5)"
+
+# --- many producers and consumers at once ---
+echo 'queue mq capacity=16' > "$C/ctl"
+cons=()
+for k in 1 2 3 4; do cat "$C/mq/get" > "$WORKDIR/cons$k" & cons+=($!); done
+prods=()
+for k in 1 2 3 4 5; do
+	( for i in $(seq 300); do echo "p$k $i"; done > "$C/mq/put" ) & prods+=($!)
+done
+exec 3<>"$M/spawn"
+echo "sh for i in \$(seq 300); do echo \"t1 \$i\"; done > \"\$PCFS_MOUNT/channels/mq/put\"" >&3; read -r tprod <&3
+echo "exec stdout=mq seq -f 't2 %g' 300" >&3; read -r tprod2 <&3
+exec 3>&-
+wait "${prods[@]}"; cat "$M/procs/$tprod/wait" "$M/procs/$tprod2/wait" >/dev/null
+echo close > "$C/mq/ctl"
+wait "${cons[@]}"
+cat "$WORKDIR"/cons[1-4] > "$WORKDIR/all"
+expect "2100 messages put, 2100 got" "$(wc -l < "$WORKDIR/all")" "2100"
+expect "... none duplicated" "$(sort -u "$WORKDIR/all" | wc -l)" "2100"
+expect "... every consumer got some" "$(for k in 1 2 3 4; do [ -s "$WORKDIR/cons$k" ] && echo y; done | tr -d '\n')" "yyyy"
+fifo=ok
+for k in 1 2 3 4; do
+	awk '{ if ($1 in last && $2 <= last[$1]) bad = 1; last[$1] = $2 } END { exit bad }' \
+		"$WORKDIR/cons$k" || fifo=broken
+done
+expect "... and each consumer saw every producer's messages in order" "$fifo" "ok"
+expect_match "stat counts them" "$(cat "$C/mq/stat")" "puts: 2100"$'\n'"gets: 2100"
+if command -v jq >/dev/null; then
+	expect "stat.json" "$(jq -r '[.type, .puts, .closed] | @tsv' "$C/mq/stat.json")" "queue	2100	true"
+fi
+
+# --- limits ---
+n=$(ls "$C" | grep -vc '^ctl$')
+for i in $(seq $((40 - n))); do echo "queue fill$i" > "$C/ctl"; done
+expect "over max_channels: ENOSPC" "$(write_err "$C/ctl" 'queue onemore')" "No space left on device"
+
+# --- unmount cleans the sockets up ---
+A=$(cat "$C/w/address")
+check "unmount: the daemon exits 0" pcfs_umount
+check_fails "... and removes its socket files" test -e "$A"
+check_fails "... and its socket directory" test -e "$(dirname "$A")"
+finish
