@@ -59,18 +59,23 @@ static bool userspace_mount_option(const char *opt)
 
 /* Remove our options from a comma-separated -o list, in place: `config=FILE`
  * (the fstab and `mount -o` spelling of --config) and the userspace-only ones.
- * Returns false when nothing is left for libfuse. */
-static bool filter_mount_options(char *list, const char **config)
+ * Returns 1 if options are left for libfuse, 0 if none, -1 on error. */
+static int filter_mount_options(char *list, const char **config)
 {
+	/* the value is copied out: the list is compacted over it */
+	static char config_opt[CONFIG_PATH_MAX];
 	char *out = list, *opt = list;
 	while (opt) {
 		char *comma = strchr(opt, ',');
 		if (comma)
 			*comma = '\0';
 		if (!strncmp(opt, "config=", 7)) {
-			/* copied: the list is compacted over it below (lives as long
-			 * as argv does) */
-			*config = strdup(opt + 7);
+			if (strlen(opt + 7) >= sizeof(config_opt)) {
+				fprintf(stderr, "pcfs: -o config=: the path is too long\n");
+				return -1;
+			}
+			strcpy(config_opt, opt + 7);
+			*config = config_opt;
 		} else if (*opt && !userspace_mount_option(opt)) {
 			if (out != list)
 				*out++ = ',';
@@ -107,12 +112,18 @@ static int take_own_options(int *argc, char **argv, const char **config, bool *h
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			*version = true;
 		} else if (!strcmp(a, "-o") && i + 1 < *argc) {
-			if (filter_mount_options(argv[++i], config)) {
+			int left = filter_mount_options(argv[++i], config);
+			if (left < 0)
+				return -1;
+			if (left) {
 				argv[out++] = a;
 				argv[out++] = argv[i];
 			}
 		} else if (!strncmp(a, "-o", 2) && a[2]) {
-			if (filter_mount_options(a + 2, config))
+			int left = filter_mount_options(a + 2, config);
+			if (left < 0)
+				return -1;
+			if (left)
 				argv[out++] = a;
 		} else {
 			if (a[0] != '-' && npos++ == 0)
