@@ -22,8 +22,10 @@ FREE_TEXT='^(cmd|name|error|note|reason)$'
 # twin FILE: compare FILE with FILE.json
 twin() {
 	local f=$1 what=${1#"$M"/} text json
-	text=$(cat "$f") || { bad "$what: readable"; return; }
-	json=$(cat "$f.json") || { bad "$what.json: readable"; return; }
+	# memory figures appear with the first sample: give a loaded machine time
+	wait_until 200 cat "$f" >/dev/null 2>&1
+	text=$(cat "$f" 2>&1) || { bad "$what: readable ($text)"; return; }
+	json=$(cat "$f.json" 2>&1) || { bad "$what.json: readable ($json)"; return; }
 	if ! jq -e 'type == "object"' <<<"$json" >/dev/null 2>&1; then
 		bad "$what.json is one JSON object"; printf '     | %s\n' "$json" | head -3; return
 	fi
@@ -49,10 +51,10 @@ twin() {
 }
 
 # live tasks of each kind, sampled at least once
-proc=$(start 'sleep time=20s name=json-sleeper')
-thr=$(start 'cpu as=thread gil=0 time=20s')
-cow=$(start 'cow size=16M write=50% time=20s')
-exe=$(start 'exec sleep 20')
+proc=$(start 'sleep time=120s name=json-sleeper')
+thr=$(start 'cpu as=thread gil=0 time=120s')
+cow=$(start 'cow size=16M write=50% time=120s')
+exe=$(start 'exec sleep 120')
 failed=$(start 'exec /nonexistent/program')
 child=
 for _ in $(seq 200); do
@@ -73,7 +75,7 @@ done
 twin "$P/$failed/status"
 
 # an ended task keeps its figures; both forms say so alike
-echo kill > "$P/$proc/ctl"; cat "$P/$proc/wait" >/dev/null
+echo kill > "$P/$proc/ctl" 2>/dev/null; cat "$P/$proc/wait" >/dev/null
 for f in status mem sched; do twin "$P/$proc/$f"; done
 expect "an ended task: exitcode is a number, mem live is false" \
 	"$(jq -r '[(.exitcode | type), .alive] | @tsv' "$P/$proc/status.json") $(jq -r .live "$P/$proc/mem.json")" \
