@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The usual ways to mount pcfs, for real: `pcfs [SOURCE] MOUNTPOINT -o ...`
 # (daemonized), `mount -t fuse.pcfs pcfs MNT -o config=FILE` and an fstab
-# line, both through mount(8) and the mount.fuse3 helper; and the log lines
-# a foreground daemon writes to stderr at each [log] level.
+# line, both through mount(8) and the mount.fuse3 helper; the log lines a
+# foreground daemon writes to stderr at each [log] level, and those a
+# daemonized one sends to syslog (received on a private /dev/log).
 #
 # mount(8) runs helpers without PATH, so mount.fuse3's `/bin/sh -c 'pcfs
 # ...'` finds pcfs on sh's default path (/usr/local/sbin first) only.  Rather
@@ -93,5 +94,41 @@ echo noop > "$M/spawn"; cat "$M/procs/1/wait" >/dev/null
 expect_match "level = warn: /log still has every event" "$(cat "$M/log")" ' info pcfs .* mounted on '
 check "unmount" pcfs_umount
 expect "level = warn: nothing below warn on stderr" "$(grep -cE 'pcfs: (info|debug):' "$WORKDIR/pcfs.stderr")" "0"
+
+# Last, as it replaces /dev for the rest of this namespace: a /dev of our own
+# (a tmpfs with the few device nodes pcfs needs) where socat listens on
+# /dev/log, the socket syslog(3) writes to.  The host's /dev is not touched.
+echo "== daemonized: log lines go to syslog"
+syslog_test() {
+	local n nodes=() dev
+	for n in null zero full random urandom fuse; do
+		dev=$(stat -c '%t %T' "/dev/$n" 2>/dev/null) || continue
+		nodes+=("$n $((16#${dev% *})) $((16#${dev#* }))")
+	done
+	mount -t tmpfs -o mode=755 pcfs-test-dev /dev || return 1
+	for n in "${nodes[@]}"; do set -- $n; mknod -m 666 "/dev/$1" c "$2" "$3" || return 1; done
+	ln -s /proc/self/fd /dev/fd
+	socat -u UNIX-RECV:/dev/log,mode=666 "OPEN:$WORKDIR/syslog,creat,append" &
+	SOCAT_PID=$!
+	wait_until 100 test -S /dev/log
+}
+if ! command -v socat >/dev/null; then
+	echo "SKIP syslog: needs socat"
+elif ! syslog_test; then
+	echo "SKIP syslog: cannot make a private /dev here"
+else
+	printf '[fuse]\nauto_unmount = true\n[log]\nlevel = debug\n' > "$WORKDIR/debug.ini"
+	M=$(mktemp -d "$WORKDIR/mnt.XXXX")
+	check "pcfs daemonizes" "$PCFS" pcfs "$M" -o "config=$WORKDIR/debug.ini"
+	echo noop > "$M/spawn"; cat "$M/procs/1/wait" >/dev/null
+	pid=$(daemon_of "$M")
+	fusermount3 -u "$M"; wait_until 200 gone "$pid"
+	sleep 0.2; kill "$SOCAT_PID" 2>/dev/null
+	log=$(tr -d '\0' < "$WORKDIR/syslog")
+	expect_match "syslog: the mount line, tagged pcfs[PID], info priority (<30>: daemon.info)" \
+		"$log" "<30>[^<]*pcfs\[$pid\]: info: pcfs [0-9.]+ mounted on $M"
+	expect_match "syslog: level = debug lets task events through (<31>: daemon.debug)" \
+		"$log" "<31>[^<]*pcfs\[$pid\]: debug: task 1 "
+fi
 
 finish
