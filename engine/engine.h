@@ -259,6 +259,9 @@ int engine_top(struct engine *e, struct top_row **rows, size_t *n);
 /* The event log: a bounded ring of lines, newest last. */
 void engine_log(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void engine_log_render(struct engine *e, struct strbuf *out);
+/* Send the log lines at or above [log] level to syslog(3) instead of stderr
+ * (a daemon that has detached; call before engine_new). */
+void engine_log_to_syslog(bool on);
 
 const char *task_state_name(enum task_state s);
 

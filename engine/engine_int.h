@@ -279,5 +279,7 @@ void log_init(struct engine *e);
 void log_free(struct engine *e);
 void log_add(struct engine *e, enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Does an event of level lvl leave the ring (stderr or syslog) at threshold? */
+bool log_level_passes(enum log_level lvl, enum log_level threshold);
 
 #endif

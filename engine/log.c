@@ -1,6 +1,8 @@
 /* log.c - the /log ring: the last cfg.log_lines events, newest last.
- * Lines at or above the configured level also go to stderr (the daemon points
- * stderr at syslog when it runs in the background). */
+ * Every event goes to the ring; those at or above the configured [log] level
+ * also go to stderr in the foreground, or to syslog(3) once the daemon has
+ * detached (its stderr is then /dev/null; under systemd, syslog is the
+ * journal). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,34 @@ static const char *const lvl_tag[] = {
 	[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warn",
 	[LOG_LVL_INFO] = "info",   [LOG_LVL_DEBUG] = "debug",
 };
+
+/* Where the lines above the level go: one sink for the whole process, chosen
+ * by main() when it daemonizes, before any engine thread runs. */
+static bool to_syslog;
+
+void engine_log_to_syslog(bool on)
+{
+	to_syslog = on;
+}
+
+static const int syslog_prio[] = {
+	[LOG_LVL_ERROR] = LOG_ERR, [LOG_LVL_WARN] = LOG_WARNING,
+	[LOG_LVL_INFO] = LOG_INFO, [LOG_LVL_DEBUG] = LOG_DEBUG,
+};
+
+/* The level filter: is an event of level lvl wanted outside the ring? */
+bool log_level_passes(enum log_level lvl, enum log_level threshold)
+{
+	return lvl <= threshold;
+}
+
+static void log_sink(enum log_level lvl, const char *msg)
+{
+	if (to_syslog)
+		syslog(syslog_prio[lvl], "%s: %s", lvl_tag[lvl], msg);
+	else
+		fprintf(stderr, "pcfs: %s: %s\n", lvl_tag[lvl], msg);
+}
 
 void log_init(struct engine *e)
 {
@@ -71,8 +101,8 @@ static void log_vadd(struct engine *e, enum log_level lvl, const char *fmt, va_l
 	pthread_mutex_unlock(&e->log_lock);
 	free(line);
 
-	if (lvl <= e->cfg.log_level)
-		fprintf(stderr, "pcfs: %s: %s\n", lvl_tag[lvl], msg);
+	if (log_level_passes(lvl, e->cfg.log_level))
+		log_sink(lvl, msg);
 }
 
 void log_add(struct engine *e, enum log_level lvl, const char *fmt, ...)

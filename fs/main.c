@@ -1,6 +1,10 @@
 /* main.c - pcfs: mount the process-control filesystem.
  *
- *   pcfs [-f] [-d] [-o opt,...] [--config FILE] MOUNTPOINT
+ *   pcfs [-f] [-d] [-o opt,...] [--config FILE] [SOURCE] MOUNTPOINT
+ *
+ * SOURCE and -o config=FILE are there for mount(8): `mount -t fuse.pcfs pcfs
+ * MNT -o config=FILE` and fstab lines run mount.fuse3, which runs
+ * `pcfs SOURCE MNT -o OPTIONS`.
  *
  * Order matters here:
  *   1. parse options, load the config: errors stop us before anything mounts;
@@ -26,10 +30,11 @@
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
 	       "\n"
 	       "Mount pcfs, a filesystem for starting, pooling and inspecting processes\n"
-	       "and threads (see /README inside the mount, and pcfs(1)).\n"
+	       "and threads (see /README inside the mount, and pcfs(1)).  SOURCE, as\n"
+	       "mount(8) passes it, is ignored.\n"
 	       "\n"
 	       "  --config FILE     configuration (default: $PCFS_CONFIG,\n"
 	       "                    $XDG_CONFIG_HOME/pcfs/pcfs.ini, /etc/pcfs/pcfs.ini)\n"
@@ -37,18 +42,63 @@ static void usage(const char *prog)
 	       "  -d                debug: foreground, print every FUSE request\n"
 	       "  -s                single-threaded request loop\n"
 	       "  -o OPT[,OPT...]   mount options (allow_other, auto_unmount, max_threads=N, ...)\n"
+	       "  -o config=FILE    the same as --config FILE (for mount -t fuse.pcfs and fstab)\n"
 	       "  -h, --help        this text\n"
 	       "  -V, --version     the version\n",
 	       prog);
 }
 
-/* Take our own options out of argv, leaving libfuse's. */
+/* Is this -o option ours rather than libfuse's?  The userspace-only `x-*`,
+ * `X-*` and `comment=` options of mount(8) are dropped: libmount normally
+ * strips them, but other mount programs may pass them on, and libfuse refuses
+ * options it does not know. */
+static bool userspace_mount_option(const char *opt)
+{
+	return !strncmp(opt, "x-", 2) || !strncmp(opt, "X-", 2) || !strncmp(opt, "comment=", 8);
+}
+
+/* Remove our options from a comma-separated -o list, in place: `config=FILE`
+ * (the fstab and `mount -o` spelling of --config) and the userspace-only ones.
+ * Returns 1 if options are left for libfuse, 0 if none, -1 on error. */
+static int filter_mount_options(char *list, const char **config)
+{
+	/* the value is copied out: the list is compacted over it */
+	static char config_opt[CONFIG_PATH_MAX];
+	char *out = list, *opt = list;
+	while (opt) {
+		char *comma = strchr(opt, ',');
+		if (comma)
+			*comma = '\0';
+		if (!strncmp(opt, "config=", 7)) {
+			if (strlen(opt + 7) >= sizeof(config_opt)) {
+				fprintf(stderr, "pcfs: -o config=: the path is too long\n");
+				return -1;
+			}
+			strcpy(config_opt, opt + 7);
+			*config = config_opt;
+		} else if (*opt && !userspace_mount_option(opt)) {
+			if (out != list)
+				*out++ = ',';
+			size_t n = strlen(opt);
+			memmove(out, opt, n + 1);
+			out += n;
+		}
+		opt = comma ? comma + 1 : NULL;
+	}
+	*out = '\0';
+	return out != list;
+}
+
+/* Take our own options out of argv, leaving libfuse's.  A command line may
+ * name a SOURCE before the MOUNTPOINT (`pcfs SOURCE MOUNTPOINT -o ...`), as
+ * mount.fuse3 runs filesystems for `mount -t fuse.pcfs SOURCE MOUNTPOINT` and
+ * fstab lines; pcfs has no source to read, so it is accepted and ignored. */
 static int take_own_options(int *argc, char **argv, const char **config, bool *help,
 			    bool *version)
 {
-	int out = 1;
+	int out = 1, first_pos = -1, npos = 0;
 	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i];
+		char *a = argv[i];
 		if (!strcmp(a, "--config")) {
 			if (i + 1 >= *argc) {
 				fprintf(stderr, "pcfs: --config needs a file\n");
@@ -61,9 +111,34 @@ static int take_own_options(int *argc, char **argv, const char **config, bool *h
 			*help = true;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			*version = true;
+		} else if (!strcmp(a, "-o") && i + 1 < *argc) {
+			int left = filter_mount_options(argv[++i], config);
+			if (left < 0)
+				return -1;
+			if (left) {
+				argv[out++] = a;
+				argv[out++] = argv[i];
+			}
+		} else if (!strncmp(a, "-o", 2) && a[2]) {
+			int left = filter_mount_options(a + 2, config);
+			if (left < 0)
+				return -1;
+			if (left)
+				argv[out++] = a;
 		} else {
-			argv[out++] = argv[i];
+			if (a[0] != '-' && npos++ == 0)
+				first_pos = out;
+			argv[out++] = a;
 		}
+	}
+	if (npos > 2) {
+		fprintf(stderr, "pcfs: too many arguments: [SOURCE] MOUNTPOINT (try --help)\n");
+		return -1;
+	}
+	if (npos == 2) {        /* SOURCE MOUNTPOINT: drop the source */
+		memmove(&argv[first_pos], &argv[first_pos + 1],
+			(size_t)(out - first_pos - 1) * sizeof(*argv));
+		out--;
 	}
 	*argc = out;
 	argv[out] = NULL;
@@ -176,8 +251,11 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, mnt) != 0)
 		goto out_signals;
 	fuse_daemonize(opts.foreground);
-	if (!opts.foreground)
+	if (!opts.foreground) {
+		/* stderr is /dev/null from here on: log lines go to syslog */
 		openlog("pcfs", LOG_PID, LOG_DAEMON);
+		engine_log_to_syslog(true);
+	}
 
 	eng = engine_new(&cfg, mnt, worker, err, sizeof(err));
 	if (!eng) {

@@ -70,5 +70,57 @@ check "io switches voluntarily more than cpu (${vio:-?} vs ${vcpu:-?})" test "${
 expect_match "creation cost is measured for all three" "$(pt)" \
 	'threads \(pthread_create\): +50 tasks in .*'$'\n''processes \(fork server: fork\): +50 tasks.*'$'\n''processes \(posix_spawn \+ exec\): +50 tasks'
 
+run_example start-methods.sh
+sm() { out start-methods.sh; }
+for m in fork clone; do
+	expect_match "start-methods: method=$m: a forked pcfs-worker, the daemon its parent, pages shared COW" \
+		"$(sm)" "sleep time=20s method=$m +$m +process +[0-9]+ +[0-9]+ +[0-9]+ pcfs +pcfs-worker +pagemap"
+done
+for m in spawn vfork; do
+	expect_match "start-methods: method=$m: a fresh pcfs-worker program, the daemon its parent" \
+		"$(sm)" "sleep time=20s method=$m +$m +process +[0-9]+ +[0-9]+ +[0-9]+ pcfs +pcfs-worker +n/a"
+done
+# columns from the end: ... METHOD KIND PID TID PPID PARENT PROGRAM COW
+read -r npid ntid nthr < <(sm | awk 'NF >= 8 && $(NF - 7) == "pthread" && $(NF - 6) == "thread" {
+	if (!($(NF - 5) in p)) { p[$(NF - 5)]; np++ }
+	if (!($(NF - 4) in t)) { t[$(NF - 4)]; nt++ }
+	n++ } END { print np + 0, nt + 0, n + 0 }')
+expect "start-methods: as=thread: two threads, one pid, two tids" "$npid $ntid $nthr" "1 2 2"
+for m in spawn fork vfork clone; do
+	expect_match "start-methods: exec method=$m runs the program, child of the daemon" \
+		"$(sm)" "exec method=$m sleep 20 +$m +process +[0-9]+ +[0-9]+ +[0-9]+ pcfs +sleep "
+done
+
+run_example user-vs-kernel-space.sh
+uk() { out user-vs-kernel-space.sh | awk -v t="$1" 'index($0, t) == 1 { print $(NF - 4), $(NF - 3) }'; }
+read -r cu cs < <(uk 'cpu ops='); read -r iu is < <(uk 'io time=1s'); read -r du ds < <(uk 'exec dd')
+share() { awk -v u="$1" -v s="$2" 'BEGIN { print (u + s > 0) ? s / (u + s) : 0 }'; }
+check "user vs kernel: the cpu task's utime dominates (utime $cu s, stime $cs s)" \
+	awk "BEGIN { exit !($cu > 2 * $cs) }"
+check "user vs kernel: the io task's stime is a larger share ($is of $iu + $is s vs cpu's $cs of $cu + $cs s)" \
+	awk "BEGIN { exit !($(share "$iu" "$is") > $(share "$cu" "$cs")) }"
+check "user vs kernel: dd bs=1 spends most in the kernel (utime $du s, stime $ds s)" \
+	awk "BEGIN { exit !($ds > $du) }"
+
+PLOTS=$WORKDIR/plots
+if command -v gnuplot >/dev/null; then
+	if timeout 120 bash "$EX/plot-memory.sh" "$M" "$PLOTS" >"$WORKDIR/plot-memory.sh.out" 2>&1; then
+		ok "plot-memory.sh runs"; else bad "plot-memory.sh runs"; tail -20 "$WORKDIR/plot-memory.sh.out"; fi
+	for png in memory-growth.png cow-shared-copied.png; do
+		f=$PLOTS/$png
+		expect "plot-memory: $png is a PNG" "$(head -c 8 "$f" 2>/dev/null | od -An -tx1 | tr -d ' \n')" "89504e470d0a1a0a"
+		check "plot-memory: $png is a 900x540 image of some substance ($(stat -c %s "$f" 2>/dev/null) bytes)" \
+			bash -c "file '$f' | grep -q '900 x 540' && [ \$(stat -c %s '$f') -gt 10000 ]"
+	done
+	# the data behind the pictures: RSS climbs past 150 MiB; cow splits as written
+	check "plot-memory: memlog RSS climbs from under 64 to over 150 MiB" \
+		awk 'NR == 1 { first = $3 } $3 > max { max = $3 } END { exit !(first < 64 && max > 150) }' "$PLOTS/memory-growth.dat"
+	expect "plot-memory: cow writes 0 25 50 75 100%" "$(awk '{ printf "%s ", $1 }' "$PLOTS/cow.dat")" "0 25 50 75 100 "
+	check "plot-memory: copied MiB follow write% (within 4 of 64 MiB)" \
+		awk '{ d = $3 - 64 * $1 / 100; if (d < -4 || d > 4) bad = 1 } END { exit bad }' "$PLOTS/cow.dat"
+else
+	echo "SKIP plot-memory.sh: no gnuplot (apt-get install gnuplot-nox)"
+fi
+
 check "unmount" pcfs_umount
 finish
