@@ -159,6 +159,15 @@ expect "a local future again" "$(wait_final hpc "$l")" "done"
 expect "... no slurm_job" "$(fut hpc "$l" slurm_job)" ""
 expect "... a worker task ran it" "$(fut hpc "$l" task | grep -c '^[0-9]')" "1"
 
+# --- examples/slurm-pool.sh prints what it promises ---
+if timeout 120 bash "$PCFS_SOURCE_DIR/examples/slurm-pool.sh" "$M" >"$WORKDIR/ex.out" 2>&1; then
+	ok "examples/slurm-pool.sh runs"; else bad "examples/slurm-pool.sh runs"; fi
+ex=$(cat "$WORKDIR/ex.out")
+expect_match "example: a job's result" "$ex" 'result of [0-9]+: hello from .*, Slurm job [0-9]+'
+expect_match "example: a built-in's result" "$ex" 'result of [0-9]+: cpu ops=5000 '
+expect_match "example: a failed job" "$ex" 'slurm job [0-9]+ -> failed, exitcode 4'
+expect_match "example: map" "$ex" 'map: 1 4 9 16 25 36 49 64 81 100 '
+
 # --- no zombies; unmount scancels jobs in flight ---
 z=$(ps --ppid "$PCFS_PID" -o stat= | grep -c '^Z' || true)
 expect "no zombie children of the daemon" "$z" "0"
