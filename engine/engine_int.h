@@ -228,7 +228,7 @@ struct slurm_submit {                /* a future to submit: copied out of the po
 struct slurm_watch {                 /* a job in flight */
 	uint64_t pool, fut, job;
 	char pool_name[POOL_NAME_MAX + 1];
-	int signal;                      /* > 0: scancel it with this signal (SIGKILL: plain scancel) */
+	int signal;                      /* > 0: scancel --signal it; < 0: a plain scancel (cancel) */
 	bool running;                    /* the future is running (as of the last poll) */
 };
 /* Dequeue what may be submitted now (workers= bounds the jobs in flight). */

@@ -53,7 +53,7 @@ struct future {
 	uint64_t job;                  /* 0 until sbatch answers */
 	bool sl_submitting;            /* handed to the poller, no job id yet */
 	bool sl_gone;                  /* Slurm said the job ended: no longer in flight */
-	int sl_signal;                 /* a scancel to send (SIGKILL: plain scancel), 0 if none */
+	int sl_signal;                 /* a scancel to send: > 0 --signal, < 0 plain; 0 none */
 };
 
 struct pslot {
@@ -1441,7 +1441,7 @@ int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
 		set_error(f, "cancelled");
 		record_final(e, p, f);
 		if (f->job && !f->sl_gone) {
-			f->sl_signal = SIGKILL;   /* a job waiting in Slurm: scancel it */
+			f->sl_signal = -1;   /* a job waiting in Slurm: scancel it */
 			slurm_kick(e);
 		}   /* one still being submitted is scancelled once sbatch answers */
 		maybe_close(e, p);
@@ -1550,7 +1550,7 @@ bool pool_slurm_submitted(struct engine *e, uint64_t pool, uint64_t fut, uint64_
 	f->sl_submitting = false;
 	f->job = job;
 	if (fut_final(f)) {
-		f->sl_signal = SIGKILL;   /* cancelled while sbatch ran */
+		f->sl_signal = -1;        /* cancelled while sbatch ran */
 		return false;
 	}
 	free(f->error);           /* "waiting for Slurm: ..." of an earlier try */
@@ -1692,8 +1692,9 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 			  (unsigned long long)j->id);
 		record_final(e, p, f);
 	} else if (f->stopped) {
-		/* ctl term/kill: it fails with -N and is never retried */
-		if (code >= 0)
+		/* ctl term/kill: it fails with -N and is never retried (a job
+		 * Slurm turned into a cancel reports 0:15 whatever the signal) */
+		if (code >= 0 || fate == SF_CANCELLED)
 			code = -f->stop_sig;
 		slurm_failure(f, j, code, why, sizeof(why));
 		future_ended(e, p, f, code, why);

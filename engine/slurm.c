@@ -429,10 +429,10 @@ static void submit_all(struct engine *e)
 			s->controller_down = false;
 			log_add(e, LOG_LVL_INFO, "slurm: the controller answers again");
 		}
-		bool keep = true;
+		/* a future cancelled while sbatch ran gets its scancel with the signals */
 		pthread_mutex_lock(&e->lock);
 		if (res == 1)
-			keep = pool_slurm_submitted(e, subs[i].pool, subs[i].fut, job);
+			pool_slurm_submitted(e, subs[i].pool, subs[i].fut, job);
 		else
 			pool_slurm_unsubmitted(e, subs[i].pool, subs[i].fut, res < 0,
 					       why[0] ? why : "Slurm is unreachable");
@@ -441,7 +441,6 @@ static void submit_all(struct engine *e)
 		if (res == 1)
 			log_add(e, LOG_LVL_DEBUG, "pool %s: future %" PRIu64 " is slurm job %" PRIu64,
 				subs[i].pool_name, subs[i].fut, job);
-		(void)keep;   /* a future cancelled meanwhile: its scancel goes with the signals */
 		free(subs[i].line);
 	}
 	free(subs);
@@ -457,12 +456,17 @@ static void send_signals(struct engine *e, const struct slurm_watch *w, size_t n
 		char job[32], sig[32];
 		snprintf(job, sizeof(job), "%" PRIu64, w[i].job);
 		snprintf(sig, sizeof(sig), "--signal=%d", w[i].signal);
-		/* KILL from cancel: a plain scancel (the job ends CANCELLED);
-		 * a ctl signal goes to every step, the batch script included */
-		char *kill_argv[] = { "scancel", job, NULL };
-		char *sig_argv[] = { "scancel", "--full", sig, job, NULL };
+		/* cancel: a plain scancel (the job ends CANCELLED).  A ctl signal
+		 * goes to every step, the batch script included, so the job's
+		 * exit code names it, except KILL: Slurm turns `--full
+		 * --signal=KILL` into a cancel (0:15), so KILL goes to the batch
+		 * script alone (the job ends FAILED 0:9 and slurmd ends the rest
+		 * of its processes with it). */
+		char *cancel_argv[] = { "scancel", job, NULL };
+		char *sig_argv[] = { "scancel", w[i].signal == SIGKILL ? "--batch" : "--full", sig,
+				     job, NULL };
 		struct cmd_result r;
-		run_cmd(e, w[i].signal == SIGKILL ? kill_argv : sig_argv, &r);
+		run_cmd(e, w[i].signal < 0 ? cancel_argv : sig_argv, &r);
 		if (cmd_ok(&r)) {
 			pthread_mutex_lock(&e->lock);
 			pool_slurm_signalled(e, w[i].pool, w[i].fut, w[i].signal);

@@ -171,7 +171,6 @@ int slurm_line_opts(const char *line, size_t len, struct slurm_opts *o, char **o
 		rn += pos - ws;
 	}
 	res[rn] = '\0';
-	/* a leading blank could only come from the original line */
 	*out = res;
 	return 0;
 }

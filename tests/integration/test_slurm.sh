@@ -109,6 +109,12 @@ expect "... exitcode -15" "$(fut c "$r" exitcode)" "-15"
 expect_match "... error says ctl" "$(fut c "$r" error)" 'killed by signal 15 \(ctl\)$'
 check "... the job has ended in Slurm" test "$(squeue_state "$rjob")" != RUNNING
 
+k=$(submit c 'sleep time=120')
+check "another job runs" wait_until 400 is_state c "$k" running
+echo kill > "$P/c/futures/$k/ctl"
+expect "ctl kill: failed" "$(wait_final c "$k")" "failed"
+expect "... exitcode -9" "$(fut c "$k" exitcode)" "-9"
+
 x=$(submit c 'sleep time=120')
 check "another job runs" wait_until 400 is_state c "$x" running
 scancel "$(fut c "$x" slurm_job)"
