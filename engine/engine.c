@@ -363,7 +363,10 @@ static void reap_children(struct engine *e)
 		}
 		/* An orphaned descendant of some task, reparented to us as the
 		 * subreaper: reaping it is all there is to do.  Or a cow child
-		 * whose announcement is still in its parent's pipe: remember it. */
+		 * whose announcement is still in its parent's pipe: remember it.
+		 * A command of the Slurm poller is the poller's to hear of. */
+		if (slurm_reaped(e, pid, status))
+			continue;
 		stranger_reaped(e, pid, status, &ru);
 	}
 }
@@ -913,6 +916,7 @@ void engine_shutdown(struct engine *e)
 {
 	if (!e->thread_started)
 		return;
+	slurm_stop(e);   /* its commands need this thread to reap them */
 	pthread_mutex_lock(&e->lock);
 	e->stopping = true;
 	pthread_mutex_unlock(&e->lock);
@@ -940,6 +944,7 @@ void engine_free(struct engine *e)
 		engine_shutdown(e);
 	if (e->fs_sock >= 0)
 		close(e->fs_sock);
+	slurm_free(e);
 	pools_free(e);
 	for (struct task *t = e->first, *n; t; t = n) {
 		n = t->next;

@@ -26,6 +26,7 @@
 #include "channel.h"
 #include "config.h"
 #include "memstat.h"
+#include "slurm.h"
 #include "spec.h"
 #include "strbuf.h"
 
@@ -154,6 +155,8 @@ struct pool_info {
 	uint64_t submitted, queued, running, done, failed, cancelled;
 	double rate;                /* futures finished per second, recent */
 	double elapsed;             /* seconds since the first submit */
+	bool slurm;                 /* executor=slurm: futures are Slurm jobs */
+	struct slurm_opts slurm_opts;
 };
 
 struct future_info {
@@ -170,6 +173,7 @@ struct future_info {
 	double queued_for, runtime, cpu;
 	int64_t timeout_ms;
 	uint64_t out_bytes[3], out_dropped[3];
+	uint64_t slurm_job;         /* a Slurm pool's job id, 0 if none (yet) */
 };
 
 void future_info_free(struct future_info *fi);
@@ -185,7 +189,9 @@ int engine_pool_find(struct engine *e, const char *name, uint64_t *id);
 int engine_pool_list(struct engine *e, uint64_t **ids, char (**names)[POOL_NAME_MAX + 1],
 		     size_t *n);
 int engine_pool_info(struct engine *e, uint64_t pool, struct pool_info *out);
-/* ctl: workers=N type=process|thread gil=0|1 shutdown [cancel] pause resume */
+/* ctl: workers=N type=process|thread gil=0|1 shutdown [cancel] pause resume;
+ * executor=local|slurm with Slurm options (partition= account= mem= cpus=
+ * slurm_time=) and workers=, several on one line. */
 int engine_pool_ctl(struct engine *e, uint64_t pool, const char *line, char *err, size_t errlen);
 /* Submit every task line in buf: all queued, or none (-EINVAL/-EAGAIN/-ESHUTDOWN
  * with the reason).  New future ids are appended to ids (malloc'd, grown). */

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "wire.h"
 #include "memstat.h"
+#include "slurm.h"
 
 /* What an epoll registration refers to.  The event carries (type, id) rather
  * than a pointer, so an object forgotten by another thread between
@@ -187,6 +188,8 @@ struct engine {
 	size_t nshut_groups;
 
 	struct chantab *chans;         /* channels.c */
+	struct slurm *slurm;           /* the Slurm poller (slurm.c), NULL until a pool uses it;
+					* set under `lock` */
 
 	/* the log ring */
 	pthread_mutex_t log_lock;
@@ -219,6 +222,33 @@ void pool_host_died(struct engine *e, struct host *h, const char *why);
 void pool_timer_fired(struct engine *e, uint64_t key);
 void pools_free(struct engine *e);
 const char *pool_name_of(const struct pool *p);
+/* pool.c, for slurm.c: futures of Slurm pools.  All with `lock` held. */
+struct slurm_submit {                /* a future to submit: copied out of the pool */
+	uint64_t pool, fut;
+	char pool_name[POOL_NAME_MAX + 1];
+	char *line;                      /* owned (free) */
+	struct slurm_opts opts;
+};
+struct slurm_watch {                 /* a job in flight */
+	uint64_t pool, fut, job;
+	char pool_name[POOL_NAME_MAX + 1];
+	int signal;                      /* > 0: scancel --signal it; < 0: a plain scancel (cancel) */
+	bool running;                    /* the future is running (as of the last poll) */
+};
+/* Dequeue what may be submitted now (workers= bounds the jobs in flight). */
+size_t pool_slurm_take(struct engine *e, struct slurm_submit **out);
+/* sbatch gave `job`; false if the future was cancelled meanwhile (scancel it). */
+bool pool_slurm_submitted(struct engine *e, uint64_t pool, uint64_t fut, uint64_t job);
+/* sbatch failed: transient (controller down) requeues it first in line;
+ * otherwise the future fails with `why`. */
+void pool_slurm_unsubmitted(struct engine *e, uint64_t pool, uint64_t fut, bool transient,
+			    const char *why);
+size_t pool_slurm_watch(struct engine *e, struct slurm_watch **out);
+void pool_slurm_signalled(struct engine *e, uint64_t pool, uint64_t fut, int sig);
+/* What Slurm says of the job; for a final one, its stdout/stderr text. */
+void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const struct slurm_job *j,
+		       const char *out, size_t outlen, const char *err, size_t errlen);
+
 /* sample.c: sampling on the engine thread; keeping the last figures */
 int sample_init(struct engine *e);
 /* The sampling timer fired: read every live task's figures, without `lock`. */

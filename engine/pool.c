@@ -48,6 +48,12 @@ struct future {
 	int64_t cpu_us;
 	struct timespec submitted, started, ended;
 	struct outbuf out[3];
+	/* Slurm pools (slurm.c): the job's options and id */
+	struct slurm_opts sopt;
+	uint64_t job;                  /* 0 until sbatch answers */
+	bool sl_submitting;            /* handed to the poller, no job id yet */
+	bool sl_gone;                  /* Slurm said the job ended: no longer in flight */
+	int sl_signal;                 /* a scancel to send: > 0 --signal, < 0 plain; 0 none */
 };
 
 struct pslot {
@@ -85,6 +91,10 @@ struct pool {
 	struct timespec rate_t0;
 	uint64_t rate_n0;
 	double rate;
+	/* executor=slurm: futures are jobs (slurm.c); workers= bounds the jobs in flight */
+	bool slurm;
+	struct slurm_opts sopt;
+	uint64_t sl_inflight;          /* submitted (or being submitted), not yet ended in Slurm */
 };
 
 static const char *const pool_state_names[] = {
@@ -242,7 +252,7 @@ static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struc
 static void ensure_workers(struct engine *e, struct pool *p)
 {
 	unsigned have = live_slots(p);
-	if (have >= p->target || p->state == POOL_CLOSED)
+	if (p->slurm || have >= p->target || p->state == POOL_CLOSED)
 		return;
 	unsigned need = p->target - have;
 	if (p->type == TASK_PROCESS) {
@@ -468,6 +478,11 @@ static void pool_dispatch(struct engine *e, struct pool *p)
 {
 	if (p->paused)
 		return;
+	if (p->slurm) {
+		if (p->qhead)
+			slurm_kick(e);   /* the poller submits, outside the lock */
+		return;
+	}
 	for (size_t i = 0; i < p->nslots && p->qhead; i++) {
 		struct pslot *s = p->slots[i];
 		if (!s || !s->ready || s->running || s->retiring || !s->host || s->host->sock < 0)
@@ -491,11 +506,21 @@ static void pool_dispatch(struct engine *e, struct pool *p)
 }
 
 /* A future's run ended (code >= 0 exit status, < 0 signal); decide its fate. */
+static void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
+			 const char *why);
+
 static void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
 		      int code, const char *why)
 {
 	s->running = NULL;
 	p->running--;
+	future_ended(e, p, f, code, why);
+}
+
+/* A run of f ended, on any executor: done, failed, or retried (first in line). */
+static void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
+			 const char *why)
+{
 	close_timer_fd(&f->timer_fd);
 	f->exitcode = code;
 	if (code == 0 && !why) {
@@ -662,7 +687,7 @@ void pool_timer_fired(struct engine *e, uint64_t key)
 /* Shut down and drained: let the workers go. */
 static void maybe_close(struct engine *e, struct pool *p)
 {
-	if (p->state != POOL_SHUTDOWN || p->queued || p->running)
+	if (p->state != POOL_SHUTDOWN || p->queued || p->running || p->sl_inflight)
 		return;
 	p->state = POOL_CLOSED;
 	for (size_t i = 0; i < p->nslots; i++)
@@ -829,6 +854,8 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->paused = p->paused;
 	o->state = p->state;
 	o->workers = p->target;
+	o->slurm = p->slurm;
+	o->slurm_opts = p->sopt;
 	for (size_t i = 0; i < p->nslots; i++) {
 		if (!p->slots[i] || p->slots[i]->retiring)
 			continue;
@@ -879,6 +906,109 @@ static int reconfigure(struct engine *e, struct pool *p, enum task_kind type, bo
 	return 0;
 }
 
+/* executor=local|slurm, Slurm options and workers=, several on one line:
+ * all are checked before any applies. */
+static int slurm_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
+{
+	int executor = -1;   /* -1 unchanged, 0 local, 1 slurm */
+	uint64_t workers = 0;
+	struct slurm_opts o;
+	char *copy = strdup(line), *save = NULL;
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	if (p)
+		o = p->sopt;
+	pthread_mutex_unlock(&e->lock);
+	int rc = p ? 0 : -ENOENT;
+	for (char *t = strtok_r(copy, " \t", &save); t && rc == 0; t = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(t, '=');
+		if (!eq) {
+			snprintf(err, errlen, "'%.40s': expected KEY=VALUE", t);
+			rc = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		if (!strcmp(t, "executor")) {
+			if (strcmp(eq + 1, "local") && strcmp(eq + 1, "slurm")) {
+				snprintf(err, errlen, "executor= is local or slurm");
+				rc = -EINVAL;
+			}
+			executor = !strcmp(eq + 1, "slurm");
+		} else if (!strcmp(t, "workers")) {
+			if (parse_uint(eq + 1, 4096, &workers) < 0 || workers == 0) {
+				snprintf(err, errlen, "workers= takes 1..4096");
+				rc = -EINVAL;
+			}
+		} else if ((rc = slurm_opt_apply(&o, t, eq + 1, err, errlen)) == 0) {
+			snprintf(err, errlen, "unknown pool setting '%.40s' here (executor=, workers=, "
+				 "partition=, account=, mem=, cpus=, slurm_time=)", t);
+			rc = -EINVAL;
+		} else if (rc > 0) {
+			rc = 0;
+		}
+	}
+	free(copy);
+	if (rc == 0 && executor == 1 && !slurm_available(err, errlen))
+		rc = -EINVAL;
+	if (rc < 0)
+		return rc;
+
+	pthread_rwlock_rdlock(&e->reap_lock);
+	pthread_mutex_lock(&e->lock);
+	p = pool_by_id(e, id);
+	if (!p) {
+		rc = -ENOENT;
+	} else if (executor >= 0 && (bool)executor != p->slurm &&
+		   (p->running || p->queued || p->sl_inflight)) {
+		snprintf(err, errlen, "executor= changes only while nothing is queued or running");
+		rc = -EBUSY;
+	} else {
+		if (executor >= 0 && (bool)executor != p->slurm) {
+			/* idle local workers go (as for type=); a local pool starts
+			 * new ones on the next submit */
+			for (size_t i = 0; i < p->nslots; i++)
+				if (p->slots[i])
+					slot_retire(e, p, p->slots[i]);
+			if (p->thread_host && p->thread_host->sock >= 0) {
+				close(p->thread_host->sock);
+				p->thread_host->sock = -1;
+			}
+			p->thread_host = NULL;
+			p->slurm = executor == 1;
+			log_add(e, LOG_LVL_INFO, "pool %s: executor=%s", p->name,
+				p->slurm ? "slurm" : "local");
+		}
+		p->sopt = o;
+		if (workers) {
+			p->target = (unsigned)workers;
+			p->failed_starts = 0;
+			if (!p->slurm) {
+				if (p->nfut && p->state != POOL_CLOSED)
+					ensure_workers(e, p);
+				retire_over_target(e, p);
+			}
+		}
+		pool_dispatch(e, p);
+		engine_notify_locked(e, OBJ_POOL, p->id);
+	}
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+	engine_flush_notify(e);
+	return rc;
+}
+
+static bool is_slurm_ctl(const char *line, int nw, const char *word)
+{
+	static const char *const keys[] = { "executor=", "partition=", "account=", "mem=",
+					    "cpus=", "slurm_time=" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strncmp(word, keys[i], strlen(keys[i])))
+			return true;
+	return nw > 1 && strchr(line, '=') && !strncmp(word, "workers=", 8);
+}
+
 int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
 {
 	char word[64] = "", arg[64] = "", extra[8] = "";
@@ -887,6 +1017,8 @@ int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 		snprintf(err, errlen, "empty command");
 		return -EINVAL;
 	}
+	if (is_slurm_ctl(line, nw, word))
+		return slurm_ctl(e, id, line, err, errlen);
 	pthread_rwlock_rdlock(&e->reap_lock);
 	pthread_mutex_lock(&e->lock);
 	struct pool *p = pool_by_id(e, id);
@@ -995,9 +1127,19 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 {
 	/* parse everything first: all or nothing */
 	struct task_spec *specs = NULL;
+	struct slurm_opts *lopts = NULL;   /* Slurm pools: each line's own options */
 	size_t nspec = 0, cap = 0, total = 0;
 	unsigned lineno = 0;
 	int rc = 0;
+	bool slurm = false;
+	struct slurm_opts popts = { 0 };
+	pthread_mutex_lock(&e->lock);
+	struct pool *peek = pool_by_id(e, id);
+	if (peek) {
+		slurm = peek->slurm;
+		popts = peek->sopt;
+	}
+	pthread_mutex_unlock(&e->lock);
 	size_t pos = 0, ll;
 	for (const char *line; (line = next_line(buf, len, &pos, &ll));) {
 		lineno++;
@@ -1006,14 +1148,27 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		if (nspec == cap) {
 			cap = cap ? cap * 2 : 8;
 			struct task_spec *v = realloc(specs, cap * sizeof(*v));
-			if (!v) {
+			struct slurm_opts *lo = v ? realloc(lopts, cap * sizeof(*lo)) : NULL;
+			if (v)
+				specs = v;
+			if (!lo) {
 				rc = -ENOMEM;
 				goto out;
 			}
-			specs = v;
+			lopts = lo;
 		}
 		char why[256];
-		rc = spec_parse(line, ll, e->online_cpus, &specs[nspec], why, sizeof(why));
+		char *stripped = NULL;
+		memset(&lopts[nspec], 0, sizeof(lopts[nspec]));
+		/* Slurm options (mem= cpus= ...) are the job's, not the workload's */
+		if (slurm)
+			rc = slurm_line_opts(line, ll, &lopts[nspec], &stripped, why, sizeof(why));
+		if (rc == 0)
+			rc = spec_parse(stripped ? stripped : line, stripped ? strlen(stripped) : ll,
+					e->online_cpus, &specs[nspec], why, sizeof(why));
+		free(stripped);
+		if (rc == -ENOMEM)
+			goto out;
 		if (rc < 0) {
 			snprintf(err, errlen, "line %u: %s", lineno, why);
 			goto out;
@@ -1038,6 +1193,11 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		rc = check_pool_spec(p, &specs[i], (unsigned)i + 1, err, errlen);
 	if (rc < 0)
 		goto unlock;
+	if (p->slurm != slurm) {
+		snprintf(err, errlen, "the pool's executor changed during the write; submit again");
+		rc = -EAGAIN;
+		goto unlock;
+	}
 	if (p->state != POOL_RUNNING) {
 		snprintf(err, errlen, "pool %s is shut down: no more submits", p->name);
 		rc = -ESHUTDOWN;
@@ -1081,6 +1241,12 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 			f->env = pack_env(&specs[i], &f->envlen);
 			f->retries = (unsigned)specs[i].retries;
 			f->timeout_ms = specs[i].timeout_ms;
+			f->sopt = popts;
+			slurm_opts_merge(&f->sopt, &lopts[i]);
+			/* timeout= is the job's time limit in Slurm (whole minutes),
+			 * unless the line says slurm_time= */
+			if (slurm && f->timeout_ms != SPEC_UNSET && !lopts[i].time_min)
+				f->sopt.time_min = slurm_minutes(f->timeout_ms);
 			f->timer_fd = -1;
 			f->out[1].fd = f->out[2].fd = -1;
 			nf[k++] = f;
@@ -1126,6 +1292,7 @@ out:
 	for (size_t i = 0; i < nspec; i++)
 		spec_free(&specs[i]);
 	free(specs);
+	free(lopts);
 	if (rc == -ENOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
 	return rc;
@@ -1194,6 +1361,7 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 	o->task = f->task;
 	o->child = f->child;
 	o->timeout_ms = f->timeout_ms;
+	o->slurm_job = f->job;
 	o->queued_for = since(f->submitted, f->started.tv_sec ? f->started :
 					    o->final ? f->ended : now);
 	o->runtime = f->started.tv_sec ? since(f->started, o->final ? f->ended : now) : 0;
@@ -1254,6 +1422,10 @@ int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
 		f->state = FUT_CANCELLED;
 		set_error(f, "cancelled");
 		record_final(e, p, f);
+		if (f->job && !f->sl_gone) {
+			f->sl_signal = -1;   /* a job waiting in Slurm: scancel it */
+			slurm_kick(e);
+		}   /* one still being submitted is scancelled once sbatch answers */
 		maybe_close(e, p);
 	} else if (f->state != FUT_CANCELLED) {
 		rc = -EBUSY;   /* running or ended: too late, as in Python */
@@ -1289,6 +1461,11 @@ int engine_future_ctl(struct engine *e, uint64_t pid, uint64_t fid, const char *
 		snprintf(err, errlen, "future %llu is %s, not running (cancel a pending one)",
 			 (unsigned long long)fid, future_state_name(f->state));
 		rc = -ESRCH;
+	} else if (p->slurm) {
+		f->stopped = true;
+		f->stop_sig = sig;
+		f->sl_signal = sig;       /* scancel --signal, by the poller */
+		rc = slurm_kick(e);
 	} else {
 		struct pslot *s = p->slots[f->slot - 1];
 		f->stopped = true;
@@ -1299,4 +1476,222 @@ int engine_future_ctl(struct engine *e, uint64_t pid, uint64_t fid, const char *
 	}
 	pthread_mutex_unlock(&e->lock);
 	return rc;
+}
+
+/* ---- Slurm pools: the poller's side (slurm.c), engine lock held ----------------- */
+
+static struct future *slurm_future(struct engine *e, uint64_t pool, uint64_t fut,
+				   struct pool **pp)
+{
+	struct pool *p = pool_by_id(e, pool);
+	*pp = p;
+	return p && p->slurm ? fut_get(p, fut) : NULL;
+}
+
+size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
+{
+	struct slurm_submit *v = NULL;
+	size_t n = 0, cap = 0;
+	for (struct pool *p = e->pools; p; p = p->next) {
+		if (!p->slurm || p->paused || p->state == POOL_CLOSED)
+			continue;
+		while (p->qhead && p->sl_inflight < p->target) {
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 16;
+				struct slurm_submit *nv = realloc(v, c * sizeof(*nv));
+				if (!nv)
+					goto out;
+				v = nv;
+				cap = c;
+			}
+			struct future *f = p->qhead;
+			char *line = strdup(f->line);
+			if (!line)
+				goto out;
+			dequeue(p);
+			f->sl_submitting = true;
+			f->attempts++;
+			p->sl_inflight++;
+			v[n] = (struct slurm_submit){ .pool = p->id, .fut = f->id, .line = line,
+						      .opts = f->sopt };
+			memcpy(v[n].pool_name, p->name, sizeof(p->name));
+			n++;
+		}
+	}
+out:   /* out of memory: what is not taken stays queued for the next round */
+	*out = v;
+	return n;
+}
+
+bool pool_slurm_submitted(struct engine *e, uint64_t pool, uint64_t fut, uint64_t job)
+{
+	struct pool *p;
+	struct future *f = slurm_future(e, pool, fut, &p);
+	if (!f)
+		return false;
+	f->sl_submitting = false;
+	f->job = job;
+	if (fut_final(f)) {
+		f->sl_signal = -1;        /* cancelled while sbatch ran */
+		return false;
+	}
+	free(f->error);           /* "waiting for Slurm: ..." of an earlier try */
+	f->error = NULL;
+	notify_future(e, p, f);
+	return true;
+}
+
+void pool_slurm_unsubmitted(struct engine *e, uint64_t pool, uint64_t fut, bool transient,
+			    const char *why)
+{
+	struct pool *p;
+	struct future *f = slurm_future(e, pool, fut, &p);
+	if (!f)
+		return;
+	f->sl_submitting = false;
+	p->sl_inflight--;
+	if (fut_final(f)) {
+		maybe_close(e, p);
+		return;
+	}
+	if (transient) {
+		/* the controller is away: first in line again, tried next round */
+		f->attempts--;
+		set_error(f, "waiting for Slurm: %s", why);
+		enqueue(p, f, true);
+	} else {
+		f->state = FUT_FAILED;
+		f->exitcode = 1;
+		set_error(f, "sbatch refused the job: %s", why);
+		log_add(e, LOG_LVL_ERROR, "pool %s: future %llu: sbatch refused the job: %s",
+			p->name, (unsigned long long)f->id, why);
+		record_final(e, p, f);
+		maybe_close(e, p);
+	}
+	notify_future(e, p, f);
+}
+
+size_t pool_slurm_watch(struct engine *e, struct slurm_watch **out)
+{
+	size_t n = 0, cap = 0;
+	struct slurm_watch *v = NULL;
+	for (struct pool *p = e->pools; p; p = p->next) {
+		if (!p->slurm || !p->sl_inflight)
+			continue;
+		for (size_t i = 0; i < p->nfut; i++) {
+			struct future *f = p->fut[i];
+			if (!f->job || f->sl_gone)
+				continue;
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 64;
+				struct slurm_watch *nv = realloc(v, c * sizeof(*nv));
+				if (!nv)
+					goto out;   /* the rest are watched next round */
+				v = nv;
+				cap = c;
+			}
+			v[n] = (struct slurm_watch){ .pool = p->id, .fut = f->id, .job = f->job,
+						     .signal = f->sl_signal,
+						     .running = f->state == FUT_RUNNING };
+			memcpy(v[n++].pool_name, p->name, sizeof(p->name));
+		}
+	}
+out:
+	*out = v;
+	return n;
+}
+
+void pool_slurm_signalled(struct engine *e, uint64_t pool, uint64_t fut, int sig)
+{
+	struct pool *p;
+	struct future *f = slurm_future(e, pool, fut, &p);
+	if (f && f->sl_signal == sig)
+		f->sl_signal = 0;
+}
+
+/* The error of a job that ended badly: Slurm's state, its reason, the code. */
+static void slurm_failure(struct future *f, const struct slurm_job *j, int code, char *buf,
+			  size_t len)
+{
+	int n = snprintf(buf, len, "slurm job %llu %s", (unsigned long long)j->id, j->state);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (j->reason[0] && strcmp(j->reason, "None"))
+		n += snprintf(buf + n, len - (size_t)n, " (%s)", j->reason);
+	const char *why = slurm_state_reason(j->state);
+	if (*why && strcmp(j->state, "FAILED") && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ": %s", why);
+	if ((size_t)n >= len)
+		return;
+	if (!j->have_exit)
+		snprintf(buf + n, len - (size_t)n, ", exit code unknown");
+	else if (code > 0)
+		snprintf(buf + n, len - (size_t)n, ", exit status %d", code);
+	else if (code < 0)
+		snprintf(buf + n, len - (size_t)n, ", killed by signal %d%s", -code,
+			 f->stopped ? " (ctl)" : "");
+}
+
+void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const struct slurm_job *j,
+		       const char *out, size_t outlen, const char *err, size_t errlen)
+{
+	struct pool *p;
+	struct future *f = slurm_future(e, pool, fut, &p);
+	if (!f || f->job != j->id || f->sl_gone)
+		return;
+	enum slurm_fate fate = slurm_state_fate(j->state);
+	if (fate == SF_RUNNING && f->state == FUT_PENDING) {
+		f->state = FUT_RUNNING;
+		f->started = now_mono();
+		p->running++;
+		notify_future(e, p, f);
+		engine_notify_locked(e, OBJ_POOL, p->id);
+		return;
+	}
+	if (!slurm_fate_final(fate))
+		return;
+	f->sl_gone = true;
+	p->sl_inflight--;
+	if (f->state == FUT_RUNNING)
+		p->running--;
+	if (fut_final(f)) {        /* cancelled by us earlier: Slurm agrees now */
+		maybe_close(e, p);
+		slurm_kick(e);
+		return;
+	}
+	if (!f->started.tv_sec)
+		f->started = now_mono();   /* it ran between two polls */
+	out_free(&f->out[1]);
+	out_free(&f->out[2]);
+	out_append(&f->out[1], out, outlen, e->cfg.output_max);
+	out_append(&f->out[2], err, errlen, e->cfg.output_max);
+	int code = j->have_exit ? j->exitcode : fate == SF_DONE ? 0 : 1;
+	char why[256];
+	if (fate == SF_CANCELLED && !f->stopped) {
+		/* not by this pool: an admin's (or the user's own) scancel */
+		f->state = FUT_CANCELLED;
+		set_error(f, "slurm job %llu was cancelled in Slurm (scancel)",
+			  (unsigned long long)j->id);
+		record_final(e, p, f);
+	} else if (f->stopped) {
+		/* ctl term/kill: it fails with -N and is never retried (a job
+		 * Slurm turned into a cancel reports 0:15 whatever the signal) */
+		if (code >= 0 || fate == SF_CANCELLED)
+			code = -f->stop_sig;
+		slurm_failure(f, j, code, why, sizeof(why));
+		future_ended(e, p, f, code, why);
+	} else if (fate == SF_DONE && code == 0) {
+		future_ended(e, p, f, 0, NULL);
+	} else {
+		slurm_failure(f, j, code, why, sizeof(why));
+		future_ended(e, p, f, code, why);
+	}
+	if (f->state == FUT_PENDING) {   /* retried: a new job next round */
+		f->job = 0;
+		f->sl_gone = false;
+		f->started = (struct timespec){ 0 };
+	}
+	maybe_close(e, p);
+	pool_dispatch(e, p);
+	engine_notify_locked(e, OBJ_POOL, p->id);
 }

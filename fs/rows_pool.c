@@ -107,8 +107,12 @@ static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
 	int rc = engine_pool_info(fs->eng, id, &pi);
 	if (rc < 0)
 		return rc;
-	sb_printf(out, "workers=%u type=%s gil=%d%s\n", pi.workers,
-		  pi.type == TASK_THREAD ? "thread" : "process", pi.gil, pi.paused ? " paused" : "");
+	char slurm[256] = " executor=slurm";
+	if (pi.slurm)   /* a local pool's line stays as it was: no executor= means local */
+		slurm_opts_format(&pi.slurm_opts, slurm, sizeof(slurm));
+	sb_printf(out, "workers=%u type=%s gil=%d%s%s\n", pi.workers,
+		  pi.type == TASK_THREAD ? "thread" : "process", pi.gil, pi.paused ? " paused" : "",
+		  pi.slurm ? slurm : "");
 	return 0;
 }
 
@@ -290,6 +294,7 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_str(e, "state", pool_state_name(pi.state));
 	emit_bool(e, "paused", pi.paused);
 	emit_bool(e, "gil", pi.gil);
+	emit_str(e, "executor", pi.slurm ? "slurm" : "local");
 	return 0;
 }
 
@@ -512,6 +517,10 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 	emit_uint(e, "stdout_dropped", fi.out_dropped[1]);
 	emit_uint(e, "stderr_bytes", fi.out_bytes[2]);
 	emit_uint(e, "stderr_dropped", fi.out_dropped[2]);
+	if (fi.slurm_job)
+		emit_uint(e, "slurm_job", fi.slurm_job);
+	else
+		emit_null(e, "slurm_job");
 	future_info_free(&fi);
 	return 0;
 }
@@ -530,6 +539,16 @@ static ssize_t stream_fstderr(struct fs *fs, uint64_t key, uint64_t off, char *b
 				    total);
 }
 
+/* slurm_job: the Slurm job id of a Slurm pool's future; empty otherwise */
+static int show_fslurm_job(struct fs *fs, uint64_t key, struct strbuf *out)
+{
+	WITH_FUTURE(fs, key, fi);
+	if (fi.slurm_job)
+		sb_printf(out, "%" PRIu64 "\n", fi.slurm_job);
+	future_info_free(&fi);
+	return 0;
+}
+
 static const struct row future_rows[] = {
 	TEXT("state", 0444, show_fstate),
 	WAIT("result", 0444, ready_result, OBJ_FUTURE),
@@ -542,6 +561,7 @@ static const struct row future_rows[] = {
 	TEXT("task", 0444, show_ftask),
 	STREAM("stdout", 0444, stream_fstdout),
 	STREAM("stderr", 0444, stream_fstderr),
+	TEXT("slurm_job", 0444, show_fslurm_job),
 };
 
 const struct dirdesc dir_future = {
