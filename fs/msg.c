@@ -65,11 +65,10 @@ unsigned msg_events(struct fs *fs, struct handle *h, size_t len)
 	return ev;
 }
 
-/* Both hold a reference on h for the whole call: once the reply is out, the
- * reader may close, and its release may run before this function returns. */
+/* The caller holds a reference on h: once the reply is out, the reader may
+ * close, and its release may run before these return. */
 void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int flags)
 {
-	handle_get(h);
 	pthread_mutex_lock(&h->lock);
 	int done = msg_try_read(fs, h, req, size);
 	pthread_mutex_unlock(&h->lock);
@@ -77,13 +76,11 @@ void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int 
 		fuse_reply_err(req, EAGAIN);
 	else if (!done)
 		park_msg(fs->park, req, h, size, NULL, 0);
-	handle_put(h);
 }
 
 void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t len,
 	       int flags)
 {
-	handle_get(h);
 	pthread_mutex_lock(&h->lock);
 	int done = msg_try_write(fs, h, req, buf, len);
 	pthread_mutex_unlock(&h->lock);
@@ -91,5 +88,4 @@ void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf,
 		fuse_reply_err(req, EAGAIN);
 	else if (!done)
 		park_msg(fs->park, req, h, 0, buf, len);
-	handle_put(h);
 }
