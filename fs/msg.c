@@ -65,16 +65,17 @@ unsigned msg_events(struct fs *fs, struct handle *h, size_t len)
 	return ev;
 }
 
+/* The caller holds a reference on h: once the reply is out, the reader may
+ * close, and its release may run before these return. */
 void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int flags)
 {
 	pthread_mutex_lock(&h->lock);
 	int done = msg_try_read(fs, h, req, size);
 	pthread_mutex_unlock(&h->lock);
-	if (done)
-		return;
-	if (flags & O_NONBLOCK)
-		return (void)fuse_reply_err(req, EAGAIN);
-	park_msg(fs->park, req, h, size, NULL, 0);
+	if (!done && (flags & O_NONBLOCK))
+		fuse_reply_err(req, EAGAIN);
+	else if (!done)
+		park_msg(fs->park, req, h, size, NULL, 0);
 }
 
 void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t len,
@@ -83,9 +84,8 @@ void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf,
 	pthread_mutex_lock(&h->lock);
 	int done = msg_try_write(fs, h, req, buf, len);
 	pthread_mutex_unlock(&h->lock);
-	if (done)
-		return;
-	if (flags & O_NONBLOCK)
-		return (void)fuse_reply_err(req, EAGAIN);
-	park_msg(fs->park, req, h, 0, buf, len);
+	if (!done && (flags & O_NONBLOCK))
+		fuse_reply_err(req, EAGAIN);
+	else if (!done)
+		park_msg(fs->park, req, h, 0, buf, len);
 }

@@ -347,8 +347,22 @@ void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off)
 		reply_slice(req, &h->buf, size, off);
 }
 
-static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off,
-			struct fuse_file_info *fi)
+/* A reply wakes the caller, who may close at once: its release can then run
+ * on another thread before the handler has unlocked h or finished with it.
+ * Reads and writes hold a reference on h for as long as they use it. */
+static void read_rows(fuse_req_t req, struct handle *h, size_t size, off_t off,
+		      struct fuse_file_info *fi);
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = handle_get((struct handle *)(uintptr_t)fi->fh);
+	read_rows(req, h, size, off, fi);
+	handle_put(h);
+}
+
+static void read_rows(fuse_req_t req, struct handle *h, size_t size, off_t off,
+		      struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 
@@ -399,17 +413,6 @@ static void read_handle(fuse_req_t req, struct handle *h, size_t size, off_t off
 	fuse_reply_err(req, EIO);
 }
 
-/* Once a reply is out, the reader may close the file and its release free
- * the handle on another thread, while this one still unlocks h->lock: hold
- * a reference until the read is done. */
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct handle *h = handle_get((struct handle *)(uintptr_t)fi->fh);
-	read_handle(req, h, size, off, fi);
-	handle_put(h);
-}
-
 /* Run the lines gathered in h->pend.  Errors are also kept for reading back. */
 static int run_pending(struct fs *fs, struct handle *h, const struct caller *c)
 {
@@ -432,8 +435,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	if (h->row->kind == R_MSG)
-		return msg_write(fs, req, h, buf, size, fi->flags);
+	if (h->row->kind == R_MSG) {   /* it replies under h->lock: see op_read */
+		handle_get(h);
+		msg_write(fs, req, h, buf, size, fi->flags);
+		handle_put(h);
+		return;
+	}
 	if (!h->row->store)
 		return (void)fuse_reply_err(req, EBADF);
 	struct caller c = caller_of(req);

@@ -56,7 +56,7 @@ static int chans_mkdir(struct fs *fs, uint64_t obj, const char *name, const stru
 		       uint64_t *child)
 {
 	struct chan_spec s = { .type = CHAN_QUEUE };
-	char err[256];
+	char err[256] = "";
 	if (!chan_name_ok(name))
 		return -EINVAL;
 	strcpy(s.name, name);

@@ -122,5 +122,14 @@ else
 	echo "SKIP plot-memory.sh: no gnuplot (apt-get install gnuplot-nox)"
 fi
 
+run_example ipc-queue-pipe-socket.sh
+expect_match "ipc: the queue carried the object" "$(out ipc-queue-pipe-socket.sh)" 'consumer says: Получено из очереди: \{"val": 123\}'
+expect_match "ipc: the pipe, one way" "$(out ipc-queue-pipe-socket.sh)" 'parent received: Привет через Pipe'
+expect_match "ipc: the pipe, the other way" "$(out ipc-queue-pipe-socket.sh)" "child's end received: reply"
+expect_match "ipc: a socket client answered through files" "$(out ipc-queue-pipe-socket.sh)" 'client received: server got: hello over AF_UNIX'
+expect_match "ipc: the farm computed every job" "$(out ipc-queue-pipe-socket.sh)" '12 squared is 144'
+expect_match "ipc: ... exactly once" "$(out ipc-queue-pipe-socket.sh)" 'results: 12 of 12'
+expect_match "ipc: ... and the jobs queue drained" "$(out ipc-queue-pipe-socket.sh)" 'puts: 12 gets: 12 closed: 1'
+
 check "unmount" pcfs_umount
 finish
