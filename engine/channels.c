@@ -879,16 +879,23 @@ int chan_check_wiring(struct engine *e, const struct task_spec *s, char *err, si
 
 int chan_wire_prepare(struct engine *e, const struct task_spec *s, struct chan_wiring *w)
 {
-	*w = (struct chan_wiring){ .child_stdin = -1, .our_stdin = -1 };
-	if (!s->stdin_chan && !s->stdout_chan)
-		return 0;
 	pthread_mutex_lock(&e->lock);
-	struct channel *in = s->stdin_chan ? find_name(e, s->stdin_chan) : NULL;
-	struct channel *out = s->stdout_chan ? find_name(e, s->stdout_chan) : NULL;
+	int rc = chan_wire_prepare_locked(e, s->stdin_chan, s->stdout_chan, w);
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const char *stdout_chan,
+			     struct chan_wiring *w)
+{
+	*w = (struct chan_wiring){ .child_stdin = -1, .our_stdin = -1 };
+	if (!stdin_chan && !stdout_chan)
+		return 0;
+	struct channel *in = stdin_chan ? find_name(e, stdin_chan) : NULL;
+	struct channel *out = stdout_chan ? find_name(e, stdout_chan) : NULL;
 	w->in_chan = in ? in->id : 0;
 	w->out_chan = out ? out->id : 0;
-	pthread_mutex_unlock(&e->lock);
-	if ((s->stdin_chan && !in) || (s->stdout_chan && !out))
+	if ((stdin_chan && !in) || (stdout_chan && !out))
 		return -ENOENT;   /* removed since the line was checked */
 	if (in) {
 		/* A socket, not a pipe: its writer is woken when the reader has
@@ -906,13 +913,13 @@ int chan_wire_prepare(struct engine *e, const struct task_spec *s, struct chan_w
 	return 0;
 }
 
-bool chan_wire_attach(struct engine *e, struct task *t, struct chan_wiring *w, int stdout_fd)
+bool chan_wire_attach(struct engine *e, uint64_t task, struct chan_wiring *w, int stdout_fd)
 {
 	struct channel *ch;
 	if (w->our_stdin >= 0) {
 		struct endpoint *ep = NULL;
 		if ((ch = find(e, w->in_chan)) && (ep = ep_new(e, ch, EP_STDIN, w->our_stdin))) {
-			ep->task = t->id;
+			ep->task = task;
 			ep->rq = queue_of(ch->c.type, task_end(ch, false), false);
 			ep_arm(e, ep, EPOLLOUT | EPOLLET);
 			changed(e, ch);
@@ -926,7 +933,7 @@ bool chan_wire_attach(struct engine *e, struct task *t, struct chan_wiring *w, i
 	struct endpoint *ep = ep_new(e, ch, EP_STDOUT, stdout_fd);
 	if (!ep)
 		return false;
-	ep->task = t->id;
+	ep->task = task;
 	ep->wq = queue_of(ch->c.type, task_end(ch, true), true);
 	ep_arm(e, ep, EPOLLIN);
 	return true;

@@ -293,7 +293,11 @@ struct chan_wiring {
 };
 int chan_wire_prepare(struct engine *e, const struct task_spec *s, struct chan_wiring *w);
 /* Takes our_stdin, and stdout_fd if stdout is wired (then returns true). */
-bool chan_wire_attach(struct engine *e, struct task *t, struct chan_wiring *w, int stdout_fd);
+/* task: whose end drains its stdout (0 for a pool's future: none). */
+bool chan_wire_attach(struct engine *e, uint64_t task, struct chan_wiring *w, int stdout_fd);
+/* The same as chan_wire_prepare, by name, with `lock` held. */
+int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const char *stdout_chan,
+			     struct chan_wiring *w);
 void chan_wire_release(struct chan_wiring *w);                     /* no lock */
 
 /* output.c */

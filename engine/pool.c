@@ -18,6 +18,7 @@
  * messages, host deaths and timeouts.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct future {
 	char *error;                   /* NULL until there is one */
 	char *line;
 	char *env;                     /* packed K=V\0... from env=, or NULL */
+	char *stdin_chan, *stdout_chan; /* stdin=/stdout= channels (exec/sh), or NULL */
 	size_t envlen;
 	unsigned attempts, retries;
 	int64_t timeout_ms;
@@ -366,6 +368,8 @@ static void fut_free(struct future *f)
 	free(f->error);
 	free(f->line);
 	free(f->env);
+	free(f->stdin_chan);
+	free(f->stdout_chan);
 	free(f);
 }
 
@@ -439,9 +443,43 @@ static void unqueue(struct pool *p, struct future *f)
 	}
 }
 
+/* stdin=/stdout= on a pool line: the daemon makes the channel's ends (as
+ * for a spawned task) and hands the child's ends to the worker with the
+ * W_PW_RUN (b: 1 stdin, 2 stdout, in that order). */
+static int wire_future(struct engine *e, struct future *f, int fds[2], int *nfds, int *flags)
+{
+	struct chan_wiring w;
+	int rc = chan_wire_prepare_locked(e, f->stdin_chan, f->stdout_chan, &w);
+	int out[2] = { -1, -1 };
+	*nfds = *flags = 0;
+	if (rc == 0 && f->stdout_chan && pipe2(out, O_CLOEXEC) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		chan_wire_release(&w);
+		return rc;
+	}
+	if (w.child_stdin >= 0) {
+		fds[(*nfds)++] = w.child_stdin;
+		w.child_stdin = -1;
+		*flags |= 1;
+	}
+	if (out[0] >= 0) {
+		fcntl(out[0], F_SETFL, O_NONBLOCK);
+		if (!chan_wire_attach(e, 0, &w, out[0]))
+			close(out[0]);   /* the channel went away: the child writes to nothing */
+		fds[(*nfds)++] = out[1];
+		*flags |= 2;
+	} else {
+		chan_wire_attach(e, 0, &w, -1);
+	}
+	chan_wire_release(&w);
+	return 0;
+}
+
 static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
 {
 	struct strbuf pl = STRBUF_INIT;
+	int fds[2], nfds = 0, flags = 0;
 	sb_add(&pl, f->line, strlen(f->line) + 1);
 	if (f->env)
 		sb_add(&pl, f->env, f->envlen);
@@ -454,10 +492,15 @@ static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct fu
 	sb_printf(&pl, "PCFS_MOUNT=%s", e->mountpoint);
 	sb_addc(&pl, '\0');
 	int rc = sb_error(&pl);
+	if (rc == 0 && (f->stdin_chan || f->stdout_chan))
+		rc = wire_future(e, f, fds, &nfds, &flags);
 	if (rc == 0) {
 		unsigned hslot = p->type == TASK_THREAD ? s->n : 1;
-		rc = wire_send(s->host->sock, W_PW_RUN, f->id, hslot, 0, pl.buf, pl.len, NULL, 0);
+		rc = wire_send(s->host->sock, W_PW_RUN, f->id, hslot, flags, pl.buf, pl.len,
+			       nfds ? fds : NULL, nfds);
 	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);   /* the worker has its copies */
 	sb_free(&pl);
 	return rc;
 }
@@ -1101,8 +1144,6 @@ static int check_pool_spec(const struct pool *p, const struct task_spec *s, unsi
 		why = "nice= does not apply to pool tasks";
 	else if (s->gil_set)
 		why = "gil= is a pool setting (ctl gil=1)";
-	else if (s->stdin_chan || s->stdout_chan)
-		why = "stdin=/stdout= name a channel, and channels are not available in this build";
 	if (!why)
 		return 0;
 	snprintf(err, errlen, "line %u: %s", lineno, why);
@@ -1182,6 +1223,16 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		goto out;
 	}
 
+	/* wired channels must exist (checked without our lock: it takes it) */
+	for (size_t i = 0; i < nspec; i++) {
+		char why[256];
+		if (chan_check_wiring(e, &specs[i], why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "line %zu: %s", i + 1, why);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+
 	pthread_rwlock_rdlock(&e->reap_lock);
 	pthread_mutex_lock(&e->lock);
 	struct pool *p = pool_by_id(e, id);
@@ -1239,6 +1290,12 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 				break;
 			}
 			f->env = pack_env(&specs[i], &f->envlen);
+			if ((specs[i].stdin_chan && !(f->stdin_chan = strdup(specs[i].stdin_chan))) ||
+			    (specs[i].stdout_chan && !(f->stdout_chan = strdup(specs[i].stdout_chan)))) {
+				fut_free(f);
+				ok = false;
+				break;
+			}
 			f->retries = (unsigned)specs[i].retries;
 			f->timeout_ms = specs[i].timeout_ms;
 			f->sopt = popts;

@@ -443,7 +443,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 			t->cow_ref = server;
 		task_pid_link(e, t);
 		/* stdout wired to a channel is the channel's, not captured */
-		if (!chan_wire_attach(e, t, &wire, po[0])) {
+		if (!chan_wire_attach(e, t->id, &wire, po[0])) {
 			t->out[1].fd = po[0];
 			engine_watch(e, po[0], WATCH_STDOUT, t->id);
 		}

@@ -103,6 +103,7 @@ struct slot {
 	/* The job: the main thread's while !busy, the slot thread's while busy. */
 	uint64_t id;
 	char *req;                   /* the W_PW_RUN payload */
+	int io_fd[2];                /* the child's stdin, stdout from the daemon (channels), or -1 */
 	size_t req_len, req_cap;
 	atomic_int stop;             /* signal asked for by W_PW_STOP, 0 = run on */
 
@@ -116,6 +117,7 @@ struct future {
 	struct wl_ctx ctx;           /* out: W_PW_OUTPUT messages for this future */
 	struct task_spec spec;
 	const char *env, *env_end;   /* the payload's K=V list (in slot->req) */
+	int io_fd[2];                /* taken from the slot: the child's stdin, stdout, or -1 */
 	int code;                    /* a built-in's result... */
 	int64_t cpu_us;              /* ...and the CPU time it took, or the child's */
 };
@@ -289,15 +291,20 @@ static char **child_env(const struct future *f)
  * else (what the host opens is close-on-exec, but a descriptor the daemon
  * let it inherit would not be: as the fork server does, close them all),
  * cwd=. */
-static int child_actions(posix_spawn_file_actions_t *fa, int out, int err, const char *cwd)
+static int child_actions(posix_spawn_file_actions_t *fa, int out, int err, const char *cwd,
+			 const int io[2])
 {
 	int rc = posix_spawn_file_actions_init(fa);
 
 	if (rc)
 		return rc;
-	rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+	/* a channel's end where the line said stdin=/stdout= */
+	if (io[0] >= 0)
+		rc = posix_spawn_file_actions_adddup2(fa, io[0], 0);
+	else
+		rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(fa, out, 1);
+		rc = posix_spawn_file_actions_adddup2(fa, io[1] >= 0 ? io[1] : out, 1);
 	if (!rc)
 		rc = posix_spawn_file_actions_adddup2(fa, err, 2);
 	if (!rc)
@@ -322,7 +329,7 @@ static int spawn_line(const struct future *f, const int w[2], pid_t *pid)
 
 	if (!envp)
 		return ENOMEM;
-	rc = child_actions(&fa, w[0], w[1], s->cwd);
+	rc = child_actions(&fa, w[0], w[1], s->cwd, f->io_fd);
 	if (!rc) {
 		if (s->workload == WL_EXEC)
 			rc = posix_spawnp(pid, s->argv[0], &fa, attr, s->argv, envp);
@@ -564,11 +571,12 @@ static void slot_release(struct slot *s)
 static void slot_run(struct slot *s)
 {
 	struct pool *p = s->pool;
-	struct future f = { .slot = s, .id = s->id };
+	struct future f = { .slot = s, .id = s->id, .io_fd = { s->io_fd[0], s->io_fd[1] } };
 	char err[256];
 	const char *line;
 	int code;
 
+	s->io_fd[0] = s->io_fd[1] = -1;   /* the future's now: closed when it is done */
 	f.ctx = (struct wl_ctx){
 		.spec = &f.spec,
 		.default_time_ms = p->default_time_ms,
@@ -596,6 +604,9 @@ static void slot_run(struct slot *s)
 		s->req = NULL;
 		s->req_cap = 0;
 	}
+	for (int i = 0; i < 2; i++)
+		if (f.io_fd[i] >= 0)
+			close(f.io_fd[i]);   /* the child has its copies */
 	slot_release(s);   /* from here on, nothing reads s->req (nor f.env in it) */
 	wire_send(p->sock, W_PW_DONE, f.id, code, f.cpu_us, NULL, 0, NULL, 0);
 }
@@ -645,6 +656,7 @@ static void slot_start(struct pool *p, unsigned num)
 	if (s) {
 		s->pool = p;
 		s->num = num;
+		s->io_fd[0] = s->io_fd[1] = -1;
 		pthread_mutex_init(&s->lock, NULL);
 		sem_init(&s->wake, 0, 0);
 		err = pthread_create(&s->thread, &p->slot_attr, slot_main, s);
@@ -724,7 +736,7 @@ static void set_slots(struct pool *p, int64_t n)
 /* Give the future to slot s.  Returns 0, or EBUSY (running future *busy_id),
  * ENXIO (the slot is retiring) or ENOMEM. */
 static int slot_assign(struct slot *s, const struct wire_hdr *h, const char *payload,
-		       uint64_t *busy_id)
+		       const int io[2], uint64_t *busy_id)
 {
 	int err = 0;
 
@@ -753,6 +765,8 @@ static int slot_assign(struct slot *s, const struct wire_hdr *h, const char *pay
 			memcpy(s->req, payload, h->len);
 		s->req_len = h->len;
 		s->id = h->id;
+		s->io_fd[0] = io[0];
+		s->io_fd[1] = io[1];
 		atomic_store(&s->stop, 0);
 		s->busy = true;
 	}
@@ -796,12 +810,26 @@ static void refuse(const struct pool *p, uint64_t id, const char *fmt, ...)
 	wire_send(p->sock, W_PW_DONE, id, CODE_CANNOT_RUN, 0, NULL, 0, NULL, 0);
 }
 
-static void run_future(struct pool *p, const struct wire_hdr *h, const char *payload)
+/* b's bits say which descriptors came with it, in this order: 1 the child's
+ * stdin, 2 its stdout (channels wired by stdin=/stdout=). */
+static void run_future(struct pool *p, const struct wire_hdr *h, const char *payload,
+		       const int *fds, int nfds)
 {
 	struct slot *s = h->a >= 1 && h->a <= POOL_SLOTS_MAX ? p->slots[h->a] : NULL;
 	uint64_t busy_id = 0;
-	int err = s ? slot_assign(s, h, payload, &busy_id) : ENXIO;
+	int io[2] = { -1, -1 }, k = 0;
+	if ((h->b & 1) && k < nfds)
+		io[0] = fds[k++];
+	if ((h->b & 2) && k < nfds)
+		io[1] = fds[k++];
+	while (k < nfds)
+		close(fds[k++]);   /* more than it said: none of ours */
+	int err = s ? slot_assign(s, h, payload, io, &busy_id) : ENXIO;
 
+	if (err)
+		for (int i = 0; i < 2; i++)
+			if (io[i] >= 0)
+				close(io[i]);
 	if (err == EBUSY)
 		refuse(p, h->id, "pool: slot %lld is busy with future %llu", (long long)h->a,
 		       (unsigned long long)busy_id);
@@ -828,8 +856,12 @@ static void stop_future(struct pool *p, const struct wire_hdr *h)
 static int handle_msg(struct pool *p, char *buf)
 {
 	struct wire_hdr hdr;
-	ssize_t n = wire_recv(p->sock, buf, &hdr, NULL, NULL);
+	int fds[3], nfds = 0;
+	ssize_t n = wire_recv(p->sock, buf, &hdr, fds, &nfds);
 
+	if (n >= 0 && hdr.type != W_PW_RUN)
+		while (nfds > 0)
+			close(fds[--nfds]);   /* only a RUN carries descriptors */
 	/* A daemon that closes its end with our messages still unread makes
 	 * the receive fail with ECONNRESET instead of reading 0: an EOF too. */
 	if ((n == 0 && hdr.type == 0) || n == -ECONNRESET)
@@ -844,7 +876,7 @@ static int handle_msg(struct pool *p, char *buf)
 	}
 	switch (hdr.type) {
 	case W_PW_RUN:
-		run_future(p, &hdr, buf + sizeof hdr);
+		run_future(p, &hdr, buf + sizeof hdr, fds, nfds);
 		break;
 	case W_PW_STOP:
 		stop_future(p, &hdr);

@@ -254,6 +254,21 @@ if command -v jq >/dev/null; then
 	expect "stat.json" "$(jq -r '[.type, .puts, .closed] | @tsv' "$C/mq/stat.json")" "queue	2100	true"
 fi
 
+# --- pool tasks wired to channels: a worker farm in a pool ---
+echo 'queue pjobs' > "$M/channels/ctl"; echo 'queue presults' > "$M/channels/ctl"
+mkdir "$M/pools/farm"; echo workers=2 > "$M/pools/farm/ctl"
+echo 'sh 2 stdin=pjobs stdout=presults while read x; do echo "done $x $PCFS_SLOT"; done' > "$M/pools/farm/submit"
+for i in $(seq 20); do echo "job$i" > "$M/channels/pjobs/put"; done
+echo close > "$M/channels/pjobs/ctl"
+expect "pool futures wired to channels end when stdin is drained" \
+	"$(cat "$M/pools/farm/futures/1/wait") $(cat "$M/pools/farm/futures/2/wait")" "done done"
+echo close > "$M/channels/presults/ctl"
+got=$(cat "$M/channels/presults/get")
+expect "every job was done exactly once" "$(echo "$got" | awk '{ print $2 }' | sort -V | tr '\n' ' ')" \
+	"$(seq 20 | sed 's/^/job/' | tr '\n' ' ')"
+expect "by both workers" "$(echo "$got" | awk '{ print $3 }' | sort -u | wc -l)" "2"
+expect "a pool line naming a missing channel is refused" "$(write_err "$M/pools/farm/submit" 'sh stdin=nosuch cat')" "Invalid argument"
+
 # --- limits ---
 n=$(ls "$C" | grep -vc '^ctl$')
 for i in $(seq $((40 - n))); do echo "queue fill$i" > "$C/ctl"; done
