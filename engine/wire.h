@@ -61,7 +61,8 @@ enum wire_type {
 	/* daemon -> host: run future `id` on slot a (which is idle).  Payload:
 	 * line \0 {K=V \0}*: the environment for exec/sh children (PCFS_ID,
 	 * PCFS_SLOT, PCFS_MOUNT, the line's env=); built-ins run in the slot
-	 * thread itself. */
+	 * thread itself.  b says which descriptors come with it, in this order:
+	 * 1 the child's stdin, 2 its stdout (channels wired by stdin=/stdout=). */
 	W_PW_RUN,
 	/* host -> daemon: output of future id, a = 1 stdout / 2 stderr. */
 	W_PW_OUTPUT,
