@@ -3,7 +3,7 @@
 # where a task's CPU time goes, from its sched file (utime: running its own
 # code; stime: the kernel working on its behalf, in system calls and page
 # faults), for
-#   - a CPU-bound task (cpu ops=3000): computes, hardly ever enters the kernel;
+#   - a CPU-bound task (cpu ops=20000): computes, hardly ever enters the kernel;
 #   - an I/O-bound task (io): write + fdatasync, a system call per block; it
 #     spends little CPU at all, mostly waiting for the disk (voluntary
 #     context switches);
@@ -20,7 +20,10 @@ start() {   # start LINE -> prints the new id
 }
 kv() { sed -n "s/^$2: //p" "$P/$1/$3"; }   # kv ID KEY FILE
 
-cpu=$(start 'cpu ops=3000')   # a fixed amount of work, however busy the machine
+# A fixed amount of work (about 1 s), so a busy machine cannot starve it; and
+# long enough to be sampled at least once ([memory] sample_period), since a
+# task that ends before its first sample has no sched figures at all.
+cpu=$(start 'cpu ops=20000')
 io=$(start 'io time=1s')
 dd=$(start 'exec dd if=/dev/zero of=/dev/null bs=1 count=1000000')
 for id in $cpu $io $dd; do cat "$P/$id/wait" >/dev/null; done
