@@ -905,6 +905,10 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 		o->ready += p->slots[i]->ready;
 		o->busy += p->slots[i]->running != NULL;
 	}
+	if (p->slurm) {   /* no local slots: workers= jobs may be in flight */
+		o->ready = p->target;
+		o->busy = (unsigned)p->sl_inflight;
+	}
 	o->submitted = p->nfut;
 	o->queued = p->queued;
 	o->running = p->running;

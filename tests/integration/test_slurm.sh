@@ -92,6 +92,7 @@ check "a node-filling job runs" wait_until 400 is_state c "$r" running
 expect "executor= changes only while idle (EBUSY)" "$(write_err "$P/c/ctl" 'executor=local')" \
 	"Device or resource busy"
 p=$(submit c "sh echo never cpus=$big")
+check "status: two jobs in flight" wait_until 200 grep -qx "busy: 2" "$P/c/status"
 check "the next one has a job id" wait_until 200 has_job c "$p"
 pjob=$(fut c "$p" slurm_job)
 sleep 0.5
