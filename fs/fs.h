@@ -259,7 +259,7 @@ int msg_try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *b
 /* ops.c */
 extern const struct fuse_lowlevel_ops pcfs_ops;
 
-/* rows_root.c: README text (also the man page's source of truth) */
+/* rows_root.c: the in-mount /README (doc/pcfs.1 is the full reference) */
 extern const char pcfs_readme[];
 
 #endif
