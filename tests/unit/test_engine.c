@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <valgrind/valgrind.h>
 
 #include "config.h"
 #include "engine.h"
@@ -163,10 +164,18 @@ static void test_failed_to_start(void **state)
 {
 	uint64_t id = spawn("exec /no/such/program");
 	struct task_info ti = wait_end(id);
-	assert_int_equal(ti.state, TS_FAILED);
-	assert_int_equal(ti.exitcode, 127);
-	assert_non_null(strstr(ti.error, "No such file"));
+	enum task_state st = ti.state;
+	int code = ti.exitcode;
+	bool says_why = strstr(ti.error, "No such file") != NULL;
 	task_info_free(&ti);
+	assert_int_equal(code, 127);
+	/* posix_spawn reports a failed exec through its CLONE_VFORK child;
+	 * valgrind runs that child as a plain fork, so there the failure can
+	 * only show as an exit with 127. */
+	if (RUNNING_ON_VALGRIND)
+		return;
+	assert_int_equal(st, TS_FAILED);
+	assert_true(says_why);
 }
 
 static void test_threads_share_a_host(void **state)
