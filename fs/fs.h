@@ -244,6 +244,12 @@ void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off)
  * or never (-errno)?  Then answer it.  Both with h->lock held. */
 int handle_ready(struct fs *fs, struct handle *h);
 void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
+/* Run each command line of a control write through run(fs, obj, cmd, ...):
+ * blank lines are skipped, a line with a control character or over 255
+ * bytes is refused, and a write with no command at all is EINVAL. */
+typedef int (*cmd_fn)(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen);
+int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len, cmd_fn run,
+		 char *err, size_t errlen);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
 

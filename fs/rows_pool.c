@@ -71,34 +71,15 @@ static bool pool_exists(struct fs *fs, uint64_t id)
 }
 
 /* ctl: one command per line; reading shows the settings. */
+static int pool_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen)
+{
+	return engine_pool_ctl(fs->eng, obj, cmd, err, errlen);
+}
+
 static int store_pool_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 			  const struct caller *c, char *err, size_t errlen)
 {
-	char cmd[256];
-	size_t pos = 0, n, ncmds = 0;
-	for (const char *line; (line = next_line(buf, len, &pos, &n));) {
-		if (line_is_blank(line, n))
-			continue;
-		ncmds++;
-		if (line_has_ctrl(line, n)) {
-			snprintf(err, errlen, "a control character in the command");
-			return -EINVAL;
-		}
-		if (n >= sizeof(cmd)) {
-			snprintf(err, errlen, "command too long");
-			return -EINVAL;
-		}
-		memcpy(cmd, line, n);
-		cmd[n] = '\0';
-		int rc = engine_pool_ctl(fs->eng, h->obj, cmd, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	if (!ncmds) {
-		snprintf(err, errlen, "no command in the write");
-		return -EINVAL;
-	}
-	return 0;
+	return run_commands(fs, h->obj, buf, len, pool_cmd, err, errlen);
 }
 
 static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
