@@ -12,6 +12,8 @@ mkdir "$M/pools/p"
 echo workers=1 > "$M/pools/p/ctl"
 echo 'sleep time=30s' > "$M/pools/p/submit"
 echo 'noop' > "$M/pools/p/submit"
+# steady state first: the worker starts and takes future 1 on its own
+check "the pool's first future runs" wait_until 200 grep -qx running "$M/pools/p/futures/1/state"
 CTL_FILES=(spawn procs/1/ctl pools/p/ctl pools/p/submit pools/p/map pools/p/as_completed
 	   pools/p/futures/1/ctl)
 snapshot() {   # what a refused write must leave unchanged
