@@ -165,6 +165,7 @@ static void set_error(struct future *f, const char *fmt, ...)
 
 static void pool_dispatch(struct engine *e, struct pool *p);
 static void maybe_close(struct engine *e, struct pool *p);
+static void retire_all(struct engine *e, struct pool *p);
 
 static unsigned live_slots(const struct pool *p)
 {
@@ -733,13 +734,7 @@ static void maybe_close(struct engine *e, struct pool *p)
 	if (p->state != POOL_SHUTDOWN || p->queued || p->running || p->sl_inflight)
 		return;
 	p->state = POOL_CLOSED;
-	for (size_t i = 0; i < p->nslots; i++)
-		if (p->slots[i])
-			slot_retire(e, p, p->slots[i]);
-	if (p->thread_host && p->thread_host->sock >= 0) {
-		close(p->thread_host->sock);   /* the host exits; its slot tasks end */
-		p->thread_host->sock = -1;
-	}
+	retire_all(e, p);
 	log_add(e, LOG_LVL_INFO, "pool %s: shut down and drained", p->name);
 	engine_notify_locked(e, OBJ_POOL, p->id);
 }
@@ -930,6 +925,19 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	return 0;
 }
 
+/* Let every idle worker go (busy ones go when their future ends). */
+static void retire_all(struct engine *e, struct pool *p)
+{
+	for (size_t i = 0; i < p->nslots; i++)
+		if (p->slots[i])
+			slot_retire(e, p, p->slots[i]);
+	if (p->thread_host && p->thread_host->sock >= 0) {
+		close(p->thread_host->sock);   /* the host exits; its slot tasks end */
+		p->thread_host->sock = -1;
+	}
+	p->thread_host = NULL;
+}
+
 static int reconfigure(struct engine *e, struct pool *p, enum task_kind type, bool gil,
 		       char *err, size_t errlen)
 {
@@ -940,14 +948,7 @@ static int reconfigure(struct engine *e, struct pool *p, enum task_kind type, bo
 		return -EBUSY;
 	}
 	/* idle workers of the old kind go; new ones start on the next submit */
-	for (size_t i = 0; i < p->nslots; i++)
-		if (p->slots[i])
-			slot_retire(e, p, p->slots[i]);
-	if (p->thread_host && p->thread_host->sock >= 0) {
-		close(p->thread_host->sock);
-		p->thread_host->sock = -1;
-	}
-	p->thread_host = NULL;
+	retire_all(e, p);
 	p->type = type;
 	p->gil = gil;
 	return 0;
@@ -1015,14 +1016,7 @@ static int slurm_ctl(struct engine *e, uint64_t id, const char *line, char *err,
 		if (executor >= 0 && (bool)executor != p->slurm) {
 			/* idle local workers go (as for type=); a local pool starts
 			 * new ones on the next submit */
-			for (size_t i = 0; i < p->nslots; i++)
-				if (p->slots[i])
-					slot_retire(e, p, p->slots[i]);
-			if (p->thread_host && p->thread_host->sock >= 0) {
-				close(p->thread_host->sock);
-				p->thread_host->sock = -1;
-			}
-			p->thread_host = NULL;
+			retire_all(e, p);
 			p->slurm = executor == 1;
 			log_add(e, LOG_LVL_INFO, "pool %s: executor=%s", p->name,
 				p->slurm ? "slurm" : "local");
