@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 pcfs_mount "[tasks]
+output_max = 64K
 default_time = 30s
 history = 50
 kill_grace = 500ms
@@ -122,6 +123,25 @@ echo "sh timeout=200ms trap '' TERM; while :; do sleep 0.1; done" > "$M/spawn"
 last=$(ls "$M/procs" | sort -n | tail -1)
 expect "a task ignoring TERM gets KILL after the grace" "$(cat "$M/procs/$last/wait")" "-9"
 echo kill > "$M/procs/14/ctl"
+
+# --- output is bounded: the head is kept, the rest counted ---
+echo 'sh head -c 100000 /dev/zero; echo tail >&2' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+cat "$M/procs/$last/wait" >/dev/null
+expect "stdout keeps output_max bytes" "$(stat -c %s "$M/procs/$last/stdout") $(wc -c < "$M/procs/$last/stdout")" "65536 65536"
+expect "status counts what was dropped" "$(sed -n 's/^stdout_dropped: //p' "$M/procs/$last/status")" "34464"
+expect "stderr has its own budget" "$(cat "$M/procs/$last/stderr")" "tail"
+
+# --- nice= ---
+echo 'sleep nice=5 time=2s' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+expect "nice= on a forked built-in" "$(ps -o ni= -p "$(cat "$M/procs/$last/pid")" | tr -d ' ')" "5"
+echo kill > "$M/procs/$last/ctl"
+echo 'exec nice=7 sleep 2' > "$M/spawn"
+last=$(ls "$M/procs" | sort -n | tail -1)
+expect "nice= on a spawned program" "$(ps -o ni= -p "$(cat "$M/procs/$last/pid")" | tr -d ' ')" "7"
+echo kill > "$M/procs/$last/ctl"
+expect "nice= out of range is refused" "$(write_err "$M/spawn" 'sleep nice=20')" "Invalid argument"
 
 # --- grandchildren die with the group ---
 echo 'sh sleep 101 & sleep 102 & wait' > "$M/spawn"

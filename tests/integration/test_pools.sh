@@ -103,6 +103,16 @@ echo 'noop' > "$P/w/submit"
 last=$(ls "$P/w/futures" | sort -n | tail -1)
 expect "the pool keeps working" "$(cat "$P/w/futures/$last/wait")" "done"
 
+# --- pause holds the queue, resume lets it go ---
+echo pause > "$P/w/ctl"
+echo noop > "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+sleep 0.3
+expect "a paused pool starts nothing" "$(cat "$P/w/futures/$last/state")" "pending"
+expect_match "ctl shows it paused" "$(cat "$P/w/ctl")" ' paused$'
+echo resume > "$P/w/ctl"
+expect "resume runs what waited" "$(cat "$P/w/futures/$last/wait")" "done"
+
 # --- a live pool grows and shrinks ---
 echo workers=4 > "$P/w/ctl"
 echo 'sleep 4 time=300ms' > "$P/w/submit"
