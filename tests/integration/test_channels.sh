@@ -257,7 +257,10 @@ fi
 # --- pool tasks wired to channels: a worker farm in a pool ---
 echo 'queue pjobs' > "$M/channels/ctl"; echo 'queue presults' > "$M/channels/ctl"
 mkdir "$M/pools/farm"; echo workers=2 > "$M/pools/farm/ctl"
-echo 'sh 2 stdin=pjobs stdout=presults while read x; do echo "done $x $PCFS_SLOT"; done' > "$M/pools/farm/submit"
+echo 'sh 2 stdin=pjobs stdout=presults while read x; do sleep 0.02; echo "done $x $PCFS_SLOT"; done' > "$M/pools/farm/submit"
+# both workers up before the jobs come, so both get some (a slow start,
+# under a sanitizer, would otherwise let the first take them all)
+check "both farm futures run" wait_until 200 sh -c "grep -qx running '$M/pools/farm/futures/1/state' && grep -qx running '$M/pools/farm/futures/2/state'"
 for i in $(seq 20); do echo "job$i" > "$M/channels/pjobs/put"; done
 echo close > "$M/channels/pjobs/ctl"
 expect "pool futures wired to channels end when stdin is drained" \
