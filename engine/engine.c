@@ -26,6 +26,7 @@
 static const char *const state_names[] = {
 	[TS_STARTING] = "starting", [TS_RUNNING] = "running", [TS_STOPPED] = "stopped",
 	[TS_EXITED] = "exited",     [TS_KILLED] = "killed",   [TS_FAILED] = "failed",
+	[TS_LOST] = "lost",
 };
 
 const char *task_state_name(enum task_state s)
@@ -35,7 +36,7 @@ const char *task_state_name(enum task_state s)
 
 static bool state_ended(enum task_state s)
 {
-	return s == TS_EXITED || s == TS_KILLED || s == TS_FAILED;
+	return s == TS_EXITED || s == TS_KILLED || s == TS_FAILED || s == TS_LOST;
 }
 
 static double ts_diff(struct timespec a, struct timespec b)
@@ -185,6 +186,7 @@ static void task_forget_locked(struct engine *e, struct task *t)
 	fin_unlink(e, t);
 	e->ntasks--;
 	e->st.forgotten++;
+	state_task_forgotten(e, t);
 	task_destroy(t);
 }
 
@@ -210,6 +212,7 @@ void engine_notify_locked(struct engine *e, enum eng_obj kind, uint64_t id)
  * deliver the same event twice. */
 void engine_flush_notify(struct engine *e)
 {
+	state_flush(e);      /* on disk before anyone is told */
 	pthread_mutex_lock(&e->lock);
 	size_t n = e->npending;
 	__typeof__(e->pending) batch = e->pending;
@@ -230,6 +233,52 @@ int engine_watch(struct engine *e, int fd, enum watch_type type, uint64_t id)
 }
 
 /* ---- task end ------------------------------------------------------------- */
+
+/* The history: ended tasks, oldest first. */
+static void fin_append(struct engine *e, struct task *t)
+{
+	t->fprev = e->fin_last;
+	t->fnext = NULL;
+	if (e->fin_last)
+		e->fin_last->fnext = t;
+	else
+		e->fin_first = t;
+	e->fin_last = t;
+	e->nfinished++;
+}
+
+/* The oldest ended tasks beyond cfg.history are forgotten; never `keep`:
+ * callers may still hold it.  With history = 0 the newest ended task stays
+ * until the next one ends. */
+static void trim_history(struct engine *e, struct task *keep)
+{
+	while (e->nfinished > e->cfg.history && e->fin_first && e->fin_first != keep)
+		task_forget_locked(e, e->fin_first);
+}
+
+/* state.c: a task of the journal, in the table (ended, not counted as live);
+ * the caller fills it in, then hands it to task_restored_ended(). */
+struct task *task_restored(struct engine *e, uint64_t id, const char *cmd)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t || !(t->cmd = strdup(cmd))) {
+		free(t);
+		return NULL;
+	}
+	t->id = id;
+	t->state = TS_LOST;
+	t->timeout_ms = SPEC_UNSET;
+	t->timer_fd = -1;
+	t->out[1].fd = t->out[2].fd = -1;
+	task_link(e, t);
+	return t;
+}
+
+void task_restored_ended(struct engine *e, struct task *t)
+{
+	fin_append(e, t);
+	trim_history(e, NULL);
+}
 
 static void task_ended(struct engine *e, struct task *t, enum task_state st, int code)
 {
@@ -266,25 +315,15 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 			e->st.live_processes--;
 	}
 
-	/* history: the oldest ended tasks beyond cfg.history are forgotten */
-	t->fprev = e->fin_last;
-	t->fnext = NULL;
-	if (e->fin_last)
-		e->fin_last->fnext = t;
-	else
-		e->fin_first = t;
-	e->fin_last = t;
-	e->nfinished++;
+	fin_append(e, t);
 
 	log_add(e, LOG_LVL_DEBUG, "task %llu %s (%d)", (unsigned long long)t->id,
 		task_state_name(st), code);
+	state_task_ended(e, t);
 	engine_notify_locked(e, OBJ_TASK, t->id);
 	engine_notify_locked(e, OBJ_STATS, 0);
 
-	/* Never t itself: callers may still hold it.  With history = 0 the
-	 * newest ended task stays until the next one ends. */
-	while (e->nfinished > e->cfg.history && e->fin_first && e->fin_first != t)
-		task_forget_locked(e, e->fin_first);
+	trim_history(e, t);
 }
 
 void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code)
@@ -604,9 +643,11 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 	struct task *t = task_find(e, id);
 	if (!t)
 		return;
-	out_drain(&t->out[stream], e->cfg.output_max);
+	bool more = out_drain(&t->out[stream], e->cfg.output_max);
 	if (stream == 1)
 		cow_scan_output(e, t);
+	if (!more && !task_live(t))   /* a descendant wrote after the task ended */
+		state_task_output_done(e, t);
 	engine_notify_locked(e, OBJ_TASK, id);
 }
 
@@ -881,6 +922,8 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		goto fail;
 	}
+	if (state_open(e, err, errlen) < 0)
+		goto fail;
 	if (sample_init(e) < 0) {
 		snprintf(err, errlen, "sampling timer: %s", strerror(errno));
 		goto fail;
@@ -909,6 +952,7 @@ int engine_start(struct engine *e)
 	if (rc)
 		return -rc;
 	e->thread_started = true;
+	state_restore(e);
 	return 0;
 }
 
@@ -945,6 +989,8 @@ void engine_free(struct engine *e)
 	if (e->fs_sock >= 0)
 		close(e->fs_sock);
 	slurm_free(e);
+	state_flush(e);
+	state_close(e);
 	pools_free(e);
 	for (struct task *t = e->first, *n; t; t = n) {
 		n = t->next;
@@ -994,6 +1040,7 @@ struct task *task_alloc(struct engine *e, const char *cmd)
 		return NULL;
 	}
 	t->id = e->next_id++;
+	t->persist = true;
 	t->state = TS_STARTING;
 	t->timeout_ms = SPEC_UNSET;
 	t->timer_fd = -1;
@@ -1014,6 +1061,7 @@ void task_insert_running(struct engine *e, struct task *t)
 	e->st.started++;
 	e->st.running++;
 	e->st.live_processes++;
+	state_task_started(e, t);
 	engine_notify_locked(e, OBJ_STATS, 0);
 }
 
@@ -1241,6 +1289,13 @@ int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *i
 		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
 		lines[0].spec.line, nlines > 1 ? " ..." : "");
 	pthread_mutex_lock(&e->lock);
+	/* journaled now that they have pids (one that ended already was
+	 * journaled as it ended, and may be forgotten: look each up) */
+	for (uint64_t id = first; e->state && id <= last; id++) {
+		struct task *t = task_find(e, id);
+		if (t)
+			state_task_started(e, t);
+	}
 	engine_notify_locked(e, OBJ_STATS, 0);
 	pthread_mutex_unlock(&e->lock);
 	engine_flush_notify(e);

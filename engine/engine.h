@@ -62,6 +62,8 @@ enum task_state {
 	TS_EXITED,    /* ended by exit(): exitcode >= 0 */
 	TS_KILLED,    /* ended by a signal: exitcode = -signal */
 	TS_FAILED,    /* could not start: error says why; exitcode 127 (not found) or 126 */
+	TS_LOST,      /* it ran when a previous pcfs died ([state] dir): the exit status is
+		       * unknown (no exitcode); error says what is known */
 };
 
 /* A copy of one task's state, taken under the engine lock. */
@@ -108,6 +110,9 @@ struct engine_stats {
 struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 			  const char *worker_path, char *err, size_t errlen);
 void engine_set_hooks(struct engine *e, const struct engine_hooks *hooks);
+/* Before mounting: is [state] dir usable, and not another daemon's?  (The
+ * engine takes it for good in engine_new.)  0, or -errno with a reason. */
+int state_check(const struct pcfs_config *cfg, char *err, size_t errlen);
 int engine_start(struct engine *e);
 void engine_shutdown(struct engine *e);
 void engine_free(struct engine *e);

@@ -101,6 +101,10 @@ struct task {
 	pid_t cow_ref;                 /* the process it was forked from, 0 if exec'd */
 	uint64_t parent_id;            /* a cow child: the cow task that forked it */
 	bool cow_scanned;              /* a cow task: its announcement line was seen */
+
+	/* [state] dir (state.c) */
+	bool persist;                  /* a result to keep (not a pool's worker) */
+	bool journaled;                /* its start record is written */
 };
 
 /* What is kept of a task's memory and scheduling figures (sample.c). */
@@ -188,6 +192,7 @@ struct engine {
 	size_t nshut_groups;
 
 	struct chantab *chans;         /* channels.c */
+	struct state *state;           /* [state] dir (state.c), NULL without one */
 	struct slurm *slurm;           /* the Slurm poller (slurm.c), NULL until a pool uses it;
 					* set under `lock` */
 
@@ -299,6 +304,40 @@ bool chan_wire_attach(struct engine *e, uint64_t task, struct chan_wiring *w, in
 int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const char *stdout_chan,
 			     struct chan_wiring *w);
 void chan_wire_release(struct chan_wiring *w);                     /* no lock */
+
+/* state.c: results kept in [state] dir across the daemon's death.  Without
+ * a dir every call is a no-op.  Record functions run with `lock` held. */
+struct state;
+int state_open(struct engine *e, char *err, size_t errlen);   /* engine_new */
+void state_restore(struct engine *e);                         /* engine_start, no lock */
+void state_flush(struct engine *e);                           /* no lock */
+void state_compact(struct engine *e);
+void state_close(struct engine *e);
+void state_task_started(struct engine *e, struct task *t);
+void state_task_ended(struct engine *e, struct task *t);
+void state_task_output_done(struct engine *e, struct task *t);
+void state_task_forgotten(struct engine *e, struct task *t);
+void state_failed(struct engine *e, const char *what, int err);
+/* The buffer to append one record to, or NULL when nothing is journaled. */
+struct strbuf *state_record(struct engine *e);
+/* Output files in DIR/out, named PREFIX ID.STREAM. */
+int state_write_output(struct engine *e, const char *prefix, uint64_t id, int stream,
+		       const char *data, size_t len);
+void state_read_output(struct engine *e, const char *prefix, uint64_t id, int stream,
+		       struct outbuf *o);
+void state_remove_output(struct engine *e, const char *prefix, uint64_t id);
+/* engine.c, for state.c: a journaled task back in the table */
+struct task *task_restored(struct engine *e, uint64_t id, const char *cmd);
+void task_restored_ended(struct engine *e, struct task *t);
+/* pool.c, for state.c: pools and futures in the journal */
+struct jrec;
+struct pool_replay;
+size_t pool_render_state(struct engine *e, struct strbuf *sb);   /* lock held; records */
+bool pool_output_known(struct engine *e, const char *file);      /* lock held */
+struct pool_replay *pool_replay_new(void);
+int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line);
+size_t pool_replay_apply(struct engine *e, struct pool_replay *r);  /* no lock; pools made */
+void pool_replay_free(struct pool_replay *r);
 
 /* output.c */
 void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "journal.h"
 
 struct future {
 	uint64_t id;
@@ -165,6 +166,14 @@ static void set_error(struct future *f, const char *fmt, ...)
 
 static void pool_dispatch(struct engine *e, struct pool *p);
 static void maybe_close(struct engine *e, struct pool *p);
+/* the [state] dir's records (at the end of this file) */
+static void journal_pool(struct engine *e, const char *kind, const struct pool *p,
+			 const char *line);
+static void journal_submitted(struct engine *e, struct pool *p, struct future *f);
+static void journal_running(struct engine *e, struct pool *p, struct future *f);
+static void journal_job(struct engine *e, struct pool *p, struct future *f);
+static void journal_final(struct engine *e, struct pool *p, struct future *f);
+static void fut_prefix(const struct pool *p, char *buf, size_t len);
 static void retire_all(struct engine *e, struct pool *p);
 
 static unsigned live_slots(const struct pool *p)
@@ -394,6 +403,7 @@ static void record_final(struct engine *e, struct pool *p, struct future *f)
 		p->nfailed++;
 	else
 		p->ncancelled++;
+	journal_final(e, p, f);
 	notify_future(e, p, f);
 	engine_notify_locked(e, OBJ_POOL, p->id);
 }
@@ -540,6 +550,7 @@ static void pool_dispatch(struct engine *e, struct pool *p)
 		f->started = now_mono();
 		s->running = f;
 		p->running++;
+		journal_running(e, p, f);
 		if (send_run(e, p, s, f) < 0) {
 			/* the host is going away: its death requeues or fails f */
 			continue;
@@ -784,11 +795,13 @@ int engine_pool_create(struct engine *e, const char *name, char *err, size_t err
 			p->next = e->pools;
 			e->pools = p;
 			e->npools++;
+			journal_pool(e, "P", p, NULL);
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
 	if (rc == 0)
 		log_add(e, LOG_LVL_INFO, "pool %s created", name);
+	engine_flush_notify(e);
 	return rc;
 }
 
@@ -827,9 +840,17 @@ int engine_pool_remove(struct engine *e, const char *name)
 			if (t->pool == p)
 				t->pool = NULL;
 		e->npools--;
+		if (e->state) {
+			char prefix[POOL_NAME_MAX + 4];
+			fut_prefix(p, prefix, sizeof(prefix));
+			for (size_t i = 0; i < p->nfut; i++)
+				state_remove_output(e, prefix, p->fut[i]->id);
+			journal_pool(e, "X", p, NULL);
+		}
 		pool_destroy(p);
 	}
 	pthread_mutex_unlock(&e->lock);
+	engine_flush_notify(e);
 	return rc;
 }
 
@@ -1050,7 +1071,23 @@ static bool is_slurm_ctl(const char *line, int nw, const char *word)
 	return nw > 1 && strchr(line, '=') && !strncmp(word, "workers=", 8);
 }
 
+static int pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen);
+
 int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
+{
+	int rc = pool_ctl(e, id, line, err, errlen);
+	if (rc == 0 && e->state) {
+		pthread_mutex_lock(&e->lock);
+		struct pool *p = pool_by_id(e, id);
+		if (p)
+			journal_pool(e, "C", p, line);
+		pthread_mutex_unlock(&e->lock);
+		engine_flush_notify(e);
+	}
+	return rc;
+}
+
+static int pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
 {
 	char word[64] = "", arg[64] = "", extra[8] = "";
 	int nw = sscanf(line, "%63s %63s %7s", word, arg, extra);
@@ -1332,6 +1369,7 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		f->submitted = now;
 		p->fut[f->id - 1] = f;
 		enqueue(p, f, false);
+		journal_submitted(e, p, f);
 		(*ids)[(*nids)++] = f->id;
 	}
 	free(nf);
@@ -1586,6 +1624,7 @@ bool pool_slurm_submitted(struct engine *e, uint64_t pool, uint64_t fut, uint64_
 		return false;
 	f->sl_submitting = false;
 	f->job = job;
+	journal_job(e, p, f);
 	if (fut_final(f)) {
 		f->sl_signal = -1;        /* cancelled while sbatch ran */
 		return false;
@@ -1749,4 +1788,563 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 	maybe_close(e, p);
 	pool_dispatch(e, p);
 	engine_notify_locked(e, OBJ_POOL, p->id);
+}
+
+/* ---- the [state] dir (state.c): pools and futures in the journal -----------
+ *
+ * Records: P (a pool made), C (a ctl line it took), X (removed), S (a future
+ * submitted, with its line), R (it started on a local worker), J (its Slurm
+ * job id), D (its final state, its output in DIR/out/pNAME.ID.STREAM).
+ * Replay makes the pools again with the same settings and the futures with
+ * the same ids: final ones as they ended (in the same completion order),
+ * pending ones queued again, Slurm ones with a job watched again, and local
+ * ones that were running fail as lost.
+ */
+
+static void fut_prefix(const struct pool *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "p%s.", p->name);
+}
+
+static void journal_pool(struct engine *e, const char *kind, const struct pool *p,
+			 const char *line)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	jr_begin(sb, kind);
+	jr_str(sb, "name", p->name);
+	jr_str(sb, "line", line);
+	jr_end(sb);
+}
+
+static void fut_record(struct strbuf *sb, const char *kind, const struct pool *p,
+		       const struct future *f)
+{
+	jr_begin(sb, kind);
+	jr_str(sb, "pool", p->name);
+	jr_u64(sb, "id", f->id);
+}
+
+static void render_submitted(struct strbuf *sb, const struct pool *p, const struct future *f)
+{
+	fut_record(sb, "S", p, f);
+	jr_str(sb, "line", f->line);
+	jr_end(sb);
+}
+
+static void render_final(struct strbuf *sb, const struct pool *p, const struct future *f)
+{
+	fut_record(sb, "D", p, f);
+	jr_str(sb, "state", future_state_name(f->state));
+	jr_i64(sb, "code", f->exitcode);
+	jr_u64(sb, "attempts", f->attempts);
+	int64_t run_ns = f->started.tv_sec ? (int64_t)(since(f->started, f->ended) * 1e9) : 0;
+	jr_i64(sb, "run_ns", run_ns);
+	jr_i64(sb, "cpu_us", f->cpu_us);
+	if (f->timed_out)
+		jr_u64(sb, "timed_out", 1);
+	if (f->job)
+		jr_u64(sb, "job", f->job);
+	for (int s = 1; s <= 2; s++)
+		if (f->out[s].dropped)
+			jr_u64(sb, s == 1 ? "dropped1" : "dropped2", f->out[s].dropped);
+	jr_str(sb, "error", f->error);
+	jr_end(sb);
+}
+
+static void journal_submitted(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_submitted(sb, p, f);
+}
+
+static void journal_running(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	fut_record(sb, "R", p, f);
+	jr_end(sb);
+}
+
+static void journal_job(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	fut_record(sb, "J", p, f);
+	jr_u64(sb, "job", f->job);
+	jr_end(sb);
+}
+
+static void journal_final(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	char prefix[POOL_NAME_MAX + 4];
+	fut_prefix(p, prefix, sizeof(prefix));
+	for (int s = 1; s <= 2; s++) {
+		int rc = state_write_output(e, prefix, f->id, s, f->out[s].data, f->out[s].len);
+		if (rc < 0)
+			state_failed(e, "future output", rc);
+	}
+	render_final(sb, p, f);
+}
+
+/* The pool's settings as ctl lines replay understands. */
+static size_t render_settings(struct strbuf *sb, const struct pool *p)
+{
+	char line[512];
+	size_t n = 0;
+	if (p->type == TASK_THREAD) {
+		jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", "type=thread");
+		jr_end(sb); n++;
+	}
+	if (p->gil) {
+		jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", "gil=1");
+		jr_end(sb); n++;
+	}
+	int len = snprintf(line, sizeof(line), "%sworkers=%u", p->slurm ? "executor=slurm " : "",
+			   p->target);
+	if (p->slurm)
+		slurm_opts_format(&p->sopt, line + len, sizeof(line) - (size_t)len);
+	jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", line); jr_end(sb); n++;
+	if (p->paused) {
+		jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", "pause");
+		jr_end(sb); n++;
+	}
+	return n;
+}
+
+static int by_pool_id(const void *a, const void *b)
+{
+	const struct pool *x = *(struct pool *const *)a, *y = *(struct pool *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+size_t pool_render_state(struct engine *e, struct strbuf *sb)
+{
+	size_t n = 0, np = 0;
+	struct pool **v = calloc(e->npools ? e->npools : 1, sizeof(*v));
+	if (!v)
+		return 0;
+	for (struct pool *p = e->pools; p && np < e->npools; p = p->next)
+		v[np++] = p;
+	qsort(v, np, sizeof(*v), by_pool_id);   /* the order they were made in */
+	for (size_t i = 0; i < np; i++) {
+		struct pool *p = v[i];
+		jr_begin(sb, "P"); jr_str(sb, "name", p->name); jr_end(sb); n++;
+		n += render_settings(sb, p);
+		for (size_t k = 0; k < p->nfut; k++) {
+			struct future *f = p->fut[k];
+			render_submitted(sb, p, f);
+			n++;
+			if (f->job && !fut_final(f)) {
+				fut_record(sb, "J", p, f);
+				jr_u64(sb, "job", f->job);
+				jr_end(sb);
+				n++;
+			} else if (f->state == FUT_RUNNING) {
+				fut_record(sb, "R", p, f);
+				jr_end(sb);
+				n++;
+			}
+		}
+		for (size_t k = 0; k < p->ndone; k++) {   /* completion order */
+			struct future *f = fut_get(p, p->done_order[k]);
+			if (f) {
+				render_final(sb, p, f);
+				n++;
+			}
+		}
+		if (p->state != POOL_RUNNING) {
+			jr_begin(sb, "C"); jr_str(sb, "name", p->name);
+			jr_str(sb, "line", "shutdown"); jr_end(sb); n++;
+		}
+	}
+	free(v);
+	return n;
+}
+
+/* Is DIR/out/<file> (pNAME.ID.STREAM) the output of a final future? */
+bool pool_output_known(struct engine *e, const char *file)
+{
+	const char *dot2 = strrchr(file, '.');
+	if (!dot2 || dot2 == file || (strcmp(dot2, ".1") && strcmp(dot2, ".2")))
+		return false;
+	const char *dot1 = dot2 - 1;
+	while (dot1 > file && *dot1 != '.')
+		dot1--;
+	if (dot1 <= file + 1 || (size_t)(dot1 - file - 1) > POOL_NAME_MAX)
+		return false;
+	char name[POOL_NAME_MAX + 1];
+	memcpy(name, file + 1, (size_t)(dot1 - file - 1));
+	name[dot1 - file - 1] = '\0';
+	char *end;
+	uint64_t id = strtoull(dot1 + 1, &end, 10);
+	struct pool *p = end == dot2 ? pool_by_name(e, name) : NULL;
+	struct future *f = p ? fut_get(p, id) : NULL;
+	return f && fut_final(f);
+}
+
+/* ---- replay ---- */
+
+struct rfut {
+	char *line;                    /* S: the line (owned) */
+	char *final;                   /* D: the raw record (owned) */
+	bool running;                  /* R */
+	uint64_t job;                  /* J */
+};
+
+struct rpool {
+	char name[POOL_NAME_MAX + 1];
+	char **ctl;                    /* C lines, in order (owned) */
+	size_t nctl;
+	struct rfut *f;                /* by id - 1 */
+	size_t nf;
+	uint64_t *done;                /* ids, in the order D records came */
+	size_t ndone;
+	bool removed;
+};
+
+struct pool_replay {
+	struct rpool *p;
+	size_t n;
+};
+
+struct pool_replay *pool_replay_new(void)
+{
+	return calloc(1, sizeof(struct pool_replay));
+}
+
+static void rpool_clear(struct rpool *rp)
+{
+	for (size_t i = 0; i < rp->nctl; i++)
+		free(rp->ctl[i]);
+	for (size_t i = 0; i < rp->nf; i++) {
+		free(rp->f[i].line);
+		free(rp->f[i].final);
+	}
+	free(rp->ctl);
+	free(rp->f);
+	free(rp->done);
+	memset(rp, 0, sizeof(*rp));
+}
+
+void pool_replay_free(struct pool_replay *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		rpool_clear(&r->p[i]);
+	free(r->p);
+	free(r);
+}
+
+static struct rpool *rpool_find(struct pool_replay *r, const char *name)
+{
+	for (size_t i = r->n; i-- > 0;)      /* the newest of that name */
+		if (!r->p[i].removed && !strcmp(r->p[i].name, name))
+			return &r->p[i];
+	return NULL;
+}
+
+static bool push(void **v, size_t *n, size_t size)
+{
+	void *nv = realloc(*v, (*n + 1) * size);
+	if (!nv)
+		return false;
+	*v = nv;
+	memset((char *)nv + *n * size, 0, size);
+	(*n)++;
+	return true;
+}
+
+static struct rfut *rfut_at(struct rpool *rp, uint64_t id, bool grow)
+{
+	if (!id || id > UINT32_MAX)
+		return NULL;
+	while (grow && rp->nf < id)
+		if (!push((void **)&rp->f, &rp->nf, sizeof(*rp->f)))
+			return NULL;
+	return id <= rp->nf ? &rp->f[id - 1] : NULL;
+}
+
+/* 0 and takes `line` (the raw record) when the record is a pool's; -EINVAL. */
+int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
+{
+	const char *k = rec->kind;
+	if (strlen(k) != 1 || !strchr("PCXSRJD", k[0]))
+		return -EINVAL;
+	const char *name = jr_get(rec, k[0] == 'P' || k[0] == 'C' || k[0] == 'X' ? "name" : "pool",
+				  NULL);
+	if (!name || strlen(name) > POOL_NAME_MAX || !valid_name(name))
+		return -EINVAL;
+	struct rpool *rp = rpool_find(r, name);
+	if (k[0] == 'P') {
+		if (rp)
+			rp->removed = true;   /* a stale one of the same name */
+		if (!push((void **)&r->p, &r->n, sizeof(*r->p)))
+			return -EINVAL;
+		snprintf(r->p[r->n - 1].name, sizeof(r->p[0].name), "%s", name);
+		free(line);
+		return 0;
+	}
+	if (!rp)
+		return -EINVAL;
+	if (k[0] == 'X') {
+		rp->removed = true;
+		free(line);
+		return 0;
+	}
+	if (k[0] == 'C') {
+		const char *v = jr_get(rec, "line", NULL);
+		char *c = v ? strdup(v) : NULL;
+		if (!c || !push((void **)&rp->ctl, &rp->nctl, sizeof(*rp->ctl))) {
+			free(c);
+			return -EINVAL;
+		}
+		rp->ctl[rp->nctl - 1] = c;
+		free(line);
+		return 0;
+	}
+	uint64_t id;
+	if (!jr_get_u64(rec, "id", &id))
+		return -EINVAL;
+	struct rfut *f = rfut_at(rp, id, k[0] == 'S');
+	if (!f || (k[0] != 'S' && !f->line))
+		return -EINVAL;
+	switch (k[0]) {
+	case 'S': {
+		const char *v = jr_get(rec, "line", NULL);
+		if (!v || f->line || !(f->line = strdup(v)))
+			return -EINVAL;
+		free(line);
+		return 0;
+	}
+	case 'R':
+		f->running = true;
+		free(line);
+		return 0;
+	case 'J':
+		if (!jr_get_u64(rec, "job", &f->job))
+			return -EINVAL;
+		free(line);
+		return 0;
+	default:   /* D */
+		if (f->final || !push((void **)&rp->done, &rp->ndone, sizeof(*rp->done)))
+			return -EINVAL;
+		rp->done[rp->ndone - 1] = id;
+		f->final = line;        /* parsed again when applied */
+		return 0;
+	}
+}
+
+/* A future back from its S line (lock held): as submit makes it, but one
+ * future whatever COUNT the line says, and without the limits: it was
+ * admitted once.  A line that no longer parses fails the future. */
+static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
+				  const char *line)
+{
+	struct future *f = calloc(1, sizeof(*f));
+	if (!f || !(f->line = strdup(line ? line : ""))) {
+		free(f);
+		return NULL;
+	}
+	f->id = id;
+	f->timer_fd = -1;
+	f->out[1].fd = f->out[2].fd = -1;
+	f->timeout_ms = SPEC_UNSET;
+	f->sopt = p->sopt;
+	f->submitted = now_mono();
+	struct task_spec spec;
+	struct slurm_opts lo = { 0 };
+	char why[256] = "", *stripped = NULL;
+	int rc = !line ? -EINVAL : 0;
+	if (rc == 0 && p->slurm)
+		rc = slurm_line_opts(line, strlen(line), &lo, &stripped, why, sizeof(why));
+	if (rc == 0) {
+		const char *l = stripped ? stripped : line;
+		rc = spec_parse(l, strlen(l), e->online_cpus, &spec, why, sizeof(why));
+		if (rc == 0) {
+			f->env = pack_env(&spec, &f->envlen);
+			if (spec.stdin_chan)
+				f->stdin_chan = strdup(spec.stdin_chan);
+			if (spec.stdout_chan)
+				f->stdout_chan = strdup(spec.stdout_chan);
+			f->retries = (unsigned)spec.retries;
+			f->timeout_ms = spec.timeout_ms;
+			slurm_opts_merge(&f->sopt, &lo);
+			if (p->slurm && f->timeout_ms != SPEC_UNSET && !lo.time_min)
+				f->sopt.time_min = slurm_minutes(f->timeout_ms);
+			spec_free(&spec);
+		}
+	}
+	free(stripped);
+	if (rc < 0) {
+		f->state = FUT_FAILED;
+		f->exitcode = 1;
+		set_error(f, "not restored from the [state] dir: %s", why[0] ? why : "no line");
+	}
+	return f;
+}
+
+static enum future_state fstate_of(const char *name)
+{
+	for (int s = FUT_DONE; s <= FUT_CANCELLED; s++)
+		if (name && !strcmp(name, future_state_names[s]))
+			return (enum future_state)s;
+	return FUT_FAILED;
+}
+
+/* A D record onto its future (lock held). */
+static void apply_final(struct engine *e, struct pool *p, struct future *f, char *raw)
+{
+	struct jrec rec;
+	if (jr_parse(raw, &rec) < 0)
+		return;
+	f->state = fstate_of(jr_get(&rec, "state", NULL));
+	int64_t x = 0;
+	uint64_t u = 0;
+	if (jr_get_i64(&rec, "code", &x))
+		f->exitcode = (int)x;
+	if (jr_get_u64(&rec, "attempts", &u))
+		f->attempts = (unsigned)u;
+	if (jr_get_i64(&rec, "cpu_us", &x))
+		f->cpu_us = x;
+	if (jr_get_u64(&rec, "job", &u))
+		f->job = u;
+	f->timed_out = jr_get_u64(&rec, "timed_out", &u) && u;
+	const char *err = jr_get(&rec, "error", NULL);
+	if (err)
+		set_error(f, "%s", err);
+	char prefix[POOL_NAME_MAX + 4];
+	fut_prefix(p, prefix, sizeof(prefix));
+	for (int s = 1; s <= 2; s++) {
+		state_read_output(e, prefix, f->id, s, &f->out[s]);
+		if (jr_get_u64(&rec, s == 1 ? "dropped1" : "dropped2", &u))
+			f->out[s].dropped += u;
+	}
+	int64_t run_ns = 0;
+	jr_get_i64(&rec, "run_ns", &run_ns);
+	record_final(e, p, f);
+	/* record_final stamped `ended` now: keep the recorded run time */
+	if (run_ns) {
+		int64_t s_ns = (int64_t)f->ended.tv_sec * 1000000000 + f->ended.tv_nsec - run_ns;
+		f->started = (struct timespec){ s_ns / 1000000000, s_ns % 1000000000 };
+	}
+}
+
+/* Replay one pool's ctl lines: pause/resume and shutdown are held back
+ * (futures come first; the pool stays paused until they are all back). */
+static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bool *paused,
+		       bool *shut)
+{
+	for (size_t i = 0; i < rp->nctl; i++) {
+		const char *l = rp->ctl[i];
+		char err[256] = "";
+		if (!strncmp(l, "shutdown", 8))
+			*shut = true;
+		else if (!strcmp(l, "pause"))
+			*paused = true;
+		else if (!strcmp(l, "resume"))
+			*paused = false;
+		else if (engine_pool_ctl(e, id, l, err, sizeof(err)) < 0)
+			log_add(e, LOG_LVL_WARN, "[state] pool %s: '%s' not replayed: %s", rp->name,
+				l, err);
+	}
+}
+
+size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
+{
+	size_t made = 0;
+	bool kick = false;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rpool *rp = &r->p[i];
+		char err[256] = "";
+		uint64_t id;
+		if (rp->removed)
+			continue;
+		if (engine_pool_create(e, rp->name, err, sizeof(err)) < 0 ||
+		    engine_pool_find(e, rp->name, &id) < 0) {
+			log_add(e, LOG_LVL_ERROR, "[state] pool %s not restored: %s", rp->name, err);
+			continue;
+		}
+		made++;
+		pthread_mutex_lock(&e->lock);
+		struct pool *p = pool_by_id(e, id);
+		p->paused = true;
+		pthread_mutex_unlock(&e->lock);
+		bool paused = false, shut = false;
+		replay_ctl(e, id, rp, &paused, &shut);
+
+		pthread_rwlock_rdlock(&e->reap_lock);
+		pthread_mutex_lock(&e->lock);
+		p = pool_by_id(e, id);
+		struct future **v = rp->nf ? calloc(rp->nf, sizeof(*v)) : NULL;
+		if (rp->nf && !v) {
+			pthread_mutex_unlock(&e->lock);
+			pthread_rwlock_unlock(&e->reap_lock);
+			continue;
+		}
+		p->fut = v;
+		p->capfut = rp->nf;
+		for (size_t k = 0; k < rp->nf; k++) {
+			struct future *f = fut_restore(e, p, k + 1, rp->f[k].line);
+			if (!f)
+				break;
+			p->fut[p->nfut++] = f;
+		}
+		if (p->nfut)
+			p->first_submit = now_mono();
+		/* final ones, in the order they ended */
+		for (size_t k = 0; k < rp->ndone; k++) {
+			struct future *f = fut_get(p, rp->done[k]);
+			struct rfut *rf = &rp->f[rp->done[k] - 1];
+			if (f && !fut_final(f))
+				apply_final(e, p, f, rf->final);
+		}
+		for (size_t k = 0; k < p->nfut; k++) {
+			struct future *f = p->fut[k];
+			struct rfut *rf = &rp->f[k];
+			if (fut_final(f)) {
+				if (!rf->final)          /* its line no longer parses */
+					record_final(e, p, f);
+			} else if (rf->job && p->slurm) {
+				/* the job outlived us: watch it again */
+				f->job = rf->job;
+				f->attempts = 1;
+				p->sl_inflight++;
+				kick = true;
+			} else if (rf->running) {
+				f->state = FUT_FAILED;
+				f->exitcode = 1;
+				f->attempts = 1;
+				set_error(f, "lost: pcfs stopped while it ran; its result cannot "
+					  "be known");
+				record_final(e, p, f);
+			} else {
+				enqueue(p, f, false);   /* never started: it runs now */
+			}
+		}
+		if (shut && p->state == POOL_RUNNING)
+			p->state = POOL_SHUTDOWN;
+		p->paused = paused;
+		if (p->queued && !p->slurm)
+			ensure_workers(e, p);
+		pool_dispatch(e, p);
+		maybe_close(e, p);
+		engine_notify_locked(e, OBJ_POOL, p->id);
+		pthread_mutex_unlock(&e->lock);
+		pthread_rwlock_unlock(&e->reap_lock);
+	}
+	if (kick) {
+		pthread_mutex_lock(&e->lock);
+		slurm_kick(e);
+		pthread_mutex_unlock(&e->lock);
+	}
+	return made;
 }

@@ -22,6 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -155,6 +159,61 @@ static int take_own_options(int *argc, char **argv, const char **config, bool *h
 
 /* The worker program: $PCFS_WORKER, else beside this binary (a build tree),
  * else the installed libexec copy. */
+/* A FUSE mount whose daemon died (kill -9 with auto_unmount off) answers
+ * ENOTCONN to everything, and mounting over it would stack a second mount.
+ * Detach it: umount2 as root, fusermount3 -uz (setuid) otherwise.
+ * Returns 0 when the path is usable now. */
+static int clear_stale_mount(const char *path)
+{
+	struct stat st;
+	int rc = umount2(path, MNT_DETACH);
+	if (rc < 0) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execlp("fusermount3", "fusermount3", "-u", "-z", "--", path, (char *)NULL);
+			_exit(127);
+		}
+		int status = 0;
+		rc = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		     WEXITSTATUS(status) == 0 ? 0 : -1;
+	}
+	if (rc == 0 && stat(path, &st) == 0) {
+		fprintf(stderr, "pcfs: %s: cleared a stale mount (its pcfs had died)\n", path);
+		syslog(LOG_NOTICE, "%s: cleared a stale mount (its pcfs had died)", path);
+		return 0;
+	}
+	fprintf(stderr, "pcfs: %s: a stale mount (its daemon died) that could not be "
+		"cleared; try: fusermount3 -uz %s\n", path, path);
+	return -1;
+}
+
+/* The mount point as given is a dead FUSE mount (not even stat works)? */
+static bool stale_before_realpath(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) < 0 && errno == ENOTCONN;
+}
+
+/* Is a pcfs mounted right there?  (Two would stack.) */
+static bool pcfs_mounted_at(const char *mnt)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[4096], point[PATH_MAX], type[64];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - TYPE SOURCE SUPER */
+		const char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(dash + 3, "%63s", type) != 1)
+			continue;
+		found = !strcmp(point, mnt) && !strcmp(type, "fuse.pcfs");
+	}
+	fclose(f);
+	return found;
+}
+
 static int find_worker(char *buf, size_t len)
 {
 	const char *env = getenv("PCFS_WORKER");
@@ -215,6 +274,10 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
+	if (stale_before_realpath(opts.mountpoint) && clear_stale_mount(opts.mountpoint) < 0) {
+		ret = 2;
+		goto out_args;
+	}
 	if (!realpath(opts.mountpoint, mnt)) {
 		fprintf(stderr, "pcfs: %s: %s\n", opts.mountpoint, strerror(errno));
 		ret = 2;
@@ -230,6 +293,25 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (cfile && config_load(&cfg, cfile, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pcfs: %s\n", err);
+		ret = 2;
+		goto out_args;
+	}
+	/* A pcfs there: dead (statfs always reaches the daemon, unlike a
+	 * cached stat) is cleared, alive is refused. */
+	struct statfs sfs;
+	if (pcfs_mounted_at(mnt) && statfs(mnt, &sfs) < 0 && errno == ENOTCONN &&
+	    clear_stale_mount(mnt) < 0) {
+		ret = 2;
+		goto out_args;
+	}
+	if (pcfs_mounted_at(mnt)) {
+		fprintf(stderr, "pcfs: %s: a pcfs is already mounted there (unmount it first: "
+			"fusermount3 -u %s)\n", mnt, mnt);
+		ret = 2;
+		goto out_args;
+	}
+	if (state_check(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pcfs: %s\n", err);
 		ret = 2;
 		goto out_args;

@@ -137,11 +137,12 @@ static int show_alive(struct fs *fs, uint64_t id, struct strbuf *out)
 	return 0;
 }
 
-/* Python's Process.exitcode: nothing (None) while running. */
+/* Python's Process.exitcode: nothing (None) while running, and for a task
+ * lost with a previous daemon (its status is unknown). */
 static int show_exitcode(struct fs *fs, uint64_t id, struct strbuf *out)
 {
 	WITH_TASK(fs, id, ti);
-	if (ti.ended)
+	if (ti.ended && ti.state != TS_LOST)
 		sb_printf(out, "%d\n", ti.exitcode);
 	task_info_free(&ti);
 	return 0;
@@ -156,12 +157,15 @@ static int show_error(struct fs *fs, uint64_t id, struct strbuf *out)
 	return 0;
 }
 
-/* wait: ready once the task has ended; the content is its exitcode line. */
+/* wait: ready once the task has ended; the content is its exitcode line
+ * ("lost" when no one can know it). */
 static int ready_wait(struct fs *fs, uint64_t id, struct strbuf *out)
 {
 	WITH_TASK(fs, id, ti);
 	int ready = ti.ended;
-	if (ready)
+	if (ready && ti.state == TS_LOST)
+		sb_adds(out, "lost\n");
+	else if (ready)
 		sb_printf(out, "%d\n", ti.exitcode);
 	task_info_free(&ti);
 	return ready;
@@ -197,7 +201,7 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 		emit_null(e, "slot");
 	emit_str(e, "state", task_state_name(ti.state));
 	emit_bool(e, "alive", !ti.ended);
-	if (ti.ended)
+	if (ti.ended && ti.state != TS_LOST)
 		emit_int(e, "exitcode", ti.exitcode);
 	else
 		emit_null(e, "exitcode");

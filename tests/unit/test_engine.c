@@ -468,6 +468,118 @@ static void test_pool_names_and_lines(void **state)
 	free(ids);
 }
 
+/* ---- [state] dir --------------------------------------------------------- */
+
+static char state_dir[64];
+
+static int setup_state(void **state)
+{
+	config_defaults(&cfg);
+	cfg.log_level = LOG_LVL_ERROR;
+	cfg.kill_grace_ms = 300;
+	/* what a killed daemon leaves: running tasks were never ended */
+	cfg.unmount_policy = UNMOUNT_LEAVE;
+	strcpy(state_dir, "/tmp/pcfs-test-state.XXXXXX");
+	assert_non_null(mkdtemp(state_dir));
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s/st", state_dir);
+	eng = start();
+	return 0;
+}
+
+static int teardown_state(void **state)
+{
+	teardown(state);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void restart(void)
+{
+	engine_shutdown(eng);
+	engine_free(eng);
+	eng = start();
+}
+
+static void expect_output(uint64_t id, int stream, const char *want)
+{
+	char buf[256];
+	uint64_t total;
+	ssize_t n = engine_task_output(eng, id, stream, 0, buf, sizeof(buf), &total);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(buf, want, n);
+}
+
+static void test_state_survives_restart(void **state)
+{
+	uint64_t done = spawn("sh echo out; echo err >&2; exit 3 name=kept");
+	expect_end(done, TS_EXITED, 3);
+	uint64_t forgotten = spawn("exec /bin/true");
+	expect_end(forgotten, TS_EXITED, 0);
+	assert_int_equal(engine_task_forget(eng, forgotten), 0);
+	uint64_t running = spawn("exec /bin/sleep 30");
+	struct task_info ti;
+	assert_int_equal(engine_task_info(eng, running, &ti), 0);
+	pid_t left = ti.pid;
+	task_info_free(&ti);
+	uint64_t p = pool("sp", "workers=1");
+	submit(p, "sh echo f1");
+	struct future_info fi = fwait(p, 1);
+	future_info_free(&fi);
+
+	restart();
+
+	assert_int_equal(engine_task_info(eng, done, &ti), 0);
+	assert_int_equal(ti.state, TS_EXITED);
+	assert_int_equal(ti.exitcode, 3);
+	assert_string_equal(ti.cmd, "sh echo out; echo err >&2; exit 3 name=kept");
+	task_info_free(&ti);
+	expect_output(done, 1, "out\n");
+	expect_output(done, 2, "err\n");
+	assert_false(engine_task_exists(eng, forgotten));
+	assert_int_equal(engine_task_info(eng, running, &ti), 0);
+	assert_int_equal(ti.state, TS_LOST);
+	assert_true(ti.ended);
+	assert_non_null(strstr(ti.error, "lost"));
+	task_info_free(&ti);
+	/* new ids go on after the old ones */
+	assert_true(spawn("exec /bin/true") > running);
+
+	uint64_t p2;
+	assert_int_equal(engine_pool_find(eng, "sp", &p2), 0);
+	fi = fwait(p2, 1);
+	assert_int_equal(fi.state, FUT_DONE);
+	future_info_free(&fi);
+	char out[16];
+	uint64_t total;
+	assert_int_equal(engine_future_output(eng, p2, 1, 1, 0, out, sizeof(out), &total), 3);
+	assert_memory_equal(out, "f1\n", 3);
+	assert_int_equal(submit(p2, "noop"), 2);   /* the pool goes on numbering */
+	kill(left, SIGKILL);
+}
+
+/* A daemon killed in the middle of a journal write leaves a torn last line:
+ * the record is skipped, the task it would have ended is lost, not garbage. */
+static void test_state_torn_journal(void **state)
+{
+	engine_shutdown(eng);
+	engine_free(eng);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/st/journal", state_dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("T id=5 kind=process method=spawn workload=exec start=1.000000000 cmd=exec%20x\n"
+	      "E id=5 state=exi", f);
+	fclose(f);
+	eng = start();
+	struct task_info ti;
+	assert_int_equal(engine_task_info(eng, 5, &ti), 0);
+	assert_int_equal(ti.state, TS_LOST);
+	assert_string_equal(ti.cmd, "exec x");
+	task_info_free(&ti);
+}
+
 int main(void)
 {
 	/* Every task runs in a child of ours: keep our own SIGCHLD, SIGPIPE sane. */
@@ -487,6 +599,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resize_and_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_death_fails_one_future, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_survives_restart, setup_state,
+						teardown_state),
+		cmocka_unit_test_setup_teardown(test_state_torn_journal, setup_state,
+						teardown_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

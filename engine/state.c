@@ -1,0 +1,819 @@
+/* state.c - results that survive the daemon: the [state] dir.
+ *
+ * With `[state] dir` set, every task (and every pool and future, pool.c)
+ * leaves records in DIR/journal (journal.h: one line each): a start record
+ * when it starts, an end record when it ends, a forget record when it is
+ * forgotten.  Captured output is written to DIR/out/ before the end record,
+ * so an end record always has its output beside it.  A new pcfs on the same
+ * dir replays the journal: ended tasks come back as they were (same ids,
+ * exit codes, errors, output); tasks that had a start record and no end
+ * record were running when the old daemon died, and become `lost`.  Then the
+ * journal is compacted: rewritten from what is known, through a temporary
+ * file and rename(2), so a crash during compaction leaves the old journal.
+ *
+ * Records are gathered in memory under the engine lock and written by
+ * state_flush(), which the engine calls before it tells anyone of a change
+ * (engine_flush_notify): whoever sees a task end, sees it on disk first.
+ * The journal is not fsync'd: it survives the daemon, not the machine.
+ *
+ * A lock file (flock) keeps two daemons off one dir.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "journal.h"
+
+#define JOURNAL "journal"
+#define JOURNAL_NEW "journal.new"
+/* Compact at runtime once the journal holds this many more records than
+ * the last compaction left (forgotten tasks' records are garbage). */
+#define COMPACT_SLACK 20000
+
+struct state {
+	int dirfd, outfd, lockfd, jfd;
+	struct strbuf pending;         /* records not yet written (engine lock) */
+	pthread_mutex_t wlock;         /* orders writes (taken before the engine lock) */
+	size_t records, base;          /* written since / left by the last compaction */
+	bool restoring;                /* replay: nothing is journaled */
+	bool broken;                   /* a write failed: logged once, then silence */
+};
+
+/* ---- files ----------------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void out_name(char *buf, size_t len, const char *prefix, uint64_t id, int stream)
+{
+	snprintf(buf, len, "%s%" PRIu64 ".%d", prefix, id, stream);
+}
+
+/* Write (or remove, when empty) one output file, through a temporary name
+ * so a reader never sees half of it. */
+int state_write_output(struct engine *e, const char *prefix, uint64_t id, int stream,
+		       const char *data, size_t len)
+{
+	struct state *s = e->state;
+	char name[96], tmp[112];
+	out_name(name, sizeof(name), prefix, id, stream);
+	if (!len) {
+		unlinkat(s->outfd, name, 0);
+		return 0;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	int fd = openat(s->outfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = write_all(fd, data, len);
+	close(fd);
+	if (rc == 0 && renameat(s->outfd, tmp, s->outfd, name) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(s->outfd, tmp, 0);
+	return rc;
+}
+
+/* Read an output file back, at most max bytes (the rest counts as dropped). */
+void state_read_output(struct engine *e, const char *prefix, uint64_t id, int stream,
+		       struct outbuf *o)
+{
+	char name[96];
+	out_name(name, sizeof(name), prefix, id, stream);
+	int fd = openat(e->state->outfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		out_append(o, buf, (size_t)n, e->cfg.output_max);
+	close(fd);
+}
+
+void state_remove_output(struct engine *e, const char *prefix, uint64_t id)
+{
+	char name[96];
+	for (int s = 1; s <= 2; s++) {
+		out_name(name, sizeof(name), prefix, id, s);
+		unlinkat(e->state->outfd, name, 0);
+	}
+}
+
+/* ---- records ----------------------------------------------------------------- */
+
+struct strbuf *state_record(struct engine *e)
+{
+	struct state *s = e->state;
+	if (!s || s->restoring)
+		return NULL;
+	s->records++;
+	return &s->pending;
+}
+
+static const char *kind_word(enum task_kind k)
+{
+	return k == TASK_THREAD ? "thread" : "process";
+}
+
+static void task_start_fields(struct strbuf *sb, const struct task *t)
+{
+	jr_u64(sb, "id", t->id);
+	jr_str(sb, "kind", kind_word(t->kind));
+	jr_str(sb, "method", method_name(t->method));
+	jr_str(sb, "workload", workload_name(t->workload));
+	if (t->name[0])
+		jr_str(sb, "name", t->name);
+	jr_ts(sb, "start", t->start_rt);
+	if (t->pid > 0)
+		jr_i64(sb, "pid", t->pid);
+	if (t->parent_id)
+		jr_u64(sb, "parent", t->parent_id);
+	if (t->cow_ref)
+		jr_i64(sb, "cowref", t->cow_ref);
+	if (t->timeout_ms != SPEC_UNSET)
+		jr_i64(sb, "timeout", t->timeout_ms);
+	jr_str(sb, "cmd", t->cmd);
+}
+
+static int64_t tv_us(struct timeval tv)
+{
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void task_end_fields(struct strbuf *sb, const struct task *t)
+{
+	jr_u64(sb, "id", t->id);
+	jr_str(sb, "state", task_state_name(t->state));
+	jr_i64(sb, "code", t->exitcode);
+	jr_ts(sb, "end", t->end_rt);
+	int64_t run_ns = (int64_t)(t->end_mono.tv_sec - t->start_mono.tv_sec) * 1000000000 +
+			 (t->end_mono.tv_nsec - t->start_mono.tv_nsec);
+	jr_i64(sb, "run_ns", run_ns);
+	if (t->kind == TASK_THREAD) {
+		jr_i64(sb, "utime_us", t->thread_cpu_us);
+	} else {
+		jr_i64(sb, "utime_us", tv_us(t->ru.ru_utime));
+		jr_i64(sb, "stime_us", tv_us(t->ru.ru_stime));
+	}
+	if (t->timed_out)
+		jr_u64(sb, "timed_out", 1);
+	if (t->term_signal)
+		jr_i64(sb, "term_signal", t->term_signal);
+	for (int s = 1; s <= 2; s++)
+		if (t->out[s].dropped)
+			jr_u64(sb, s == 1 ? "dropped1" : "dropped2", t->out[s].dropped);
+	if (t->error[0])
+		jr_str(sb, "error", t->error);
+}
+
+/* Pool workers are the pool's machinery, not results: never journaled. */
+static bool journaled_task(const struct task *t)
+{
+	return t->persist && !t->pool;
+}
+
+void state_task_started(struct engine *e, struct task *t)
+{
+	struct strbuf *sb;
+	if (!journaled_task(t) || t->journaled || !(sb = state_record(e)))
+		return;
+	jr_begin(sb, "T");
+	task_start_fields(sb, t);
+	jr_end(sb);
+	t->journaled = true;
+}
+
+void state_task_ended(struct engine *e, struct task *t)
+{
+	struct strbuf *sb;
+	if (!journaled_task(t) || !(sb = state_record(e)))
+		return;
+	state_task_started(e, t);     /* one that ended before its start was written */
+	for (int s = 1; s <= 2; s++) {
+		int rc = state_write_output(e, "", t->id, s, t->out[s].data, t->out[s].len);
+		if (rc < 0)
+			state_failed(e, "task output", rc);
+	}
+	jr_begin(sb, "E");
+	task_end_fields(sb, t);
+	jr_end(sb);
+}
+
+/* Output that came after the end (a descendant held the pipe): the file is
+ * rewritten once the pipe is at EOF. */
+void state_task_output_done(struct engine *e, struct task *t)
+{
+	if (!e->state || e->state->restoring || !journaled_task(t) || task_live(t))
+		return;
+	for (int s = 1; s <= 2; s++)
+		state_write_output(e, "", t->id, s, t->out[s].data, t->out[s].len);
+}
+
+void state_task_forgotten(struct engine *e, struct task *t)
+{
+	struct strbuf *sb;
+	if (!journaled_task(t) || !(sb = state_record(e)))
+		return;
+	jr_begin(sb, "F");
+	jr_u64(sb, "id", t->id);
+	jr_end(sb);
+	state_remove_output(e, "", t->id);
+}
+
+void state_failed(struct engine *e, const char *what, int err)
+{
+	struct state *s = e->state;
+	if (s->broken)
+		return;
+	s->broken = true;
+	log_add(e, LOG_LVL_ERROR, "[state] dir: %s: %s (results from now on may not survive "
+		"a restart)", what, strerror(-err));
+}
+
+void state_flush(struct engine *e)
+{
+	struct state *s = e->state;
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->wlock);
+	pthread_mutex_lock(&e->lock);
+	struct strbuf batch = s->pending;
+	s->pending = (struct strbuf)STRBUF_INIT;
+	bool compact = s->records > s->base + COMPACT_SLACK;
+	pthread_mutex_unlock(&e->lock);
+	if (batch.len) {
+		int rc = write_all(s->jfd, batch.buf, batch.len);
+		if (rc < 0) {
+			pthread_mutex_lock(&e->lock);
+			state_failed(e, "journal write", rc);
+			pthread_mutex_unlock(&e->lock);
+		}
+	}
+	sb_free(&batch);
+	if (compact)
+		state_compact(e);
+	pthread_mutex_unlock(&s->wlock);
+}
+
+/* ---- compaction ---------------------------------------------------------------- */
+
+/* Every record that describes what is known now, in an order replay accepts. */
+static void render_all(struct engine *e, struct strbuf *sb, size_t *n)
+{
+	for (struct task *t = e->first; t; t = t->next) {
+		if (!journaled_task(t) || t->state == TS_STARTING)
+			continue;
+		jr_begin(sb, "T");
+		task_start_fields(sb, t);
+		jr_end(sb);
+		(*n)++;
+		if (task_live(t))
+			continue;
+		jr_begin(sb, "E");
+		task_end_fields(sb, t);
+		jr_end(sb);
+		(*n)++;
+	}
+	*n += pool_render_state(e, sb);
+}
+
+/* Rewrite the journal from the engine's tables (wlock held, not lock). */
+void state_compact(struct engine *e)
+{
+	struct state *s = e->state;
+	struct strbuf sb = STRBUF_INIT;
+	size_t n = 0;
+	pthread_mutex_lock(&e->lock);
+	/* records still pending belong to the old journal; rendering the
+	 * tables covers them */
+	sb_reset(&s->pending);
+	render_all(e, &sb, &n);
+	s->records = s->base = n;
+	pthread_mutex_unlock(&e->lock);
+	if (sb_error(&sb)) {
+		sb_free(&sb);
+		return;
+	}
+	int fd = openat(s->dirfd, JOURNAL_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -errno : write_all(fd, sb.buf, sb.len);
+	if (rc == 0 && renameat(s->dirfd, JOURNAL_NEW, s->dirfd, JOURNAL) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		close(s->jfd);
+		s->jfd = fd;
+		lseek(fd, 0, SEEK_END);
+		fd = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	sb_free(&sb);
+	if (rc < 0) {
+		pthread_mutex_lock(&e->lock);
+		state_failed(e, "journal compaction", rc);
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
+/* ---- open, replay ------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+	char buf[CONFIG_PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int state_check(const struct pcfs_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->state_dir[0])
+		return 0;
+	struct engine probe = { .cfg = *cfg };
+	int rc = state_open(&probe, err, errlen);
+	state_close(&probe);     /* the lock goes with it */
+	return rc;
+}
+
+int state_open(struct engine *e, char *err, size_t errlen)
+{
+	const char *dir = e->cfg.state_dir;
+	if (!dir[0])
+		return 0;
+	struct state *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->dirfd = s->outfd = s->lockfd = s->jfd = -1;
+	pthread_mutex_init(&s->wlock, NULL);
+	e->state = s;
+	int rc = mkdir_p(dir);
+	if (rc == 0 && (s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		snprintf(err, errlen, "[state] dir %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	s->lockfd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lockfd < 0 || flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		rc = -errno;
+		char who[32] = "";
+		if (s->lockfd >= 0 && pread(s->lockfd, who, sizeof(who) - 1, 0) > 0)
+			who[strcspn(who, "\n")] = '\0';
+		snprintf(err, errlen, "[state] dir %s: %s%s%s", dir,
+			 rc == -EWOULDBLOCK ? "in use by another pcfs" : strerror(-rc),
+			 who[0] ? ", pid " : "", who);
+		return rc;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(s->lockfd, 0) < 0 || pwrite(s->lockfd, pid, (size_t)n, 0) < 0)
+		rc = -errno;   /* only informative */
+	if (mkdirat(s->dirfd, "out", 0700) < 0 && errno != EEXIST)
+		rc = -errno;
+	else if ((s->outfd = openat(s->dirfd, "out", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+		 (s->jfd = openat(s->dirfd, JOURNAL, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+				  0600)) < 0)
+		rc = -errno;
+	else
+		rc = 0;
+	if (rc < 0) {
+		snprintf(err, errlen, "[state] dir %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+void state_close(struct engine *e)
+{
+	struct state *s = e->state;
+	if (!s)
+		return;
+	int fds[] = { s->jfd, s->outfd, s->dirfd, s->lockfd };  /* the lock goes last */
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	sb_free(&s->pending);
+	pthread_mutex_destroy(&s->wlock);
+	free(s);
+	e->state = NULL;
+}
+
+/* A task known from the journal while it is replayed. */
+struct rtask {
+	char *start, *end;             /* the raw records (owned) */
+	uint64_t id;
+	size_t end_seq;                /* the order ends happened in */
+	bool forgotten;
+	struct task *task;             /* restored */
+};
+
+struct replay {
+	struct rtask *v;
+	size_t n, cap;
+	size_t *slot;                  /* open addressing: index + 1, 0 = empty */
+	size_t nslot;
+	size_t end_seq;
+	uint64_t max_id;
+};
+
+static size_t rslot(const struct replay *r, uint64_t id)
+{
+	size_t i = (size_t)(id * 0x9E3779B97F4A7C15ull) & (r->nslot - 1);
+	while (r->slot[i] && r->v[r->slot[i] - 1].id != id)
+		i = (i + 1) & (r->nslot - 1);
+	return i;
+}
+
+static struct rtask *rfind(struct replay *r, uint64_t id)
+{
+	if (!r->nslot)
+		return NULL;
+	size_t i = rslot(r, id);
+	return r->slot[i] ? &r->v[r->slot[i] - 1] : NULL;
+}
+
+static struct rtask *radd(struct replay *r, uint64_t id)
+{
+	if (2 * (r->n + 1) > r->nslot) {      /* grow and rehash */
+		size_t ns = r->nslot ? r->nslot * 2 : 1024;
+		size_t *slot = calloc(ns, sizeof(*slot));
+		if (!slot)
+			return NULL;
+		free(r->slot);
+		r->slot = slot;
+		r->nslot = ns;
+		for (size_t k = 0; k < r->n; k++)
+			r->slot[rslot(r, r->v[k].id)] = k + 1;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		struct rtask *v = realloc(r->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		r->v = v;
+		r->cap = cap;
+	}
+	struct rtask *t = &r->v[r->n];
+	memset(t, 0, sizeof(*t));
+	t->id = id;
+	r->slot[rslot(r, id)] = ++r->n;
+	return t;
+}
+
+static enum workload workload_of(const char *name)
+{
+	for (int w = 0; w < WL__COUNT; w++)
+		if (name && !strcmp(name, workload_name((enum workload)w)))
+			return (enum workload)w;
+	return WL_EXEC;
+}
+
+static enum start_method method_of(const char *name)
+{
+	for (int m = 0; m < METHOD__COUNT; m++)
+		if (name && !strcmp(name, method_name((enum start_method)m)))
+			return (enum start_method)m;
+	return METHOD_SPAWN;
+}
+
+static enum task_state ended_state_of(const char *name)
+{
+	const enum task_state ended[] = { TS_EXITED, TS_KILLED, TS_FAILED, TS_LOST };
+	for (size_t i = 0; i < sizeof(ended) / sizeof(ended[0]); i++)
+		if (name && !strcmp(name, task_state_name(ended[i])))
+			return ended[i];
+	return TS_LOST;
+}
+
+static struct timeval us_tv(int64_t us)
+{
+	return (struct timeval){ .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
+}
+
+/* Is pid still the process that started at `start` (not a reused pid)?
+ * Its start time is boot time + /proc/PID/stat's starttime (clock ticks). */
+static bool same_process(pid_t pid, struct timespec start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');     /* the name may hold spaces */
+	unsigned long long ticks = 0;
+	/* after ")": state is field 3; starttime is field 22 */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+		return false;
+	long long btime = -1;
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return false;
+	char line[256];
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (btime < 0 || hz <= 0)
+		return false;
+	double started = (double)btime + (double)ticks / (double)hz;
+	double d = started - ((double)start.tv_sec + (double)start.tv_nsec / 1e9);
+	return d > -2.0 && d < 2.0;     /* btime is whole seconds */
+}
+
+/* One task of the journal back into the table (lock held). */
+static struct task *restore_task(struct engine *e, struct rtask *rt, const struct timespec *now_rt)
+{
+	struct jrec st, en;
+	if (jr_parse(rt->start, &st) < 0)
+		return NULL;
+	bool ended = rt->end && jr_parse(rt->end, &en) == 0;
+	const char *cmd = jr_get(&st, "cmd", NULL);
+	struct task *t = task_restored(e, rt->id, cmd ? cmd : "");
+	if (!t)
+		return NULL;
+	const char *v;
+	t->kind = (v = jr_get(&st, "kind", NULL)) && !strcmp(v, "thread") ? TASK_THREAD : TASK_PROCESS;
+	t->method = method_of(jr_get(&st, "method", NULL));
+	t->workload = workload_of(jr_get(&st, "workload", NULL));
+	if ((v = jr_get(&st, "name", NULL)))
+		snprintf(t->name, sizeof(t->name), "%s", v);
+	jr_get_ts(&st, "start", &t->start_rt);
+	int64_t x;
+	uint64_t u;
+	if (jr_get_i64(&st, "pid", &x))
+		t->pid = (pid_t)x;
+	if (jr_get_u64(&st, "parent", &u))
+		t->parent_id = u;
+	if (jr_get_i64(&st, "cowref", &x))
+		t->cow_ref = (pid_t)x;
+	if (jr_get_i64(&st, "timeout", &x))
+		t->timeout_ms = x;
+	t->persist = t->journaled = true;
+
+	int64_t run_ns = 0;
+	if (ended) {
+		t->state = ended_state_of(jr_get(&en, "state", NULL));
+		if (jr_get_i64(&en, "code", &x))
+			t->exitcode = (int)x;
+		jr_get_ts(&en, "end", &t->end_rt);
+		jr_get_i64(&en, "run_ns", &run_ns);
+		int64_t ut = 0, stt = 0;
+		jr_get_i64(&en, "utime_us", &ut);
+		jr_get_i64(&en, "stime_us", &stt);
+		if (t->kind == TASK_THREAD)
+			t->thread_cpu_us = ut;
+		t->ru.ru_utime = us_tv(ut);
+		t->ru.ru_stime = us_tv(stt);
+		t->timed_out = jr_get_u64(&en, "timed_out", &u) && u;
+		if (jr_get_i64(&en, "term_signal", &x))
+			t->term_signal = (int)x;
+		if ((v = jr_get(&en, "error", NULL)))
+			snprintf(t->error, sizeof(t->error), "%s", v);
+		for (int s = 1; s <= 2; s++) {
+			state_read_output(e, "", t->id, s, &t->out[s]);
+			if (jr_get_u64(&en, s == 1 ? "dropped1" : "dropped2", &u))
+				t->out[s].dropped += u;
+		}
+	} else {
+		/* It ran when the daemon died.  Its exit status went to whoever
+		 * reaped it; its output pipe died with the daemon. */
+		t->state = TS_LOST;
+		t->end_rt = *now_rt;
+		run_ns = (int64_t)(now_rt->tv_sec - t->start_rt.tv_sec) * 1000000000 +
+			 (now_rt->tv_nsec - t->start_rt.tv_nsec);
+		bool alive = t->kind == TASK_PROCESS && t->pid > 0 &&
+			     same_process(t->pid, t->start_rt);
+		snprintf(t->error, sizeof(t->error),
+			 "lost: pcfs stopped while it ran; its exit status cannot be known%s",
+			 alive ? " (its process still runs, outside pcfs)" : "");
+		if (alive) {
+			size_t l = strlen(t->error);
+			snprintf(t->error + l - 1, sizeof(t->error) - l + 1, " as pid %d)",
+				 (int)t->pid);
+		}
+	}
+	/* monotonic times that give the recorded run time */
+	clock_gettime(CLOCK_MONOTONIC, &t->end_mono);
+	int64_t s_ns = (int64_t)t->end_mono.tv_sec * 1000000000 + t->end_mono.tv_nsec - run_ns;
+	t->start_mono.tv_sec = s_ns / 1000000000;
+	t->start_mono.tv_nsec = s_ns % 1000000000;
+	return t;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct rtask *x = *(struct rtask *const *)a, *y = *(struct rtask *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int by_end_seq(const void *a, const void *b)
+{
+	const struct rtask *x = *(struct rtask *const *)a, *y = *(struct rtask *const *)b;
+	/* ended first, in the order they ended; the lost after them, by id */
+	size_t kx = x->end ? x->end_seq : SIZE_MAX, ky = y->end ? y->end_seq : SIZE_MAX;
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static char *read_journal(int dirfd, size_t *len)
+{
+	int fd = openat(dirfd, JOURNAL, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		sb_add(&sb, buf, (size_t)n);
+	close(fd);
+	*len = sb.len;
+	return sb_steal(&sb);
+}
+
+/* Remove output files no record names (a crash between writing an output
+ * and its record, or a forget record whose unlink did not happen). */
+static void sweep_outputs(struct engine *e)
+{
+	int fd = dup(e->state->outfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *end;
+		uint64_t id = strtoull(de->d_name, &end, 10);
+		bool keep = false;
+		if (end != de->d_name && (!strcmp(end, ".1") || !strcmp(end, ".2"))) {
+			struct task *t = task_find(e, id);
+			keep = t && journaled_task(t) && !task_live(t);
+		} else if (de->d_name[0] == 'p') {
+			keep = pool_output_known(e, de->d_name);
+		}
+		if (!keep)
+			unlinkat(e->state->outfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+void state_restore(struct engine *e)
+{
+	struct state *s = e->state;
+	if (!s)
+		return;
+	size_t len = 0;
+	char *text = read_journal(s->dirfd, &len);
+	struct replay r = { 0 };
+	struct pool_replay *pr = pool_replay_new();
+	size_t bad = 0, nrec = 0;
+	size_t pos = 0, ll;
+	for (const char *line; text && (line = next_line(text, len, &pos, &ll));) {
+		if (!ll)
+			continue;
+		nrec++;
+		char *copy = strndup(line, ll);
+		struct jrec rec;
+		char *work = copy ? strdup(copy) : NULL;
+		uint64_t id;
+		if (!work || jr_parse(work, &rec) < 0) {
+			bad++;
+			free(copy);
+			free(work);
+			continue;
+		}
+		bool used = false;
+		if (!strcmp(rec.kind, "T") || !strcmp(rec.kind, "E") || !strcmp(rec.kind, "F")) {
+			if (!jr_get_u64(&rec, "id", &id)) {
+				bad++;
+			} else if (rec.kind[0] == 'T') {
+				struct rtask *t = rfind(&r, id);
+				if (!t)
+					t = radd(&r, id);
+				if (t && !t->start) {
+					t->start = copy;
+					used = true;
+				}
+				if (id > r.max_id)
+					r.max_id = id;
+			} else {
+				struct rtask *t = rfind(&r, id);
+				if (!t || !t->start) {
+					bad++;
+				} else if (rec.kind[0] == 'E') {
+					free(t->end);
+					t->end = copy;
+					t->end_seq = r.end_seq++;
+					used = true;
+				} else {
+					t->forgotten = true;
+				}
+			}
+		} else if (pool_replay_record(pr, &rec, copy) == 0) {
+			used = true;      /* it took copy */
+		} else {
+			bad++;
+		}
+		if (!used)
+			free(copy);
+		free(work);
+	}
+	free(text);
+
+	struct timespec now_rt;
+	clock_gettime(CLOCK_REALTIME, &now_rt);
+	struct rtask **order = calloc(r.n ? r.n : 1, sizeof(*order));
+	size_t n = 0, lost = 0, kept = 0;
+	for (size_t i = 0; order && i < r.n; i++)
+		if (!r.v[i].forgotten && r.v[i].start)
+			order[n++] = &r.v[i];
+	s->restoring = true;
+	pthread_mutex_lock(&e->lock);
+	if (r.max_id >= e->next_id)
+		e->next_id = r.max_id + 1;
+	/* into the table by id (its list is in id order), then into the
+	 * history in the order they ended (the oldest is forgotten first) */
+	if (order)
+		qsort(order, n, sizeof(*order), by_id);
+	for (size_t i = 0; i < n; i++)
+		order[i]->task = restore_task(e, order[i], &now_rt);
+	if (order)
+		qsort(order, n, sizeof(*order), by_end_seq);
+	for (size_t i = 0; i < n; i++) {
+		if (!order[i]->task)
+			continue;
+		if (!order[i]->end)
+			lost++;
+		kept++;
+		task_restored_ended(e, order[i]->task);
+	}
+	pthread_mutex_unlock(&e->lock);
+	size_t pools = pool_replay_apply(e, pr);   /* takes the lock itself */
+	pthread_mutex_lock(&e->lock);
+	s->restoring = false;
+	sweep_outputs(e);
+	if (nrec)
+		log_add(e, LOG_LVL_INFO, "[state] dir %s: %zu tasks restored (%zu lost: they ran "
+			"when the previous pcfs stopped), %zu pools%s", e->cfg.state_dir, kept, lost,
+			pools, bad ? "; unreadable records skipped" : "");
+	if (bad)
+		log_add(e, LOG_LVL_WARN, "[state] dir %s: %zu unreadable journal records skipped",
+			e->cfg.state_dir, bad);
+	pthread_mutex_unlock(&e->lock);
+	pool_replay_free(pr);
+	free(order);
+	for (size_t i = 0; i < r.n; i++) {
+		free(r.v[i].start);
+		free(r.v[i].end);
+	}
+	free(r.v);
+	free(r.slot);
+
+	pthread_mutex_lock(&s->wlock);
+	state_compact(e);
+	pthread_mutex_unlock(&s->wlock);
+	engine_flush_notify(e);
+}
