@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_state.sh - results that survive the daemon ([state] dir): kill -9 the
+# daemon with auto_unmount off, start it again on the same mountpoint: the
+# stale mount is cleared, finished tasks and futures are as they were, what
+# ran is `lost`, what waited runs; two daemons never share a dir or a mount.
+. "$(dirname "$0")/lib.sh"
+
+ST=$WORKDIR/state
+M=$(mktemp -d "$WORKDIR/mnt.XXXX")
+CFG=$WORKDIR/state.ini
+
+# start_pcfs CONFIG_TEXT: the daemon in the foreground (background job) on $M
+start_pcfs() {
+	printf '%s\n' "$1" > "$CFG"
+	"$PCFS" -f --config "$CFG" "$M" 2>>"$WORKDIR/pcfs.stderr" &
+	PCFS_PID=$!
+	for _ in $(seq 100); do
+		is_mounted "$M" && stat "$M/procs" >/dev/null 2>&1 && return 0
+		kill -0 "$PCFS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "pcfs did not mount:"; cat "$WORKDIR/pcfs.stderr"
+	exit 1
+}
+
+CONF="[state]
+dir = $ST
+[fuse]
+auto_unmount = false"
+start_pcfs "$CONF"
+
+A=$(echo 'sh echo out; echo err >&2; exit 3' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
+cat "$M/procs/$A/wait" >/dev/null
+echo 'exec name=left /bin/sleep 60' > "$M/spawn"
+C=$(ls "$M/procs" | sort -n | tail -1)
+echo 'exec /bin/true' > "$M/spawn"
+D=$(ls "$M/procs" | sort -n | tail -1)
+cat "$M/procs/$D/wait" >/dev/null
+rmdir "$M/procs/$D"
+CPID=$(cat "$M/procs/$C/pid")
+
+P=$M/pools/p
+mkdir "$P"
+echo workers=1 > "$P/ctl"
+printf 'sh echo f1\nsh sleep 30\nsh echo f3\n' > "$P/submit"
+cat "$P/futures/1/wait" >/dev/null
+wait_until 100 grep -qx running "$P/futures/2/state"
+expect "before: future 2 runs, 3 waits" "$(cat "$P/futures/2/state") $(cat "$P/futures/3/state")" \
+	"running pending"
+
+kill -9 "$PCFS_PID"
+wait "$PCFS_PID" 2>/dev/null
+PCFS_PID=
+# (ls, not stat: the kernel may answer a stat from its attribute cache)
+check_fails "kill -9 with auto_unmount off leaves a stale mount" ls "$M/procs"
+expect_match "ls says so" "$(ls "$M" 2>&1)" "Transport endpoint is not connected"
+
+start_pcfs "$CONF"
+expect_match "the new daemon cleared the stale mount" "$(cat "$WORKDIR/pcfs.stderr")" \
+	"cleared a stale mount"
+expect "one pcfs mount there, not two" "$(grep -c " $M fuse.pcfs " /proc/mounts)" 1
+
+# finished: as it was
+expect "exited task: state" "$(cat "$M/procs/$A/state")" exited
+expect "exited task: exitcode" "$(cat "$M/procs/$A/exitcode")" 3
+expect "exited task: wait" "$(cat "$M/procs/$A/wait")" 3
+expect "exited task: stdout" "$(cat "$M/procs/$A/stdout")" out
+expect "exited task: stderr" "$(cat "$M/procs/$A/stderr")" err
+expect "exited task: cmd" "$(cat "$M/procs/$A/cmd")" 'sh echo out; echo err >&2; exit 3'
+expect "exited task: status.json" "$(jq -c '[.state, .exitcode]' "$M/procs/$A/status.json")" \
+	'["exited",3]'
+check_fails "a forgotten task stays forgotten" test -e "$M/procs/$D"
+
+# running: lost, said honestly
+expect "running task: lost" "$(cat "$M/procs/$C/state")" lost
+expect "lost: no exitcode" "$(cat "$M/procs/$C/exitcode")" ""
+expect "lost: wait answers at once" "$(timeout 5 cat "$M/procs/$C/wait")" lost
+expect "lost: status.json" "$(jq -c '[.state, .exitcode, .alive]' "$M/procs/$C/status.json")" \
+	'["lost",null,false]'
+expect_match "lost: error says the process still runs, and where" "$(cat "$M/procs/$C/error")" \
+	"lost: .*still runs.* as pid $CPID"
+expect "lost: name kept" "$(cat "$M/procs/$C/name" 2>/dev/null || jq -r .name "$M/procs/$C/status.json")" left
+kill "$CPID" 2>/dev/null
+
+N=$(echo 'exec /bin/true' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
+check "new ids go on after the old ones" test "$N" -gt "$C"
+
+# the pool: same futures, same ids
+expect "pool is back" "$(ls "$M/pools")" p
+expect "future 1: done, result kept" "$(cat "$P/futures/1/state") $(cat "$P/futures/1/result")" "done f1"
+expect "future 2 (ran): failed" "$(cat "$P/futures/2/state")" failed
+expect_match "future 2: error says lost" "$(cat "$P/futures/2/error")" "^lost: "
+expect "future 3 (waited): runs now" "$(timeout 10 cat "$P/futures/3/wait"; cat "$P/futures/3/result")" \
+	"$(printf 'done\nf3')"
+expect "completion order kept" "$(head -3 "$P/completed" | tr '\n' ' ')" "1 2 3 "
+expect "the pool goes on numbering" "$(echo 'sh echo f4' > "$P/submit"; ls "$P/futures" | sort -n | tail -1)" 4
+
+# one daemon per state dir, one pcfs per mountpoint
+M2=$(mktemp -d "$WORKDIR/mnt2.XXXX")
+out=$("$PCFS" -f --config "$CFG" "$M2" 2>&1); rc=$?
+expect "a second daemon on the same dir: refused (exit 2)" "$rc" 2
+expect_match "...saying who has it" "$out" "in use by another pcfs, pid $PCFS_PID"
+out=$("$PCFS" -f "$M" 2>&1); rc=$?
+expect "a second pcfs on a live mount: refused (exit 2)" "$rc" 2
+expect_match "...saying why" "$out" "already mounted"
+
+# a clean stop and a start with a smaller history: the newest stay
+pcfs_umount
+check "journal has no forget records after compaction" bash -c "! grep -q '^F ' '$ST/journal'"
+start_pcfs "$CONF
+[tasks]
+history = 2"
+expect "history applies to what comes back" "$(ls "$M/procs" | sort -n | tr '\n' ' ')" "$C $N "
+expect "lost stays lost" "$(cat "$M/procs/$C/state")" lost
+check "outputs of forgotten tasks are swept" bash -c "! ls '$ST/out' | grep -qx '$A.1'"
+pcfs_umount
+
+finish
