@@ -184,5 +184,32 @@ ujob=$(fut c "$u" slurm_job)
 check "unmount" pcfs_umount
 check "... its job was scancelled" wait_until 200 job_is "$ujob" CANCELLED
 
+# --- a pcfs killed with jobs in flight finds them again ([state] dir) ---
+STATE="[state]
+dir = $WORKDIR/state
+[slurm]
+poll_interval = 200ms"
+pcfs_mount "$STATE"
+P=$M/pools
+mkdir "$P/r" && echo 'executor=slurm workers=8' > "$P/r/ctl"
+r1=$(submit r 'sh sleep 6; echo survived')
+r2=$(submit r 'sh sleep 1; echo while away')
+check "jobs in flight" wait_until 400 is_state r "$r1" running
+j1=$(fut r "$r1" slurm_job)
+j2=$(fut r "$r2" slurm_job)
+kill -9 "$PCFS_PID"; wait "$PCFS_PID" 2>/dev/null; PCFS_PID=
+check "... the jobs outlive the daemon" job_is "$j1" RUNNING
+sleep 2   # r2 ends while no pcfs watches it
+pcfs_mount "$STATE"
+P=$M/pools
+expect "restarted: the future has its job again" "$(fut r "$r1" slurm_job)" "$j1"
+expect "... it ends done" "$(wait_final r "$r1")" "done"
+expect "... with the job's output" "$(fut r "$r1" result)" "survived"
+expect "a job that ended while no pcfs ran: done" "$(wait_final r "$r2")" "done"
+expect "... its output too" "$(fut r "$r2" result)" "while away"
+expect "... same job" "$(fut r "$r2" slurm_job)" "$j2"
+check "/log says what came back" grep -q "1 pools" "$M/log"
+pcfs_umount
+
 stop_cluster
 finish
