@@ -42,7 +42,7 @@ static struct caller caller_of(fuse_req_t req)
  * the kernel makes the same mode check first; ours is the one that must
  * hold (a descriptor passed to another user, a kernel without the option). */
 
-#define REFUSALS_PER_SECOND 5
+#define REFUSALS_PER_SECOND 20
 
 void log_refusal(struct fs *fs, const char *fmt, ...)
 {
