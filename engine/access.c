@@ -121,7 +121,7 @@ static int parse_id(const char **s, unsigned *out)
 		return -EINVAL;
 	errno = 0;
 	unsigned long v = strtoul(*s, &end, 10);
-	if (errno || v > 0xfffffffeUL || (*end && *end != ' '))
+	if (errno || v > 0xfffffffeUL || (*end && (*end != ' ' || !end[1])))
 		return -EINVAL;   /* (uid_t)-1 means "unchanged" to set*id: never an id */
 	*out = (unsigned)v;
 	*s = *end ? end + 1 : end;
