@@ -236,6 +236,8 @@ struct slurm_submit {                /* a future to submit: copied out of the po
 	char pool_name[POOL_NAME_MAX + 1];
 	char *line;                      /* owned (free) */
 	struct slurm_opts opts;
+	bool drop;                       /* sbatch runs as cred, the pool's owner */
+	struct cred cred;
 };
 struct slurm_watch {                 /* a job in flight */
 	uint64_t pool, fut, job;
@@ -281,6 +283,11 @@ void task_end_with_status(struct engine *e, struct task *t, int status, const st
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
 		 const struct cred *drop, int64_t nice, int *sock);
 int spawn_forkserver(struct engine *e, char *err, size_t errlen);
+/* A command (PATH search) with fds as 0, 1, 2, as `drop` (not NULL): the
+ * clone + exec posix_spawn would make, with the credential drop between.
+ * Returns the pid or -errno.  Caller holds reap_lock for reading. */
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
+		   const struct cred *drop);
 /* Start `count` tasks of one parsed line; the tasks are already in the table
  * (state STARTING, ids assigned).  Never fails as a whole: a task that cannot
  * start ends FAILED with its reason. */

@@ -1624,6 +1624,13 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 			p->sl_inflight++;
 			v[n] = (struct slurm_submit){ .pool = p->id, .fut = f->id, .line = line,
 						      .opts = f->sopt };
+			/* sbatch runs as the pool's owner, as its local workers would
+			 * (never as the daemon for someone else: a drop that cannot
+			 * be done fails the submission) */
+			if (p->cred && access_cred_plan(e->self.uid, p->cred) != CRED_KEEP) {
+				v[n].drop = true;
+				v[n].cred = *p->cred;
+			}
 			memcpy(v[n].pool_name, p->name, sizeof(p->name));
 			n++;
 		}
