@@ -179,6 +179,23 @@ expect "... nothing was submitted" "$(jq -r .submitted "$P/pr/status.json")" "1"
 check "... its status is readable" as2 cat "$P/pr/status"
 sticky "rmdir of root's pool: EPERM" as2 rmdir "$P/pr"
 
+# a Slurm pool of theirs: sbatch runs as them, so the job does (root's sbatch
+# would run it as root); only where a single-node cluster can be started
+CLUSTER="$PCFS_SOURCE_DIR/tools/slurm-cluster.sh"
+was_up=0
+bash "$CLUSTER" status >/dev/null 2>&1 && was_up=1
+if bash "$CLUSTER" start >"$WORKDIR/slurm.out" 2>&1; then
+	as2 mkdir "$P/s2"
+	as2 sh -c "echo 'executor=slurm workers=2' > '$P/s2/ctl'"
+	f=$(as2 bash -c "exec 3<>'$P/s2/submit'; echo 'sh id -u; id -g' >&3; read -r id <&3; echo \$id")
+	expect "a Slurm pool of theirs: the job runs as them" \
+		"$(as2 timeout 90 cat "$P/s2/futures/$f/result" | tr '\n' ' ')" "$U2 $G2 "
+	[ "$was_up" = 1 ] || bash "$CLUSTER" stop >/dev/null 2>&1
+else
+	echo "(Slurm cannot be started here; its part is not run:)"
+	sed 's/^/     | /' "$WORKDIR/slurm.out" | tail -3
+fi
+
 # --- channels ---------------------------------------------------------------
 C=$M/channels
 check "an allowed user makes a channel" as2 mkdir "$C/c2"
