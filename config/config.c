@@ -154,11 +154,11 @@ static const struct key keys[] = {
 	     "where finished results persist across restarts; empty = nowhere"),
 
 	BOOL("access", "allow_other", allow_other, false,
-	     "let other users in: any may read, only those listed below may control"),
+	     "let the users and groups below in (and root); each controls only its own"),
 	IDS("access", "allow_users", T_USERS, allow_users, n_allow_users,
-	    "users who may control tasks"),
+	    "users let in with allow_other"),
 	IDS("access", "allow_groups", T_GROUPS, allow_groups, n_allow_groups,
-	    "groups whose members may control tasks"),
+	    "groups whose members are let in with allow_other"),
 
 	DUR("slurm", "poll_interval", slurm_poll_ms, SECOND, 100, 10 * MINUTE,
 	    "squeue polling interval (backs off when idle)"),

@@ -69,7 +69,7 @@ struct pcfs_config {
 	char state_dir[CONFIG_PATH_MAX]; /* "" = results are not persisted */
 
 	/* [access] */
-	bool allow_other;          /* let other users in (needs allow_users/allow_groups) */
+	bool allow_other;          /* let other users in (those of allow_users/allow_groups) */
 	uid_t allow_users[CONFIG_LIST_MAX];
 	size_t n_allow_users;
 	gid_t allow_groups[CONFIG_LIST_MAX];

@@ -73,6 +73,7 @@ struct channel {
 	struct chan c;
 	unsigned blocked_r, blocked_w;
 	char *path;                /* sockets: the listening socket */
+	struct owner owner;        /* who created it: only they (and root) use its ends */
 	struct endpoint *eps;
 	uint64_t rr;               /* round robin: the endpoint served last */
 	bool dirty;                /* the engine thread should pump it */
@@ -604,6 +605,12 @@ static void channel_free(struct engine *e, struct channel *ch)
 int engine_chan_create(struct engine *e, const struct chan_spec *s, uint64_t *id, char *err,
 		       size_t errlen)
 {
+	return engine_chan_create_as(e, s, &e->self, id, err, errlen);
+}
+
+int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const struct owner *who,
+			  uint64_t *id, char *err, size_t errlen)
+{
 	if (!chan_name_ok(s->name)) {
 		snprintf(err, errlen, "bad channel name");
 		return -EINVAL;
@@ -612,6 +619,7 @@ int engine_chan_create(struct engine *e, const struct chan_spec *s, uint64_t *id
 	if (!ch)
 		return -ENOMEM;
 	strcpy(ch->name, s->name);
+	ch->owner = *who;
 	chan_init(&ch->c, s->type, s->capacity ? s->capacity : e->cfg.chan_capacity,
 		  s->maxmsg ? s->maxmsg : e->cfg.chan_maxmsg, e->cfg.chan_max_bytes);
 
@@ -637,8 +645,9 @@ int engine_chan_create(struct engine *e, const struct chan_spec *s, uint64_t *id
 		t->first = ch;
 		t->n++;
 		*id = ch->id;
-		log_add(e, LOG_LVL_INFO, "channel %s: %s created (capacity %u, maxmsg %llu)%s%s",
-			ch->name, chan_type_name(s->type), ch->c.capacity,
+		log_add(e, LOG_LVL_INFO, "channel %s: %s created for uid %u (capacity %u, "
+			"maxmsg %llu)%s%s", ch->name, chan_type_name(s->type), (unsigned)who->uid,
+			ch->c.capacity,
 			(unsigned long long)ch->c.maxmsg, ch->path ? " at " : "",
 			ch->path ? ch->path : "");
 	}
@@ -796,9 +805,19 @@ int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out)
 		}
 		if (ch->path)
 			snprintf(out->address, sizeof(out->address), "%s", ch->path);
+		out->owner = ch->owner;
 	}
 	pthread_mutex_unlock(&e->lock);
 	return ch ? 0 : -ENOENT;
+}
+
+int chan_owner_locked(struct engine *e, uint64_t id, struct owner *out)
+{
+	struct channel *ch = find(e, id);
+	if (!ch)
+		return -ENOENT;
+	*out = ch->owner;
+	return 0;
 }
 
 int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
@@ -861,16 +880,23 @@ void chan_free_all(struct engine *e)
 
 /* ---- wiring tasks' stdio ------------------------------------------------------------- */
 
-int chan_check_wiring(struct engine *e, const struct task_spec *s, char *err, size_t errlen)
+int chan_check_wiring(struct engine *e, const struct task_spec *s, const struct owner *who,
+		      char *err, size_t errlen)
 {
 	const char *names[2] = { s->stdin_chan, s->stdout_chan };
 	int rc = 0;
 	pthread_mutex_lock(&e->lock);
 	for (int i = 0; i < 2 && rc == 0; i++) {
-		if (names[i] && !find_name(e, names[i])) {
+		struct channel *ch = names[i] ? find_name(e, names[i]) : NULL;
+		if (names[i] && !ch) {
 			snprintf(err, errlen, "%s=%s: no such channel (create it in /channels first)",
 				 i ? "stdout" : "stdin", names[i]);
 			rc = -EINVAL;
+		} else if (ch && !access_may_control(&ch->owner, who->uid)) {
+			/* wiring a task to it reads or writes it: its owner's right */
+			snprintf(err, errlen, "%s=%s: the channel belongs to uid %u",
+				 i ? "stdout" : "stdin", names[i], (unsigned)ch->owner.uid);
+			rc = -EACCES;
 		}
 	}
 	pthread_mutex_unlock(&e->lock);

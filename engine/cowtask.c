@@ -54,6 +54,15 @@ static void adopt_child(struct engine *e, struct task *parent, pid_t pid)
 	/* Alive or a zombie: ours to reap later (only this thread reaps).
 	 * Otherwise it has been reaped already, and its status is kept. */
 	bool present = kill(pid, 0) == 0;
+	/* The announcement is the task's own output: a task that lies (one its
+	 * owner could ptrace, say) must not make the daemon adopt, and later
+	 * signal, a process that is not its child.  The real child stays in its
+	 * parent's process group, which no process of another session can join. */
+	if (present && getpgid(pid) != parent->pid) {
+		log_add(e, LOG_LVL_WARN, "task %llu: announced cow child pid %d is not in its "
+			"process group; not tracked", (unsigned long long)parent->id, pid);
+		return;
+	}
 	struct stranger *dead = stranger_take(e, pid);
 	if (present)
 		dead = NULL;   /* an older stranger with a reused pid */
@@ -75,6 +84,7 @@ static void adopt_child(struct engine *e, struct task *parent, pid_t pid)
 	c->parent_id = parent->id;
 	c->cow_ref = parent->pid;
 	c->cow_scanned = true;     /* the child announces nothing */
+	c->owner = parent->owner;
 	memcpy(c->name, parent->name, sizeof(c->name));
 	task_insert_running(e, c);
 	log_add(e, LOG_LVL_INFO, "task %llu: cow child pid %d is task %llu",

@@ -853,6 +853,7 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 		return NULL;
 	}
 	e->cfg = *cfg;
+	e->self = (struct owner){ .uid = geteuid(), .gid = getegid() };
 	e->mountpoint = strdup(mountpoint);
 	e->worker_path = strdup(worker_path);
 	e->fs_buf = malloc(WIRE_MAX);
@@ -1042,6 +1043,7 @@ struct task *task_alloc(struct engine *e, const char *cmd)
 	t->id = e->next_id++;
 	t->persist = true;
 	t->state = TS_STARTING;
+	t->owner = e->self;
 	t->timeout_ms = SPEC_UNSET;
 	t->timer_fd = -1;
 	t->out[1].fd = t->out[2].fd = -1;
@@ -1065,11 +1067,13 @@ void task_insert_running(struct engine *e, struct task *t)
 	engine_notify_locked(e, OBJ_STATS, 0);
 }
 
-static struct task *task_new(struct engine *e, const struct task_spec *s)
+static struct task *task_new(struct engine *e, const struct task_spec *s,
+			     const struct owner *owner)
 {
 	struct task *t = task_alloc(e, s->line);
 	if (!t)
 		return NULL;
+	t->owner = *owner;
 	t->kind = s->kind;
 	t->workload = s->workload;
 	t->method = s->method;
@@ -1092,6 +1096,7 @@ struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *
 		return NULL;
 	}
 	t->id = e->next_id++;
+	t->owner = e->self;
 	t->kind = kind;
 	t->workload = WL_NOOP;
 	t->method = kind == TASK_THREAD ? METHOD_PTHREAD : METHOD_SPAWN;
@@ -1148,8 +1153,8 @@ static int check_limits_locked(struct engine *e, unsigned nproc, unsigned nthrea
 }
 
 /* Split buf into lines and parse them all; nothing starts unless all parse. */
-static int parse_all(struct engine *e, const char *buf, size_t len, struct parsed **out,
-		     size_t *nout, char *err, size_t errlen)
+static int parse_all(struct engine *e, const struct owner *owner, const char *buf, size_t len,
+		     struct parsed **out, size_t *nout, char *err, size_t errlen)
 {
 	struct parsed *v = NULL;
 	size_t n = 0, cap = 0;
@@ -1187,9 +1192,9 @@ static int parse_all(struct engine *e, const char *buf, size_t len, struct parse
 			snprintf(err, errlen, "line %u: %s", lineno, why);
 			goto fail;
 		}
-		if (chan_check_wiring(e, &v[n].spec, why, sizeof(why)) < 0) {
+		rc = chan_check_wiring(e, &v[n].spec, owner, why, sizeof(why));
+		if (rc < 0) {
 			spec_free(&v[n].spec);
-			rc = -EINVAL;
 			snprintf(err, errlen, "line %u: %s", lineno, why);
 			goto fail;
 		}
@@ -1214,12 +1219,51 @@ fail:
 	return rc;
 }
 
+int engine_run_as(struct engine *e, const struct cred *who, const struct cred **drop,
+		  struct owner *owner, char *err, size_t errlen)
+{
+	*drop = NULL;
+	*owner = e->self;
+	if (!who)
+		return 0;
+	*owner = (struct owner){ .uid = who->uid, .gid = who->gid };
+	switch (access_cred_plan(e->self.uid, who)) {
+	case CRED_KEEP:
+		return 0;
+	case CRED_REFUSE:
+		snprintf(err, errlen, "uid %u may not start work here: pcfs runs as uid %u, not "
+			 "root, so it would run as uid %u", (unsigned)who->uid,
+			 (unsigned)e->self.uid, (unsigned)e->self.uid);
+		return -EACCES;
+	case CRED_DROP:
+		break;
+	}
+	if (who->ngroups < 0) {
+		snprintf(err, errlen, "uid %u: its supplementary groups cannot be read (or are "
+			 "more than %d): its work would not run with exactly its groups",
+			 (unsigned)who->uid, CRED_GROUPS_MAX);
+		return -EACCES;
+	}
+	*drop = who;
+	return 0;
+}
+
 int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *ids_out,
 		 char *err, size_t errlen)
 {
+	return engine_spawn_as(e, NULL, buf, len, ids_out, err, errlen);
+}
+
+int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, size_t len,
+		    struct strbuf *ids_out, char *err, size_t errlen)
+{
 	struct parsed *lines = NULL;
 	size_t nlines = 0;
-	int rc = parse_all(e, buf, len, &lines, &nlines, err, errlen);
+	const struct cred *drop;
+	struct owner owner;
+	int rc = engine_run_as(e, who, &drop, &owner, err, errlen);
+	if (rc == 0)
+		rc = parse_all(e, &owner, buf, len, &lines, &nlines, err, errlen);
 	if (rc < 0) {
 		pthread_mutex_lock(&e->lock);
 		e->st.refused++;
@@ -1247,7 +1291,7 @@ int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *i
 		size_t k = 0;
 		for (size_t i = 0; i < nlines && rc == 0; i++) {
 			for (unsigned c = 0; c < lines[i].spec.count; c++) {
-				struct task *t = task_new(e, &lines[i].spec);
+				struct task *t = task_new(e, &lines[i].spec, &owner);
 				if (!t) {
 					rc = -ENOMEM;
 					snprintf(err, errlen, "out of memory");
@@ -1282,11 +1326,12 @@ int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *i
 		sb_printf(ids_out, "%llu\n", (unsigned long long)tasks[j]->id);
 	size_t k = 0;
 	for (size_t i = 0; i < nlines; i++) {
-		spawn_tasks(e, &lines[i].spec, tasks + k, lines[i].spec.count);
+		spawn_tasks(e, &lines[i].spec, tasks + k, lines[i].spec.count, drop);
 		k += lines[i].spec.count;
 	}
-	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu): %s%s", total,
+	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu, uid %u%s): %s%s", total,
 		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
+		(unsigned)owner.uid, drop ? ", dropped from root" : "",
 		lines[0].spec.line, nlines > 1 ? " ..." : "");
 	pthread_mutex_lock(&e->lock);
 	/* journaled now that they have pids (one that ended already was
@@ -1381,6 +1426,7 @@ int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
 		snprintf(ti->pool, sizeof(ti->pool), "%s", pool_name_of(t->pool));
 		ti->slot = t->slot;
 	}
+	ti->owner = t->owner;
 	for (int s = 1; s <= 2; s++) {
 		ti->out_bytes[s] = t->out[s].len;
 		ti->out_dropped[s] = t->out[s].dropped;
@@ -1393,6 +1439,27 @@ int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
 	if (live_proc)
 		proc_cpu(pid, &ti->utime, &ti->stime);
 	return ti->cmd ? 0 : -ENOMEM;
+}
+
+int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&e->lock);
+	if (kind == OBJ_TASK) {
+		struct task *t = task_find(e, id);
+		if (t && t->state != TS_STARTING) {
+			*out = t->owner;
+			rc = 0;
+		}
+	} else if (kind == OBJ_POOL) {
+		rc = pool_owner_locked(e, id, out);
+	} else if (kind == OBJ_FUTURE) {
+		rc = pool_owner_locked(e, FUTURE_POOL(id), out);
+	} else if (kind == OBJ_CHANNEL) {
+		rc = chan_owner_locked(e, id, out);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
 }
 
 bool engine_task_exists(struct engine *e, uint64_t id)

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "access.h"
 #include "channel.h"
 #include "config.h"
 #include "memstat.h"
@@ -93,6 +94,7 @@ struct task_info {
 	int term_signal;            /* the signal sent by ctl/timeout, 0 if none */
 	char pool[POOL_NAME_MAX + 1]; /* a pool worker: its pool's name; "" otherwise */
 	unsigned slot;              /* a pool worker: its slot number */
+	struct owner owner;         /* who started it (a pool worker: the pool's owner) */
 };
 
 void task_info_free(struct task_info *ti);
@@ -126,6 +128,15 @@ const struct pcfs_config *engine_config(const struct engine *e);
  * created in state FAILED (the write still succeeds: the id tells the story). */
 int engine_spawn(struct engine *e, const char *buf, size_t len,
 		 struct strbuf *ids_out, char *err, size_t errlen);
+/* The same, for a caller: the tasks are theirs, and run with their uid, gid
+ * and groups when the daemon is root and they are not.  -EACCES (with the
+ * reason) when that cannot be: a daemon that is not root would run them as
+ * itself.  engine_spawn() is this for the daemon's own user. */
+int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, size_t len,
+		    struct strbuf *ids_out, char *err, size_t errlen);
+/* Who owns an object (OBJ_TASK, OBJ_POOL, OBJ_FUTURE: its pool's owner,
+ * OBJ_CHANNEL): 0, or -ENOENT. */
+int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out);
 
 /* Task queries.  All return -ENOENT for an unknown or forgotten id. */
 int engine_task_info(struct engine *e, uint64_t id, struct task_info *out);
@@ -162,6 +173,7 @@ struct pool_info {
 	double elapsed;             /* seconds since the first submit */
 	bool slurm;                 /* executor=slurm: futures are Slurm jobs */
 	struct slurm_opts slurm_opts;
+	struct owner owner;         /* who created it: its workers run as them */
 };
 
 struct future_info {
@@ -179,6 +191,7 @@ struct future_info {
 	int64_t timeout_ms;
 	uint64_t out_bytes[3], out_dropped[3];
 	uint64_t slurm_job;         /* a Slurm pool's job id, 0 if none (yet) */
+	struct owner owner;         /* its pool's owner */
 };
 
 void future_info_free(struct future_info *fi);
@@ -187,6 +200,10 @@ const char *future_state_name(enum future_state s);
 
 /* Names: [A-Za-z0-9._-]{1,64}, not "." or "..".  -EINVAL, -EEXIST, -ENOSPC. */
 int engine_pool_create(struct engine *e, const char *name, char *err, size_t errlen);
+/* The same, for a caller: the pool is theirs and its work runs as them
+ * (engine_spawn_as explains when that is refused, at the first submit). */
+int engine_pool_create_as(struct engine *e, const char *name, const struct cred *who,
+			  char *err, size_t errlen);
 /* rmdir: only a pool that is shut down and drained (-EBUSY otherwise). */
 int engine_pool_remove(struct engine *e, const char *name);
 int engine_pool_find(struct engine *e, const char *name, uint64_t *id);
@@ -305,6 +322,7 @@ struct chan_info {
 	unsigned clients;           /* sockets: connected clients */
 	unsigned wired;             /* task stdin/stdout ends attached */
 	char address[108];          /* sockets: the listening socket's path */
+	struct owner owner;         /* who created it */
 };
 
 struct chan_entry {
@@ -316,6 +334,9 @@ struct chan_entry {
  * a reason in err. */
 int engine_chan_create(struct engine *e, const struct chan_spec *s, uint64_t *id, char *err,
 		       size_t errlen);
+/* The same, owned by `who` (engine_chan_create: by the daemon's user). */
+int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const struct owner *who,
+			  uint64_t *id, char *err, size_t errlen);
 /* rmdir: -EBUSY while requests are blocked on it, -ENOTEMPTY while messages
  * wait in a channel that is not closed.  Wired tasks' stdin sees EOF. */
 int engine_chan_remove(struct engine *e, uint64_t id);

@@ -82,6 +82,7 @@ struct task {
 	char *cmd;
 	struct pool *pool;             /* a pool's worker (process or slot thread) */
 	unsigned slot;
+	struct owner owner;            /* who started it: control and output are theirs */
 
 	struct timespec start_rt, end_rt;
 	struct timespec start_mono, end_mono;
@@ -140,6 +141,7 @@ struct stranger {
 
 struct engine {
 	struct pcfs_config cfg;
+	struct owner self;             /* the daemon's own uid and gid */
 	char *mountpoint;
 	char *worker_path;
 	unsigned online_cpus;
@@ -212,6 +214,11 @@ void engine_flush_notify(struct engine *e);
 int engine_watch(struct engine *e, int fd, enum watch_type t, uint64_t id);
 
 /* engine.c, for spawn.c and pool.c */
+/* How work for `who` (NULL: the daemon's user) runs: *drop is who to become
+ * in the child (NULL: stay the daemon), *owner who owns it.  -EACCES with
+ * the reason when it cannot run as them. */
+int engine_run_as(struct engine *e, const struct cred *who, const struct cred **drop,
+		  struct owner *owner, char *err, size_t errlen);
 /* Register a worker host (lock held): its socket joins the epoll set. */
 struct host *host_add(struct engine *e, pid_t pid, int sock, struct pool *pool);
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
@@ -221,6 +228,7 @@ void arm_timer_ms(int fd, int64_t ms);
 bool task_live(const struct task *t);
 
 /* pool.c */
+int pool_owner_locked(struct engine *e, uint64_t pool, struct owner *out);
 void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
 		       const char *payload, size_t len);
 void pool_host_died(struct engine *e, struct host *h, const char *why);
@@ -233,6 +241,8 @@ struct slurm_submit {                /* a future to submit: copied out of the po
 	char pool_name[POOL_NAME_MAX + 1];
 	char *line;                      /* owned (free) */
 	struct slurm_opts opts;
+	bool drop;                       /* sbatch runs as cred, the pool's owner */
+	struct cred cred;
 };
 struct slurm_watch {                 /* a job in flight */
 	uint64_t pool, fut, job;
@@ -273,14 +283,21 @@ void task_end_with_status(struct engine *e, struct task *t, int status, const st
 /* Start a pcfs-worker host process with fd 3 = one end of a new SOCK_SEQPACKET
  * pair; *sock gets the other (non-blocking).  Returns the pid or -errno.
  * Caller holds reap_lock for reading (or is the reaper). */
+/* drop: become it in the child before exec (NULL: stay the daemon); nice:
+ * applied in the child after the drop (WIRE_NO_NICE: none). */
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
-		 int *sock);
+		 const struct cred *drop, int64_t nice, int *sock);
 int spawn_forkserver(struct engine *e, char *err, size_t errlen);
+/* A command (PATH search) with fds as 0, 1, 2, as `drop` (not NULL): the
+ * clone + exec posix_spawn would make, with the credential drop between.
+ * Returns the pid or -errno.  Caller holds reap_lock for reading. */
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
+		   const struct cred *drop);
 /* Start `count` tasks of one parsed line; the tasks are already in the table
  * (state STARTING, ids assigned).  Never fails as a whole: a task that cannot
  * start ends FAILED with its reason. */
 void spawn_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
-		 unsigned count);
+		 unsigned count, const struct cred *drop);
 
 /* channels.c: everything below runs with `lock` held, except as noted */
 void chan_event(struct engine *e, uint64_t id, uint32_t events);   /* engine thread */
@@ -288,7 +305,10 @@ void chan_pump(struct engine *e);                                  /* engine thr
 void chan_task_ended(struct engine *e, struct task *t);
 void chan_free_all(struct engine *e);                              /* no lock: at the end */
 /* The channels named by stdin=/stdout= exist (no lock held). */
-int chan_check_wiring(struct engine *e, const struct task_spec *s, char *err, size_t errlen);
+/* ... and belong to `who` (or who is root): -EACCES otherwise. */
+int chan_check_wiring(struct engine *e, const struct task_spec *s, const struct owner *who,
+		      char *err, size_t errlen);
+int chan_owner_locked(struct engine *e, uint64_t id, struct owner *out);
 /* A task's stdio wired to channels: prepared before it starts (no lock held),
  * attached once it runs, released in any case. */
 struct chan_wiring {

@@ -98,6 +98,9 @@ struct pool {
 	bool slurm;
 	struct slurm_opts sopt;
 	uint64_t sl_inflight;          /* submitted (or being submitted), not yet ended in Slurm */
+	/* who created it: its owner, and the credentials its work runs with */
+	struct owner owner;
+	struct cred *cred;             /* owned; NULL: the daemon's own */
 };
 
 static const char *const pool_state_names[] = {
@@ -219,6 +222,23 @@ static unsigned free_slot_number(const struct pool *p)
 	return (unsigned)p->nslots + 1;
 }
 
+/* Who the pool's work runs as (engine_run_as): -EACCES when it may not run. */
+static int pool_run_as(struct engine *e, const struct pool *p, const struct cred **drop,
+		       char *err, size_t errlen)
+{
+	struct owner o;
+	return engine_run_as(e, p->cred, drop, &o, err, errlen);
+}
+
+int pool_owner_locked(struct engine *e, uint64_t id, struct owner *out)
+{
+	const struct pool *p = pool_by_id(e, id);
+	if (!p)
+		return -ENOENT;
+	*out = p->owner;
+	return 0;
+}
+
 static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
 {
 	char gil[2] = { p->gil ? '1' : '0', 0 }, deftime[32], count[16];
@@ -226,7 +246,13 @@ static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
 	snprintf(count, sizeof(count), "%u", nslots);
 	char *argv[] = { "pcfs-worker", "pool", gil, deftime, count, NULL };
 	int sock;
-	pid_t pid = spawn_host(e, argv, NULL, NULL, &sock);
+	const struct cred *drop;
+	char why[256];
+	if (pool_run_as(e, p, &drop, why, sizeof(why)) < 0) {
+		log_add(e, LOG_LVL_ERROR, "pool %s: no worker started: %s", p->name, why);
+		return NULL;
+	}
+	pid_t pid = spawn_host(e, argv, NULL, NULL, drop, WIRE_NO_NICE, &sock);
 	if (pid < 0) {
 		log_add(e, LOG_LVL_ERROR, "pool %s: cannot start a worker: %s", p->name,
 			strerror((int)-pid));
@@ -254,6 +280,7 @@ static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struc
 	t->pool = p;
 	t->slot = s->n;
 	snprintf(t->name, sizeof(t->name), "%.50s.%u", p->name, s->n);
+	t->owner = p->owner;
 	h->live++;
 	s->host = h;
 	s->task = t->id;
@@ -771,10 +798,23 @@ static struct pool *pool_by_name(struct engine *e, const char *name)
 
 int engine_pool_create(struct engine *e, const char *name, char *err, size_t errlen)
 {
+	return engine_pool_create_as(e, name, NULL, err, errlen);
+}
+
+int engine_pool_create_as(struct engine *e, const char *name, const struct cred *who,
+			  char *err, size_t errlen)
+{
 	if (!valid_name(name)) {
 		snprintf(err, errlen, "bad pool name (use 1-64 of A-Z a-z 0-9 . _ -)");
 		return -EINVAL;
 	}
+	/* The creator's credentials, kept for its workers; without them the
+	 * pool cannot exist (it would run as the daemon). */
+	struct cred *cred = who ? malloc(sizeof(*cred)) : NULL;
+	if (who && !cred)
+		return -ENOMEM;
+	if (cred)
+		*cred = *who;
 	pthread_mutex_lock(&e->lock);
 	int rc = 0;
 	if (pool_by_name(e, name)) {
@@ -789,6 +829,9 @@ int engine_pool_create(struct engine *e, const char *name, char *err, size_t err
 		} else {
 			p->id = e->next_pool_id++;
 			snprintf(p->name, sizeof(p->name), "%s", name);
+			p->owner = who ? (struct owner){ .uid = who->uid, .gid = who->gid } : e->self;
+			p->cred = cred;
+			cred = NULL;
 			p->type = TASK_PROCESS;
 			p->target = e->cfg.pool_default_workers ? e->cfg.pool_default_workers
 								: e->online_cpus;
@@ -799,8 +842,10 @@ int engine_pool_create(struct engine *e, const char *name, char *err, size_t err
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
+	free(cred);   /* not taken: the pool was refused */
 	if (rc == 0)
-		log_add(e, LOG_LVL_INFO, "pool %s created", name);
+		log_add(e, LOG_LVL_INFO, "pool %s created for uid %u", name,
+			who ? (unsigned)who->uid : (unsigned)e->self.uid);
 	engine_flush_notify(e);
 	return rc;
 }
@@ -814,6 +859,7 @@ static void pool_destroy(struct pool *p)
 	free(p->fut);
 	free(p->slots);
 	free(p->done_order);
+	free(p->cred);
 	free(p);
 }
 
@@ -915,6 +961,7 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->workers = p->target;
 	o->slurm = p->slurm;
 	o->slurm_opts = p->sopt;
+	o->owner = p->owner;
 	for (size_t i = 0; i < p->nslots; i++) {
 		if (!p->slots[i] || p->slots[i]->retiring)
 			continue;
@@ -1209,13 +1256,20 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 	int rc = 0;
 	bool slurm = false;
 	struct slurm_opts popts = { 0 };
+	struct owner owner = e->self;
+	const struct cred *drop;
 	pthread_mutex_lock(&e->lock);
 	struct pool *peek = pool_by_id(e, id);
 	if (peek) {
 		slurm = peek->slurm;
 		popts = peek->sopt;
+		owner = peek->owner;
+		/* work it could not run as its owner is refused here, not later */
+		rc = pool_run_as(e, peek, &drop, err, errlen);
 	}
 	pthread_mutex_unlock(&e->lock);
+	if (rc < 0)
+		goto out;
 	size_t pos = 0, ll;
 	for (const char *line; (line = next_line(buf, len, &pos, &ll));) {
 		lineno++;
@@ -1261,9 +1315,9 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 	/* wired channels must exist (checked without our lock: it takes it) */
 	for (size_t i = 0; i < nspec; i++) {
 		char why[256];
-		if (chan_check_wiring(e, &specs[i], why, sizeof(why)) < 0) {
+		rc = chan_check_wiring(e, &specs[i], &owner, why, sizeof(why));
+		if (rc < 0) {
 			snprintf(err, errlen, "line %zu: %s", i + 1, why);
-			rc = -EINVAL;
 			goto out;
 		}
 	}
@@ -1441,6 +1495,7 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 	}
 	struct timespec now = now_mono();
 	o->pool = pid;
+	o->owner = p->owner;
 	o->id = fid;
 	o->state = f->state;
 	o->final = fut_final(f);
@@ -1607,6 +1662,13 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 			p->sl_inflight++;
 			v[n] = (struct slurm_submit){ .pool = p->id, .fut = f->id, .line = line,
 						      .opts = f->sopt };
+			/* sbatch runs as the pool's owner, as its local workers would
+			 * (never as the daemon for someone else: a drop that cannot
+			 * be done fails the submission) */
+			if (p->cred && access_cred_plan(e->self.uid, p->cred) != CRED_KEEP) {
+				v[n].drop = true;
+				v[n].cred = *p->cred;
+			}
 			memcpy(v[n].pool_name, p->name, sizeof(p->name));
 			n++;
 		}

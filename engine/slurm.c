@@ -118,9 +118,11 @@ static void drain_pipes(int fds[2], struct strbuf *bufs[2], int64_t deadline)
 	}
 }
 
-/* Run argv (PATH search), capture stdout and stderr, wait for it.  Runs on the
- * poller thread with no engine lock held. */
-static void run_cmd(struct engine *e, char *const argv[], struct cmd_result *r)
+/* Run argv (PATH search), capture stdout and stderr, wait for it; as `drop`
+ * if not NULL (a pool owner's sbatch).  Runs on the poller thread with no
+ * engine lock held. */
+static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *drop,
+		       struct cmd_result *r)
 {
 	struct slurm *s = e->slurm;
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
@@ -147,7 +149,13 @@ static void run_cmd(struct engine *e, char *const argv[], struct cmd_result *r)
 	/* Registered before the reaper can look: it holds reap_lock for writing. */
 	pid_t pid;
 	pthread_rwlock_rdlock(&e->reap_lock);
-	int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+	int rc;
+	if (drop) {   /* posix_spawn cannot change credentials */
+		pid = spawn_cmd_as(e, argv, (int[3]){ e->devnull, po[1], pe[1] }, drop);
+		rc = pid < 0 ? (int)-pid : 0;
+	} else {
+		rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+	}
 	if (rc == 0) {
 		pthread_mutex_lock(&s->mu);
 		s->child = pid;
@@ -198,6 +206,11 @@ close_pipes:
 	}
 	sb_cstr(&r->out);
 	sb_cstr(&r->err);
+}
+
+static void run_cmd(struct engine *e, char *const argv[], struct cmd_result *r)
+{
+	run_cmd_as(e, argv, NULL, r);
 }
 
 bool slurm_reaped(struct engine *e, pid_t pid, int status)
@@ -340,6 +353,15 @@ static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t
 		return 0;
 	snprintf(dir, sizeof(dir), "%.400s/%s", s->spool, sub->pool_name);
 	int rc = mkdir_p(dir);
+	/* A pool's spool directory is its owner's: their sbatch reads the
+	 * script there and their job writes its output there; the root above
+	 * it lets them through, not look in. */
+	uid_t uid = sub->drop ? sub->cred.uid : geteuid();
+	gid_t gid = sub->drop ? sub->cred.gid : getegid();
+	if (rc == 0 && sub->drop && chmod(s->spool, 0711) < 0)
+		rc = -errno;
+	if (rc == 0 && chown(dir, uid, gid) < 0)
+		rc = -errno;
 	if (rc < 0) {
 		snprintf(why, whylen, "spool directory %.300s: %s", dir, strerror(-rc));
 		spec_free(&spec);
@@ -351,6 +373,11 @@ static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t
 	unlink(out);
 	unlink(errf);
 	if (write_script(e, sub, script, &spec, why, whylen) < 0) {
+		spec_free(&spec);
+		return 0;
+	}
+	if (chown(script, uid, gid) < 0) {
+		snprintf(why, whylen, "job script %.300s: %s", script, strerror(errno));
 		spec_free(&spec);
 		return 0;
 	}
@@ -395,7 +422,7 @@ static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t
 	spec_free(&spec);
 
 	struct cmd_result r;
-	run_cmd(e, argv, &r);
+	run_cmd_as(e, argv, sub->drop ? &sub->cred : NULL, &r);
 	int res;
 	if (cmd_ok(&r) && slurm_parse_sbatch(r.out.buf, job) == 0) {
 		res = 1;

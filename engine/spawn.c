@@ -18,6 +18,14 @@
  * Every task leads its own process group; stdin is /dev/null; stdout and
  * stderr are pipes read by the engine thread.  stdin=/stdout= wire them to a
  * channel instead (channels.c pumps them).
+ *
+ * Work started for another user by a daemon running as root runs as that
+ * user: the child drops to their uid, gid and groups (cred_drop) before it
+ * execs or runs anything, on every path: the vfork/clone child here, the
+ * fork server's task (the cred travels in W_FORK), thread and pool hosts.
+ * posix_spawn cannot change credentials, so `method=spawn` for such a caller
+ * makes the same clone(CLONE_VM|CLONE_VFORK) + execve that glibc's
+ * posix_spawn makes, with the drop in between.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,18 +177,24 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen)
 }
 
 /* One request to the fork server; returns the new pid or -errno, and the
- * server's pid in *server (the process the task shares pages with). */
+ * server's pid in *server (the process the task shares pages with).  drop:
+ * the credentials the task takes before it runs (NULL: the server's). */
 static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
-				const struct task *t, int method, const int fds[3], pid_t *server)
+				const struct task *t, int method, const int fds[3], pid_t *server,
+				const struct cred *drop)
 {
 	struct strbuf pl = STRBUF_INIT;
 	struct envlist env = { 0 };
 	pid_t pid = -ENOMEM;
+	char cred[16 * (CRED_GROUPS_MAX + 2)] = "";
 
+	if (drop && cred_format(drop, cred, sizeof(cred)) < 0)
+		return -EINVAL;
 	if (build_env(e, s, t, false, &env) < 0)
 		return -ENOMEM;
 	sb_add(&pl, s->line, strlen(s->line) + 1);
 	sb_add(&pl, s->cwd ? s->cwd : "", strlen(s->cwd ? s->cwd : "") + 1);
+	sb_add(&pl, cred, strlen(cred) + 1);
 	for (size_t i = 0; i < env.n; i++)
 		sb_add(&pl, env.v[i], strlen(env.v[i]) + 1);
 	env_free(&env);
@@ -234,15 +248,30 @@ out:
 /* ---- vfork and clone ------------------------------------------------------------ */
 
 /* What the vfork/clone child needs; it shares our memory until execve, so
- * it may only touch its own stack and `err`. */
+ * it may only touch its own stack, `err` and `what`, and make system calls
+ * (no glibc function that takes a lock or signals other threads). */
 struct child_exec {
 	const char *path;
 	char *const *argv;
 	char *const *envp;
 	const char *cwd;
-	int fds[3];
+	int fds[4];                   /* become 0, 1, 2, and 3 unless it is -1 */
+	const struct cred *cred;      /* become it first (NULL: stay the daemon) */
+	int64_t nice;                 /* WIRE_NO_NICE: none */
 	volatile int err;
+	const char *volatile what;    /* the step that failed */
 };
+
+/* nice= is applied after the drop: a user may raise their niceness, not
+ * lower it (like nice(1), the task runs anyway, and says so). */
+static void child_nice(const struct child_exec *c)
+{
+	static const char msg[] = "pcfs: nice=: not permitted (lowering niceness needs "
+				  "privilege); running at the inherited niceness\n";
+	if (c->nice != WIRE_NO_NICE && setpriority(PRIO_PROCESS, 0, (int)c->nice) < 0 &&
+	    write(2, msg, sizeof(msg) - 1) < 0)
+		return;   /* nobody to tell */
+}
 
 static int child_exec_fn(void *arg)
 {
@@ -250,16 +279,32 @@ static int child_exec_fn(void *arg)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 
+	c->what = "exec";
 	setpgid(0, 0);
-	for (int i = 0; i < 3; i++)
-		if (dup2(c->fds[i], i) < 0)
+	for (int i = 0; i < 4; i++) {
+		if (c->fds[i] < 0)
+			continue;
+		/* a descriptor already in place only needs to survive exec */
+		if (c->fds[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(c->fds[i], i) < 0)
 			goto fail;
+	}
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);   /* fails harmlessly for KILL, STOP */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (c->cwd && chdir(c->cwd) < 0)
+	if (c->cred) {
+		int rc = cred_drop(c->cred);
+		if (rc < 0) {
+			c->what = "dropping to the caller's uid, gid and groups";
+			errno = -rc;
+			goto fail;
+		}
+	}
+	child_nice(c);
+	if (c->cwd && chdir(c->cwd) < 0) {
+		c->what = "cwd";
 		goto fail;
+	}
 	execvpe(c->path, c->argv, c->envp);
 fail:
 	c->err = errno;
@@ -301,6 +346,16 @@ static pid_t vfork_exec(struct child_exec *c, bool use_clone)
 	if (c->err)
 		return -c->err;
 	return pid;
+}
+
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
+		   const struct cred *drop)
+{
+	struct child_exec c = {
+		.path = argv[0], .argv = argv, .envp = environ,
+		.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop, .nice = WIRE_NO_NICE,
+	};
+	return vfork_exec(&c, true);
 }
 
 /* ---- processes -------------------------------------------------------------------- */
@@ -374,7 +429,8 @@ static pid_t start_spawn(struct engine *e, const struct task_spec *s, char *cons
 	return rc ? -rc : pid;
 }
 
-static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t)
+static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t,
+			  const struct cred *drop)
 {
 	int po[2], pe[2];
 	int rc = make_pipes(po, pe);
@@ -400,26 +456,33 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	struct envlist env = { 0 };
 	pid_t pid, server = 0;
 	const char *what = "exec";
+	bool nice_later = false;
 
 	pthread_rwlock_rdlock(&e->reap_lock);
 	bool via_server = t->method == METHOD_FORK ||
 			  (t->method == METHOD_CLONE && workload_is_builtin(s->workload));
 	if (via_server) {
 		what = t->method == METHOD_FORK ? "fork" : "clone";
-		pid = forkserver_request(e, s, t, t->method, fds, &server);
+		pid = forkserver_request(e, s, t, t->method, fds, &server, drop);
 	} else if (build_env(e, s, t, true, &env) < 0) {
 		pid = -ENOMEM;
-	} else if (t->method == METHOD_SPAWN) {
+	} else if (t->method == METHOD_SPAWN && !drop) {
 		pid = start_spawn(e, s, env.v, fds);
+		nice_later = s->nice_set;   /* posix_spawn cannot renice */
 	} else {
+		/* vfork, clone, and spawn for a caller we drop to (posix_spawn's
+		 * own clone(CLONE_VM|CLONE_VFORK), made here to drop in it) */
 		const char *argv_sh[4], *argv_wk[4], *path;
 		char *const *argv;
 		program_for(e, s, argv_sh, argv_wk, &path, &argv);
 		struct child_exec c = {
 			.path = path, .argv = argv, .envp = env.v, .cwd = s->cwd,
-			.fds = { fds[0], fds[1], fds[2] },
+			.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop,
+			.nice = s->nice_set ? s->nice : WIRE_NO_NICE,
 		};
-		pid = vfork_exec(&c, t->method == METHOD_CLONE);
+		pid = vfork_exec(&c, t->method != METHOD_VFORK);
+		if (pid < 0 && c.err)
+			what = c.what;
 	}
 	env_free(&env);
 	close(po[1]);
@@ -450,8 +513,8 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		t->out[2].fd = pe[0];
 		engine_watch(e, pe[0], WATCH_STDERR, t->id);
 		task_arm_timeout(e, t);
-		/* posix_spawn cannot renice; the fork server does it itself */
-		if (s->nice_set && !via_server)
+		/* the fork server and the vfork child renice themselves */
+		if (nice_later)
 			setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -484,7 +547,7 @@ static void threads_fail_all(struct engine *e, struct task **tasks, unsigned n, 
 }
 
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
-		 int *sock)
+		 const struct cred *drop, int64_t nice, int *sock)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -494,32 +557,47 @@ pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	if (cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	posix_spawnattr_t attr;
-	spawnattr_task(&attr);
 	/* Hosts die with the daemon (PR_SET_PDEATHSIG in the worker).  That
 	 * signal follows the *thread* that spawned them: libfuse's worker
 	 * threads live as long as the session (max_idle_threads = -1). */
 	pid_t pid;
-	int rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv, envp ? envp : environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	if (drop) {
+		/* posix_spawn cannot change credentials: the same clone, by hand */
+		struct child_exec c = {
+			.path = e->worker_path, .argv = argv, .envp = envp ? envp : environ,
+			.cwd = cwd, .fds = { e->devnull, 1, 2, sv[1] }, .cred = drop,
+			.nice = nice,
+		};
+		pid = vfork_exec(&c, true);
+	} else {
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
+		posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+		if (cwd)
+			posix_spawn_file_actions_addchdir_np(&fa, cwd);
+		posix_spawnattr_t attr;
+		spawnattr_task(&attr);
+		int rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv,
+				     envp ? envp : environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&attr);
+		if (rc)
+			pid = -rc;
+		else if (nice != WIRE_NO_NICE)
+			setpriority(PRIO_PROCESS, (id_t)pid, (int)nice);
+	}
 	close(sv[1]);
-	if (rc) {
+	if (pid < 0) {
 		close(sv[0]);
-		return -rc;
+		return pid;
 	}
 	*sock = sv[0];
 	return pid;
 }
 
 static void spawn_threads(struct engine *e, const struct task_spec *s, struct task **tasks,
-			  unsigned n)
+			  unsigned n, const struct cred *drop)
 {
 	char gil[2] = { s->gil ? '1' : '0', 0 }, deftime[32], count[16];
 	snprintf(deftime, sizeof(deftime), "%lld", (long long)e->cfg.default_time_ms);
@@ -532,15 +610,14 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 
 	pthread_rwlock_rdlock(&e->reap_lock);
 	int rc = build_env(e, s, &fake, true, &env);
-	pid = rc < 0 ? rc : spawn_host(e, argv, env.v, s->cwd, &sock);
+	pid = rc < 0 ? rc : spawn_host(e, argv, env.v, s->cwd, drop,
+				       s->nice_set ? s->nice : WIRE_NO_NICE, &sock);
 	env_free(&env);
 	if (pid < 0) {
 		pthread_rwlock_unlock(&e->reap_lock);
 		threads_fail_all(e, tasks, n, (int)-pid, "starting the thread host");
 		return;
 	}
-	if (s->nice_set)
-		setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
 
 	pthread_mutex_lock(&e->lock);
 	struct host *h = host_add(e, pid, sock, NULL);
@@ -588,12 +665,12 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 }
 
 void spawn_tasks(struct engine *e, const struct task_spec *s, struct task **tasks,
-		 unsigned count)
+		 unsigned count, const struct cred *drop)
 {
 	if (s->kind == TASK_THREAD) {
-		spawn_threads(e, s, tasks, count);
+		spawn_threads(e, s, tasks, count, drop);
 		return;
 	}
 	for (unsigned i = 0; i < count; i++)
-		spawn_process(e, s, tasks[i]);
+		spawn_process(e, s, tasks[i], drop);
 }

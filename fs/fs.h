@@ -63,6 +63,7 @@ struct caller {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	fuse_req_t req;          /* for its supplementary groups (caller_cred) */
 };
 
 typedef int (*show_fn)(struct fs *fs, uint64_t obj, struct strbuf *out);
@@ -157,6 +158,10 @@ struct dirdesc {
 	/* Rows with `only` set are shown when it has the bit this returns (a
 	 * channel's type): one table serves directories of several shapes. */
 	unsigned (*variant)(struct fs *fs, uint64_t obj);
+	/* Whose directory this is: the engine object that owns it (its files
+	 * show that owner, and their mode bits apply against it); 0: the
+	 * mount's own (the daemon's user). */
+	enum eng_obj owned_by;
 };
 
 extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, dir_chan;
@@ -214,9 +219,25 @@ struct fs {
 	struct fuse_session *se;
 	const struct pcfs_config *cfg;
 	char *mountpoint;
-	uid_t owner;
+	uid_t owner;             /* the daemon's user: owns the mount's own files */
+	gid_t owner_gid;
 	struct park *park;
+	/* Access (access.h).  multiuser: other users may come in (allow_other
+	 * or allow_root), so each read and write is checked again against the
+	 * object's owner (a descriptor can be passed to another user). */
+	struct access_policy policy;
+	bool multiuser;
+	pthread_mutex_t refusal_lock;   /* the rate limit of refusal log lines */
+	time_t refusal_window;
+	unsigned refusals_logged, refusals_suppressed;
 };
+
+/* ops.c: the caller's credentials for the engine, with the supplementary
+ * groups when its work will run as them (read from the request; ngroups is
+ * -1 if they cannot be read, and the engine then refuses the work). */
+void caller_cred(struct fs *fs, const struct caller *c, struct cred *out);
+/* A refusal in /log, at most a few a second (the rest are counted). */
+void log_refusal(struct fs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 const struct dirdesc *dirdesc_of(enum ntype t);
 
@@ -250,6 +271,9 @@ void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
 typedef int (*cmd_fn)(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen);
 int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len, cmd_fn run,
 		 char *err, size_t errlen);
+/* The `uid`, `gid` and `owner` (user name, null if it has none) lines of a
+ * status file. */
+void emit_owner(struct emit *e, const struct owner *o);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
 

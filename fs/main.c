@@ -15,6 +15,11 @@
  *   4. start the engine thread, serve requests;
  *   5. teardown (research notes F11): stop the engine (unmount policy for live
  *      tasks), answer every parked request, unmount, destroy.
+ *
+ * -o allow_other (or [access] allow_other = true) and -o allow_root let other
+ * users in; then every request passes the gate of fs/ops.c (the mounting user,
+ * root, [access] allow_users and allow_groups) and the owner checks of the
+ * row dispatch.
  */
 #include <errno.h>
 #include <limits.h>
@@ -61,10 +66,16 @@ static bool userspace_mount_option(const char *opt)
 	return !strncmp(opt, "x-", 2) || !strncmp(opt, "X-", 2) || !strncmp(opt, "comment=", 8);
 }
 
+/* Which of the options that let other users in were given. */
+struct access_opts {
+	bool allow_other, allow_root;
+};
+
 /* Remove our options from a comma-separated -o list, in place: `config=FILE`
- * (the fstab and `mount -o` spelling of --config) and the userspace-only ones.
+ * (the fstab and `mount -o` spelling of --config) and the userspace-only ones;
+ * note allow_other and allow_root (they stay: libfuse applies them).
  * Returns 1 if options are left for libfuse, 0 if none, -1 on error. */
-static int filter_mount_options(char *list, const char **config)
+static int filter_mount_options(char *list, const char **config, struct access_opts *ao)
 {
 	/* the value is copied out: the list is compacted over it */
 	static char config_opt[CONFIG_PATH_MAX];
@@ -73,14 +84,10 @@ static int filter_mount_options(char *list, const char **config)
 		char *comma = strchr(opt, ',');
 		if (comma)
 			*comma = '\0';
-		if (!strcmp(opt, "allow_other") || !strcmp(opt, "allow_root")) {
-			/* Other users would reach every task of ours, and the
-			 * per-caller checks that must come with that are not
-			 * written yet: refuse rather than open the mount. */
-			fprintf(stderr, "pcfs: -o %s: letting other users in needs per-caller "
-				"access checks, which pcfs does not have yet\n", opt);
-			return -1;
-		}
+		if (!strcmp(opt, "allow_other"))
+			ao->allow_other = true;
+		else if (!strcmp(opt, "allow_root"))
+			ao->allow_root = true;
 		if (!strncmp(opt, "config=", 7)) {
 			if (strlen(opt + 7) >= sizeof(config_opt)) {
 				fprintf(stderr, "pcfs: -o config=: the path is too long\n");
@@ -106,7 +113,7 @@ static int filter_mount_options(char *list, const char **config)
  * mount.fuse3 runs filesystems for `mount -t fuse.pcfs SOURCE MOUNTPOINT` and
  * fstab lines; pcfs has no source to read, so it is accepted and ignored. */
 static int take_own_options(int *argc, char **argv, const char **config, bool *help,
-			    bool *version)
+			    bool *version, struct access_opts *ao)
 {
 	int out = 1, first_pos = -1, npos = 0;
 	for (int i = 1; i < *argc; i++) {
@@ -124,7 +131,7 @@ static int take_own_options(int *argc, char **argv, const char **config, bool *h
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			*version = true;
 		} else if (!strcmp(a, "-o") && i + 1 < *argc) {
-			int left = filter_mount_options(argv[++i], config);
+			int left = filter_mount_options(argv[++i], config, ao);
 			if (left < 0)
 				return -1;
 			if (left) {
@@ -132,7 +139,7 @@ static int take_own_options(int *argc, char **argv, const char **config, bool *h
 				argv[out++] = argv[i];
 			}
 		} else if (!strncmp(a, "-o", 2) && a[2]) {
-			int left = filter_mount_options(a + 2, config);
+			int left = filter_mount_options(a + 2, config, ao);
 			if (left < 0)
 				return -1;
 			if (left)
@@ -241,7 +248,8 @@ int main(int argc, char *argv[])
 {
 	const char *config_arg = NULL;
 	bool help = false, version = false;
-	if (take_own_options(&argc, argv, &config_arg, &help, &version) < 0)
+	struct access_opts ao = { 0 };
+	if (take_own_options(&argc, argv, &config_arg, &help, &version, &ao) < 0)
 		return 2;
 	if (help) {
 		usage(argv[0]);
@@ -326,16 +334,34 @@ int main(int argc, char *argv[])
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=pcfs,subtype=pcfs");
 	if (cfg.auto_unmount)
 		fuse_opt_add_arg(&args, "-oauto_unmount");
-	if (cfg.allow_other) {
-		fprintf(stderr, "pcfs: [access] allow_other: letting other users in needs "
-			"per-caller access checks, which pcfs does not have yet\n");
+	if (ao.allow_other && ao.allow_root) {
+		fprintf(stderr, "pcfs: -o allow_other and allow_root: give one of them\n");
 		ret = 2;
 		goto out_args;
+	}
+	if (cfg.allow_other && !ao.allow_other) {
+		if (ao.allow_root) {
+			fprintf(stderr, "pcfs: -o allow_root and [access] allow_other = true: "
+				"give one of them\n");
+			ret = 2;
+			goto out_args;
+		}
+		fuse_opt_add_arg(&args, "-oallow_other");
+		ao.allow_other = true;
 	}
 
 	fs.cfg = &cfg;
 	fs.mountpoint = mnt;
-	fs.owner = getuid();
+	fs.owner = geteuid();
+	fs.owner_gid = getegid();
+	fs.policy = (struct access_policy){
+		.mount_uid = fs.owner, .allow_other = ao.allow_other || ao.allow_root,
+		.allow_root = ao.allow_root,
+		.users = cfg.allow_users, .nusers = cfg.n_allow_users,
+		.groups = cfg.allow_groups, .ngroups = cfg.n_allow_groups,
+	};
+	fs.multiuser = ao.allow_other || ao.allow_root;
+	pthread_mutex_init(&fs.refusal_lock, NULL);
 	se = fuse_session_new(&args, &pcfs_ops, sizeof(pcfs_ops), &fs);
 	if (!se)
 		goto out_args;
@@ -367,6 +393,14 @@ int main(int argc, char *argv[])
 	}
 	engine_log(eng, "pcfs %s mounted on %s (worker %s, config %s)", PCFS_VERSION, mnt,
 		   worker, cfile ? cfile : "built-in defaults");
+	if (fs.multiuser)
+		engine_log(eng, "other users may come in (%s): %s; work runs as %s",
+			   ao.allow_root ? "allow_root" : "allow_other",
+			   ao.allow_root ? "root and the mounting user"
+					 : "the mounting user, root, [access] allow_users and "
+					   "allow_groups",
+			   fs.owner == 0 ? "its owner (dropped from root)"
+					 : "the mounting user, for the mounting user only");
 
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);

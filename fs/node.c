@@ -1,5 +1,6 @@
 /* node.c - the directory kinds, and the small helpers the walkers share. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,18 @@ void handle_put(struct handle *h)
 	chan_rest_clear(&h->rest);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void emit_owner(struct emit *e, const struct owner *o)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	emit_uint(e, "uid", o->uid);
+	emit_uint(e, "gid", o->gid);
+	if (getpwuid_r(o->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		emit_str(e, "owner", pw.pw_name);
+	else
+		emit_null(e, "owner");
 }
 
 int handle_add_id(struct handle *h, uint64_t id)

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +30,133 @@ static struct fs *fs_of(fuse_req_t req)
 static struct caller caller_of(fuse_req_t req)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	return (struct caller){ .uid = c->uid, .gid = c->gid, .pid = c->pid };
+	return (struct caller){ .uid = c->uid, .gid = c->gid, .pid = c->pid, .req = req };
+}
+
+/* ---- access (engine/access.h has the rules) -------------------------------------
+ *
+ * Two checks, each in one place: the gate, first thing in every request
+ * (admit: is this caller let into the mount at all?), and the owner check of
+ * the row dispatch (row_access: does the caller have the access the file's
+ * mode gives them, against the object's owner?).  With default_permissions
+ * the kernel makes the same mode check first; ours is the one that must
+ * hold (a descriptor passed to another user, a kernel without the option). */
+
+#define REFUSALS_PER_SECOND 20
+
+void log_refusal(struct fs *fs, const char *fmt, ...)
+{
+	time_t now = time(NULL);
+	unsigned suppressed = 0;
+	pthread_mutex_lock(&fs->refusal_lock);
+	if (now != fs->refusal_window) {
+		fs->refusal_window = now;
+		fs->refusals_logged = 0;
+	}
+	bool log = fs->refusals_logged < REFUSALS_PER_SECOND;
+	if (log) {
+		fs->refusals_logged++;
+		suppressed = fs->refusals_suppressed;
+		fs->refusals_suppressed = 0;
+	} else {
+		fs->refusals_suppressed++;
+	}
+	pthread_mutex_unlock(&fs->refusal_lock);
+	if (!log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (suppressed)
+		engine_log(fs->eng, "access: %s (and %u more refusals not logged)", msg, suppressed);
+	else
+		engine_log(fs->eng, "access: %s", msg);
+}
+
+/* The caller's supplementary groups into out (ngroups -1 if unknown). */
+static void read_groups(const struct caller *c, struct cred *out)
+{
+	int n = fuse_req_getgroups(c->req, CRED_GROUPS_MAX, out->groups);
+	out->ngroups = n >= 0 && n <= CRED_GROUPS_MAX ? n : -1;
+}
+
+void caller_cred(struct fs *fs, const struct caller *c, struct cred *out)
+{
+	out->uid = c->uid;
+	out->gid = c->gid;
+	out->ngroups = 0;
+	if (access_cred_plan(fs->owner, out) == CRED_DROP)
+		read_groups(c, out);
+}
+
+/* The gate: replies EACCES (and logs) when the caller may not come in. */
+static bool admit(fuse_req_t req)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	const struct fuse_ctx *x = fuse_req_ctx(req);
+	struct cred cr = { .uid = x->uid, .gid = x->gid, .ngroups = 0 };
+	if (access_needs_groups(&fs->policy, cr.uid))
+		read_groups(&(struct caller){ .req = req }, &cr);
+	if (access_may_enter(&fs->policy, &cr))
+		return true;
+	log_refusal(fs, "uid %u (pid %d) refused: not the mounting user, root, nor in "
+		    "[access] allow_users or allow_groups", (unsigned)x->uid, (int)x->pid);
+	fuse_reply_err(req, EACCES);
+	return false;
+}
+
+/* Who owns the object behind a directory of this kind. */
+static int dir_owner(struct fs *fs, const struct dirdesc *dd, uint64_t obj, struct owner *o)
+{
+	if (!dd->owned_by) {
+		*o = (struct owner){ .uid = fs->owner, .gid = fs->owner_gid };
+		return 0;
+	}
+	return engine_owner(fs->eng, dd->owned_by, obj, o);
+}
+
+static const char *want_name(int want)
+{
+	return want == (R_OK | W_OK) ? "read-write" : want == W_OK ? "write" : "read";
+}
+
+/* May the caller have `want` (R_OK, W_OK) on this file?  0 or -errno. */
+static int row_access(struct fs *fs, const struct caller *c, fuse_ino_t ino,
+		      const struct row *row, int want)
+{
+	const struct dirdesc *dd = dirdesc_of(ino_type(ino));
+	struct owner o;
+	int rc = dir_owner(fs, dd, ino_obj(ino), &o);
+	if (rc < 0)
+		return rc;
+	if (access_mode_allows(row->mode, &o, c->uid, want))
+		return 0;
+	log_refusal(fs, "uid %u (pid %d) refused %s of %s (inode %#llx): it belongs to uid %u",
+		    (unsigned)c->uid, (int)c->pid, want_name(want), row->name,
+		    (unsigned long long)ino, (unsigned)o.uid);
+	return -EACCES;
+}
+
+/* The same, again at each read and write of an open file when other users
+ * are let in: the descriptor may have been passed on. */
+static int recheck(fuse_req_t req, const struct handle *h, int want)
+{
+	struct fs *fs = fs_of(req);
+	if (!fs->multiuser)
+		return 0;
+	struct caller c = caller_of(req);
+	return row_access(fs, &c, h->ino, h->row, want);
+}
+
+static int open_want(int flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_WRONLY: return W_OK;
+	case O_RDWR:   return R_OK | W_OK;
+	default:       return R_OK;
+	}
 }
 
 static struct timespec mount_time;
@@ -61,10 +189,15 @@ static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *tim
 	int rc = resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return rc;
+	/* like /proc: an object's files belong to whoever owns the object */
+	struct owner o;
+	rc = dir_owner(fs, dd, ino_obj(ino), &o);
+	if (rc < 0)
+		return rc;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_uid = fs->owner;
-	st->st_gid = getgid();
+	st->st_uid = o.uid;
+	st->st_gid = o.gid;
 	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
 	st->st_blksize = 4096;
 	*timeout = ATTR_TIMEOUT;
@@ -115,6 +248,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
@@ -143,6 +278,8 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct stat st;
 	double timeout;
 	int rc = node_attr(fs_of(req), ino, &st, &timeout);
@@ -163,6 +300,8 @@ static bool row_writable(const struct row *row)
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
@@ -173,6 +312,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 						       FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 						       FUSE_SET_ATTR_MTIME_NOW)))
 		return (void)fuse_reply_err(req, EPERM);
+	struct caller c = caller_of(req);
+	rc = row_access(fs, &c, ino, row, W_OK);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
 	struct stat st;
 	double timeout;
 	rc = node_attr(fs, ino, &st, &timeout);
@@ -197,6 +340,8 @@ static struct handle *handle_new(fuse_ino_t ino, const struct row *row, int flag
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
@@ -240,6 +385,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	char *buf = malloc(size);
 	if (!buf)
@@ -266,6 +413,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
@@ -276,6 +425,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void)fuse_reply_err(req, EISDIR);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY && !row_writable(row))
 		return (void)fuse_reply_err(req, EACCES);
+	struct caller c = caller_of(req);
+	rc = row_access(fs, &c, ino, row, open_want(fi->flags));
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
 
 	struct handle *h = handle_new(ino, row, fi->flags);
 	if (!h)
@@ -359,8 +512,15 @@ static void read_rows(fuse_req_t req, struct handle *h, size_t size, off_t off,
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct handle *h = handle_get((struct handle *)(uintptr_t)fi->fh);
-	read_rows(req, h, size, off, fi);
+	/* before anything is taken or parked: a refused wait never waits */
+	int rc = recheck(req, h, R_OK);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		read_rows(req, h, size, off, fi);
 	handle_put(h);
 }
 
@@ -436,8 +596,13 @@ static int run_pending(struct fs *fs, struct handle *h, const struct caller *c)
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int rc = recheck(req, h, W_OK);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
 	if (h->row->kind == R_MSG) {   /* it replies under h->lock: see op_read */
 		handle_get(h);
 		msg_write(fs, req, h, buf, size, fi->flags);
@@ -458,7 +623,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return (void)fuse_reply_err(req, E2BIG);
 	}
 	sb_add(&h->pend, buf, size);
-	int rc = sb_error(&h->pend);
+	rc = sb_error(&h->pend);
 	/* A line cannot grow past the longest any control file takes: refuse it
 	 * on the piece that shows it, not after the kernel has fed us a megabyte
 	 * in 128 KiB pieces (which would leave the writer with a short count). */
@@ -483,10 +648,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	int rc = 0;
-	if (h->row->store) {
+	if (h->row->store && h->pend.len)
+		rc = recheck(req, h, W_OK);
+	if (rc == 0 && h->row->store) {
 		struct caller c = caller_of(req);
 		pthread_mutex_lock(&h->lock);
 		if (h->pend.len)
@@ -505,6 +674,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		    struct fuse_pollhandle *ph)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	unsigned revents = POLLIN | POLLRDNORM;
@@ -539,6 +710,8 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
@@ -560,6 +733,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
@@ -572,12 +747,27 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!dd->rmdir)
 		return (void)fuse_reply_err(req, EPERM);
 	struct caller c = caller_of(req);
+	/* removing an object is controlling it: its owner's, or root's */
+	uint64_t child;
+	struct owner o;
+	if (dd->lookup(fs, ino_obj(parent), name, &child) < 0)
+		return (void)fuse_reply_err(req, ENOENT);
+	rc = dir_owner(fs, dirdesc_of(dd->child), child, &o);
+	if (rc < 0)
+		return (void)fuse_reply_err(req, -rc);
+	if (!access_may_control(&o, c.uid)) {
+		log_refusal(fs, "uid %u (pid %d) refused rmdir of %s: it belongs to uid %u",
+			    (unsigned)c.uid, (int)c.pid, name, (unsigned)o.uid);
+		return (void)fuse_reply_err(req, EACCES);
+	}
 	rc = dd->rmdir(fs, ino_obj(parent), name, &c);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	if (!admit(req))
+		return;
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd = dirdesc_of(ino_type(ino));
 	if (!dd || !dd->readlink || ino_row(ino))

@@ -45,10 +45,12 @@ static int chans_rmdir(struct fs *fs, uint64_t obj, const char *name, const stru
 	return rc < 0 ? rc : engine_chan_remove(fs->eng, id);
 }
 
-static int create(struct fs *fs, const struct chan_spec *s, uint64_t *id, char *err,
-		  size_t errlen)
+/* A channel belongs to the caller that made it. */
+static int create(struct fs *fs, const struct caller *c, const struct chan_spec *s,
+		  uint64_t *id, char *err, size_t errlen)
 {
-	return engine_chan_create(fs->eng, s, id, err, errlen);
+	struct owner who = { .uid = c->uid, .gid = c->gid };
+	return engine_chan_create_as(fs->eng, s, &who, id, err, errlen);
 }
 
 /* mkdir /channels/NAME: a queue with the configured defaults. */
@@ -60,7 +62,7 @@ static int chans_mkdir(struct fs *fs, uint64_t obj, const char *name, const stru
 	if (!chan_name_ok(name))
 		return -EINVAL;
 	strcpy(s.name, name);
-	int rc = create(fs, &s, child, err, sizeof(err));
+	int rc = create(fs, c, &s, child, err, sizeof(err));
 	if (rc < 0)
 		engine_log(fs->eng, "mkdir /channels/%s: %s", name, err);
 	return rc;
@@ -87,7 +89,7 @@ static int store_chans_ctl(struct fs *fs, struct handle *h, const char *buf, siz
 		uint64_t id;
 		int rc = chan_parse_create(line, &s, err, errlen);
 		if (rc == 0)
-			rc = create(fs, &s, &id, err, errlen);
+			rc = create(fs, c, &s, &id, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -95,13 +97,13 @@ static int store_chans_ctl(struct fs *fs, struct handle *h, const char *buf, siz
 }
 
 static const struct row chans_rows[] = {
-	CTL("ctl", 0600, store_chans_ctl),
+	CTL("ctl", 0666, store_chans_ctl),   /* every user let in may make channels */
 };
 
 const struct dirdesc dir_chans = {
 	.rows = chans_rows,
 	.nrows = sizeof(chans_rows) / sizeof(chans_rows[0]),
-	.mode = 0755,
+	.mode = 01777,   /* writable by all, sticky: anyone let in removes their own */
 	.child = N_CHAN,
 	.list = chans_list,
 	.lookup = chans_lookup,
@@ -188,6 +190,7 @@ static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 		emit_uint(e, "to_clients", q[1].depth);
 	}
 	emit_uint(e, "wired", ci.wired);
+	emit_owner(e, &ci.owner);
 	return 0;
 }
 
@@ -217,7 +220,7 @@ static int store_chan_ctl(struct fs *fs, struct handle *h, const char *buf, size
 
 static const struct row chan_rows[] = {
 	MSG("put", 0200, &chan_msgops, CHAN_END_PUT, OBJ_CHANNEL, QUEUE | SOCKET),
-	MSG("get", 0444, &chan_msgops, CHAN_END_GET, OBJ_CHANNEL, QUEUE | SOCKET),
+	MSG("get", 0400, &chan_msgops, CHAN_END_GET, OBJ_CHANNEL, QUEUE | SOCKET),
 	MSG("a", 0600, &chan_msgops, CHAN_END_A, OBJ_CHANNEL, PIPE),
 	MSG("b", 0600, &chan_msgops, CHAN_END_B, OBJ_CHANNEL, PIPE),
 	{ .name = "address", .mode = 0444, .kind = R_TEXT, .show = show_address, .only = SOCKET },
@@ -231,4 +234,5 @@ const struct dirdesc dir_chan = {
 	.mode = 0555,
 	.exists = chan_exists,
 	.variant = chan_variant,
+	.owned_by = OBJ_CHANNEL,
 };

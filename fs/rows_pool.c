@@ -42,7 +42,9 @@ static int pools_mkdir(struct fs *fs, uint64_t obj, const char *name, const stru
 		       uint64_t *child)
 {
 	char err[256] = "";
-	int rc = engine_pool_create(fs->eng, name, err, sizeof(err));
+	struct cred who;
+	caller_cred(fs, c, &who);
+	int rc = engine_pool_create_as(fs->eng, name, &who, err, sizeof(err));
 	if (rc < 0 && err[0])
 		engine_log(fs->eng, "mkdir pools/%.64s: %s", name, err);
 	return rc < 0 ? rc : engine_pool_find(fs->eng, name, child);
@@ -53,8 +55,10 @@ static int pools_rmdir(struct fs *fs, uint64_t obj, const char *name, const stru
 	return engine_pool_remove(fs->eng, name);
 }
 
+/* Writable by all, sticky (like /tmp): anyone let in makes pools, and
+ * removes their own. */
 const struct dirdesc dir_pools = {
-	.mode = 0755,
+	.mode = 01777,
 	.child = N_POOL,
 	.list = pools_list,
 	.lookup = pools_lookup,
@@ -276,6 +280,7 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_bool(e, "paused", pi.paused);
 	emit_bool(e, "gil", pi.gil);
 	emit_str(e, "executor", pi.slurm ? "slurm" : "local");
+	emit_owner(e, &pi.owner);
 	return 0;
 }
 
@@ -319,6 +324,7 @@ const struct dirdesc dir_pool = {
 	.nrows = sizeof(pool_rows) / sizeof(pool_rows[0]),
 	.mode = 0555,
 	.exists = pool_exists,
+	.owned_by = OBJ_POOL,
 };
 
 /* ---- /pools/NAME/futures -------------------------------------------------------- */
@@ -354,6 +360,7 @@ static int futures_lookup(struct fs *fs, uint64_t pool, const char *name, uint64
 const struct dirdesc dir_futures = {
 	.mode = 0555,
 	.exists = pool_exists,
+	.owned_by = OBJ_POOL,
 	.child = N_FUTURE,
 	.list = futures_list,
 	.lookup = futures_lookup,
@@ -502,6 +509,7 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 		emit_uint(e, "slurm_job", fi.slurm_job);
 	else
 		emit_null(e, "slurm_job");
+	emit_owner(e, &fi.owner);
 	future_info_free(&fi);
 	return 0;
 }
@@ -532,7 +540,7 @@ static int show_fslurm_job(struct fs *fs, uint64_t key, struct strbuf *out)
 
 static const struct row future_rows[] = {
 	TEXT("state", 0444, show_fstate),
-	WAIT("result", 0444, ready_result, OBJ_FUTURE),
+	WAIT("result", 0400, ready_result, OBJ_FUTURE),   /* output: the owner's */
 	TEXT("exitcode", 0444, show_fexitcode),
 	TEXT("error", 0444, show_ferror),
 	WAIT("wait", 0444, ready_fwait, OBJ_FUTURE),
@@ -540,8 +548,8 @@ static const struct row future_rows[] = {
 	CTL("ctl", 0600, store_fctl),
 	KV("status", 0444, kv_fstatus),
 	TEXT("task", 0444, show_ftask),
-	STREAM("stdout", 0444, stream_fstdout),
-	STREAM("stderr", 0444, stream_fstderr),
+	STREAM("stdout", 0400, stream_fstdout),
+	STREAM("stderr", 0400, stream_fstderr),
 	TEXT("slurm_job", 0444, show_fslurm_job),
 };
 
@@ -550,6 +558,7 @@ const struct dirdesc dir_future = {
 	.nrows = sizeof(future_rows) / sizeof(future_rows[0]),
 	.mode = 0555,
 	.exists = future_exists,
+	.owned_by = OBJ_FUTURE,
 };
 
 /* ---- /pools/NAME/workers/N -> ../../../procs/TASK ----------------------------------- */
@@ -582,6 +591,7 @@ static int workers_lookup(struct fs *fs, uint64_t pool, const char *name, uint64
 const struct dirdesc dir_workers = {
 	.mode = 0555,
 	.exists = pool_exists,
+	.owned_by = OBJ_POOL,
 	.child = N_WORKER,
 	.list = workers_list,
 	.lookup = workers_lookup,
@@ -606,4 +616,5 @@ const struct dirdesc dir_worker = {
 	.mode = 0777,
 	.exists = worker_exists,
 	.readlink = worker_readlink,
+	.owned_by = OBJ_FUTURE,   /* FUTURE_KEY(pool, slot): the pool's owner */
 };

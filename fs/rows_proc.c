@@ -53,8 +53,9 @@ static int procs_rmdir(struct fs *fs, uint64_t obj, const char *name, const stru
 	return engine_task_forget(fs->eng, id);
 }
 
+/* Writable by all, sticky (like /tmp): anyone let in may rmdir their own. */
 const struct dirdesc dir_procs = {
-	.mode = 0555,
+	.mode = 01777,
 	.child = N_PROC,
 	.list = procs_list,
 	.lookup = procs_lookup,
@@ -241,6 +242,7 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "stderr_bytes", ti.out_bytes[2]);
 	emit_uint(e, "stderr_dropped", ti.out_dropped[2]);
 	emit_str(e, "error", ti.error[0] ? ti.error : NULL);
+	emit_owner(e, &ti.owner);
 	task_info_free(&ti);
 	return 0;
 }
@@ -413,13 +415,15 @@ static const struct row proc_rows[] = {
 	TEXT("alive", 0444, show_alive),
 	TEXT("exitcode", 0444, show_exitcode),
 	WAIT("wait", 0444, ready_wait, OBJ_TASK),
+	/* control and captured output: the owner's (and root's); the rest is
+	 * for everyone let in, as ps shows every process */
 	CTL("ctl", 0600, store_ctl),
-	STREAM("stdout", 0444, stream_stdout),
-	STREAM("stderr", 0444, stream_stderr),
+	STREAM("stdout", 0400, stream_stdout),
+	STREAM("stderr", 0400, stream_stderr),
 	KV("status", 0444, kv_status),
 	TEXT("error", 0444, show_error),
-	TEXT("maps", 0444, show_maps),
-	TEXT("smaps", 0444, show_smaps),
+	TEXT("maps", 0400, show_maps),     /* addresses: the owner's, as /proc/PID/maps */
+	TEXT("smaps", 0400, show_smaps),
 	KV("mem", 0444, kv_mem),
 	TEXT("memlog", 0444, show_memlog),
 	KV("cow", 0444, kv_cow),
@@ -431,4 +435,5 @@ const struct dirdesc dir_proc = {
 	.nrows = sizeof(proc_rows) / sizeof(proc_rows[0]),
 	.mode = 0555,
 	.exists = proc_exists,
+	.owned_by = OBJ_TASK,
 };

@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "spec.h"
 #include "wire.h"
 #include "worker.h"
@@ -49,6 +50,8 @@ struct fork_req {
 	int status;               /* write end of the status pipe */
 	const char *line;
 	const char *cwd;          /* "" = inherit */
+	bool drop;                /* become `cred` before anything runs */
+	struct cred cred;
 	const char *env;          /* K=V\0K=V\0... */
 	const char *env_end;
 	int64_t default_time_ms;
@@ -147,6 +150,15 @@ static _Noreturn void task_main(const struct fork_req *r)
 		start_failed(r->status, -rc, 127);  /* no stderr to speak of yet */
 	reset_signals();
 	prctl(PR_SET_PDEATHSIG, 0);  /* fork clears it already; do not rely on that */
+	/* The caller's credentials, before anything of theirs is touched: cwd
+	 * is entered, nice applied, the program exec'd as them. */
+	if (r->drop) {
+		rc = cred_drop(&r->cred);
+		if (rc < 0) {
+			wlog("dropping to uid %u: %s", (unsigned)r->cred.uid, strerror(-rc));
+			start_failed(STATUS_FD, -rc, 126);
+		}
+	}
 
 	if (*r->cwd && chdir(r->cwd) < 0) {
 		rc = errno;
@@ -310,18 +322,24 @@ static int64_t spawn_task(struct fork_req *r)
 	return result;
 }
 
-/* Split and check a W_FORK payload (line\0cwd\0{K=V\0}*) into r. */
+/* Split and check a W_FORK payload (line\0cwd\0cred\0{K=V\0}*) into r. */
 static int parse_payload(struct fork_req *r, const char *p, size_t len)
 {
 	const char *end = p + len;
 
-	if (len < 2 || end[-1] != '\0')
+	if (len < 3 || end[-1] != '\0')
 		return -EINVAL;
 	r->line = p;
 	p += strlen(p) + 1;
 	if (p >= end)
 		return -EINVAL;  /* no cwd */
 	r->cwd = p;
+	p += strlen(p) + 1;
+	if (p >= end)
+		return -EINVAL;  /* no cred */
+	r->drop = *p != '\0';
+	if (r->drop && cred_parse(p, &r->cred) < 0)
+		return -EINVAL;
 	p += strlen(p) + 1;
 	r->env = p;
 	r->env_end = end;

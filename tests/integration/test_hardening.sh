@@ -88,13 +88,11 @@ done
 check "a 64-character name is fine" mkdir "$M/pools/$(printf 'y%.0s' $(seq 64))"
 expect "bad task ids are not found" "$(ls "$M/procs/01" "$M/procs/-1" "$M/procs/99999999999999999999" 2>&1 | grep -c 'No such file')" "3"
 
-# the mount is the mounting user's alone: opening it to others is refused
-out=$("$PCFS" -f -o allow_other "$WORKDIR" 2>&1); rc=$?
-check "-o allow_other is refused" test "$rc" -ne 0
-expect_match "... saying why" "$out" 'allow_other: letting other users in needs per-caller access checks'
-printf '[access]\nallow_other = true\n' > "$WORKDIR/ao.ini"
-out=$("$PCFS" -f --config "$WORKDIR/ao.ini" "$WORKDIR" 2>&1); rc=$?
-expect "[access] allow_other = true is refused (exit 2)" "$rc" "2"
+# letting other users in is tested in test_access.sh; asking for it twice,
+# two ways, is refused at startup
+out=$("$PCFS" -f -o allow_other,allow_root "$WORKDIR" 2>&1); rc=$?
+expect "-o allow_other,allow_root is refused (exit 2)" "$rc" "2"
+expect_match "... saying why" "$out" 'allow_other and allow_root: give one of them'
 
 # SIGTERM to the daemon: a clean stop, tasks ended, the mount gone
 pid=$(cat "$M/procs/1/pid")

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Access control (issue 6) through a real mount, with real users: the mount is
+# the mounting user's alone until -o allow_other; then only allowed users come
+# in, objects are their creators', control and captured output are the
+# owner's (and root's), and a root daemon runs each user's work as that user.
+#
+# Needs root: it creates two system users if absent (pcfs-test2, allowed;
+# pcfs-test3, not) and runs commands as them with setpriv.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: needs root (mounts for other users, runs commands as them)"
+	exit 77
+fi
+for u in pcfs-test2 pcfs-test3; do
+	id "$u" >/dev/null 2>&1 || useradd --system --no-create-home "$u" || {
+		echo "SKIP: cannot create the test user $u"; exit 77; }
+done
+U2=$(id -u pcfs-test2); G2=$(id -g pcfs-test2); U3=$(id -u pcfs-test3)
+as2() { setpriv --reuid=pcfs-test2 --regid=pcfs-test2 --init-groups "$@"; }
+as3() { setpriv --reuid=pcfs-test3 --regid=pcfs-test3 --init-groups "$@"; }
+# the other users must reach the mountpoint and run the build's programs
+chmod 755 "$WORKDIR"
+
+# "Permission denied" from a command run as someone (and a non-zero status)
+denied() {
+	local what=$1; shift
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ] && [[ $out == *"Permission denied"* ]]; then ok "$what"; else
+		bad "$what"; printf '     | status %s: %s\n' "$rc" "$out" | head -5; fi
+}
+# rmdir of another's object: /procs, /pools and /channels are sticky (like
+# /tmp), so the kernel refuses it first, with EPERM
+sticky() {
+	local what=$1; shift
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ] && [[ $out == *"Operation not permitted"* ]]; then ok "$what"; else
+		bad "$what"; printf '     | status %s: %s\n' "$rc" "$out" | head -5; fi
+}
+# The ids in /proc/PID/status: "UID GID GROUPS..." (real = effective = saved = fs)
+ids_of() {
+	local pid=$1
+	awk '/^Uid:/ { u = ($2 == $3 && $3 == $4 && $4 == $5) ? $2 : "mixed:" $2 "," $3 "," $4 "," $5 }
+	     /^Gid:/ { g = ($2 == $3 && $3 == $4 && $4 == $5) ? $2 : "mixed:" $2 "," $3 "," $4 "," $5 }
+	     /^Groups:/ { $1 = ""; gs = $0 }
+	     END { print u " " g gs }' "/proc/$pid/status"
+}
+groups2=$(as2 id -G | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//')
+want2="$U2 $G2 $groups2"
+sorted_ids() { read -r u g rest; echo "$u $g $(echo "$rest" | tr ' ' '\n' | sed '/^$/d' | sort -n | tr '\n' ' ' | sed 's/ $//')"; }
+
+# --- without allow_other: the kernel keeps everyone else out -------------------
+pcfs_mount
+denied "no allow_other: another user gets EACCES from the kernel" as2 cat "$M/README"
+denied "... even to list the root" as2 ls "$M"
+expect "... and the daemon never saw it (no refusal in /log)" "$(grep -c 'access:' "$M/log")" "0"
+pcfs_umount
+expect "unmounted" "$?" "0"
+
+# --- allow_other with allow_users = pcfs-test2 ---------------------------------
+pcfs_mount "[access]
+allow_other = true
+allow_users = pcfs-test2
+[tasks]
+kill_grace = 300ms"
+expect_match "/log says who may come in" "$(cat "$M/log")" 'other users may come in \(allow_other\)'
+check "an allowed user reads the mount" as2 cat "$M/README"
+check "... and lists it" as2 ls "$M/procs"
+
+# the user not allowed: EACCES on everything, and the refusals are logged
+denied "a user not allowed: ls / is refused" as3 ls "$M"
+denied "... stat of a file" as3 stat "$M/stats"
+denied "... cat /stats" as3 cat "$M/stats"
+denied "... a spawn" as3 sh -c "echo noop > '$M/spawn'"
+denied "... a mkdir in /pools" as3 mkdir "$M/pools/p3"
+denied "... a mkdir in /channels" as3 mkdir "$M/channels/c3"
+expect_match "refusals of the gate are in /log" "$(cat "$M/log")" "access: uid $U3 \\(pid [0-9]+\\) refused: not the mounting user"
+check_fails "... and nothing was made" test -e "$M/pools/p3"
+
+sleep 1   # the refusals above may have used this second's share of log lines
+
+# root's task, and one of pcfs-test2's
+exec 3<>"$M/spawn"; echo 'sh echo secret; sleep 60' >&3; read -r R <&3; exec 3>&-
+wait_until 100 grep -q secret "$M/procs/$R/stdout"
+out=$(as2 bash -c "exec 3<>'$M/spawn'; echo 'sh echo mine; exec sleep 60' >&3; read -r id <&3; echo \$id")
+A=$out
+expect_match "an allowed user spawns (id back on the descriptor)" "$A" '^[0-9]+$'
+wait_until 100 grep -q mine "$M/procs/$A/stdout"
+pidA=$(cat "$M/procs/$A/pid")
+expect "their task runs as them: /proc/PID/status Uid Gid Groups" "$(ids_of "$pidA" | sorted_ids)" "$want2"
+expect "status shows its owner" "$(grep -E '^(uid|gid|owner):' "$M/procs/$A/status" | tr '\n' ' ')" \
+	"uid: $U2 gid: $G2 owner: pcfs-test2 "
+expect "status.json too" "$(jq -r '"\(.uid) \(.gid) \(.owner)"' "$M/procs/$A/status.json")" "$U2 $G2 pcfs-test2"
+expect "root's task shows root" "$(jq -r '"\(.uid) \(.owner)"' "$M/procs/$R/status.json")" "0 root"
+expect "its files belong to its owner (as in /proc)" "$(stat -c '%U %G' "$M/procs/$A" "$M/procs/$A/ctl" | sort -u)" "pcfs-test2 pcfs-test2"
+expect "modes: control and output the owner's, status everyone's" \
+	"$(stat -c '%n %a' "$M/procs/$A"/{ctl,stdout,stderr,status,state,wait} | sed "s|$M/procs/$A/||" | tr '\n' ' ')" \
+	"ctl 600 stdout 400 stderr 400 status 444 state 444 wait 444 "
+check "the owner reads their stdout" as2 grep -q mine "$M/procs/$A/stdout"
+
+# root's task: readable status, but no control and no output for them
+check "another's status is readable (as ps shows it)" as2 cat "$M/procs/$R/status"
+denied "term on root's task: EACCES" as2 sh -c "echo term > '$M/procs/$R/ctl'"
+denied "kill on root's task: EACCES" as2 sh -c "echo kill > '$M/procs/$R/ctl'"
+denied "root's stdout: EACCES" as2 cat "$M/procs/$R/stdout"
+denied "root's maps: EACCES" as2 cat "$M/procs/$R/maps"
+sticky "rmdir of root's task: EPERM (a sticky directory)" as2 rmdir "$M/procs/$R"
+# the daemon's own check holds where the kernel's does not look: a descriptor
+# root opened, written by pcfs-test2 (the kernel checked root at open)
+denied "a control descriptor passed to them: the daemon refuses the write" \
+	as2 bash -c 'echo term >&5' 5>"$M/procs/$R/ctl"
+denied "an output descriptor passed to them: the daemon refuses the read" \
+	as2 bash -c 'cat <&5' 5<"$M/procs/$R/stdout"
+expect "root's task still runs" "$(cat "$M/procs/$R/state")" "running"
+expect_match "owner refusals are in /log" "$(cat "$M/log")" \
+	"access: uid $U2 \\(pid [0-9]+\\) refused write of ctl \\(inode [0-9a-fx]+\\): it belongs to uid 0"
+
+# root controls theirs
+echo term > "$M/procs/$A/ctl"
+expect "root may term their task" "$(cat "$M/procs/$A/wait")" "-15"
+check "they may forget their own ended task" as2 rmdir "$M/procs/$A"
+
+running() { [ "$(cat "$M/procs/$1/state" 2>/dev/null)" = running ]; }
+# every start method runs as the caller (and a thread in a host of theirs)
+spawn2() { as2 bash -c "exec 3<>'$M/spawn'; echo '$1' >&3; read -r id <&3; echo \$id"; }
+for line in 'sleep time=30' 'sleep time=30 method=clone' 'sleep time=30 method=spawn' \
+	    'sleep time=30 method=vfork' 'exec sleep 30' 'exec method=vfork sleep 30' \
+	    'exec method=clone sleep 30' 'exec method=fork sleep 30' 'sh sleep 30' \
+	    'sleep as=thread time=30' 'cow size=4M write=50 time=30'; do
+	id=$(spawn2 "$line")
+	wait_until 100 running "$id"
+	pid=$(cat "$M/procs/$id/pid")
+	expect "'$line' ($(cat "$M/procs/$id/method")) runs as them" "$(ids_of "$pid" | sorted_ids)" "$want2"
+	echo kill > "$M/procs/$id/ctl"
+done
+cow=$(ls "$M/procs" | sort -n | tail -1)   # the cow child is a task of its own
+expect "the cow child (task $cow) is theirs too" "$(jq -r '"\(.parent != null) \(.uid)"' "$M/procs/$cow/status.json")" "true $U2"
+
+# nice= below 0 needs privilege: theirs runs at the niceness it may have
+for m in spawn fork; do
+	id=$(spawn2 "sleep time=30 nice=-5 method=$m")
+	wait_until 100 running "$id"
+	nice=$(awk '{ print $19 }' "/proc/$(cat "$M/procs/$id/pid")/stat")
+	check "nice=-5 ($m) is not granted to them (nice $nice)" test "$nice" -ge 0
+	echo kill > "$M/procs/$id/ctl"
+done
+# cwd= is entered as them: root's home is closed to them
+id=$(spawn2 'exec cwd=/root ls')
+expect "cwd=/root is entered as them: it fails (126, as a shell says)" "$(cat "$M/procs/$id/wait")" "126"
+expect_match "... with the reason" "$(cat "$M/procs/$id/error")" 'Permission denied'
+
+# --- pools ------------------------------------------------------------------
+P=$M/pools
+check "an allowed user makes a pool" as2 mkdir "$P/p2"
+expect "it is theirs" "$(jq -r '"\(.uid) \(.owner)"' "$P/p2/status.json")" "$U2 pcfs-test2"
+as2 sh -c "echo workers=2 > '$P/p2/ctl'"
+f=$(as2 bash -c "exec 3<>'$P/p2/submit'; echo 'sh id -u; id -g' >&3; read -r id <&3; echo \$id")
+expect "their pool's work runs as them" "$(as2 cat "$P/p2/futures/$f/result" | tr '\n' ' ')" "$U2 $G2 "
+wpid=$(cat "$P/p2/workers/1/pid")
+expect "... in workers of theirs" "$(ids_of "$wpid" | sorted_ids)" "$want2"
+expect "... which are their tasks" "$(jq -r .uid "$P/p2/workers/1/status.json")" "$U2"
+check "root may read their result" cat "$P/p2/futures/$f/result"
+as2 mkdir "$P/t2"; as2 sh -c "echo type=thread > '$P/t2/ctl'; echo workers=2 > '$P/t2/ctl'"
+f=$(as2 bash -c "exec 3<>'$P/t2/submit'; echo 'sh id -u' >&3; read -r id <&3; echo \$id")
+expect "a thread pool of theirs too" "$(as2 cat "$P/t2/futures/$f/result")" "$U2"
+mkdir "$P/pr"
+echo workers=1 > "$P/pr/ctl"
+echo 'sh echo rootsecret' > "$P/pr/submit"
+cat "$P/pr/futures/1/wait" >/dev/null
+denied "root's pool refuses their submit" as2 sh -c "echo noop > '$P/pr/submit'"
+denied "... and their map" as2 sh -c "echo noop > '$P/pr/map'"
+denied "... and their ctl" as2 sh -c "echo workers=8 > '$P/pr/ctl'"
+denied "... its results are not theirs to read" as2 cat "$P/pr/futures/1/result"
+denied "... nor its stdout" as2 cat "$P/pr/futures/1/stdout"
+denied "... nor cancel" as2 sh -c "echo > '$P/pr/futures/1/cancel'"
+expect "... nothing was submitted" "$(jq -r .submitted "$P/pr/status.json")" "1"
+check "... its status is readable" as2 cat "$P/pr/status"
+sticky "rmdir of root's pool: EPERM" as2 rmdir "$P/pr"
+
+# a Slurm pool of theirs: sbatch runs as them, so the job does (root's sbatch
+# would run it as root); only where a single-node cluster can be started
+CLUSTER="$PCFS_SOURCE_DIR/tools/slurm-cluster.sh"
+was_up=0
+bash "$CLUSTER" status >/dev/null 2>&1 && was_up=1
+if bash "$CLUSTER" start >"$WORKDIR/slurm.out" 2>&1; then
+	as2 mkdir "$P/s2"
+	as2 sh -c "echo 'executor=slurm workers=2' > '$P/s2/ctl'"
+	f=$(as2 bash -c "exec 3<>'$P/s2/submit'; echo 'sh id -u; id -g' >&3; read -r id <&3; echo \$id")
+	expect "a Slurm pool of theirs: the job runs as them" \
+		"$(as2 timeout 90 cat "$P/s2/futures/$f/result" | tr '\n' ' ')" "$U2 $G2 "
+	[ "$was_up" = 1 ] || bash "$CLUSTER" stop >/dev/null 2>&1
+else
+	echo "(Slurm cannot be started here; its part is not run:)"
+	sed 's/^/     | /' "$WORKDIR/slurm.out" | tail -3
+fi
+
+# --- channels ---------------------------------------------------------------
+C=$M/channels
+check "an allowed user makes a channel" as2 mkdir "$C/c2"
+expect "it is theirs" "$(jq -r .uid "$C/c2/stat.json")" "$U2"
+as2 sh -c "echo hello > '$C/c2/put'"
+expect "they use it" "$(as2 timeout 5 head -c 6 "$C/c2/get")" "hello"
+mkdir "$C/cr"; echo rootmsg > "$C/cr/put"
+denied "root's channel: put refused" as2 sh -c "echo x > '$C/cr/put'"
+denied "... get refused (before it could park)" as2 timeout 5 cat "$C/cr/get"
+denied "... ctl refused" as2 sh -c "echo close > '$C/cr/ctl'"
+expect "... its message is still there" "$(jq -r .depth "$C/cr/stat.json")" "1"
+sticky "... rmdir refused (EPERM)" as2 rmdir "$C/cr"
+out=$(as2 bash -c "echo 'exec stdin=cr cat' > '$M/spawn'" 2>&1)
+expect_match "a task of theirs cannot be wired to root's channel" "$out" 'Permission denied'
+
+# --- the end: a clean unmount, nothing left ------------------------------------
+pcfs_umount
+expect "unmount: the daemon exits 0" "$?" "0"
+expect "no task is left" "$(tasks_left)" "0"
+
+# (A daemon that is not root refusing other users' work needs user_allow_other
+# in /etc/fuse.conf to be tried here; tests/unit/test_access.c checks the rule.)
+finish
