@@ -172,6 +172,7 @@ static void maybe_close(struct engine *e, struct pool *p);
 /* the [state] dir's records (at the end of this file) */
 static void journal_pool(struct engine *e, const char *kind, const struct pool *p,
 			 const char *line);
+static void journal_created(struct engine *e, const struct pool *p);
 static void journal_submitted(struct engine *e, struct pool *p, struct future *f);
 static void journal_running(struct engine *e, struct pool *p, struct future *f);
 static void journal_job(struct engine *e, struct pool *p, struct future *f);
@@ -838,7 +839,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 			p->next = e->pools;
 			e->pools = p;
 			e->npools++;
-			journal_pool(e, "P", p, NULL);
+			journal_created(e, p);
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -1880,6 +1881,33 @@ static void journal_pool(struct engine *e, const char *kind, const struct pool *
 	jr_end(sb);
 }
 
+/* P: a pool, with the credentials its work runs with (none: the daemon's) */
+static void render_created(struct strbuf *sb, const struct pool *p)
+{
+	jr_begin(sb, "P");
+	jr_str(sb, "name", p->name);
+	if (p->cred) {
+		jr_u64(sb, "uid", p->cred->uid);
+		jr_u64(sb, "gid", p->cred->gid);
+		if (p->cred->ngroups >= 0) {
+			struct strbuf g = STRBUF_INIT;
+			for (int i = 0; i < p->cred->ngroups; i++)
+				sb_printf(&g, "%s%u", i ? "," : "", (unsigned)p->cred->groups[i]);
+			jr_u64(sb, "ngroups", (uint64_t)p->cred->ngroups);
+			jr_str(sb, "groups", sb_cstr(&g));
+			sb_free(&g);
+		}
+	}
+	jr_end(sb);
+}
+
+static void journal_created(struct engine *e, const struct pool *p)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_created(sb, p);
+}
+
 static void fut_record(struct strbuf *sb, const char *kind, const struct pool *p,
 		       const struct future *f)
 {
@@ -1998,7 +2026,8 @@ size_t pool_render_state(struct engine *e, struct strbuf *sb)
 	qsort(v, np, sizeof(*v), by_pool_id);   /* the order they were made in */
 	for (size_t i = 0; i < np; i++) {
 		struct pool *p = v[i];
-		jr_begin(sb, "P"); jr_str(sb, "name", p->name); jr_end(sb); n++;
+		render_created(sb, p);
+		n++;
 		n += render_settings(sb, p);
 		for (size_t k = 0; k < p->nfut; k++) {
 			struct future *f = p->fut[k];
@@ -2063,6 +2092,8 @@ struct rfut {
 
 struct rpool {
 	char name[POOL_NAME_MAX + 1];
+	bool has_cred;                 /* the owner's credentials, from P */
+	struct cred cred;
 	char **ctl;                    /* C lines, in order (owned) */
 	size_t nctl;
 	struct rfut *f;                /* by id - 1 */
@@ -2151,7 +2182,22 @@ int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line
 			rp->removed = true;   /* a stale one of the same name */
 		if (!push((void **)&r->p, &r->n, sizeof(*r->p)))
 			return -EINVAL;
-		snprintf(r->p[r->n - 1].name, sizeof(r->p[0].name), "%s", name);
+		rp = &r->p[r->n - 1];
+		snprintf(rp->name, sizeof(rp->name), "%s", name);
+		uint64_t uid, gid, ng;
+		if (jr_get_u64(rec, "uid", &uid) && jr_get_u64(rec, "gid", &gid)) {
+			rp->has_cred = true;
+			rp->cred.uid = (uid_t)uid;
+			rp->cred.gid = (gid_t)gid;
+			rp->cred.ngroups = -1;
+			const char *g = jr_get(rec, "groups", NULL);
+			if (jr_get_u64(rec, "ngroups", &ng) && ng <= CRED_GROUPS_MAX && g) {
+				int gi = 0;
+				for (char *end; *g && gi < (int)ng; g = *end ? end + 1 : end, gi++)
+					rp->cred.groups[gi] = (gid_t)strtoul(g, &end, 10);
+				rp->cred.ngroups = gi;
+			}
+		}
 		free(line);
 		return 0;
 	}
@@ -2330,7 +2376,8 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 		uint64_t id;
 		if (rp->removed)
 			continue;
-		if (engine_pool_create(e, rp->name, err, sizeof(err)) < 0 ||
+		if (engine_pool_create_as(e, rp->name, rp->has_cred ? &rp->cred : NULL, err,
+					  sizeof(err)) < 0 ||
 		    engine_pool_find(e, rp->name, &id) < 0) {
 			log_add(e, LOG_LVL_ERROR, "[state] pool %s not restored: %s", rp->name, err);
 			continue;

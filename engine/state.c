@@ -152,6 +152,8 @@ static void task_start_fields(struct strbuf *sb, const struct task *t)
 		jr_i64(sb, "cowref", t->cow_ref);
 	if (t->timeout_ms != SPEC_UNSET)
 		jr_i64(sb, "timeout", t->timeout_ms);
+	jr_u64(sb, "uid", t->owner.uid);
+	jr_u64(sb, "gid", t->owner.gid);
 	jr_str(sb, "cmd", t->cmd);
 }
 
@@ -586,6 +588,13 @@ static struct task *restore_task(struct engine *e, struct rtask *rt, const struc
 		t->cow_ref = (pid_t)x;
 	if (jr_get_i64(&st, "timeout", &x))
 		t->timeout_ms = x;
+	/* control and output stay their owner's (a record without one is the
+	 * daemon's: older journals) */
+	t->owner = e->self;
+	if (jr_get_u64(&st, "uid", &u))
+		t->owner.uid = (uid_t)u;
+	if (jr_get_u64(&st, "gid", &u))
+		t->owner.gid = (gid_t)u;
 	t->persist = t->journaled = true;
 
 	int64_t run_ns = 0;

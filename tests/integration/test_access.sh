@@ -216,6 +216,32 @@ pcfs_umount
 expect "unmount: the daemon exits 0" "$?" "0"
 expect "no task is left" "$(tasks_left)" "0"
 
+# --- [state] dir: owners survive the daemon -----------------------------------
+ACC_STATE="[access]
+allow_other = true
+allow_users = pcfs-test2
+[state]
+dir = $WORKDIR/state"
+pcfs_mount "$ACC_STATE"
+out=$(as2 bash -c "exec 3<>'$M/spawn'; echo 'sh echo kept' >&3; read -r id <&3; echo \$id")
+as2 timeout 10 cat "$M/procs/$out/wait" >/dev/null
+as2 mkdir "$M/pools/sp2"
+as2 sh -c "echo 'sh id -u' > '$M/pools/sp2/submit'"
+as2 timeout 30 cat "$M/pools/sp2/futures/1/wait" >/dev/null
+kill -9 "$PCFS_PID"; wait "$PCFS_PID" 2>/dev/null; PCFS_PID=
+pcfs_mount "$ACC_STATE"
+expect "restarted: their task is still theirs" "$(jq -r .uid "$M/procs/$out/status.json")" "$U2"
+expect "... they read its output" "$(as2 cat "$M/procs/$out/stdout")" "kept"
+exec 3<>"$M/spawn"; echo 'sh echo r' >&3; read -r R2 <&3; exec 3>&-
+timeout 10 cat "$M/procs/$R2/wait" >/dev/null
+denied "... and root's new task's output is still not theirs" as2 cat "$M/procs/$R2/stdout"
+as2 sh -c "echo 'sh id -u' > '$M/pools/sp2/submit'"
+expect "their pool came back as theirs: its work runs as them" \
+	"$(as2 timeout 30 cat "$M/pools/sp2/futures/2/wait") $(as2 cat "$M/pools/sp2/futures/1/result") $(as2 cat "$M/pools/sp2/futures/2/result")" \
+	"done $U2 $U2"
+denied "... and root's cannot be read by pcfs-test3" as3 cat "$M/pools/sp2/futures/1/result"
+pcfs_umount
+
 # (A daemon that is not root refusing other users' work needs user_allow_other
 # in /etc/fuse.conf to be tried here; tests/unit/test_access.c checks the rule.)
 finish
