@@ -239,7 +239,7 @@ as2 sh -c "echo 'sh id -u' > '$M/pools/sp2/submit'"
 expect "their pool came back as theirs: its work runs as them" \
 	"$(as2 timeout 30 cat "$M/pools/sp2/futures/2/wait") $(as2 cat "$M/pools/sp2/futures/1/result") $(as2 cat "$M/pools/sp2/futures/2/result")" \
 	"done $U2 $U2"
-denied "... and root's cannot be read by pcfs-test3" as3 cat "$M/pools/sp2/futures/1/result"
+denied "... and pcfs-test3 cannot read it" as3 cat "$M/pools/sp2/futures/1/result"
 pcfs_umount
 
 # (A daemon that is not root refusing other users' work needs user_allow_other
