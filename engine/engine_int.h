@@ -271,11 +271,15 @@ void task_end_with_status(struct engine *e, struct task *t, int status, const st
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
 		 int *sock);
 int spawn_forkserver(struct engine *e, char *err, size_t errlen);
-/* Start `count` tasks of one parsed line; the tasks are already in the table
- * (state STARTING, ids assigned).  Never fails as a whole: a task that cannot
- * start ends FAILED with its reason. */
-void spawn_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
-		 unsigned count);
+/* Start process tasks, tasks[i] from the line specs[i]; they are already in
+ * the table (state STARTING, ids assigned).  Several at a time on a machine
+ * with several CPUs.  Never fails as a whole: a task that cannot start ends
+ * FAILED with its reason. */
+void spawn_processes(struct engine *e, const struct task_spec *const *specs,
+		     struct task **tasks, unsigned count);
+/* Start the `count` thread tasks of one line (one host process), likewise. */
+void spawn_thread_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
+			unsigned count);
 
 /* channels.c: everything below runs with `lock` held, except as noted */
 void chan_event(struct engine *e, uint64_t id, uint32_t events);   /* engine thread */
