@@ -1248,6 +1248,37 @@ int engine_run_as(struct engine *e, const struct cred *who, const struct cred **
 	return 0;
 }
 
+/* Start the reserved tasks of a write, in its order: each run of process
+ * lines together (spawn_processes starts them several at a time), each
+ * thread line in its own host. */
+static void start_all(struct engine *e, const struct parsed *lines, size_t nlines,
+		      struct task **tasks, size_t total, const struct cred *drop)
+{
+	const struct task_spec **specs = malloc(total * sizeof(*specs));
+	size_t k = 0, run = 0;   /* tasks[run..k) are processes not started yet */
+	for (size_t i = 0; i < nlines; i++) {
+		const struct task_spec *s = &lines[i].spec;
+		if (s->kind == TASK_THREAD) {
+			if (k > run)
+				spawn_processes(e, specs + run, tasks + run, (unsigned)(k - run), drop);
+			spawn_thread_tasks(e, s, tasks + k, s->count, drop);
+			k += s->count;
+			run = k;
+		} else if (specs) {
+			for (unsigned c = 0; c < s->count; c++)
+				specs[k++] = s;
+		} else {       /* no room for the list: one line at a time */
+			const struct task_spec *one[1] = { s };
+			for (unsigned c = 0; c < s->count; c++, k++)
+				spawn_processes(e, one, tasks + k, 1, drop);
+			run = k;
+		}
+	}
+	if (k > run)
+		spawn_processes(e, specs + run, tasks + run, (unsigned)(k - run), drop);
+	free(specs);
+}
+
 int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *ids_out,
 		 char *err, size_t errlen)
 {
@@ -1324,11 +1355,7 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, s
 	uint64_t first = tasks[0]->id, last = tasks[total - 1]->id;
 	for (size_t j = 0; j < total; j++)
 		sb_printf(ids_out, "%llu\n", (unsigned long long)tasks[j]->id);
-	size_t k = 0;
-	for (size_t i = 0; i < nlines; i++) {
-		spawn_tasks(e, &lines[i].spec, tasks + k, lines[i].spec.count, drop);
-		k += lines[i].spec.count;
-	}
+	start_all(e, lines, nlines, tasks, total, drop);
 	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu, uid %u%s): %s%s", total,
 		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
 		(unsigned)owner.uid, drop ? ", dropped from root" : "",

@@ -293,11 +293,15 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen);
  * Returns the pid or -errno.  Caller holds reap_lock for reading. */
 pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
 		   const struct cred *drop);
-/* Start `count` tasks of one parsed line; the tasks are already in the table
- * (state STARTING, ids assigned).  Never fails as a whole: a task that cannot
- * start ends FAILED with its reason. */
-void spawn_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
-		 unsigned count, const struct cred *drop);
+/* Start process tasks, tasks[i] from the line specs[i]; they are already in
+ * the table (state STARTING, ids assigned).  Several at a time on a machine
+ * with several CPUs.  Never fails as a whole: a task that cannot start ends
+ * FAILED with its reason. */
+void spawn_processes(struct engine *e, const struct task_spec *const *specs,
+		     struct task **tasks, unsigned count, const struct cred *drop);
+/* Start the `count` thread tasks of one line (one host process), likewise. */
+void spawn_thread_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
+			unsigned count, const struct cred *drop);
 
 /* channels.c: everything below runs with `lock` held, except as noted */
 void chan_event(struct engine *e, uint64_t id, uint32_t events);   /* engine thread */

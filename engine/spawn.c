@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +45,9 @@
 
 #include "engine_int.h"
 #include "wire.h"
+
+/* At most this many threads start the processes of one line. */
+#define SPAWN_THREADS_MAX 8
 
 extern char **environ;
 
@@ -664,13 +668,63 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 	pthread_mutex_unlock(&e->lock);
 }
 
-void spawn_tasks(struct engine *e, const struct task_spec *s, struct task **tasks,
-		 unsigned count, const struct cred *drop)
+/* The processes of one write, shared by the threads that start them: each
+ * takes the next task until none is left. */
+struct spawn_batch {
+	struct engine *e;
+	const struct task_spec *const *specs;   /* specs[i] is tasks[i]'s line */
+	struct task **tasks;
+	unsigned count;
+	const struct cred *drop;   /* the caller's credentials to become, or NULL */
+	unsigned next;         /* atomic: the next task to start */
+};
+
+static void *spawn_batch_run(void *arg)
 {
-	if (s->kind == TASK_THREAD) {
-		spawn_threads(e, s, tasks, count, drop);
-		return;
+	struct spawn_batch *b = arg;
+	unsigned i;
+	while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count)
+		spawn_process(b->e, b->specs[i], b->tasks[i], b->drop);
+	return NULL;
+}
+
+/* How many threads start a write's processes.  posix_spawn, vfork and clone
+ * each block the calling thread until the child has exec'd, which is most of
+ * a spawn's cost and is CPU work in the child: one thread per online CPU
+ * keeps every CPU exec'ing.  The fork server takes one request at a time, so
+ * writes whose tasks all go through it gain nothing. */
+static unsigned spawn_threads_for(const struct engine *e, const struct spawn_batch *b)
+{
+	unsigned direct = 0;
+	for (unsigned i = 0; i < b->count; i++) {
+		enum start_method m = b->tasks[i]->method;   /* resolved, never DEFAULT */
+		if (m != METHOD_FORK && !(m == METHOD_CLONE && workload_is_builtin(b->specs[i]->workload)))
+			direct++;
 	}
-	for (unsigned i = 0; i < count; i++)
-		spawn_process(e, s, tasks[i], drop);
+	if (direct < 4)
+		return 1;
+	unsigned n = e->online_cpus < SPAWN_THREADS_MAX ? e->online_cpus : SPAWN_THREADS_MAX;
+	return n < direct ? n : direct;
+}
+
+void spawn_processes(struct engine *e, const struct task_spec *const *specs,
+		     struct task **tasks, unsigned count, const struct cred *drop)
+{
+	struct spawn_batch b = { .e = e, .specs = specs, .tasks = tasks, .count = count,
+				 .drop = drop };
+	pthread_t helper[SPAWN_THREADS_MAX];
+	unsigned nhelpers = 0, want = spawn_threads_for(e, &b);
+	/* a helper that cannot be created leaves its share to the others */
+	while (nhelpers + 1 < want &&
+	       pthread_create(&helper[nhelpers], NULL, spawn_batch_run, &b) == 0)
+		nhelpers++;
+	spawn_batch_run(&b);
+	for (unsigned i = 0; i < nhelpers; i++)
+		pthread_join(helper[i], NULL);
+}
+
+void spawn_thread_tasks(struct engine *e, const struct task_spec *s, struct task **tasks,
+			unsigned count, const struct cred *drop)
+{
+	spawn_threads(e, s, tasks, count, drop);
 }

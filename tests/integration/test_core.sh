@@ -172,6 +172,26 @@ for m in fork spawn vfork clone; do
 	last=$(ls "$M/procs" | sort -n | tail -1)
 	expect_match "cpu method=$m" "$(cat "$M/procs/$last/wait") $(cat "$M/procs/$last/stdout")" "^0 cpu ops=5 "
 done
+# One write of many lines: the processes start several at a time (one thread
+# per CPU), yet every id is its own line's task, in the order of the write,
+# around a thread line and a failing line.
+{
+	for i in $(seq 1 12); do echo "exec /bin/echo line $i"; done
+	echo 'noop 2 as=thread'
+	echo 'exec /no/such/program'
+	for m in vfork clone fork spawn; do echo "exec method=$m /bin/echo line $m"; done
+} > "$WORKDIR/batch"
+exec 3<>"$M/spawn"; cat "$WORKDIR/batch" >&3
+ids=(); for _ in $(seq 19); do read -r id <&3; ids+=("$id"); done; exec 3>&-
+got=""
+for id in "${ids[@]}"; do got+="$(cat "$M/procs/$id/wait"):$(cat "$M/procs/$id/stdout" "$M/procs/$id/method");"; done
+want=""
+for i in $(seq 1 12); do want+="0:line $i"$'\n'"spawn;"; done
+want+="0:pthread;0:pthread;127:spawn;"
+for m in vfork clone fork spawn; do want+="0:line $m"$'\n'"$m;"; done
+expect "a batch of 19 lines: each id runs its own line" "$got" "$want"
+expect "... with consecutive ids" "$((ids[18] - ids[0]))" "18"
+
 echo 'exec /no/such/program' > "$M/spawn"
 last=$(ls "$M/procs" | sort -n | tail -1)
 expect "a program that cannot start: state failed" "$(cat "$M/procs/$last/state")" "failed"
@@ -218,7 +238,7 @@ import os; fd = os.open('$M/spawn', os.O_WRONLY | os.O_TRUNC)
 os.write(fd, b'noop '); os.write(fd, b'name=pieces\n'); os.close(fd)"
 last=$(ls "$M/procs" | sort -n | tail -1)
 expect_match "... and started once" "$(cat "$M/procs/$last/status")" 'name: pieces'
-expect "writes to read-only files are refused" "$(write_err "$M/procs/1/state" x)" "Permission denied"
+expect "writes to read-only files are refused" "$(write_err "$M/procs/$last/state" x)" "Permission denied"
 
 # --- rmdir ---
 echo 'sleep time=5s' > "$M/spawn"
