@@ -185,6 +185,7 @@ static void task_forget_locked(struct engine *e, struct task *t)
 	fin_unlink(e, t);
 	e->ntasks--;
 	e->st.forgotten++;
+	engine_notify_locked(e, OBJ_TASK_GONE, t->id);
 	task_destroy(t);
 }
 
@@ -1456,6 +1457,7 @@ int engine_task_forget(struct engine *e, uint64_t id)
 	else
 		task_forget_locked(e, t);
 	pthread_mutex_unlock(&e->lock);
+	engine_flush_notify(e);
 	return rc;
 }
 

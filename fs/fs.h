@@ -216,7 +216,22 @@ struct fs {
 	char *mountpoint;
 	uid_t owner;
 	struct park *park;
+	struct inval *inval;
 };
+
+/* How long the kernel may keep a /procs/ID entry: a task id never names
+ * another task, and inval.c drops the entry when the task is forgotten. */
+#define PROC_ENTRY_TIMEOUT 3600.0
+
+/* inval.c: drop the kernel's entries of forgotten tasks, from a thread of
+ * its own (started by inval_new; inval_stop joins it, before the session
+ * goes). */
+struct inval *inval_new(struct fs *fs);
+void inval_stop(struct inval *v);
+void inval_free(struct inval *v);
+void inval_task_gone(struct inval *v, uint64_t id);
+/* The engine hook: OBJ_TASK_GONE to inval, the rest to park_changed. */
+void fs_engine_changed(void *ctx, enum eng_obj kind, uint64_t id);
 
 const struct dirdesc *dirdesc_of(enum ntype t);
 
