@@ -27,7 +27,14 @@
  * so that a `watch` over hundreds of tasks walks no LOOKUP per task. */
 #define ROW_ENTRY_TIMEOUT 86400.0
 #define ENTRY_TIMEOUT 1.0
-#define ATTR_TIMEOUT 1.0
+/* Attributes are computed from the inode number alone (mode, size 0, the
+ * mount time) and inodes are never reused, so they never change: the kernel
+ * may keep them, or it asks again on every path walk (default_permissions
+ * checks the mode of each component).  Whether the object still exists is
+ * the entries' business.  Exceptions: streams grow (0), and a symlink's
+ * size is its target's length (1 s). */
+#define ATTR_TIMEOUT 86400.0
+#define LINK_ATTR_TIMEOUT 1.0
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -80,6 +87,7 @@ static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *tim
 	if (!row && dd->readlink) {
 		struct strbuf t = STRBUF_INIT;
 		rc = dd->readlink(fs, ino_obj(ino), &t);
+		*timeout = LINK_ATTR_TIMEOUT;
 		st->st_mode = S_IFLNK | 0777;
 		st->st_nlink = 1;
 		st->st_size = (off_t)t.len;
