@@ -187,6 +187,7 @@ static void task_forget_locked(struct engine *e, struct task *t)
 	e->ntasks--;
 	e->st.forgotten++;
 	state_task_forgotten(e, t);
+	engine_notify_locked(e, OBJ_TASK_GONE, t->id);
 	task_destroy(t);
 }
 
@@ -1605,6 +1606,7 @@ int engine_task_forget(struct engine *e, uint64_t id)
 	else
 		task_forget_locked(e, t);
 	pthread_mutex_unlock(&e->lock);
+	engine_flush_notify(e);
 	return rc;
 }
 

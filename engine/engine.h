@@ -40,6 +40,7 @@ enum eng_obj {
 	OBJ_POOL,         /* id = pool: a future of it reached a final state, or the pool's state changed */
 	OBJ_FUTURE,       /* id = FUTURE_KEY(pool, future): it changed state */
 	OBJ_CHANNEL,      /* a channel changed: a message came or went, closed, removed */
+	OBJ_TASK_GONE,    /* a task was forgotten: its id names nothing any more */
 	OBJ__COUNT
 };
 

@@ -117,6 +117,10 @@ struct ms_sample {
 };
 int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out);
 
+/* The KiB of the [heap] mapping in the maps text read from fd (0 if there is
+ * none), reading only as far as that line.  0 or -errno. */
+int ms_maps_heap_fd(int fd, int64_t *kib);
+
 /* The COW figures of child against parent over the child's private
  * anonymous mappings.  Exact (pagemap) when pagemap gives frame numbers:
  * *exact = true.  Otherwise an estimate from smaps: Shared_* of those

@@ -230,6 +230,7 @@ struct fs {
 	pthread_mutex_t refusal_lock;   /* the rate limit of refusal log lines */
 	time_t refusal_window;
 	unsigned refusals_logged, refusals_suppressed;
+	struct inval *inval;
 };
 
 /* ops.c: the caller's credentials for the engine, with the supplementary
@@ -238,6 +239,20 @@ struct fs {
 void caller_cred(struct fs *fs, const struct caller *c, struct cred *out);
 /* A refusal in /log, at most a few a second (the rest are counted). */
 void log_refusal(struct fs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* How long the kernel may keep a /procs/ID entry: a task id never names
+ * another task, and inval.c drops the entry when the task is forgotten. */
+#define PROC_ENTRY_TIMEOUT 3600.0
+
+/* inval.c: drop the kernel's entries of forgotten tasks, from a thread of
+ * its own (started by inval_new; inval_stop joins it, before the session
+ * goes). */
+struct inval *inval_new(struct fs *fs);
+void inval_stop(struct inval *v);
+void inval_free(struct inval *v);
+void inval_task_gone(struct inval *v, uint64_t id);
+/* The engine hook: OBJ_TASK_GONE to inval, the rest to park_changed. */
+void fs_engine_changed(void *ctx, enum eng_obj kind, uint64_t id);
 
 const struct dirdesc *dirdesc_of(enum ntype t);
 

@@ -385,9 +385,10 @@ int main(int argc, char *argv[])
 	}
 	fs.eng = eng;
 	fs.park = park_new(&fs);
-	struct engine_hooks hooks = { .ctx = &fs, .changed = park_changed };
+	fs.inval = inval_new(&fs);
+	struct engine_hooks hooks = { .ctx = &fs, .changed = fs_engine_changed };
 	engine_set_hooks(eng, &hooks);
-	if (!fs.park || engine_start(eng) < 0) {
+	if (!fs.park || !fs.inval || engine_start(eng) < 0) {
 		fprintf(stderr, "pcfs: cannot start the engine\n");
 		goto out_engine;
 	}
@@ -423,6 +424,7 @@ out_engine:
 	engine_shutdown(eng);
 	if (fs.park)
 		park_fail_all(fs.park, EINTR);
+	inval_stop(fs.inval);   /* it sends on the session: stop it first */
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -430,6 +432,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 	park_free(fs.park);
+	inval_free(fs.inval);
 	engine_free(eng);
 out_args:
 	free(opts.mountpoint);

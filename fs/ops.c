@@ -17,10 +17,26 @@
 #include "fs.h"
 #include "spec.h"
 
-/* Names inside object directories never change meaning; lists of objects do.
- * Both are short enough that a forgotten object disappears promptly. */
+/* A row's name in its directory (/procs/ID/mem, /pools/NAME/submit) means
+ * the same inode for as long as the directory exists: the kernel may keep it.
+ * It is reached only through the directory's own entry, which is checked
+ * again (ENTRY_TIMEOUT) or dropped when the object goes, taking its rows
+ * along; and every open, getattr and opendir checks that the object still
+ * exists.  Names in lists of objects come and go: a short timeout, so a
+ * removed object disappears promptly (a new one is there at once: negative
+ * entries are never cached).  Task directories are the exception: their
+ * entries are dropped when the task is forgotten (PROC_ENTRY_TIMEOUT, inval.c),
+ * so that a `watch` over hundreds of tasks walks no LOOKUP per task. */
+#define ROW_ENTRY_TIMEOUT 86400.0
 #define ENTRY_TIMEOUT 1.0
-#define ATTR_TIMEOUT 1.0
+/* Attributes are computed from the inode number alone (mode, size 0, the
+ * mount time) and inodes are never reused, so they never change: the kernel
+ * may keep them, or it asks again on every path walk (default_permissions
+ * checks the mode of each component).  Whether the object still exists is
+ * the entries' business.  Exceptions: streams grow (0), and a symlink's
+ * size is its target's length (1 s). */
+#define ATTR_TIMEOUT 86400.0
+#define LINK_ATTR_TIMEOUT 1.0
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -204,6 +220,7 @@ static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *tim
 	if (!row && dd->readlink) {
 		struct strbuf t = STRBUF_INIT;
 		rc = dd->readlink(fs, ino_obj(ino), &t);
+		*timeout = LINK_ATTR_TIMEOUT;
 		st->st_mode = S_IFLNK | 0777;
 		st->st_nlink = 1;
 		st->st_size = (off_t)t.len;
@@ -229,9 +246,9 @@ static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *tim
 	return 0;
 }
 
-static void reply_entry(fuse_req_t req, struct fs *fs, fuse_ino_t ino)
+static void reply_entry(fuse_req_t req, struct fs *fs, fuse_ino_t ino, double entry_timeout)
 {
-	struct fuse_entry_param e = { .ino = ino, .entry_timeout = ENTRY_TIMEOUT };
+	struct fuse_entry_param e = { .ino = ino, .entry_timeout = entry_timeout };
 	int rc = node_attr(fs, ino, &e.attr, &e.attr_timeout);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
@@ -262,12 +279,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (strcmp(r->name, name) || !row_visible(fs, dd, r, obj))
 			continue;
 		if (r->kind == R_DIR)
-			return reply_entry(req, fs, ino_make(r->subdir, obj, 0));
-		return reply_entry(req, fs, ino_make(ino_type(parent), obj, i + 1));
+			return reply_entry(req, fs, ino_make(r->subdir, obj, 0),
+					   ROW_ENTRY_TIMEOUT);
+		return reply_entry(req, fs, ino_make(ino_type(parent), obj, i + 1),
+				   ROW_ENTRY_TIMEOUT);
 	}
 	uint64_t child;
 	if (dd->lookup && dd->lookup(fs, obj, name, &child) == 0)
-		return reply_entry(req, fs, ino_make(dd->child, child, 0));
+		return reply_entry(req, fs, ino_make(dd->child, child, 0),
+				   dd->child == N_PROC ? PROC_ENTRY_TIMEOUT : ENTRY_TIMEOUT);
 	fuse_reply_err(req, ENOENT);
 }
 
@@ -728,7 +748,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	rc = dd->mkdir(fs, ino_obj(parent), name, &c, &child);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
-	reply_entry(req, fs, ino_make(dd->child, child, 0));
+	reply_entry(req, fs, ino_make(dd->child, child, 0), ENTRY_TIMEOUT);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -248,6 +248,37 @@ echo kill > "$M/procs/$last/ctl"; cat "$M/procs/$last/wait" >/dev/null
 check "rmdir forgets an ended task" rmdir "$M/procs/$last"
 check_fails "... and it is gone" test -e "$M/procs/$last/state"
 
+# --- the kernel keeps names of task directories (ops.c, inval.c): they must
+# still come and go at once ---
+next=$((last + 1))
+check_fails "a task not yet started is not there" stat "$M/procs/$next"
+echo noop > "$M/spawn"
+check "... and is there at once when it starts (no cached ENOENT)" cat "$M/procs/$next/state"
+cat "$M/procs/$next/wait" >/dev/null
+stat "$M/procs/$next" "$M/procs/$next/status" >/dev/null; cat "$M/procs/$next/status" >/dev/null
+check "rmdir of a looked-up task" rmdir "$M/procs/$next"
+check_fails "... stat says it is gone at once" stat "$M/procs/$next"
+check_fails "... ls too" ls "$M/procs/$next"
+check_fails "... cat too" cat "$M/procs/$next/status"
+# forgotten by [tasks] history (50 newer ended tasks), not by rmdir: the
+# kernel's entry is dropped for us (stat would show the cached directory for
+# up to 1 s otherwise)
+old=$((next + 1))
+echo noop > "$M/spawn"; cat "$M/procs/$old/wait" >/dev/null
+cat "$M/procs/$old/status" >/dev/null
+exec 3<>"$M/spawn"; echo 'noop 50 as=thread' >&3; for _ in $(seq 50); do read -r newest <&3; done; exec 3>&-
+stat "$M/procs/$old" >/dev/null
+cat "$M/procs/$newest/wait" >/dev/null
+check "the 51st newest ended task is forgotten" wait_until 40 sh -c "! ls '$M/procs' | grep -qx $old"
+check_fails "... stat says it is gone at once" stat "$M/procs/$old"
+check_fails "... ls too" ls "$M/procs/$old"
+check_fails "... cat too" cat "$M/procs/$old/state"
+check "a task's files show what is true at each open" sh -c "
+	exec 3<>'$M/spawn'; echo 'sleep time=30s' >&3; read -r id <&3; exec 3>&-
+	[ \"\$(cat '$M'/procs/\$id/state)\" = running ] || exit 1
+	echo kill > '$M'/procs/\$id/ctl; cat '$M'/procs/\$id/wait >/dev/null
+	[ \"\$(cat '$M'/procs/\$id/state)\" = killed ] && [ \"\$(cat '$M'/procs/\$id/alive)\" = 0 ]"
+
 # --- limits: EAGAIN, the mount stays usable ---
 expect "over max_processes: EAGAIN, nothing starts" "$(write_err "$M/spawn" 'sleep 41 time=1s')" "Resource temporarily unavailable"
 check_fails "a runaway spawn loop is refused, not fatal" sh -c "for i in \$(seq 100); do echo 'sleep time=3s' > '$M/spawn' || exit 1; done"

@@ -77,6 +77,10 @@ grep -q libasan <<<"$mp" || expect_match "maps names [heap]" "$mp" ' \[heap\]'
 expect_match "maps names files by base name" "$mp" ' pcfs-worker'
 expect_match "maps has a total line" "$mp" $'\ntotal kB +[0-9]+ +[0-9]+ +[0-9]+$'
 pid=$(cat "$P/$f/pid")
+# mem reads maps only as far as the [heap] line: it must be the same mapping
+range=$(grep -m1 ' \[heap\]$' "/proc/$pid/maps" | cut -d' ' -f1)
+heap=0; [ -n "$range" ] && heap=$(( (16#${range#*-} - 16#${range%-*}) / 1024 ))
+expect "mem's heap is the [heap] mapping's size" "$(field "$f" heap mem)" "$heap"
 expect "smaps is the kernel's, verbatim (same mappings)" \
 	"$(grep -cE '^[0-9a-f]+-' "$P/$f/smaps")" "$(grep -cE '^[0-9a-f]+-' "/proc/$pid/smaps")"
 for id in $z $f $q; do echo kill > "$P/$id/ctl"; done

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -234,6 +235,67 @@ static void meminfo_fields(void **state)
 	sb_free(&sb);
 }
 
+/* ---- [heap] from maps, read piece by piece ---- */
+
+/* A file holding text, positioned at its start (closed by the caller). */
+static int text_fd(const char *text, size_t len)
+{
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	int fd = dup(fileno(f));
+	fclose(f);
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+static int64_t heap_of(const char *text, size_t len)
+{
+	int fd = text_fd(text, len);
+	int64_t kib = -1;
+	assert_int_equal(ms_maps_heap_fd(fd, &kib), 0);
+	close(fd);
+	return kib;
+}
+
+static void heap_from_maps_fixture(void **state)
+{
+	struct strbuf sb = fixture("maps.txt");
+	/* 55caffbab000-55caffbcc000: 132 KiB, as smaps says (pmap_table) */
+	assert_int_equal(heap_of(sb.buf, sb.len), 132);
+	sb_free(&sb);
+}
+
+static void heap_past_pieces_and_long_lines(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	/* lines split across 1 KiB reads, and one path longer than the reader's
+	 * buffer (it ends in "[heap]" but is a file, not the heap) */
+	for (int i = 0; i < 40; i++)
+		sb_printf(&sb, "7f00%08x-7f00%08x r--p 00000000 fe:00 1 /usr/lib/libx%d.so\n",
+			  i * 0x1000, i * 0x1000 + 0x1000, i);
+	sb_printf(&sb, "7f10000000-7f10001000 r--p 00000000 fe:00 2 /");
+	for (int i = 0; i < 5000; i++)
+		sb_add(&sb, "d", 1);
+	sb_printf(&sb, "[heap]\n");
+	sb_printf(&sb, "7f20000000-7f20010000 rw-p 00000000 00:00 0 [heap]\n");
+	sb_printf(&sb, "7f30000000-7f30001000 rw-p 00000000 00:00 0 [stack]\n");
+	assert_int_equal(sb_error(&sb), 0);
+	assert_int_equal(heap_of(sb.buf, sb.len), 64);
+	sb_free(&sb);
+}
+
+static void heap_absent_is_zero(void **state)
+{
+	const char *maps = "00400000-00401000 r-xp 00000000 fe:00 3 /bin/x\n"
+			   "7ffc0000-7ffc1000 rw-p 00000000 00:00 0 [stack]\n";
+	assert_int_equal(heap_of(maps, strlen(maps)), 0);
+	assert_int_equal(heap_of("", 0), 0);    /* a zombie's maps */
+	int64_t kib;
+	assert_int_equal(ms_maps_heap_fd(-1, &kib), -EBADF);
+}
+
 /* ---- pmap -x ---- */
 
 static void pmap_table(void **state)
@@ -326,6 +388,9 @@ int main(void)
 		cmocka_unit_test(stat_fields),
 		cmocka_unit_test(stat_comm_with_parens_and_spaces),
 		cmocka_unit_test(meminfo_fields),
+		cmocka_unit_test(heap_from_maps_fixture),
+		cmocka_unit_test(heap_past_pieces_and_long_lines),
+		cmocka_unit_test(heap_absent_is_zero),
 		cmocka_unit_test(pmap_table),
 		cmocka_unit_test(cow_pagemap_fixture),
 		cmocka_unit_test(cow_arithmetic),
