@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pools and futures (issue 3) through a real mount: the seed's map vs
 # as_completed, submit/result/wait/cancel/ctl, worker death, shutdown, retries,
-# timeouts, concurrent submitters, thread pools, poll(), limits and bad names.
+# timeouts, concurrent submitters, thread pools, pipelining (futures handed to
+# a worker ahead: cancel, a worker's death, a shrink), poll(), limits and bad names.
 . "$(dirname "$0")/lib.sh"
 pcfs_mount "[limits]
 max_queued = 5000
@@ -195,6 +196,48 @@ expect "its workers are threads of one process" "$pids" "1"
 expect "workers are thread tasks" "$(cat "$P/t/workers/1/kind")" "thread"
 check "gil=1 on a thread pool" sh -c "echo gil=1 > '$P/t/ctl'"
 expect "gil=1 on a process pool is refused" "$(write_err "$P/w/ctl" gil=1)" "Invalid argument"
+
+# --- pipelining: a worker is handed futures ahead once the pool's pace is known ---
+st() { sed -n "s/^$2: //p" "$1/status"; }
+warm() { lines noop noop noop noop noop noop noop noop > "$1/submit"; cat "$1/futures/$2/wait" >/dev/null; }
+mkdir "$P/pl"; echo type=thread > "$P/pl/ctl"; echo workers=1 > "$P/pl/ctl"
+warm "$P/pl" 8
+lines 'sleep time=1s' 'sh echo $PCFS_SLOT' noop 'sleep time=100ms timeout=500ms' > "$P/pl/submit"
+check "the first runs" wait_until 60 grep -qx running "$P/pl/futures/9/state"
+expect "the rest are on the worker's queue: prefetched" "$(st "$P/pl" prefetched) $(st "$P/pl" queued) $(st "$P/pl" running)" "3 3 1"
+expect "... and pending, not running, no slot, no attempt" \
+	"$(cat "$P/pl/futures/11/state") $(sed -n 's/^attempts: //p' "$P/pl/futures/11/status")" "pending 0"
+check "cancel of a future on the worker's queue works" sh -c "echo 1 > '$P/pl/futures/11/cancel'"
+expect "... it is cancelled" "$(cat "$P/pl/futures/11/wait")" "cancelled"
+expect "... and no longer prefetched" "$(st "$P/pl" prefetched)" "2"
+expect "the running one: EBUSY" "$(write_err "$P/pl/futures/9/cancel" 1)" "Device or resource busy"
+expect "the others run after it" "$(cat "$P/pl/futures/10/result")" "1"
+expect "a timeout counts from the start, not from the handing" "$(cat "$P/pl/futures/12/wait")" "done"
+expect_match "... queued_for is the wait behind the first" "$(sed -n 's/^queued_for: //p' "$P/pl/futures/12/status")" '^(0\.[89]|1\.)'
+expect "completed: the cancel first, then in order" "$(timeout 1 cat "$P/pl/completed" | tail -4 | tr '\n' ' ')" "11 9 10 12 "
+
+mkdir "$P/pd"; echo workers=1 > "$P/pd/ctl"
+warm "$P/pd" 8
+lines 'sleep time=5s' 'sh echo $PCFS_SLOT' noop > "$P/pd/submit"
+check "a process worker runs the first" wait_until 60 grep -qx running "$P/pd/futures/9/state"
+expect "... two on its queue" "$(st "$P/pd" prefetched)" "2"
+kill -9 "$(cat "$P/pd/workers/1/pid")"
+expect "its death fails only the running future" "$(cat "$P/pd/futures/9/wait")" "failed"
+expect "those on its queue run on the replacement" "$(cat "$P/pd/futures/10/wait") $(cat "$P/pd/futures/11/wait")" "done done"
+expect "... once" "$(sed -n 's/^attempts: //p' "$P/pd/futures/10/status")" "1"
+
+mkdir "$P/ps"; echo type=thread > "$P/ps/ctl"; echo workers=2 > "$P/ps/ctl"
+warm "$P/ps" 8
+# handed one per worker in turn: worker 1 gets 9 11 13, worker 2 gets 10 12 14
+lines 'sleep time=700ms' 'sleep time=700ms' 'sh echo $PCFS_SLOT' 'sh echo $PCFS_SLOT' \
+	'sh echo $PCFS_SLOT' 'sh echo $PCFS_SLOT' > "$P/ps/submit"
+check "both workers run" wait_until 60 sh -c "grep -qx running '$P/ps/futures/9/state' && grep -qx running '$P/ps/futures/10/state'"
+expect "four are on their queues" "$(st "$P/ps" prefetched)" "4"
+echo workers=1 > "$P/ps/ctl"
+expect "shrinking: what worker 2 held runs on worker 1" \
+	"$(for i in 11 12 13 14; do cat "$P/ps/futures/$i/result"; done | tr '\n' ' ')" "1 1 1 1 "
+check "one worker is left" wait_until 100 sh -c "[ \$(ls '$P/ps/workers' | wc -l) = 1 ]"
+expect "nothing is left prefetched" "$(st "$P/ps" prefetched)" "0"
 
 # --- poll(): readable when the answer is ready ---
 echo 'sleep time=300ms' > "$P/w/submit"
