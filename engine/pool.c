@@ -10,7 +10,7 @@
  * Pipelining.  A slot is handed futures ahead (its W_PW_RUNs go out in
  * batches) and queues them, so it never waits a round trip between two;
  * how many depends on how long the pool's futures take: about
- * PIPELINE_BUDGET_NS of work, at most `[pools] depth`, and just one while
+ * `[pools] ahead` of work, at most `[pools] depth`, and just one while
  * nothing has been measured or while the slot's running future has already
  * run longer than the budget (so a long future does not hold short ones
  * back for long, and a pool of long futures hands out one at a time, as
@@ -521,7 +521,11 @@ static int wire_future(struct engine *e, struct future *f, int fds[2], int *nfds
 
 /* ---- handing futures to slots ----------------------------------------------- */
 
-#define PIPELINE_BUDGET_NS 2000000   /* the work (at the pool's recent pace) a slot holds */
+/* [pools] ahead: the work (at the pool's recent pace) a slot is handed ahead */
+static int64_t ahead_ns(const struct engine *e)
+{
+	return e->cfg.pool_ahead_ms * 1000000;
+}
 #define RUN_BATCH_BYTES 65536
 
 /* W_PW_RUNs being built, for one host at a time (engine lock held). */
@@ -736,11 +740,12 @@ static unsigned slot_depth(struct engine *e, const struct pool *p, const struct 
 			   struct timespec now)
 {
 	unsigned max = e->cfg.pool_depth;
-	if (max <= 1 || p->avg_run_ns <= 0)
+	int64_t ahead = ahead_ns(e);
+	if (max <= 1 || ahead <= 0 || p->avg_run_ns <= 0)
 		return 1;
-	if (s->running && ns_between(s->running->started, now) > PIPELINE_BUDGET_NS)
+	if (s->running && ns_between(s->running->started, now) > ahead)
 		return 1;
-	int64_t d = 1 + PIPELINE_BUDGET_NS / p->avg_run_ns;
+	int64_t d = 1 + ahead / p->avg_run_ns;
 	return d < (int64_t)max ? (unsigned)d : max;
 }
 
@@ -768,7 +773,7 @@ static int64_t running_for(const struct pslot *s, struct timespec now)
 static void rebalance(struct engine *e, struct pool *p, struct timespec now)
 {
 	bool idle = false;
-	int64_t soonest = -1;
+	int64_t soonest = -1, ahead = ahead_ns(e);
 	for (size_t i = 0; i < p->nslots && !idle; i++) {
 		struct pslot *s = p->slots[i];
 		idle = s && s->ready && !s->retiring && !s->running && !s->nq;
@@ -780,11 +785,11 @@ static void rebalance(struct engine *e, struct pool *p, struct timespec now)
 		if (!s || !s->nq || !s->running)
 			continue;
 		int64_t ran = running_for(s, now);
-		if (ran > PIPELINE_BUDGET_NS) {
+		if (ran > ahead) {
 			for (struct future *f = s->qhead; f; f = f->qnext)
 				ask_back(p, f);
-		} else if (soonest < 0 || PIPELINE_BUDGET_NS - ran < soonest) {
-			soonest = PIPELINE_BUDGET_NS - ran;
+		} else if (soonest < 0 || ahead - ran < soonest) {
+			soonest = ahead - ran;
 		}
 	}
 	if (soonest < 0)

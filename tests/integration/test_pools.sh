@@ -4,10 +4,15 @@
 # timeouts, concurrent submitters, thread pools, pipelining (futures handed to
 # a worker ahead: cancel, a worker's death, a shrink), poll(), limits and bad names.
 . "$(dirname "$0")/lib.sh"
+# [pools] ahead = 10s: once a pool has run something, its workers are handed
+# futures ahead up to depth (32) whatever the machine's load, so the
+# pipelining tests below know what is where, and the others run with it.
 pcfs_mount "[limits]
 max_queued = 5000
 [tasks]
-kill_grace = 300ms"
+kill_grace = 300ms
+[pools]
+ahead = 10s"
 P=$M/pools
 
 # one write of several lines (bash's printf would write line by line)

@@ -35,13 +35,34 @@ static struct engine *start(void)
 	return e;
 }
 
-static int setup(void **state)
+static int setup_with_ahead(int64_t ahead_ms)
 {
 	config_defaults(&cfg);
 	cfg.log_level = LOG_LVL_ERROR;
 	cfg.kill_grace_ms = 300;
+	cfg.pool_ahead_ms = ahead_ms;
 	eng = start();
 	return 0;
+}
+
+static int setup(void **state)
+{
+	struct pcfs_config def;
+	config_defaults(&def);
+	return setup_with_ahead(def.pool_ahead_ms);
+}
+
+/* Pipelining tests: once a pool has run something its slots are handed
+ * futures ahead up to [pools] depth, however loaded the machine is. */
+static int setup_far_ahead(void **state)
+{
+	return setup_with_ahead(10000);
+}
+
+/* Rebalancing: a slot's queue is taken back 100 ms into a long future. */
+static int setup_near_ahead(void **state)
+{
+	return setup_with_ahead(100);
 }
 
 static int teardown(void **state)
@@ -610,6 +631,23 @@ static void test_pipelined_shrink(void **state)
 	}
 }
 
+/* A slot left idle takes over what waits behind another slot's future
+ * once that has run longer than [pools] ahead, instead of waiting for it. */
+static void test_pipelined_rebalance(void **state)
+{
+	uint64_t p = pool2("bal", "type=thread", "workers=2");
+	warm_up(p);
+	/* one at a time to each slot: 1 [f, f+2], 2 [f+1, f+3] */
+	uint64_t f = submit(p, "sleep time=3s\nnoop\nnoop\nnoop\n");
+	struct future_info fi = fwait(p, f + 2);
+	assert_int_equal(fi.state, FUT_DONE);
+	assert_int_equal(fi.slot, 2);       /* not behind the sleep on slot 1 */
+	assert_true(fi.queued_for < 1.5);
+	future_info_free(&fi);
+	assert_int_equal(fstate(p, f), FUT_RUNNING);
+	expect_done(p, f, 1);
+}
+
 /* pause takes back what the slots were handed: nothing more starts. */
 static void test_pipelined_pause(void **state)
 {
@@ -666,10 +704,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_races, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize_and_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_death_fails_one_future, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_pending_and_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_worker_death, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_shrink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_pending_and_cancel, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_worker_death, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_shrink, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_rebalance, setup_near_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
