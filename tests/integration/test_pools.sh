@@ -204,7 +204,12 @@ expect "gil=1 on a process pool is refused" "$(write_err "$P/w/ctl" gil=1)" "Inv
 
 # --- pipelining: a worker is handed futures ahead once the pool's pace is known ---
 st() { sed -n "s/^$2: //p" "$1/status"; }
-warm() { lines noop noop noop noop noop noop noop noop > "$1/submit"; cat "$1/futures/$2/wait" >/dev/null; }
+# eight noops give the pool a pace; every worker must be ready (one slow to
+# start would be handed nothing, and the tests say which worker gets what)
+warm() {
+	lines noop noop noop noop noop noop noop noop > "$1/submit"; cat "$1/futures/$2/wait" >/dev/null
+	wait_until 200 sh -c "[ \"\$(sed -n 's/^ready: //p' '$1/status')\" = \"\$(sed -n 's/^workers: //p' '$1/status')\" ]"
+}
 mkdir "$P/pl"; echo type=thread > "$P/pl/ctl"; echo workers=1 > "$P/pl/ctl"
 warm "$P/pl" 8
 lines 'sleep time=1s' 'sh echo $PCFS_SLOT' noop 'sleep time=100ms timeout=500ms' > "$P/pl/submit"

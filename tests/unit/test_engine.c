@@ -482,7 +482,11 @@ static uint64_t pool2(const char *name, const char *type, const char *workers)
 	return p;
 }
 
-/* A pool that has run quick futures hands its slots several ahead. */
+static struct pool_info pinfo(uint64_t p);
+
+/* A pool that has run quick futures hands its slots several ahead.  Waits
+ * for every worker to be ready too (one slow to start would be handed
+ * nothing, and the tests below say which slot gets what). */
 static void warm_up(uint64_t p)
 {
 	uint64_t f = submit(p, "noop\nnoop\nnoop\nnoop\nnoop\nnoop\nnoop\nnoop\n");
@@ -491,6 +495,10 @@ static void warm_up(uint64_t p)
 		assert_int_equal(fi.state, FUT_DONE);
 		future_info_free(&fi);
 	}
+	struct pool_info pi = pinfo(p);
+	for (int i = 0; i < 500 && pi.ready < pi.workers; i++, sleep_ms(10))
+		pi = pinfo(p);
+	assert_int_equal(pi.ready, pi.workers);
 }
 
 static enum future_state fstate(uint64_t p, uint64_t f)
