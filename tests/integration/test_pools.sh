@@ -249,6 +249,17 @@ expect "shrinking: what worker 2 held runs on worker 1" \
 check "one worker is left" wait_until 100 sh -c "[ \$(ls '$P/ps/workers' | wc -l) = 1 ]"
 expect "nothing is left prefetched" "$(st "$P/ps" prefetched)" "0"
 
+mkdir "$P/pg"; echo type=thread > "$P/pg/ctl"; echo gil=1 > "$P/pg/ctl"; echo workers=2 > "$P/pg/ctl"
+warm "$P/pg" 8
+t0=$(now_ms)
+exec 3<>"$P/pg/map"; echo 'cpu 4 time=300ms' >&3
+check "gil=1: two run, two are handed ahead" wait_until 60 sh -c "[ \"\$(sed -n 's/^prefetched: //p' '$P/pg/status') \$(sed -n 's/^running: //p' '$P/pg/status')\" = '2 2' ]"
+cat <&3 >/dev/null; exec 3>&-
+wall=$(( $(now_ms) - t0 ))
+cpu=$(for i in 9 10 11 12; do sed -n 's/^cpu: //p' "$P/pg/futures/$i/status"; done | awk '{ s += $1 } END { print s }')
+check "... and the GIL still lets one compute at a time (cpu ${cpu} s in ${wall} ms)" \
+	awk "BEGIN { exit !($cpu > 0 && $cpu / ($wall / 1000) <= 1.15) }"
+
 # --- poll(): readable when the answer is ready ---
 echo 'sleep time=300ms' > "$P/w/submit"
 last=$(ls "$P/w/futures" | sort -n | tail -1)
