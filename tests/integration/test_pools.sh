@@ -225,6 +225,14 @@ expect "the others run after it" "$(cat "$P/pl/futures/10/result")" "1"
 expect "a timeout counts from the start, not from the handing" "$(cat "$P/pl/futures/12/wait")" "done"
 expect_match "... queued_for is the wait behind the first" "$(sed -n 's/^queued_for: //p' "$P/pl/futures/12/status")" '^(0\.[89]|1\.)'
 expect "completed: the cancel first, then in order" "$(timeout 1 cat "$P/pl/completed" | tail -4 | tr '\n' ' ')" "11 9 10 12 "
+lines 'sleep time=500ms' noop noop noop > "$P/pl/submit"
+check "the next one runs" wait_until 60 grep -qx running "$P/pl/futures/13/state"
+expect "... three handed ahead" "$(st "$P/pl" prefetched)" "3"
+echo 'shutdown cancel' > "$P/pl/ctl"
+check "shutdown cancel: the pool closes" wait_until 100 grep -qx "state: closed" "$P/pl/status"
+expect "... the running one ran, those handed ahead were cancelled" \
+	"$(for i in 13 14 15 16; do cat "$P/pl/futures/$i/state"; done | tr '\n' ' ')" "done cancelled cancelled cancelled "
+expect "... completed lists each once" "$(timeout 5 cat "$P/pl/completed" | sort -n | uniq | wc -l)" "16"
 
 mkdir "$P/pd"; echo workers=1 > "$P/pd/ctl"
 warm "$P/pd" 8
