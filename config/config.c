@@ -142,6 +142,10 @@ static const struct key keys[] = {
 
 	U32("pools", "default_workers", pool_default_workers, 0, 0, 4096,
 	    "workers of a pool created without workers=; 0 = online CPUs"),
+	U32("pools", "depth", pool_depth, 32, 1, 1024,
+	    "futures a worker holds at most, running and handed ahead; 1 = one at a time"),
+	DUR("pools", "ahead", pool_ahead_ms, 2, 0, HOUR,
+	    "work a worker is handed ahead, at the pool's recent pace; 0 = one at a time"),
 
 	U32("channels", "capacity", chan_capacity, 1024, 1, 1000000,
 	    "default channel capacity, messages"),

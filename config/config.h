@@ -59,6 +59,8 @@ struct pcfs_config {
 
 	/* [pools] */
 	uint32_t pool_default_workers; /* 0 = number of online CPUs */
+	uint32_t pool_depth;       /* futures a worker holds at most (running + handed ahead) */
+	int64_t pool_ahead_ms;     /* work handed to a worker ahead, at the pool's pace */
 
 	/* [channels] */
 	uint32_t chan_capacity;    /* default capacity, messages */

@@ -539,18 +539,34 @@ static void host_readable(struct engine *e, uint64_t hid)
 	if (!h || h->sock < 0)
 		return;
 	char *buf = e->fs_buf;    /* only the engine thread reads hosts */
+	struct pool *pool = h->pool;   /* outlives h: pools go only through the API */
 	for (;;) {
 		struct wire_hdr m;
 		ssize_t n = wire_recv(h->sock, buf, &m, NULL, NULL);
 		if (n == -EAGAIN || n == -EINTR)
-			return;
+			break;
 		if (n < 0 || m.type == 0) {
 			host_close(e, h);
 			host_free_if_done(e, h);
-			return;
+			break;
 		}
-		host_message(e, h, &m, buf + sizeof(struct wire_hdr), (size_t)n);
+		if (m.type != W_BATCH) {
+			host_message(e, h, &m, buf + sizeof(struct wire_hdr), (size_t)n);
+			continue;
+		}
+		/* several messages in one datagram (wire.h) */
+		const char *batch = buf + sizeof(struct wire_hdr), *pl;
+		struct wire_hdr r;
+		size_t pos = 0;
+		int k;
+		while ((k = wire_batch_next(batch, (size_t)n, &pos, &r, &pl)) > 0)
+			host_message(e, h, &r, pl, r.len);
+		if (k < 0)
+			log_add(e, LOG_LVL_WARN, "worker %d sent a malformed batch: the rest is lost",
+				h->pid);
 	}
+	if (pool)
+		pool_host_drained(e, pool);
 }
 
 /* ---- timeouts ------------------------------------------------------------- */

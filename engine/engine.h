@@ -170,6 +170,7 @@ struct pool_info {
 	enum pool_state state;
 	unsigned workers, ready, busy;
 	uint64_t submitted, queued, running, done, failed, cancelled;
+	uint64_t prefetched;           /* of queued: handed to a worker ahead, not started */
 	double rate;                /* futures finished per second, recent */
 	double elapsed;             /* seconds since the first submit */
 	bool slurm;                 /* executor=slurm: futures are Slurm jobs */

@@ -177,6 +177,7 @@ struct engine {
 	struct pool *pools;
 	uint64_t next_pool_id;
 	size_t npools;
+	struct run_sender *runs;       /* pool.c: W_PW_RUN batches being built (lock) */
 
 	struct engine_stats st;
 
@@ -232,6 +233,8 @@ int pool_owner_locked(struct engine *e, uint64_t pool, struct owner *out);
 void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
 		       const char *payload, size_t len);
 void pool_host_died(struct engine *e, struct host *h, const char *why);
+/* After a host's messages have been read: hand out what they freed. */
+void pool_host_drained(struct engine *e, struct pool *p);
 void pool_timer_fired(struct engine *e, uint64_t key);
 void pools_free(struct engine *e);
 const char *pool_name_of(const struct pool *p);

@@ -7,6 +7,20 @@
  * time: built-ins inside the slot itself (the cost of a process is paid once
  * per worker, not per future), exec/sh as a child of the worker.
  *
+ * Pipelining.  A slot is handed futures ahead (its W_PW_RUNs go out in
+ * batches) and queues them, so it never waits a round trip between two;
+ * how many depends on how long the pool's futures take: about
+ * `[pools] ahead` of work, at most `[pools] depth`, and just one while
+ * nothing has been measured or while the slot's running future has already
+ * run longer than the budget (so a long future does not hold short ones
+ * back for long, and a pool of long futures hands out one at a time, as
+ * before).  A handed future stays `pending` until its slot says W_PW_START,
+ * which it sends before running it: `running`, `started`, timeouts and
+ * attempts count from there.  Until then it can be taken back (W_PW_REVOKE)
+ * to cancel it, on pause and `shutdown cancel`; a retired slot gives its
+ * queue back by itself; a dead worker's queue goes back to the pool's queue
+ * (in id order) and only its running future fails.
+ *
  * Workers are tasks in /procs too (processes, or the slot threads of a thread
  * pool), so everything a task shows, a worker shows.  A worker that dies fails
  * only the future it was running (or retries it) and is replaced; the pool
@@ -32,8 +46,14 @@
 
 struct future {
 	uint64_t id;
-	struct future *qnext;          /* the pending queue */
+	struct future *qnext;          /* the pending queue, or its slot's (at_host) */
 	enum future_state state;
+	/* handed to a slot, not started (still FUT_PENDING, not in the pool's queue) */
+	bool at_host;
+	bool revoking;                 /* a W_PW_REVOKE is out for it */
+	bool cancel_wanted;            /* ...to cancel it (else it goes back in the queue) */
+	unsigned hslot;                /* the slot it was handed to */
+	uint64_t ticket;               /* which handing: a revoke's answer names it */
 	int exitcode;
 	char *error;                   /* NULL until there is one */
 	char *line;
@@ -64,8 +84,11 @@ struct pslot {
 	struct host *host;
 	uint64_t task;                 /* the worker's /procs id */
 	struct future *running;
+	struct future *qhead, *qtail;  /* handed to it, not started, in order */
+	unsigned nq;
 	bool ready;                    /* its thread said W_PW_READY */
 	bool retiring;                 /* being removed by a resize or a close */
+	bool emptying;                 /* a process slot told W_PW_SLOTS 0: gone at W_PW_GONE */
 };
 
 struct pool {
@@ -81,6 +104,11 @@ struct pool {
 	size_t nfut, capfut;
 	struct future *qhead, *qtail;
 	size_t queued;
+	size_t prefetched;             /* pending futures handed to slots (at_host) */
+	uint64_t tickets;
+	int64_t avg_run_ns;            /* recent futures' run time (EWMA), 0: none yet */
+	bool dispatch_pending;         /* a host's messages freed room: hand out after them */
+	int balance_fd;                /* timerfd: look at rebalancing again (-1 until needed) */
 	uint64_t *done_order;          /* completion order */
 	size_t ndone, capdone;
 	uint64_t running, ndone_ok, nfailed, ncancelled;
@@ -179,6 +207,7 @@ static void journal_job(struct engine *e, struct pool *p, struct future *f);
 static void journal_final(struct engine *e, struct pool *p, struct future *f);
 static void fut_prefix(const struct pool *p, char *buf, size_t len);
 static void retire_all(struct engine *e, struct pool *p);
+static int ask_back(struct pool *p, struct future *f);
 
 static unsigned live_slots(const struct pool *p)
 {
@@ -358,23 +387,36 @@ static void slot_remove(struct engine *e, struct pool *p, struct pslot *s)
 	slot_free(p, s);
 }
 
-/* Retire a slot now if idle (else when its future ends). */
+/* Let a process slot's worker go: EOF makes the host exit; the reaper ends
+ * its task (the host record outlives the slot until reaped). */
+static void process_slot_release(struct pool *p, struct pslot *s)
+{
+	if (s->host && s->host->sock >= 0) {
+		close(s->host->sock);
+		s->host->sock = -1;
+	}
+	s->host = NULL;
+	p->slots[s->n - 1] = NULL;
+	free(s);
+}
+
+/* Retire a slot: at once if it holds nothing, else once its running future
+ * is over and its queue is back in the pool's.  A thread slot's host is told
+ * by W_PW_SLOTS (retire_over_target) and says W_PW_GONE; a process slot
+ * holding futures is told W_PW_SLOTS 0 here, and goes at its W_PW_GONE. */
 static void slot_retire(struct engine *e, struct pool *p, struct pslot *s)
 {
+	(void)e;
 	s->retiring = true;
-	if (s->running)
+	if (p->type != TASK_PROCESS || s->emptying)
+		return;   /* thread slots leave when the host says W_PW_GONE */
+	if (!s->running && !s->nq) {
+		process_slot_release(p, s);
 		return;
-	if (p->type == TASK_PROCESS) {
-		/* EOF makes the host exit once idle; the reaper ends its task */
-		if (s->host && s->host->sock >= 0) {
-			close(s->host->sock);
-			s->host->sock = -1;
-		}
-		s->host = NULL;   /* the host record outlives the slot until reaped */
-		p->slots[s->n - 1] = NULL;
-		free(s);
 	}
-	/* thread slots leave when the host says W_PW_GONE */
+	if (s->host && s->host->sock >= 0 &&
+	    wire_send(s->host->sock, W_PW_SLOTS, 0, 0, 0, NULL, 0, NULL, 0) == 0)
+		s->emptying = true;
 }
 
 static void retire_over_target(struct engine *e, struct pool *p)
@@ -515,33 +557,234 @@ static int wire_future(struct engine *e, struct future *f, int fds[2], int *nfds
 	return 0;
 }
 
-static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
+/* ---- handing futures to slots ----------------------------------------------- */
+
+/* [pools] ahead: the work (at the pool's recent pace) a slot is handed ahead */
+static int64_t ahead_ns(const struct engine *e)
 {
-	struct strbuf pl = STRBUF_INIT;
-	int fds[2], nfds = 0, flags = 0;
-	sb_add(&pl, f->line, strlen(f->line) + 1);
-	if (f->env)
-		sb_add(&pl, f->env, f->envlen);
-	sb_printf(&pl, "PCFS_ID=%llu", (unsigned long long)f->id);
-	sb_addc(&pl, '\0');
-	sb_printf(&pl, "PCFS_SLOT=%u", s->n);
-	sb_addc(&pl, '\0');
-	sb_printf(&pl, "PCFS_POOL=%s", p->name);
-	sb_addc(&pl, '\0');
-	sb_printf(&pl, "PCFS_MOUNT=%s", e->mountpoint);
-	sb_addc(&pl, '\0');
-	int rc = sb_error(&pl);
-	if (rc == 0 && (f->stdin_chan || f->stdout_chan))
-		rc = wire_future(e, f, fds, &nfds, &flags);
-	if (rc == 0) {
-		unsigned hslot = p->type == TASK_THREAD ? s->n : 1;
-		rc = wire_send(s->host->sock, W_PW_RUN, f->id, hslot, flags, pl.buf, pl.len,
-			       nfds ? fds : NULL, nfds);
+	return e->cfg.pool_ahead_ms * 1000000;
+}
+#define RUN_BATCH_BYTES 65536
+
+/* W_PW_RUNs being built, for one host at a time (engine lock held). */
+struct run_sender {
+	struct wire_batch b;
+	struct host *host;             /* the batch's */
+	struct future **fut;           /* the futures in it: handed back if it cannot go */
+	size_t nfut, capfut;
+	struct strbuf pl;              /* one RUN's payload */
+};
+
+static struct run_sender *run_sender(struct engine *e)
+{
+	if (!e->runs) {
+		struct run_sender *r = calloc(1, sizeof(*r));
+		if (r && !(r->b.buf = malloc(RUN_BATCH_BYTES))) {
+			free(r);
+			r = NULL;
+		}
+		if (r)
+			r->b.cap = RUN_BATCH_BYTES;
+		e->runs = r;
 	}
+	return e->runs;
+}
+
+static void run_sender_free(struct engine *e)
+{
+	if (!e->runs)
+		return;
+	free(e->runs->b.buf);
+	free(e->runs->fut);
+	sb_free(&e->runs->pl);
+	free(e->runs);
+	e->runs = NULL;
+}
+
+/* The slot number the host knows a slot by. */
+static unsigned host_slot(const struct pool *p, const struct pslot *s)
+{
+	return p->type == TASK_THREAD ? s->n : 1;
+}
+
+/* Back in the pool's queue, in id order among what waits there: a future
+ * taken back from a slot was submitted after those it passed on the way. */
+static void requeue(struct pool *p, struct future *f)
+{
+	struct future **pp = &p->qhead;
+	while (*pp && (*pp)->id < f->id)
+		pp = &(*pp)->qnext;
+	f->state = FUT_PENDING;
+	f->qnext = *pp;
+	*pp = f;
+	if (!f->qnext)
+		p->qtail = f;
+	p->queued++;
+}
+
+/* Off slot s's queue (f is at_host there). */
+static void slot_unlink(struct pool *p, struct pslot *s, struct future *f)
+{
+	for (struct future **pp = &s->qhead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp != f)
+			continue;
+		*pp = f->qnext;
+		if (s->qtail == f)
+			s->qtail = prev;
+		break;
+	}
+	f->qnext = NULL;
+	f->at_host = false;
+	f->revoking = false;
+	s->nq--;
+	p->prefetched--;
+}
+
+/* Take f back from its slot into the pool's queue (it never started). */
+static void unhand(struct pool *p, struct pslot *s, struct future *f)
+{
+	slot_unlink(p, s, f);
+	f->cancel_wanted = false;
+	requeue(p, f);
+}
+
+/* Send the batch; if it cannot go, its futures go back to the queue (a
+ * dying host's death handling, or its next message, tries again). */
+static void runs_flush(struct engine *e, struct pool *p)
+{
+	struct run_sender *r = e->runs;
+	if (!r || !r->host)
+		return;
+	int rc = r->host->sock >= 0 ? wire_batch_send(r->host->sock, &r->b) : -EPIPE;
+	r->b.len = 0;
+	r->b.n = 0;
+	if (rc < 0) {
+		for (size_t i = r->nfut; i-- > 0;) {
+			struct future *f = r->fut[i];
+			struct pslot *s = f->at_host && f->hslot ? p->slots[f->hslot - 1] : NULL;
+			if (s)
+				unhand(p, s, f);
+		}
+		p->dispatch_pending = true;
+	}
+	r->nfut = 0;
+	r->host = NULL;
+}
+
+/* The RUN payload: line \0 {K=V \0}*. */
+static int run_payload(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
+		       struct strbuf *pl)
+{
+	sb_reset(pl);
+	sb_add(pl, f->line, strlen(f->line) + 1);
+	if (f->env)
+		sb_add(pl, f->env, f->envlen);
+	sb_printf(pl, "PCFS_ID=%llu", (unsigned long long)f->id);
+	sb_addc(pl, '\0');
+	sb_printf(pl, "PCFS_SLOT=%u", s->n);
+	sb_addc(pl, '\0');
+	sb_printf(pl, "PCFS_POOL=%s", p->name);
+	sb_addc(pl, '\0');
+	sb_printf(pl, "PCFS_MOUNT=%s", e->mountpoint);
+	sb_addc(pl, '\0');
+	return sb_error(pl);
+}
+
+/* A future with stdin=/stdout= channels: its RUN carries descriptors, so it
+ * goes alone (after the batch before it, to keep the order). */
+static int send_wired_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
+			  const struct strbuf *pl)
+{
+	int fds[2], nfds = 0, flags = 0;
+	int rc = wire_future(e, f, fds, &nfds, &flags);
+	if (rc == 0)
+		rc = wire_send(s->host->sock, W_PW_RUN, f->id, host_slot(p, s), flags, pl->buf,
+			       pl->len, nfds ? fds : NULL, nfds);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);   /* the worker has its copies */
-	sb_free(&pl);
 	return rc;
+}
+
+/* Put f (just dequeued) on slot s's queue; its RUN goes by send_handed. */
+static void hand(struct pool *p, struct pslot *s, struct future *f)
+{
+	f->at_host = true;
+	f->revoking = f->cancel_wanted = false;
+	f->hslot = s->n;
+	f->ticket = ++p->tickets;
+	f->qnext = NULL;
+	if (s->qtail)
+		s->qtail->qnext = f;
+	else
+		s->qhead = f;
+	s->qtail = f;
+	s->nq++;
+	p->prefetched++;
+}
+
+/* Add f's RUN to the batch (its host's), or send it alone if it carries
+ * descriptors.  Returns 0 or -errno (f is not on its way). */
+static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
+{
+	struct run_sender *r = e->runs;
+	int rc = run_payload(e, p, s, f, &r->pl);
+	if (rc < 0)
+		return rc;
+	if (f->stdin_chan || f->stdout_chan) {
+		runs_flush(e, p);
+		return send_wired_run(e, p, s, f, &r->pl);
+	}
+	if (r->host != s->host)
+		runs_flush(e, p);
+	if (r->nfut == r->capfut) {
+		size_t c = r->capfut ? r->capfut * 2 : 64;
+		struct future **v = realloc(r->fut, c * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->fut = v;
+		r->capfut = c;
+	}
+	if (!wire_batch_add(&r->b, W_PW_RUN, f->id, host_slot(p, s), 0, r->pl.buf, r->pl.len)) {
+		runs_flush(e, p);
+		if (!wire_batch_add(&r->b, W_PW_RUN, f->id, host_slot(p, s), 0, r->pl.buf, r->pl.len))
+			return -EMSGSIZE;
+	}
+	r->host = s->host;
+	r->fut[r->nfut++] = f;
+	return 0;
+}
+
+/* Send the RUNs of the futures on s's queue from f on (those just handed). */
+static void send_handed(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
+{
+	while (f) {
+		struct future *next = f->qnext;
+		if (send_run(e, p, s, f) < 0) {
+			/* not handed after all: it waits in the queue for the next try */
+			unhand(p, s, f);
+			p->dispatch_pending = true;
+		}
+		f = next;
+	}
+}
+
+static int64_t ns_between(struct timespec a, struct timespec b)
+{
+	return (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
+}
+
+/* How many futures slot s may hold (running + queued) now: see the top. */
+static unsigned slot_depth(struct engine *e, const struct pool *p, const struct pslot *s,
+			   struct timespec now)
+{
+	unsigned max = e->cfg.pool_depth;
+	int64_t ahead = ahead_ns(e);
+	if (max <= 1 || ahead <= 0 || p->avg_run_ns <= 0)
+		return 1;
+	if (s->running && ns_between(s->running->started, now) > ahead)
+		return 1;
+	int64_t d = 1 + ahead / p->avg_run_ns;
+	return d < (int64_t)max ? (unsigned)d : max;
 }
 
 static void arm_future_timer(struct engine *e, struct pool *p, struct future *f)
@@ -556,8 +799,61 @@ static void arm_future_timer(struct engine *e, struct pool *p, struct future *f)
 	engine_watch(e, f->timer_fd, WATCH_FTIMER, FUTURE_KEY(p->id, f->id));
 }
 
+static int64_t running_for(const struct pslot *s, struct timespec now)
+{
+	return s->running ? ns_between(s->running->started, now) : 0;
+}
+
+/* Futures on a slot's queue behind a future that has run longer than the
+ * budget are taken back while another slot has nothing to do: they run
+ * there instead of waiting.  If the running one is younger, look again
+ * when it reaches the budget (a pool timer). */
+static void rebalance(struct engine *e, struct pool *p, struct timespec now)
+{
+	bool idle = false;
+	int64_t soonest = -1, ahead = ahead_ns(e);
+	for (size_t i = 0; i < p->nslots && !idle; i++) {
+		struct pslot *s = p->slots[i];
+		idle = s && s->ready && !s->retiring && !s->running && !s->nq;
+	}
+	if (!idle)
+		return;
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct pslot *s = p->slots[i];
+		if (!s || !s->nq || !s->running)
+			continue;
+		int64_t ran = running_for(s, now);
+		if (ran > ahead) {
+			for (struct future *f = s->qhead; f; f = f->qnext)
+				ask_back(p, f);
+		} else if (soonest < 0 || ahead - ran < soonest) {
+			soonest = ahead - ran;
+		}
+	}
+	if (soonest < 0)
+		return;
+	if (p->balance_fd < 0) {
+		p->balance_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (p->balance_fd < 0)
+			return;
+		engine_watch(e, p->balance_fd, WATCH_FTIMER, FUTURE_KEY(p->id, 0));
+	}
+	struct itimerspec its = { .it_value = { .tv_sec = soonest / 1000000000,
+						.tv_nsec = soonest % 1000000000 + 100000 } };
+	if (its.it_value.tv_nsec >= 1000000000) {
+		its.it_value.tv_sec++;
+		its.it_value.tv_nsec -= 1000000000;
+	}
+	timerfd_settime(p->balance_fd, 0, &its, NULL);
+}
+
+/* Hand queued futures to slots with room, one per slot in turn (so that
+ * futures next to each other in the queue run side by side), then send each
+ * slot's RUNs, a host's together.  A slot is topped up only once it has run
+ * down to half its depth, so RUNs go out in batches. */
 static void pool_dispatch(struct engine *e, struct pool *p)
 {
+	p->dispatch_pending = false;
 	if (p->paused)
 		return;
 	if (p->slurm) {
@@ -565,27 +861,61 @@ static void pool_dispatch(struct engine *e, struct pool *p)
 			slurm_kick(e);   /* the poller submits, outside the lock */
 		return;
 	}
+	if (!run_sender(e))
+		return;
+	struct timespec now = now_mono();
+	struct fill { struct pslot *s; unsigned want; struct future *first; } stack_fill[16], *fill;
+	size_t nfill = 0;
+	fill = p->nslots <= 16 ? stack_fill : malloc(p->nslots * sizeof(*fill));
+	if (!fill)
+		return;
 	for (size_t i = 0; i < p->nslots && p->qhead; i++) {
 		struct pslot *s = p->slots[i];
-		if (!s || !s->ready || s->running || s->retiring || !s->host || s->host->sock < 0)
+		if (!s || !s->ready || s->retiring || !s->host || s->host->sock < 0)
 			continue;
-		struct future *f = dequeue(p);
-		f->state = FUT_RUNNING;
-		f->attempts++;
-		f->slot = s->n;
-		f->task = s->task;
-		f->child = 0;
-		f->started = now_mono();
-		s->running = f;
-		p->running++;
-		journal_running(e, p, f);
-		if (send_run(e, p, s, f) < 0) {
-			/* the host is going away: its death requeues or fails f */
+		unsigned depth = slot_depth(e, p, s, now);
+		unsigned held = s->nq + (s->running != NULL);
+		if (held >= depth || (held > 0 && held > depth / 2))
 			continue;
-		}
-		arm_future_timer(e, p, f);
-		notify_future(e, p, f);
+		fill[nfill++] = (struct fill){ s, depth - held, NULL };
 	}
+	for (bool more = true; more && p->qhead;) {
+		more = false;
+		for (size_t i = 0; i < nfill && p->qhead; i++) {
+			if (!fill[i].want)
+				continue;
+			struct future *f = dequeue(p);
+			hand(p, fill[i].s, f);
+			if (!fill[i].first)
+				fill[i].first = f;
+			more |= --fill[i].want > 0;
+		}
+	}
+	for (size_t i = 0; i < nfill; i++)
+		send_handed(e, p, fill[i].s, fill[i].first);
+	runs_flush(e, p);
+	if (fill != stack_fill)
+		free(fill);
+	if (!p->qhead)
+		rebalance(e, p, now);
+}
+
+/* Slot s says f starts now. */
+static void future_started(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
+{
+	slot_unlink(p, s, f);
+	f->cancel_wanted = false;
+	f->state = FUT_RUNNING;
+	f->attempts++;
+	f->slot = s->n;
+	f->task = s->task;
+	f->child = 0;
+	f->started = now_mono();
+	s->running = f;
+	p->running++;
+	journal_running(e, p, f);
+	arm_future_timer(e, p, f);
+	notify_future(e, p, f);
 }
 
 /* A future's run ended (code >= 0 exit status, < 0 signal); decide its fate. */
@@ -597,6 +927,11 @@ static void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct 
 {
 	s->running = NULL;
 	p->running--;
+	/* the pace that decides how far ahead slots are handed futures */
+	int64_t ns = ns_between(f->started, now_mono());
+	if (ns < 1)
+		ns = 1;
+	p->avg_run_ns = p->avg_run_ns ? p->avg_run_ns + (ns - p->avg_run_ns) / 8 : ns;
 	future_ended(e, p, f, code, why);
 }
 
@@ -644,14 +979,52 @@ static struct pslot *slot_on_host(struct pool *p, struct host *h, unsigned hslot
 	return NULL;
 }
 
-static struct pslot *slot_running(struct pool *p, struct host *h, uint64_t fid)
+/* Future id of pool p if host h holds it (queued on one of its slots, or
+ * running there), with that slot in *sp. */
+static struct future *fut_on_host(struct pool *p, struct host *h, uint64_t id, struct pslot **sp)
 {
-	for (size_t i = 0; i < p->nslots; i++) {
-		struct pslot *s = p->slots[i];
-		if (s && s->host == h && s->running && s->running->id == fid)
-			return s;
+	struct future *f = fut_get(p, id);
+	unsigned n = !f ? 0 : f->at_host ? f->hslot : f->state == FUT_RUNNING ? f->slot : 0;
+	struct pslot *s = n >= 1 && n <= p->nslots ? p->slots[n - 1] : NULL;
+	if (!s || s->host != h || (!f->at_host && s->running != f))
+		return NULL;
+	*sp = s;
+	return f;
+}
+
+/* The slot has nothing left: finish retiring it if it is. */
+static void slot_settled(struct engine *e, struct pool *p, struct pslot *s)
+{
+	if (s->retiring && !s->running && !s->nq)
+		slot_retire(e, p, s);
+}
+
+/* W_PW_REVOKED: f was taken off its slot's queue (taken), or had started. */
+static void future_revoked(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
+			   bool taken)
+{
+	if (!taken) {
+		f->revoking = false;   /* too late: its W_PW_START came first */
+		f->cancel_wanted = false;
+	} else if (f->cancel_wanted) {
+		slot_unlink(p, s, f);
+		f->cancel_wanted = false;
+		f->state = FUT_CANCELLED;
+		set_error(f, "cancelled");
+		record_final(e, p, f);
+	} else {
+		unhand(p, s, f);
 	}
-	return NULL;
+	pthread_cond_broadcast(&e->cond);   /* a cancel may wait for this answer */
+	notify_future(e, p, f);
+	p->dispatch_pending = true;
+}
+
+/* Everything slot s was handed and has not started goes back in the queue. */
+static void slot_give_back(struct pool *p, struct pslot *s)
+{
+	while (s->qhead)
+		unhand(p, s, s->qhead);
 }
 
 void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
@@ -659,6 +1032,7 @@ void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *
 {
 	struct pool *p = h->pool;
 	struct pslot *s;
+	struct future *f;
 	switch (m->type) {
 	case W_PW_READY:
 		s = slot_on_host(p, h, (unsigned)m->a);
@@ -669,36 +1043,58 @@ void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *
 		struct task *t = task_find(e, s->task);
 		if (t && t->kind == TASK_THREAD)
 			t->tid = (pid_t)m->b;
-		pool_dispatch(e, p);
+		p->dispatch_pending = true;
+		break;
+	case W_PW_START:
+		f = fut_on_host(p, h, m->id, &s);
+		if (f && f->at_host)
+			future_started(e, p, s, f);
 		break;
 	case W_PW_OUTPUT:
-		s = slot_running(p, h, m->id);
-		if (s && (m->a == 1 || m->a == 2)) {
-			out_append(&s->running->out[m->a], payload, len, e->cfg.output_max);
-			notify_future(e, p, s->running);
+		/* a refused RUN's reason comes before its W_PW_DONE, unstarted */
+		f = fut_on_host(p, h, m->id, &s);
+		if (f && (m->a == 1 || m->a == 2)) {
+			out_append(&f->out[m->a], payload, len, e->cfg.output_max);
+			notify_future(e, p, f);
 		}
 		break;
 	case W_PW_CHILD:
-		s = slot_running(p, h, m->id);
-		if (s)
-			s->running->child = (pid_t)m->a;
+		f = fut_on_host(p, h, m->id, &s);
+		if (f && !f->at_host)
+			f->child = (pid_t)m->a;
 		break;
 	case W_PW_DONE:
-		s = slot_running(p, h, m->id);
-		if (!s)
+		f = fut_on_host(p, h, m->id, &s);
+		if (!f)
 			break;
-		s->running->cpu_us = m->b;
-		run_ended(e, p, s, s->running, (int)m->a, NULL);
-		if (s->retiring)
-			slot_retire(e, p, s);
-		pool_dispatch(e, p);
-		maybe_close(e, p);
+		if (f->at_host)
+			future_started(e, p, s, f);   /* refused by the host: it ends at once */
+		f->cpu_us = m->b;
+		run_ended(e, p, s, f, (int)m->a, NULL);
+		slot_settled(e, p, s);
+		p->dispatch_pending = true;
+		break;
+	case W_PW_REVOKED:
+		f = fut_on_host(p, h, m->id, &s);
+		/* b = 0: a retired slot's queue, given back unasked */
+		if (f && f->at_host && (m->b == 0 || (uint64_t)m->b == f->ticket)) {
+			future_revoked(e, p, s, f, m->a == 1);
+			slot_settled(e, p, s);
+		}
 		break;
 	case W_PW_GONE:
 		s = slot_on_host(p, h, (unsigned)m->a);
-		if (s && s->retiring && !s->running)
+		if (!s)
+			break;
+		if (s->retiring) {
+			slot_give_back(p, s);   /* the host gave it all back; never strand any */
+			p->dispatch_pending = true;
+		}
+		if (s->retiring && !s->running && p->type == TASK_PROCESS)
+			process_slot_release(p, s);
+		else if (s->retiring && !s->running)
 			slot_remove(e, p, s);
-		else if (s)
+		else
 			s->ready = false;   /* taken back: it says READY when it is up again */
 		break;
 	default:
@@ -706,8 +1102,16 @@ void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *
 	}
 }
 
+void pool_host_drained(struct engine *e, struct pool *p)
+{
+	if (p->dispatch_pending)
+		pool_dispatch(e, p);
+	maybe_close(e, p);
+}
+
 /* A host died (or exited after retiring).  Its running futures fail (or are
- * retried); slots the pool still wants get a new worker. */
+ * retried); those queued on its slots go back to the pool's queue; slots
+ * the pool still wants get a new worker. */
 void pool_host_died(struct engine *e, struct host *h, const char *why)
 {
 	struct pool *p = h->pool;
@@ -722,6 +1126,7 @@ void pool_host_died(struct engine *e, struct host *h, const char *why)
 		if (!s || s->host != h)
 			continue;
 		was_ready |= s->ready;
+		slot_give_back(p, s);
 		if (s->running) {
 			char msg[320];
 			snprintf(msg, sizeof(msg), "worker %u died: %s", s->n,
@@ -730,6 +1135,7 @@ void pool_host_died(struct engine *e, struct host *h, const char *why)
 		}
 		slot_free(p, s);
 	}
+	pthread_cond_broadcast(&e->cond);   /* a cancel waiting on one of them */
 	/* Replace lost workers, but not a worker that cannot even start: that
 	 * would be a fork loop.  After three such deaths in a row, stop and say
 	 * so; the next submit or resize tries again. */
@@ -749,6 +1155,12 @@ void pool_host_died(struct engine *e, struct host *h, const char *why)
 void pool_timer_fired(struct engine *e, uint64_t key)
 {
 	struct pool *p = pool_by_id(e, FUTURE_POOL(key));
+	if (p && FUTURE_ID(key) == 0) {   /* the pool's own: rebalance */
+		uint64_t ticks;
+		if (read(p->balance_fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+			pool_dispatch(e, p);
+		return;
+	}
 	struct future *f = p ? fut_get(p, FUTURE_ID(key)) : NULL;
 	if (!f || f->timer_fd < 0 || f->state != FUT_RUNNING)
 		return;
@@ -770,7 +1182,7 @@ void pool_timer_fired(struct engine *e, uint64_t key)
 /* Shut down and drained: let the workers go. */
 static void maybe_close(struct engine *e, struct pool *p)
 {
-	if (p->state != POOL_SHUTDOWN || p->queued || p->running || p->sl_inflight)
+	if (p->state != POOL_SHUTDOWN || p->queued || p->prefetched || p->running || p->sl_inflight)
 		return;
 	p->state = POOL_CLOSED;
 	retire_all(e, p);
@@ -829,6 +1241,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 			rc = -ENOMEM;
 		} else {
 			p->id = e->next_pool_id++;
+			p->balance_fd = -1;
 			snprintf(p->name, sizeof(p->name), "%s", name);
 			p->owner = who ? (struct owner){ .uid = who->uid, .gid = who->gid } : e->self;
 			p->cred = cred;
@@ -853,6 +1266,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 
 static void pool_destroy(struct pool *p)
 {
+	close_timer_fd(&p->balance_fd);
 	for (size_t i = 0; i < p->nfut; i++)
 		fut_free(p->fut[i]);
 	for (size_t i = 0; i < p->nslots; i++)
@@ -903,6 +1317,7 @@ int engine_pool_remove(struct engine *e, const char *name)
 
 void pools_free(struct engine *e)
 {
+	run_sender_free(e);
 	for (struct pool *p = e->pools, *n; p; p = n) {
 		n = p->next;
 		pool_destroy(p);
@@ -974,7 +1389,8 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 		o->busy = (unsigned)p->sl_inflight;
 	}
 	o->submitted = p->nfut;
-	o->queued = p->queued;
+	o->queued = p->queued + p->prefetched;
+	o->prefetched = p->prefetched;
 	o->running = p->running;
 	o->done = p->ndone_ok;
 	o->failed = p->nfailed;
@@ -992,6 +1408,19 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->rate = p->rate ? p->rate : (o->elapsed > 0 ? (double)p->ndone / o->elapsed : 0);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
+}
+
+/* Ask for every future handed to a slot back (to cancel it, or into the
+ * queue).  Answers come as W_PW_REVOKED; what had started runs on. */
+static void revoke_handed(struct pool *p, bool cancel)
+{
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct pslot *s = p->slots[i];
+		for (struct future *f = s ? s->qhead : NULL; f; f = f->qnext) {
+			if (ask_back(p, f) == 0 && cancel)
+				f->cancel_wanted = true;
+		}
+	}
 }
 
 /* Let every idle worker go (busy ones go when their future ends). */
@@ -1012,7 +1441,7 @@ static int reconfigure(struct engine *e, struct pool *p, enum task_kind type, bo
 {
 	if (p->type == type && p->gil == gil)
 		return 0;
-	if (p->running || p->queued) {
+	if (p->running || p->queued || p->prefetched) {
 		snprintf(err, errlen, "type= and gil= change only while nothing is queued or running");
 		return -EBUSY;
 	}
@@ -1078,7 +1507,7 @@ static int slurm_ctl(struct engine *e, uint64_t id, const char *line, char *err,
 	if (!p) {
 		rc = -ENOENT;
 	} else if (executor >= 0 && (bool)executor != p->slurm &&
-		   (p->running || p->queued || p->sl_inflight)) {
+		   (p->running || p->queued || p->prefetched || p->sl_inflight)) {
 		snprintf(err, errlen, "executor= changes only while nothing is queued or running");
 		rc = -EBUSY;
 	} else {
@@ -1192,11 +1621,15 @@ static int pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 				set_error(f, "cancelled by shutdown");
 				record_final(e, p, f);
 			}
+			/* those handed to slots are cancelled as their workers
+			 * give them back (the ones that started first run) */
+			revoke_handed(p, true);
 		}
 		maybe_close(e, p);
 		engine_notify_locked(e, OBJ_POOL, p->id);
 	} else if (!strcmp(word, "pause") && nw == 1) {
 		p->paused = true;
+		revoke_handed(p, false);   /* nothing more starts: back to the queue */
 	} else if (!strcmp(word, "resume") && nw == 1) {
 		p->paused = false;
 		pool_dispatch(e, p);
@@ -1344,9 +1777,9 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		rc = -ESHUTDOWN;
 		goto unlock;
 	}
-	if (p->queued + total > e->cfg.max_queued) {
+	if (p->queued + p->prefetched + total > e->cfg.max_queued) {
 		snprintf(err, errlen, "limit: %zu queued + %zu would exceed max_queued=%u",
-			 p->queued, total, e->cfg.max_queued);
+			 p->queued + p->prefetched, total, e->cfg.max_queued);
 		rc = -EAGAIN;
 		goto unlock;
 	}
@@ -1558,6 +1991,71 @@ ssize_t engine_future_output(struct engine *e, uint64_t pid, uint64_t fid, int s
 	return (ssize_t)n;
 }
 
+/* Send W_PW_REVOKE for f (at_host), unless one is out already. */
+static int ask_back(struct pool *p, struct future *f)
+{
+	struct pslot *s = p->slots[f->hslot - 1];
+	if (f->revoking)
+		return 0;
+	if (!s || !s->host || s->host->sock < 0)
+		return -ESRCH;   /* its host is going: its death gives f back */
+	int rc = wire_send(s->host->sock, W_PW_REVOKE, f->id, host_slot(p, s), (int64_t)f->ticket,
+			   NULL, 0, NULL, 0);
+	if (rc == 0)
+		f->revoking = true;
+	return rc;
+}
+
+#define CANCEL_WAIT_MS 2000   /* for a worker to answer a revoke */
+
+/* Cancel a future handed to a slot: only its worker knows whether it has
+ * started, so ask (W_PW_REVOKE) and wait for the answer, lock released.
+ * 0: cancelled; -EBUSY: it started first; -EAGAIN: no answer in time. */
+static int cancel_at_host(struct engine *e, struct pool *p, struct future *f)
+{
+	uint64_t pid = p->id, fid = f->id;
+	int rc = ask_back(p, f);
+	if (rc < 0 && rc != -ESRCH)
+		return rc;
+	f->cancel_wanted = true;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CANCEL_WAIT_MS / 1000;
+	until.tv_nsec += (CANCEL_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		int w = pthread_cond_timedwait(&e->cond, &e->lock, &until);
+		p = pool_by_id(e, pid);
+		f = p ? fut_get(p, fid) : NULL;
+		if (!f)
+			return -ENOENT;
+		if (f->state == FUT_CANCELLED)
+			return 0;
+		if (f->state != FUT_PENDING)
+			return -EBUSY;        /* it started (or ended) first */
+		if (!f->at_host) {            /* back in the queue (its worker died) */
+			unqueue(p, f);
+			f->state = FUT_CANCELLED;
+			set_error(f, "cancelled");
+			record_final(e, p, f);
+			maybe_close(e, p);
+			return 0;
+		}
+		if (!f->revoking && !f->cancel_wanted)
+			return -EBUSY;        /* the worker said it had started */
+		if (w == ETIMEDOUT) {
+			f->cancel_wanted = false;   /* if it comes back now, it waits again */
+			log_add(e, LOG_LVL_WARN, "pool %s: future %llu: its worker did not answer "
+				"the cancel within %d ms", p->name, (unsigned long long)fid,
+				CANCEL_WAIT_MS);
+			return -EAGAIN;
+		}
+	}
+}
+
 int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
 {
 	pthread_mutex_lock(&e->lock);
@@ -1566,6 +2064,8 @@ int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
 	int rc = 0;
 	if (!f) {
 		rc = -ENOENT;
+	} else if (f->state == FUT_PENDING && f->at_host) {
+		rc = cancel_at_host(e, p, f);
 	} else if (f->state == FUT_PENDING) {
 		unqueue(p, f);
 		f->state = FUT_CANCELLED;

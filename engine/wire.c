@@ -192,3 +192,67 @@ ssize_t wire_recv(int sock, void *buf, struct wire_hdr *hdr, int *fds, int *nfds
 	}
 	return hdr->len;
 }
+
+/* ---- batches ---------------------------------------------------------------- */
+
+#define WIRE_ALIGN 8
+
+size_t wire_record_size(size_t len)
+{
+	return sizeof(struct wire_hdr) + ((len + WIRE_ALIGN - 1) & ~(size_t)(WIRE_ALIGN - 1));
+}
+
+bool wire_batch_add(struct wire_batch *b, uint32_t type, uint64_t id, int64_t a, int64_t c,
+		    const void *payload, size_t len)
+{
+	struct wire_hdr h = { .type = type, .len = (uint32_t)len, .id = id, .a = a, .b = c };
+	size_t need = wire_record_size(len);
+
+	if (len > WIRE_BATCH_MAX || b->len > b->cap || need > b->cap - b->len)
+		return false;
+	memcpy(b->buf + b->len, &h, sizeof h);
+	if (len > 0)
+		memcpy(b->buf + b->len + sizeof h, payload, len);
+	/* zero the padding: no uninitialised bytes on the wire */
+	memset(b->buf + b->len + sizeof h + len, 0, need - sizeof h - len);
+	b->len += need;
+	b->n++;
+	return true;
+}
+
+int wire_batch_send(int sock, struct wire_batch *b)
+{
+	int rc = 0;
+
+	if (b->n == 1) {
+		struct wire_hdr h;
+
+		memcpy(&h, b->buf, sizeof h);
+		rc = wire_send(sock, h.type, h.id, h.a, h.b, h.len ? b->buf + sizeof h : NULL,
+			       h.len, NULL, 0);
+	} else if (b->n > 1) {
+		rc = wire_send(sock, W_BATCH, 0, b->n, 0, b->buf, b->len, NULL, 0);
+	}
+	b->len = 0;
+	b->n = 0;
+	return rc;
+}
+
+int wire_batch_next(const char *p, size_t len, size_t *pos, struct wire_hdr *hdr,
+		    const char **payload)
+{
+	size_t left;
+
+	if (*pos >= len)
+		return 0;
+	left = len - *pos;
+	if (left < sizeof *hdr)
+		return -EPROTO;
+	memcpy(hdr, p + *pos, sizeof *hdr);
+	if (hdr->type == 0 || hdr->type == W_BATCH || hdr->len > left - sizeof *hdr)
+		return -EPROTO;
+	*payload = p + *pos + sizeof *hdr;
+	/* the last record's padding may be missing: a batch ends where it ends */
+	*pos += wire_record_size(hdr->len) < left ? wire_record_size(hdr->len) : left;
+	return 1;
+}

@@ -16,6 +16,7 @@
 #ifndef PCFS_WIRE_H
 #define PCFS_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -83,6 +84,30 @@ enum wire_type {
 	W_PW_SLOTS,
 	/* host -> daemon: slot a has exited (after W_PW_SLOTS shrank it). */
 	W_PW_GONE,
+
+	/* Pipelining (see engine/pool.c).  A slot holds a small FIFO of futures
+	 * handed to it ahead: W_PW_RUN queues a future on slot a, which runs its
+	 * queue in order.
+	 *
+	 * host -> daemon: future id starts now on slot a.  Sent before the
+	 * future runs (so a future that kills its worker is known to have been
+	 * running), in the same datagram as what its slot reported since its
+	 * last send (the previous future's W_PW_DONE, typically). */
+	W_PW_START,
+	/* daemon -> host: take back future id from slot a's queue if it has not
+	 * started (a cancel, a pause).  b is echoed in the answer. */
+	W_PW_REVOKE,
+	/* host -> daemon: a = 1: future id was taken off slot a's queue and
+	 * will not run; a = 0: it was not queued there (started, or over).
+	 * b: the W_PW_REVOKE's b, or 0 when the host drops a slot's queue on
+	 * its own (the slot was retired by W_PW_SLOTS). */
+	W_PW_REVOKED,
+
+	/* Either way: several messages in one datagram.  The payload is a
+	 * sequence of records, each a struct wire_hdr and its `len` payload
+	 * bytes, padded to a multiple of 8.  A batch neither nests nor carries
+	 * descriptors: a message with descriptors travels alone. */
+	W_BATCH,
 };
 
 struct wire_hdr {
@@ -99,6 +124,32 @@ struct wire_hdr {
  * leave its buffer at the default. */
 int wire_send(int sock, uint32_t type, uint64_t id, int64_t a, int64_t b,
 	      const void *payload, size_t len, const int *fds, int nfds);
+
+/* Building a W_BATCH: records are appended to buf until the next does not
+ * fit, then the batch is sent (wire_batch_send) and starts again empty. */
+#define WIRE_BATCH_MAX 65536     /* bytes of records one batch collects */
+
+struct wire_batch {
+	char *buf;                   /* cap bytes, the owner's */
+	size_t cap;                  /* at most WIRE_BATCH_MAX */
+	size_t len;                  /* bytes of records in buf */
+	unsigned n;                  /* records */
+};
+
+/* Bytes a record of `len` payload bytes takes in a batch. */
+size_t wire_record_size(size_t len);
+/* Append one record; returns false (and appends nothing) if it does not fit. */
+bool wire_batch_add(struct wire_batch *b, uint32_t type, uint64_t id, int64_t a, int64_t c,
+		    const void *payload, size_t len);
+/* Send what the batch holds, if anything, and empty it: one record goes as a
+ * plain message, several as one W_BATCH.  Returns 0 or -errno. */
+int wire_batch_send(int sock, struct wire_batch *b);
+/* The next record of a W_BATCH payload p[0..len) from *pos: returns 1 with
+ * *hdr and *payload (hdr->len bytes) and advances *pos, 0 at the end, or
+ * -EPROTO if the record is malformed (short, overlong, type 0, a nested
+ * W_BATCH); the rest of the batch is then lost. */
+int wire_batch_next(const char *p, size_t len, size_t *pos, struct wire_hdr *hdr,
+		    const char **payload);
 
 /* Receive one message into buf (at least WIRE_MAX bytes).  On success returns
  * the payload length (>= 0) and fills *hdr; the payload starts at

@@ -272,6 +272,7 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "busy", pi.busy);
 	emit_uint(e, "submitted", pi.submitted);
 	emit_uint(e, "queued", pi.queued);
+	emit_uint(e, "prefetched", pi.prefetched);
 	emit_uint(e, "running", pi.running);
 	emit_uint(e, "done", pi.done);
 	emit_uint(e, "failed", pi.failed);

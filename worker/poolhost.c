@@ -6,21 +6,33 @@
  * task does; an exec/sh future is a child process that the slot starts,
  * whose stdout and stderr it forwards, and which it reaps.
  *
- *   main thread   reads the daemon's socket: W_PW_RUN hands a future to its
- *                 slot, W_PW_STOP stops one, W_PW_SLOTS starts or retires
- *                 slots.  It also joins slot threads that have exited (an
- *                 eventfd wakes it), and starts their successors.
- *   slot thread   sends everything about its own futures: W_PW_READY once,
- *                 then per future W_PW_CHILD, W_PW_OUTPUT..., W_PW_DONE, and
- *                 W_PW_GONE when retired.  A SOCK_SEQPACKET send is one atomic
- *                 datagram, so the threads share the socket without a lock,
- *                 and the messages of one future arrive in the order sent.
+ *   main thread   reads the daemon's socket: W_PW_RUN queues a future on its
+ *                 slot, W_PW_REVOKE takes a queued one back, W_PW_STOP stops
+ *                 one, W_PW_SLOTS starts or retires slots (several of them may
+ *                 come in one W_BATCH).  It also joins slot threads that have
+ *                 exited (an eventfd wakes it), and starts their successors.
+ *   slot thread   runs its queue in order and sends everything about its own
+ *                 futures: W_PW_READY once, then per future W_PW_START,
+ *                 W_PW_CHILD, W_PW_OUTPUT..., W_PW_DONE, and W_PW_GONE when
+ *                 retired.  A SOCK_SEQPACKET send is one atomic datagram, so
+ *                 the threads share the socket without a lock, and the
+ *                 messages of one future arrive in the order sent.
  *
- * A slot's job (future id, request bytes, stop flag) is written by the main
- * thread while the slot is idle, then handed over by setting `busy` under the
- * slot's lock.  The slot thread hands it back by clearing `busy` *before* it
- * sends W_PW_DONE: the daemon may send the slot's next W_PW_RUN as soon as it
- * reads that DONE, and the run must not find the slot still busy.
+ * Pipelining.  The daemon hands a slot several futures ahead, so a slot
+ * never waits a round trip for its next one, and a slot reports in batches:
+ * what it has to say collects in its outbox and goes out as one datagram
+ * when the next future starts (its W_PW_START with the last one's W_PW_DONE)
+ * or when the slot runs out of work.  A start is always sent before the
+ * future runs: if the future takes its worker down, the daemon knows it was
+ * the one running.  Output goes out at once (tail -f works on a future).
+ *
+ * A slot's queue is under the slot's lock.  The slot thread takes the next
+ * job and sends its W_PW_START under that lock, and W_PW_REVOKE looks for
+ * the job and answers under it too: a revoked future either never starts, or
+ * its start reaches the daemon before the answer saying it was too late.
+ * A retired slot finishes its running future, then gives its queue back
+ * (W_PW_REVOKED with b = 0 for each) before W_PW_GONE; at EOF the queue is
+ * dropped (nobody is listening).
  *
  * Slot numbers: a started slot always sends W_PW_READY and a retired one
  * W_PW_GONE, and a number is reused only once its previous thread has sent
@@ -64,6 +76,9 @@
 #define REQ_KEEP 16384         /* largest one kept between futures */
 #define REASON_MAX 512         /* one diagnostic line sent as output */
 #define SPIN_YIELDS 50         /* a slot's look for its next job before it sleeps */
+#define SLOT_QUEUE_MAX 1024    /* futures one slot holds queued */
+#define SPARE_JOBS 8           /* finished jobs a slot keeps for reuse */
+#define OUTBOX_BYTES 8192      /* a slot's outbox: what it reports in one datagram */
 
 /* Exit codes for futures that did not run, as a shell would say them. */
 #define CODE_BAD_LINE 2        /* the line does not parse (as `pcfs-worker run`) */
@@ -87,25 +102,36 @@ struct pool {
 	struct slot **slots;         /* [1..POOL_SLOTS_MAX], retiring ones too */
 };
 
+/* A future queued on a slot: the W_PW_RUN payload and its descriptors. */
+struct job {
+	struct job *next;
+	uint64_t id;
+	char *req;                   /* line \0 {K=V \0}* */
+	size_t req_len, req_cap;
+	int io_fd[2];                /* the child's stdin, stdout from the daemon (channels), or -1 */
+};
+
 struct slot {
 	struct pool *pool;
 	unsigned num;                /* 1.. */
 	pthread_t thread;
 	pthread_mutex_t lock;
-	sem_t wake;                  /* posted after busy, retire or quit is set */
+	sem_t wake;                  /* posted after a job is queued, or retire or quit is set */
 
 	/* Under lock. */
-	bool busy;                   /* a job is assigned: it is the slot thread's */
-	bool retire;                 /* W_PW_SLOTS shrank the pool: exit when idle, send GONE */
-	bool quit;                   /* the daemon closed the socket: exit when idle */
+	struct job *qhead, *qtail;   /* queued, not started, in order */
+	unsigned queued;
+	uint64_t cur;                /* the running future's id, 0 if none */
+	bool retire;                 /* W_PW_SLOTS shrank the pool: finish, give the queue back, GONE */
+	bool quit;                   /* the daemon closed the socket: finish, drop the queue */
 	pid_t child;                 /* the running exec/sh child, 0 if none or being reaped */
+	struct job *spare;           /* finished jobs, kept for their buffers */
+	unsigned nspare;
 
-	/* The job: the main thread's while !busy, the slot thread's while busy. */
-	uint64_t id;
-	char *req;                   /* the W_PW_RUN payload */
-	int io_fd[2];                /* the child's stdin, stdout from the daemon (channels), or -1 */
-	size_t req_len, req_cap;
 	atomic_int stop;             /* signal asked for by W_PW_STOP, 0 = run on */
+
+	/* The slot thread's own. */
+	struct wire_batch out;       /* its outbox */
 
 	atomic_bool exited;          /* set last by the slot thread: it may be joined */
 };
@@ -155,11 +181,37 @@ static size_t reason(char *buf, size_t size, const char *fmt, va_list ap)
 
 /* --- in a slot thread: one future -------------------------------------- */
 
+/* Send what the slot's outbox holds, as one datagram. */
+static void out_flush(struct slot *s)
+{
+	wire_batch_send(s->pool->sock, &s->out);
+}
+
+/* Put a message in the slot's outbox, sending the outbox first if it is
+ * full; a message bigger than any outbox goes alone, after it. */
+static void out_add(struct slot *s, uint32_t type, uint64_t id, int64_t a, int64_t b,
+		    const void *payload, size_t len)
+{
+	if (wire_batch_add(&s->out, type, id, a, b, payload, len))
+		return;
+	out_flush(s);
+	if (!wire_batch_add(&s->out, type, id, a, b, payload, len))
+		wire_send(s->pool->sock, type, id, a, b, payload, len, NULL, 0);
+}
+
+/* Output goes out at once, so that a running future's can be followed. */
 static void fut_out(struct wl_ctx *ctx, int stream, const char *buf, size_t len)
 {
 	const struct future *f = ctx->opaque;
 
-	send_output(f->slot->pool->sock, W_PW_OUTPUT, f->id, stream, buf, len);
+	while (len > 0) {
+		size_t n = len < WORKER_OUTPUT_CHUNK ? len : WORKER_OUTPUT_CHUNK;
+
+		out_add(f->slot, W_PW_OUTPUT, f->id, stream, 0, buf, n);
+		buf += n;
+		len -= n;
+	}
+	out_flush(f->slot);
 }
 
 /* Why the future failed, on its stderr. */
@@ -404,10 +456,10 @@ static void forward_chunk(const struct future *f, int stream, int *fd, char *buf
 {
 	ssize_t n = read(*fd, buf, WORKER_OUTPUT_CHUNK);
 
-	if (n > 0)
-		wire_send(f->slot->pool->sock, W_PW_OUTPUT, f->id, stream, 0, buf, (size_t)n,
-			  NULL, 0);
-	else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+	if (n > 0) {
+		out_add(f->slot, W_PW_OUTPUT, f->id, stream, 0, buf, (size_t)n);
+		out_flush(f->slot);
+	} else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 		close_fd(fd);
 }
 
@@ -508,7 +560,8 @@ static int run_child(struct future *f)
 		return err == ENOENT ? CODE_NOT_FOUND : CODE_CANNOT_RUN;
 	}
 	adopt_child(s, pid);
-	wire_send(s->pool->sock, W_PW_CHILD, f->id, pid, 0, NULL, 0, NULL, 0);
+	out_add(s, W_PW_CHILD, f->id, pid, 0, NULL, 0);
+	out_flush(s);
 	forward_output(f, pid, rd);
 	return reap_child(s, pid, &f->cpu_us);
 }
@@ -517,12 +570,10 @@ static int run_child(struct future *f)
 
 /* Has the semaphore been posted within a few yields?  Waking a sleeping
  * thread is most of what a noop future costs (on an idle CPU, and more so in
- * a VM, where the wakeup is an interrupt through the hypervisor), and under
- * a stream of futures a slot's next job is usually on its way when it
- * finishes one: a W_PW_RUN follows our W_PW_DONE within a round trip.
- * Yielding, not busy-waiting, so that threads with work go first.  Measured
- * on a 2-vCPU VM with noop futures: 1 slot ~20k -> ~40k futures/s, 4 slots
- * ~65k -> ~80k; a spin that finds nothing costs ~30 us of CPU. */
+ * a VM, where the wakeup is an interrupt through the hypervisor), and when a
+ * slot runs dry under a stream of futures its next ones are usually on their
+ * way.  Yielding, not busy-waiting, so that threads with work go first.  A
+ * spin that finds nothing costs ~30 us of CPU. */
 static bool posted_soon(sem_t *sem)
 {
 	for (int i = 0; i < SPIN_YIELDS; i++) {
@@ -533,25 +584,60 @@ static bool posted_soon(sem_t *sem)
 	return false;
 }
 
-/* Wait for a job.  Returns true with one to run; false when the slot is to
- * exit, with *retired true if W_PW_SLOTS shrank the pool.
+static void job_close_fds(struct job *j)
+{
+	for (int i = 0; i < 2; i++)
+		close_fd(&j->io_fd[i]);
+}
+
+/* Keep a finished job for the next W_PW_RUN (lock held), or free it. */
+static void job_recycle(struct slot *s, struct job *j)
+{
+	job_close_fds(j);
+	if (s->nspare < SPARE_JOBS && j->req_cap <= REQ_KEEP) {
+		j->next = s->spare;
+		s->spare = j;
+		s->nspare++;
+		return;
+	}
+	/* rare big requests: 4096 idle slots must not hold 256 KiB each */
+	free(j->req);
+	free(j);
+}
+
+/* Take the next job, or NULL when the slot is to exit (*retired: because
+ * W_PW_SLOTS shrank the pool).  The job's W_PW_START goes out, with what
+ * the outbox holds, before the lock is released (see the top).
  *
  * A semaphore rather than a condition variable: a handover is then at most
  * one futex wake and one futex wait.  It may count more posts than there
- * are jobs (a dismissal, say): the state is checked again after each, so an
- * extra one only costs a loop. */
-static bool slot_wait(struct slot *s, bool *retired)
+ * are jobs: the state is checked again after each, so an extra one only
+ * costs a loop. */
+static struct job *slot_next(struct slot *s, bool *retired)
 {
 	for (bool first = true;; first = false) {
-		bool run, leave;
+		struct job *j = NULL;
+		bool leave;
 
 		pthread_mutex_lock(&s->lock);
-		run = s->busy;
 		leave = s->retire || s->quit;
 		*retired = s->retire;
+		if (!leave && s->qhead) {
+			j = s->qhead;
+			s->qhead = j->next;
+			if (!s->qhead)
+				s->qtail = NULL;
+			s->queued--;
+			s->cur = j->id;
+			atomic_store(&s->stop, 0);
+			out_add(s, W_PW_START, j->id, s->num, 0, NULL, 0);
+			out_flush(s);
+		}
 		pthread_mutex_unlock(&s->lock);
-		if (run || leave)
-			return run;
+		if (j || leave)
+			return j;
+		/* Idle: what we have to say goes now, not with the next start. */
+		out_flush(s);
 		if (first && posted_soon(&s->wake))
 			continue;
 		while (sem_wait(&s->wake) < 0 && errno == EINTR)
@@ -559,24 +645,16 @@ static bool slot_wait(struct slot *s, bool *retired)
 	}
 }
 
-/* Hand the job back to the main thread: the slot is idle. */
-static void slot_release(struct slot *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->busy = false;
-	pthread_mutex_unlock(&s->lock);
-}
-
-/* Run the slot's job and report it done. */
-static void slot_run(struct slot *s)
+/* Run the job and put its W_PW_DONE in the outbox. */
+static void slot_run(struct slot *s, struct job *j)
 {
 	struct pool *p = s->pool;
-	struct future f = { .slot = s, .id = s->id, .io_fd = { s->io_fd[0], s->io_fd[1] } };
+	struct future f = { .slot = s, .id = j->id, .io_fd = { j->io_fd[0], j->io_fd[1] } };
 	char err[256];
 	const char *line;
 	int code;
 
-	s->io_fd[0] = s->io_fd[1] = -1;   /* the future's now: closed when it is done */
+	j->io_fd[0] = j->io_fd[1] = -1;   /* the future's now: closed when it is done */
 	f.ctx = (struct wl_ctx){
 		.spec = &f.spec,
 		.default_time_ms = p->default_time_ms,
@@ -585,7 +663,7 @@ static void slot_run(struct slot *s)
 		.out = fut_out,
 		.opaque = &f,
 	};
-	line = split_request(&f, s->req, s->req_len);
+	line = split_request(&f, j->req, j->req_len);
 	if (!line) {
 		fut_say(&f, "pool: future %llu: malformed W_PW_RUN payload",
 			(unsigned long long)f.id);
@@ -598,17 +676,32 @@ static void slot_run(struct slot *s)
 		code = workload_is_builtin(f.spec.workload) ? run_builtin(&f) : run_child(&f);
 		spec_free(&f.spec);
 	}
-	if (s->req_cap > REQ_KEEP) {
-		/* Rare big requests: 4096 idle slots must not hold 256 KiB each. */
-		free(s->req);
-		s->req = NULL;
-		s->req_cap = 0;
-	}
 	for (int i = 0; i < 2; i++)
 		if (f.io_fd[i] >= 0)
 			close(f.io_fd[i]);   /* the child has its copies */
-	slot_release(s);   /* from here on, nothing reads s->req (nor f.env in it) */
-	wire_send(p->sock, W_PW_DONE, f.id, code, f.cpu_us, NULL, 0, NULL, 0);
+	pthread_mutex_lock(&s->lock);
+	s->cur = 0;
+	job_recycle(s, j);   /* from here on, nothing reads j->req (nor f.env in it) */
+	pthread_mutex_unlock(&s->lock);
+	out_add(s, W_PW_DONE, f.id, code, f.cpu_us, NULL, 0);
+}
+
+/* The slot is leaving: a retired one gives its queue back to the daemon
+ * (which runs those futures elsewhere), one quitting at EOF drops it. */
+static void slot_drop_queue(struct slot *s, bool retired)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->qhead) {
+		struct job *j = s->qhead;
+
+		s->qhead = j->next;
+		s->queued--;
+		if (retired)
+			out_add(s, W_PW_REVOKED, j->id, 1, 0, NULL, 0);
+		job_recycle(s, j);
+	}
+	s->qtail = NULL;
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void *slot_main(void *arg)
@@ -617,17 +710,21 @@ static void *slot_main(void *arg)
 	struct pool *p = s->pool;
 	uint64_t one = 1;
 	char name[16];
+	struct job *j;
 	bool retired;
 
 	/* "pool-<slot>" in /proc/PID/task/TID/comm, for whoever looks. */
 	snprintf(name, sizeof name, "pool-%u", s->num);
 	pthread_setname_np(pthread_self(), name);
 
-	wire_send(p->sock, W_PW_READY, 0, s->num, gettid(), NULL, 0, NULL, 0);
-	while (slot_wait(s, &retired))
-		slot_run(s);
+	out_add(s, W_PW_READY, 0, s->num, gettid(), NULL, 0);
+	out_flush(s);
+	while ((j = slot_next(s, &retired)))
+		slot_run(s, j);
+	slot_drop_queue(s, retired);
 	if (retired)
-		wire_send(p->sock, W_PW_GONE, 0, s->num, 0, NULL, 0, NULL, 0);
+		out_add(s, W_PW_GONE, 0, s->num, 0, NULL, 0);
+	out_flush(s);
 
 	/* After this store *s belongs to the main thread again. */
 	atomic_store_explicit(&s->exited, true, memory_order_release);
@@ -638,11 +735,25 @@ static void *slot_main(void *arg)
 
 /* --- in the main thread: slots ------------------------------------------ */
 
+static void job_free_list(struct job *j)
+{
+	while (j) {
+		struct job *next = j->next;
+
+		job_close_fds(j);
+		free(j->req);
+		free(j);
+		j = next;
+	}
+}
+
 static void slot_free(struct slot *s)
 {
 	sem_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
-	free(s->req);
+	job_free_list(s->qhead);
+	job_free_list(s->spare);
+	free(s->out.buf);
 	free(s);
 }
 
@@ -653,15 +764,17 @@ static void slot_start(struct pool *p, unsigned num)
 	struct slot *s = calloc(1, sizeof *s);
 	int err = ENOMEM;
 
-	if (s) {
+	if (s && (s->out.buf = malloc(OUTBOX_BYTES))) {
+		s->out.cap = OUTBOX_BYTES;
 		s->pool = p;
 		s->num = num;
-		s->io_fd[0] = s->io_fd[1] = -1;
 		pthread_mutex_init(&s->lock, NULL);
 		sem_init(&s->wake, 0, 0);
 		err = pthread_create(&s->thread, &p->slot_attr, slot_main, s);
 		if (err)
 			slot_free(s);
+	} else if (s) {
+		free(s);
 	}
 	if (err) {
 		wlog("pool: slot %u: %s", num, strerror(err));
@@ -673,7 +786,8 @@ static void slot_start(struct pool *p, unsigned num)
 		p->top = num;
 }
 
-/* Ask the slot to exit once idle: retired by W_PW_SLOTS, or at EOF.  (Only
+/* Ask the slot to exit once its running future is over: retired by
+ * W_PW_SLOTS (its queue goes back to the daemon), or at EOF.  (Only
  * this thread writes retire and quit, so it may read them unlocked.) */
 static void slot_dismiss(struct pool *p, struct slot *s, bool retire)
 {
@@ -733,45 +847,71 @@ static void set_slots(struct pool *p, int64_t n)
 	}
 }
 
-/* Give the future to slot s.  Returns 0, or EBUSY (running future *busy_id),
+/* A job with room for len request bytes: a spare one, or a new one (lock
+ * held).  NULL if out of memory. */
+static struct job *job_get(struct slot *s, size_t len)
+{
+	struct job *j = s->spare;
+
+	if (j) {
+		s->spare = j->next;
+		s->nspare--;
+	} else if (!(j = calloc(1, sizeof *j))) {
+		return NULL;
+	}
+	if (len > j->req_cap) {
+		size_t cap = j->req_cap ? j->req_cap : REQ_MIN;
+		char *req;
+
+		while (cap < len)
+			cap *= 2;
+		req = realloc(j->req, cap);
+		if (!req) {
+			free(j->req);
+			free(j);
+			return NULL;
+		}
+		j->req = req;
+		j->req_cap = cap;
+	}
+	j->next = NULL;
+	return j;
+}
+
+/* Queue the future on slot s.  Returns 0, or EBUSY (its queue is full),
  * ENXIO (the slot is retiring) or ENOMEM. */
 static int slot_assign(struct slot *s, const struct wire_hdr *h, const char *payload,
-		       const int io[2], uint64_t *busy_id)
+		       const int io[2])
 {
+	struct job *j = NULL;
+	bool was_empty = false;
 	int err = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->retire || s->quit) {
+	if (s->retire || s->quit)
 		err = ENXIO;
-	} else if (s->busy) {
+	else if (s->queued >= SLOT_QUEUE_MAX)
 		err = EBUSY;
-		*busy_id = s->id;
-	} else if (h->len > s->req_cap) {
-		size_t cap = s->req_cap ? s->req_cap : REQ_MIN;
-		char *req;
-
-		while (cap < h->len)
-			cap *= 2;
-		req = realloc(s->req, cap);
-		if (req) {
-			s->req = req;
-			s->req_cap = cap;
-		} else {
-			err = ENOMEM;
-		}
-	}
+	else if (!(j = job_get(s, h->len)))
+		err = ENOMEM;
 	if (!err) {
 		if (h->len > 0)
-			memcpy(s->req, payload, h->len);
-		s->req_len = h->len;
-		s->id = h->id;
-		s->io_fd[0] = io[0];
-		s->io_fd[1] = io[1];
-		atomic_store(&s->stop, 0);
-		s->busy = true;
+			memcpy(j->req, payload, h->len);
+		j->req_len = h->len;
+		j->id = h->id;
+		j->io_fd[0] = io[0];
+		j->io_fd[1] = io[1];
+		was_empty = !s->qhead;
+		if (s->qtail)
+			s->qtail->next = j;
+		else
+			s->qhead = j;
+		s->qtail = j;
+		s->queued++;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (!err)
+	/* a slot with work queued does not sleep: only an empty queue needs a post */
+	if (was_empty)
 		sem_post(&s->wake);
 	return err;
 }
@@ -782,7 +922,7 @@ static bool slot_stop(struct slot *s, uint64_t id, int sig)
 	bool mine;
 
 	pthread_mutex_lock(&s->lock);
-	mine = s->busy && s->id == id;
+	mine = s->cur == id;
 	if (mine) {
 		atomic_store(&s->stop, sig);
 		if (s->child > 0)
@@ -790,6 +930,24 @@ static bool slot_stop(struct slot *s, uint64_t id, int sig)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return mine;
+}
+
+/* Take future id off slot s's queue if it is there (lock held). */
+static bool slot_unqueue(struct slot *s, uint64_t id)
+{
+	for (struct job **pp = &s->qhead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+		struct job *j = *pp;
+
+		if (j->id != id)
+			continue;
+		*pp = j->next;
+		if (s->qtail == j)
+			s->qtail = prev;
+		s->queued--;
+		job_recycle(s, j);
+		return true;
+	}
+	return false;
 }
 
 /* --- in the main thread: messages ---------------------------------------- */
@@ -816,7 +974,6 @@ static void run_future(struct pool *p, const struct wire_hdr *h, const char *pay
 		       const int *fds, int nfds)
 {
 	struct slot *s = h->a >= 1 && h->a <= POOL_SLOTS_MAX ? p->slots[h->a] : NULL;
-	uint64_t busy_id = 0;
 	int io[2] = { -1, -1 }, k = 0;
 	if ((h->b & 1) && k < nfds)
 		io[0] = fds[k++];
@@ -824,19 +981,36 @@ static void run_future(struct pool *p, const struct wire_hdr *h, const char *pay
 		io[1] = fds[k++];
 	while (k < nfds)
 		close(fds[k++]);   /* more than it said: none of ours */
-	int err = s ? slot_assign(s, h, payload, io, &busy_id) : ENXIO;
+	int err = s ? slot_assign(s, h, payload, io) : ENXIO;
 
 	if (err)
 		for (int i = 0; i < 2; i++)
 			if (io[i] >= 0)
 				close(io[i]);
 	if (err == EBUSY)
-		refuse(p, h->id, "pool: slot %lld is busy with future %llu", (long long)h->a,
-		       (unsigned long long)busy_id);
+		refuse(p, h->id, "pool: slot %lld has %d futures queued already", (long long)h->a,
+		       SLOT_QUEUE_MAX);
 	else if (err == ENXIO)
 		refuse(p, h->id, "pool: no slot %lld", (long long)h->a);
 	else if (err)
 		refuse(p, h->id, "pool: slot %lld: %s", (long long)h->a, strerror(err));
+}
+
+/* W_PW_REVOKE: answer whether the future was still queued (and now is not).
+ * The answer goes under the slot's lock, so that a start the slot sent
+ * first reaches the daemon first. */
+static void revoke_future(struct pool *p, const struct wire_hdr *h)
+{
+	struct slot *s = h->a >= 1 && h->a <= POOL_SLOTS_MAX ? p->slots[h->a] : NULL;
+	bool taken = false;
+
+	if (s)
+		pthread_mutex_lock(&s->lock);
+	if (s)
+		taken = slot_unqueue(s, h->id);
+	wire_send(p->sock, W_PW_REVOKED, h->id, taken, h->b, NULL, 0, NULL, 0);
+	if (s)
+		pthread_mutex_unlock(&s->lock);
 }
 
 static void stop_future(struct pool *p, const struct wire_hdr *h)
@@ -851,8 +1025,31 @@ static void stop_future(struct pool *p, const struct wire_hdr *h)
 	/* Not running: it has just finished, and its W_PW_DONE is on its way. */
 }
 
-/* Read and act on one message.  Returns 1 to go on, 0 at EOF, -1 on a
- * receive error that will not go away. */
+/* Act on one message (alone, or a record of a batch). */
+static void act(struct pool *p, const struct wire_hdr *h, const char *payload, const int *fds,
+		int nfds)
+{
+	switch (h->type) {
+	case W_PW_RUN:
+		run_future(p, h, payload, fds, nfds);
+		break;
+	case W_PW_REVOKE:
+		revoke_future(p, h);
+		break;
+	case W_PW_STOP:
+		stop_future(p, h);
+		break;
+	case W_PW_SLOTS:
+		set_slots(p, h->a);
+		break;
+	default:
+		wlog("pool: unexpected message type %u", h->type);
+		break;
+	}
+}
+
+/* Read and act on one message, or on each of a batch.  Returns 1 to go on,
+ * 0 at EOF, -1 on a receive error that will not go away. */
 static int handle_msg(struct pool *p, char *buf)
 {
 	struct wire_hdr hdr;
@@ -874,20 +1071,18 @@ static int handle_msg(struct pool *p, char *buf)
 		wlog("pool: receive: %s", strerror((int)-n));
 		return -1;
 	}
-	switch (hdr.type) {
-	case W_PW_RUN:
-		run_future(p, &hdr, buf + sizeof hdr, fds, nfds);
-		break;
-	case W_PW_STOP:
-		stop_future(p, &hdr);
-		break;
-	case W_PW_SLOTS:
-		set_slots(p, hdr.a);
-		break;
-	default:
-		wlog("pool: unexpected message type %u", hdr.type);
-		break;
+	if (hdr.type != W_BATCH) {
+		act(p, &hdr, buf + sizeof hdr, fds, nfds);
+		return 1;
 	}
+	const char *pl, *batch = buf + sizeof hdr;
+	size_t pos = 0;
+	struct wire_hdr rec;
+	int r;
+	while ((r = wire_batch_next(batch, (size_t)n, &pos, &rec, &pl)) > 0)
+		act(p, &rec, pl, NULL, 0);
+	if (r < 0)
+		wlog("pool: dropped the rest of a malformed batch");
 	return 1;
 }
 

@@ -1,5 +1,6 @@
 /* fuzz_wire.c - what the daemon reads from its workers: any datagram is
- * received as a well-formed message or refused, never overrun. */
+ * received as a well-formed message or refused, never overrun; a batch's
+ * records stay inside it. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ssize_t n = wire_recv(sv[0], buf, &h, NULL, NULL);
 		if (n >= 0 && h.type != 0 && (size_t)n != h.len)
 			abort();
+		if (n > 0 && h.type == W_BATCH) {   /* as the daemon unpacks one */
+			const char *pl;
+			struct wire_hdr r;
+			size_t pos = 0;
+			while (wire_batch_next(buf + sizeof h, (size_t)n, &pos, &r, &pl) > 0)
+				if (pos > (size_t)n || pl < buf + sizeof h ||
+				    pl + r.len > buf + sizeof h + (size_t)n)
+					abort();
+		}
 	} else {
 		close(sv[1]);
 	}

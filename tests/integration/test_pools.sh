@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Pools and futures (issue 3) through a real mount: the seed's map vs
 # as_completed, submit/result/wait/cancel/ctl, worker death, shutdown, retries,
-# timeouts, concurrent submitters, thread pools, poll(), limits and bad names.
+# timeouts, concurrent submitters, thread pools, pipelining (futures handed to
+# a worker ahead: cancel, a worker's death, a shrink), poll(), limits and bad names.
 . "$(dirname "$0")/lib.sh"
+# [pools] ahead = 10s: once a pool has run something, its workers are handed
+# futures ahead up to depth (32) whatever the machine's load, so the
+# pipelining tests below know what is where, and the others run with it.
 pcfs_mount "[limits]
 max_queued = 5000
 [tasks]
-kill_grace = 300ms"
+kill_grace = 300ms
+[pools]
+ahead = 10s"
 P=$M/pools
 
 # one write of several lines (bash's printf would write line by line)
@@ -195,6 +201,72 @@ expect "its workers are threads of one process" "$pids" "1"
 expect "workers are thread tasks" "$(cat "$P/t/workers/1/kind")" "thread"
 check "gil=1 on a thread pool" sh -c "echo gil=1 > '$P/t/ctl'"
 expect "gil=1 on a process pool is refused" "$(write_err "$P/w/ctl" gil=1)" "Invalid argument"
+
+# --- pipelining: a worker is handed futures ahead once the pool's pace is known ---
+st() { sed -n "s/^$2: //p" "$1/status"; }
+# eight noops give the pool a pace; every worker must be ready (one slow to
+# start would be handed nothing, and the tests say which worker gets what)
+warm() {
+	lines noop noop noop noop noop noop noop noop > "$1/submit"; cat "$1/futures/$2/wait" >/dev/null
+	wait_until 200 sh -c "[ \"\$(sed -n 's/^ready: //p' '$1/status')\" = \"\$(sed -n 's/^workers: //p' '$1/status')\" ]"
+}
+mkdir "$P/pl"; echo type=thread > "$P/pl/ctl"; echo workers=1 > "$P/pl/ctl"
+warm "$P/pl" 8
+lines 'sleep time=1s' 'sh echo $PCFS_SLOT' noop 'sleep time=100ms timeout=500ms' > "$P/pl/submit"
+check "the first runs" wait_until 60 grep -qx running "$P/pl/futures/9/state"
+expect "the rest are on the worker's queue: prefetched" "$(st "$P/pl" prefetched) $(st "$P/pl" queued) $(st "$P/pl" running)" "3 3 1"
+expect "... and pending, not running, no slot, no attempt" \
+	"$(cat "$P/pl/futures/11/state") $(sed -n 's/^attempts: //p' "$P/pl/futures/11/status")" "pending 0"
+check "cancel of a future on the worker's queue works" sh -c "echo 1 > '$P/pl/futures/11/cancel'"
+expect "... it is cancelled" "$(cat "$P/pl/futures/11/wait")" "cancelled"
+expect "... and no longer prefetched" "$(st "$P/pl" prefetched)" "2"
+expect "the running one: EBUSY" "$(write_err "$P/pl/futures/9/cancel" 1)" "Device or resource busy"
+expect "the others run after it" "$(cat "$P/pl/futures/10/result")" "1"
+expect "a timeout counts from the start, not from the handing" "$(cat "$P/pl/futures/12/wait")" "done"
+expect_match "... queued_for is the wait behind the first" "$(sed -n 's/^queued_for: //p' "$P/pl/futures/12/status")" '^(0\.[89]|1\.)'
+expect "completed: the cancel first, then in order" "$(timeout 1 cat "$P/pl/completed" | tail -4 | tr '\n' ' ')" "11 9 10 12 "
+lines 'sleep time=500ms' noop noop noop > "$P/pl/submit"
+check "the next one runs" wait_until 60 grep -qx running "$P/pl/futures/13/state"
+expect "... three handed ahead" "$(st "$P/pl" prefetched)" "3"
+echo 'shutdown cancel' > "$P/pl/ctl"
+check "shutdown cancel: the pool closes" wait_until 100 grep -qx "state: closed" "$P/pl/status"
+expect "... the running one ran, those handed ahead were cancelled" \
+	"$(for i in 13 14 15 16; do cat "$P/pl/futures/$i/state"; done | tr '\n' ' ')" "done cancelled cancelled cancelled "
+expect "... completed lists each once" "$(timeout 5 cat "$P/pl/completed" | sort -n | uniq | wc -l)" "16"
+
+mkdir "$P/pd"; echo workers=1 > "$P/pd/ctl"
+warm "$P/pd" 8
+lines 'sleep time=5s' 'sh echo $PCFS_SLOT' noop > "$P/pd/submit"
+check "a process worker runs the first" wait_until 60 grep -qx running "$P/pd/futures/9/state"
+expect "... two on its queue" "$(st "$P/pd" prefetched)" "2"
+kill -9 "$(cat "$P/pd/workers/1/pid")"
+expect "its death fails only the running future" "$(cat "$P/pd/futures/9/wait")" "failed"
+expect "those on its queue run on the replacement" "$(cat "$P/pd/futures/10/wait") $(cat "$P/pd/futures/11/wait")" "done done"
+expect "... once" "$(sed -n 's/^attempts: //p' "$P/pd/futures/10/status")" "1"
+
+mkdir "$P/ps"; echo type=thread > "$P/ps/ctl"; echo workers=2 > "$P/ps/ctl"
+warm "$P/ps" 8
+# handed one per worker in turn: worker 1 gets 9 11 13, worker 2 gets 10 12 14
+lines 'sleep time=700ms' 'sleep time=700ms' 'sh echo $PCFS_SLOT' 'sh echo $PCFS_SLOT' \
+	'sh echo $PCFS_SLOT' 'sh echo $PCFS_SLOT' > "$P/ps/submit"
+check "both workers run" wait_until 60 sh -c "grep -qx running '$P/ps/futures/9/state' && grep -qx running '$P/ps/futures/10/state'"
+expect "four are on their queues" "$(st "$P/ps" prefetched)" "4"
+echo workers=1 > "$P/ps/ctl"
+expect "shrinking: what worker 2 held runs on worker 1" \
+	"$(for i in 11 12 13 14; do cat "$P/ps/futures/$i/result"; done | tr '\n' ' ')" "1 1 1 1 "
+check "one worker is left" wait_until 100 sh -c "[ \$(ls '$P/ps/workers' | wc -l) = 1 ]"
+expect "nothing is left prefetched" "$(st "$P/ps" prefetched)" "0"
+
+mkdir "$P/pg"; echo type=thread > "$P/pg/ctl"; echo gil=1 > "$P/pg/ctl"; echo workers=2 > "$P/pg/ctl"
+warm "$P/pg" 8
+t0=$(now_ms)
+exec 3<>"$P/pg/map"; echo 'cpu 4 time=300ms' >&3
+check "gil=1: two run, two are handed ahead" wait_until 60 sh -c "[ \"\$(sed -n 's/^prefetched: //p' '$P/pg/status') \$(sed -n 's/^running: //p' '$P/pg/status')\" = '2 2' ]"
+cat <&3 >/dev/null; exec 3>&-
+wall=$(( $(now_ms) - t0 ))
+cpu=$(for i in 9 10 11 12; do sed -n 's/^cpu: //p' "$P/pg/futures/$i/status"; done | awk '{ s += $1 } END { print s }')
+check "... and the GIL still lets one compute at a time (cpu ${cpu} s in ${wall} ms)" \
+	awk "BEGIN { exit !($cpu > 0 && $cpu / ($wall / 1000) <= 1.15) }"
 
 # --- poll(): readable when the answer is ready ---
 echo 'sleep time=300ms' > "$P/w/submit"

@@ -35,13 +35,34 @@ static struct engine *start(void)
 	return e;
 }
 
-static int setup(void **state)
+static int setup_with_ahead(int64_t ahead_ms)
 {
 	config_defaults(&cfg);
 	cfg.log_level = LOG_LVL_ERROR;
 	cfg.kill_grace_ms = 300;
+	cfg.pool_ahead_ms = ahead_ms;
 	eng = start();
 	return 0;
+}
+
+static int setup(void **state)
+{
+	struct pcfs_config def;
+	config_defaults(&def);
+	return setup_with_ahead(def.pool_ahead_ms);
+}
+
+/* Pipelining tests: once a pool has run something its slots are handed
+ * futures ahead up to [pools] depth, however loaded the machine is. */
+static int setup_far_ahead(void **state)
+{
+	return setup_with_ahead(10000);
+}
+
+/* Rebalancing: a slot's queue is taken back 100 ms into a long future. */
+static int setup_near_ahead(void **state)
+{
+	return setup_with_ahead(100);
 }
 
 static int teardown(void **state)
@@ -450,6 +471,211 @@ static void test_worker_death_fails_one_future(void **state)
 	future_info_free(&fi);
 }
 
+/* ---- pipelining: futures handed to a slot ahead ------------------------------ */
+
+static uint64_t pool2(const char *name, const char *type, const char *workers)
+{
+	char err[256] = "";
+	uint64_t p = pool(name, type);
+	if (engine_pool_ctl(eng, p, workers, err, sizeof(err)) < 0)
+		fail_msg("pool ctl %s: %s", workers, err);
+	return p;
+}
+
+static struct pool_info pinfo(uint64_t p);
+
+/* A pool that has run quick futures hands its slots several ahead.  Waits
+ * for every worker to be ready too (one slow to start would be handed
+ * nothing, and the tests below say which slot gets what). */
+static void warm_up(uint64_t p)
+{
+	uint64_t f = submit(p, "noop\nnoop\nnoop\nnoop\nnoop\nnoop\nnoop\nnoop\n");
+	for (uint64_t i = f; i < f + 8; i++) {
+		struct future_info fi = fwait(p, i);
+		assert_int_equal(fi.state, FUT_DONE);
+		future_info_free(&fi);
+	}
+	struct pool_info pi = pinfo(p);
+	for (int i = 0; i < 500 && pi.ready < pi.workers; i++, sleep_ms(10))
+		pi = pinfo(p);
+	assert_int_equal(pi.ready, pi.workers);
+}
+
+static enum future_state fstate(uint64_t p, uint64_t f)
+{
+	struct future_info fi;
+	assert_int_equal(engine_future_info(eng, p, f, &fi), 0);
+	enum future_state st = fi.state;
+	future_info_free(&fi);
+	return st;
+}
+
+static void wait_state(uint64_t p, uint64_t f, enum future_state want)
+{
+	for (int i = 0; i < 500 && fstate(p, f) != want; i++)
+		sleep_ms(10);
+	assert_int_equal(fstate(p, f), want);
+}
+
+static struct pool_info pinfo(uint64_t p)
+{
+	struct pool_info pi;
+	assert_int_equal(engine_pool_info(eng, p, &pi), 0);
+	return pi;
+}
+
+static void expect_done(uint64_t p, uint64_t f, unsigned slot)
+{
+	struct future_info fi = fwait(p, f);
+	assert_int_equal(fi.state, FUT_DONE);
+	assert_int_equal(fi.attempts, 1);
+	if (slot)
+		assert_int_equal(fi.slot, slot);
+	future_info_free(&fi);
+}
+
+/* Handed ahead is still pending (not running, no slot, no attempt); a
+ * cancel takes it back from the worker; the rest run once, after the
+ * running one; a timeout counts from the start, not from the handing. */
+static void test_pipelined_pending_and_cancel(void **state)
+{
+	uint64_t p = pool2("pipe", "type=thread", "workers=1");
+	warm_up(p);
+	uint64_t f = submit(p, "sleep time=700ms\nnoop\nnoop\nsleep time=100ms timeout=400ms\n");
+	wait_state(p, f, FUT_RUNNING);
+	struct pool_info pi = pinfo(p);
+	assert_int_equal(pi.prefetched, 3);   /* on the worker's queue */
+	assert_int_equal(pi.queued, 3);
+	assert_int_equal(pi.running, 1);
+	assert_int_equal(pi.busy, 1);
+	struct future_info fi;
+	assert_int_equal(engine_future_info(eng, p, f + 1, &fi), 0);
+	assert_int_equal(fi.state, FUT_PENDING);
+	assert_int_equal(fi.slot, 0);
+	assert_int_equal(fi.attempts, 0);
+	future_info_free(&fi);
+
+	assert_int_equal(engine_future_cancel(eng, p, f + 1), 0);
+	assert_int_equal(fstate(p, f + 1), FUT_CANCELLED);
+	/* two at once on one handed future: both see it cancelled */
+	struct race r[2] = { { p, f + 2, 1 }, { p, f + 2, 1 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, cancel_thread, &r[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[1].rc, 0);
+	assert_int_equal(pinfo(p).prefetched, 1);
+	assert_int_equal(engine_future_cancel(eng, p, f), -EBUSY);
+
+	expect_done(p, f, 1);
+	fi = fwait(p, f + 3);   /* waited 0.7 s at the worker, ran 0.1 s: no timeout */
+	assert_int_equal(fi.state, FUT_DONE);
+	assert_true(fi.queued_for >= 0.5);
+	assert_true(fi.runtime < 0.4);
+	future_info_free(&fi);
+	uint64_t order[16];
+	size_t n;
+	bool more;
+	assert_int_equal(engine_pool_completed(eng, p, 8, order, 16, &n, &more), 0);
+	uint64_t want[] = { f + 1, f + 2, f, f + 3 };
+	assert_int_equal(n, 4);
+	assert_memory_equal(order, want, sizeof(want));
+}
+
+/* A worker that dies fails only its running future: those handed to it
+ * ahead go back to the queue and run, once, on its replacement. */
+static void test_pipelined_worker_death(void **state)
+{
+	uint64_t p = pool2("death", "type=process", "workers=1");
+	warm_up(p);
+	uint64_t f = submit(p, "sleep time=5s\nnoop\nnoop\n");
+	wait_state(p, f, FUT_RUNNING);
+	assert_int_equal(pinfo(p).prefetched, 2);
+	struct future_info fi;
+	assert_int_equal(engine_future_info(eng, p, f, &fi), 0);
+	struct task_info ti;
+	assert_int_equal(engine_task_info(eng, fi.task, &ti), 0);
+	future_info_free(&fi);
+	assert_int_equal(kill(ti.pid, SIGKILL), 0);
+	task_info_free(&ti);
+	fi = fwait(p, f);
+	assert_int_equal(fi.state, FUT_FAILED);
+	assert_non_null(strstr(fi.error, "died"));
+	future_info_free(&fi);
+	expect_done(p, f + 1, 1);
+	expect_done(p, f + 2, 1);
+}
+
+/* Shrinking takes back what the retired slots were handed: it runs on the
+ * slot that is left (PCFS_SLOT says so), each once. */
+static void test_pipelined_shrink(void **state)
+{
+	static const char *const types[] = { "type=thread", "type=process" };
+	for (int k = 0; k < 2; k++) {
+		char name[16], err[128];
+		snprintf(name, sizeof(name), "shrink%d", k);
+		uint64_t p = pool2(name, types[k], "workers=2");
+		warm_up(p);
+		/* one at a time to each slot: 1 [f, f+2, f+4], 2 [f+1, f+3, f+5] */
+		uint64_t f = submit(p, "sleep time=500ms\nsleep time=500ms\nsh echo $PCFS_SLOT\n"
+				       "sh echo $PCFS_SLOT\nsh echo $PCFS_SLOT\nsh echo $PCFS_SLOT\n");
+		wait_state(p, f, FUT_RUNNING);
+		wait_state(p, f + 1, FUT_RUNNING);
+		assert_int_equal(pinfo(p).prefetched, 4);
+		assert_int_equal(engine_pool_ctl(eng, p, "workers=1", err, sizeof(err)), 0);
+		for (uint64_t i = f; i < f + 6; i++)
+			expect_done(p, i, i == f + 1 ? 2 : 1);
+		for (uint64_t i = f + 2; i < f + 6; i++) {
+			char out[8];
+			uint64_t total;
+			assert_int_equal(engine_future_output(eng, p, i, 1, 0, out, sizeof(out), &total), 2);
+			assert_memory_equal(out, "1\n", 2);
+		}
+		struct pool_info pi = pinfo(p);
+		assert_int_equal(pi.workers, 1);
+		assert_int_equal(pi.prefetched, 0);
+	}
+}
+
+/* A slot left idle takes over what waits behind another slot's future
+ * once that has run longer than [pools] ahead, instead of waiting for it. */
+static void test_pipelined_rebalance(void **state)
+{
+	uint64_t p = pool2("bal", "type=thread", "workers=2");
+	warm_up(p);
+	/* one at a time to each slot: 1 [f, f+2], 2 [f+1, f+3] */
+	uint64_t f = submit(p, "sleep time=3s\nnoop\nnoop\nnoop\n");
+	struct future_info fi = fwait(p, f + 2);
+	assert_int_equal(fi.state, FUT_DONE);
+	assert_int_equal(fi.slot, 2);       /* not behind the sleep on slot 1 */
+	assert_true(fi.queued_for < 1.5);
+	future_info_free(&fi);
+	assert_int_equal(fstate(p, f), FUT_RUNNING);
+	expect_done(p, f, 1);
+}
+
+/* pause takes back what the slots were handed: nothing more starts. */
+static void test_pipelined_pause(void **state)
+{
+	uint64_t p = pool2("pause", "type=thread", "workers=1");
+	warm_up(p);
+	char err[128];
+	uint64_t f = submit(p, "sleep time=300ms\nnoop\nnoop\n");
+	wait_state(p, f, FUT_RUNNING);
+	assert_int_equal(engine_pool_ctl(eng, p, "pause", err, sizeof(err)), 0);
+	expect_done(p, f, 1);
+	sleep_ms(100);
+	assert_int_equal(fstate(p, f + 1), FUT_PENDING);
+	struct pool_info pi = pinfo(p);
+	assert_int_equal(pi.prefetched, 0);
+	assert_int_equal(pi.queued, 2);
+	assert_int_equal(engine_pool_ctl(eng, p, "resume", err, sizeof(err)), 0);
+	expect_done(p, f + 1, 1);
+	expect_done(p, f + 2, 1);
+}
+
 static void test_pool_names_and_lines(void **state)
 {
 	char err[256];
@@ -598,6 +824,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_races, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize_and_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_death_fails_one_future, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_pending_and_cancel, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_worker_death, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_shrink, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_rebalance, setup_near_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_restart, setup_state,
 						teardown_state),

@@ -323,6 +323,105 @@ static void test_malformed(void **state)
 	free(huge);
 }
 
+/* ---- batches ---------------------------------------------------------------- */
+
+/* Several records in one datagram come out whole, in order, padding and all;
+ * one record alone goes as a plain message. */
+static void test_batch_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	char space[256];
+	struct wire_batch b = { .buf = space, .cap = sizeof space };
+	struct wire_hdr h, r;
+	const char *pl;
+	size_t pos = 0;
+	ssize_t n;
+
+	assert_true(wire_batch_add(&b, W_PW_DONE, 7, 0, 12, NULL, 0));
+	assert_true(wire_batch_add(&b, W_PW_OUTPUT, 8, 2, 0, "abc", 3));   /* padded to 8 */
+	assert_true(wire_batch_add(&b, W_PW_START, 9, 1, 0, NULL, 0));
+	assert_int_equal(b.n, 3);
+	assert_int_equal(b.len, 3 * sizeof(struct wire_hdr) + 8);
+	assert_int_equal(wire_batch_send(f->sv[0], &b), 0);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(b.len, 0);
+	n = wire_recv(f->sv[1], f->buf, &h, NULL, NULL);
+	assert_int_equal(h.type, W_BATCH);
+	assert_int_equal(h.a, 3);
+	const char *batch = f->buf + sizeof h;
+	assert_int_equal(wire_batch_next(batch, (size_t)n, &pos, &r, &pl), 1);
+	assert_int_equal(r.type, W_PW_DONE);
+	assert_int_equal(r.id, 7);
+	assert_int_equal(r.b, 12);
+	assert_int_equal(r.len, 0);
+	assert_int_equal(wire_batch_next(batch, (size_t)n, &pos, &r, &pl), 1);
+	assert_int_equal(r.type, W_PW_OUTPUT);
+	assert_int_equal(r.len, 3);
+	assert_memory_equal(pl, "abc", 3);
+	assert_int_equal(wire_batch_next(batch, (size_t)n, &pos, &r, &pl), 1);
+	assert_int_equal(r.type, W_PW_START);
+	assert_int_equal(r.id, 9);
+	assert_int_equal(wire_batch_next(batch, (size_t)n, &pos, &r, &pl), 0);
+
+	assert_true(wire_batch_add(&b, W_PW_REVOKE, 5, 1, 44, NULL, 0));
+	assert_int_equal(wire_batch_send(f->sv[0], &b), 0);
+	assert_int_equal(wire_recv(f->sv[1], f->buf, &h, NULL, NULL), 0);
+	assert_int_equal(h.type, W_PW_REVOKE);
+	assert_int_equal(h.b, 44);
+	assert_int_equal(wire_batch_send(f->sv[0], &b), 0);   /* empty: nothing sent */
+	assert_empty(f->sv[1]);
+}
+
+/* A batch takes what fits and refuses the rest without appending a byte. */
+static void test_batch_full(void **state)
+{
+	char space[2 * sizeof(struct wire_hdr) + 16];
+	struct wire_batch b = { .buf = space, .cap = sizeof space };
+
+	(void)state;
+	assert_int_equal(wire_record_size(0), sizeof(struct wire_hdr));
+	assert_int_equal(wire_record_size(1), sizeof(struct wire_hdr) + 8);
+	assert_int_equal(wire_record_size(8), sizeof(struct wire_hdr) + 8);
+	assert_true(wire_batch_add(&b, W_PW_RUN, 1, 1, 0, "noop", 5));
+	assert_false(wire_batch_add(&b, W_PW_RUN, 2, 1, 0, "noop and more", 14));
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.len, wire_record_size(5));
+	assert_true(wire_batch_add(&b, W_PW_RUN, 2, 1, 0, "noop", 5));
+	assert_false(wire_batch_add(&b, W_PW_STOP, 3, 9, 0, NULL, 0));
+	assert_int_equal(b.n, 2);
+}
+
+/* Malformed records end the batch with -EPROTO, never an overrun: short
+ * headers, lengths past the end, type 0, nested batches. */
+static void test_batch_malformed(void **state)
+{
+	char buf[128];
+	struct wire_hdr h = { .type = W_PW_DONE, .len = 0, .id = 1 }, r;
+	const char *pl;
+	size_t pos;
+
+	(void)state;
+	memcpy(buf, &h, sizeof h);
+	pos = 0;
+	assert_int_equal(wire_batch_next(buf, sizeof h - 1, &pos, &r, &pl), -EPROTO);
+	h.len = 9;
+	memcpy(buf, &h, sizeof h);
+	pos = 0;
+	assert_int_equal(wire_batch_next(buf, sizeof h + 8, &pos, &r, &pl), -EPROTO);
+	pos = 0;   /* the last record's padding may be missing */
+	assert_int_equal(wire_batch_next(buf, sizeof h + 9, &pos, &r, &pl), 1);
+	assert_int_equal(pos, sizeof h + 9);
+	h.len = 0;
+	h.type = 0;
+	memcpy(buf, &h, sizeof h);
+	pos = 0;
+	assert_int_equal(wire_batch_next(buf, sizeof h, &pos, &r, &pl), -EPROTO);
+	h.type = W_BATCH;
+	memcpy(buf, &h, sizeof h);
+	pos = 0;
+	assert_int_equal(wire_batch_next(buf, sizeof h, &pos, &r, &pl), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +436,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_roundtrip, setup, teardown),
+		cmocka_unit_test(test_batch_full),
+		cmocka_unit_test(test_batch_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
