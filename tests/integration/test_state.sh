@@ -10,12 +10,16 @@ M=$(mktemp -d "$WORKDIR/mnt.XXXX")
 CFG=$WORKDIR/state.ini
 
 # start_pcfs CONFIG_TEXT: the daemon in the foreground (background job) on $M
+# (ready when it says so: a stale mount there answers a cached stat too)
 start_pcfs() {
 	printf '%s\n' "$1" > "$CFG"
+	local before
+	before=$(grep -c "mounted on $M " "$WORKDIR/pcfs.stderr" 2>/dev/null)
 	"$PCFS" -f --config "$CFG" "$M" 2>>"$WORKDIR/pcfs.stderr" &
 	PCFS_PID=$!
-	for _ in $(seq 100); do
-		is_mounted "$M" && stat "$M/procs" >/dev/null 2>&1 && return 0
+	for _ in $(seq 200); do
+		[ "$(grep -c "mounted on $M " "$WORKDIR/pcfs.stderr" 2>/dev/null)" -gt "${before:-0}" ] &&
+			ls "$M/procs" >/dev/null 2>&1 && return 0
 		kill -0 "$PCFS_PID" 2>/dev/null || break
 		sleep 0.05
 	done
