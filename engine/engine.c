@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1548,6 +1549,33 @@ ssize_t engine_task_output(struct engine *e, uint64_t id, int stream, uint64_t o
 	return (ssize_t)n;
 }
 
+/* A lost task's process still ran when this daemon started: it is not our
+ * child, but it is still the user's task.  Signal its process group if the
+ * pid still names the same process (a pidfd pins it while its start time is
+ * checked, so a pid reused meanwhile is not signalled). */
+static int signal_lost(struct task *t, int sig, char *err, size_t errlen)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, t->lost_pid, 0);
+	if (pfd < 0 || !state_same_process(t->lost_pid, t->start_rt)) {
+		if (pfd >= 0)
+			close(pfd);
+		t->lost_pid = 0;
+		snprintf(err, errlen, "task %llu was lost, and its process has ended since",
+			 (unsigned long long)t->id);
+		return -ESRCH;
+	}
+	int rc = 0;
+	/* its group, as for a live task (it was made a group leader) */
+	if (getpgid(t->lost_pid) == t->lost_pid ? kill(-t->lost_pid, sig) < 0
+						 : syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0)
+		rc = -errno;
+	close(pfd);
+	if (rc < 0)
+		snprintf(err, errlen, "task %llu (lost, pid %d): %s", (unsigned long long)t->id,
+			 (int)t->lost_pid, strerror(-rc));
+	return rc;
+}
+
 int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
 {
 	char word[32] = "", arg[64] = "", extra[8] = "";
@@ -1590,6 +1618,8 @@ int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, s
 	int rc = 0;
 	if (!t) {
 		rc = -ENOENT;
+	} else if (t->state == TS_LOST && t->lost_pid) {
+		rc = signal_lost(t, sig, err, errlen);
 	} else if (state_ended(t->state)) {
 		snprintf(err, errlen, "task %llu has already ended", (unsigned long long)id);
 		rc = -ESRCH;

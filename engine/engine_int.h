@@ -106,6 +106,8 @@ struct task {
 	/* [state] dir (state.c) */
 	bool persist;                  /* a result to keep (not a pool's worker) */
 	bool journaled;                /* its start record is written */
+	pid_t lost_pid;                /* lost, and its process still ran at restore: ctl may
+					* signal it (0: no) */
 };
 
 /* What is kept of a task's memory and scheduling figures (sample.c). */
@@ -345,6 +347,8 @@ void state_task_ended(struct engine *e, struct task *t);
 void state_task_output_done(struct engine *e, struct task *t);
 void state_task_forgotten(struct engine *e, struct task *t);
 void state_failed(struct engine *e, const char *what, int err);
+/* Is pid still the process that started at `start` (not a reused pid)? */
+bool state_same_process(pid_t pid, struct timespec start);
 /* The buffer to append one record to, or NULL when nothing is journaled. */
 struct strbuf *state_record(struct engine *e);
 /* Output files in DIR/out, named PREFIX ID.STREAM. */

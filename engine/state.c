@@ -524,7 +524,7 @@ static struct timeval us_tv(int64_t us)
 
 /* Is pid still the process that started at `start` (not a reused pid)?
  * Its start time is boot time + /proc/PID/stat's starttime (clock ticks). */
-static bool same_process(pid_t pid, struct timespec start)
+bool state_same_process(pid_t pid, struct timespec start)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -629,7 +629,9 @@ static struct task *restore_task(struct engine *e, struct rtask *rt, const struc
 		run_ns = (int64_t)(now_rt->tv_sec - t->start_rt.tv_sec) * 1000000000 +
 			 (now_rt->tv_nsec - t->start_rt.tv_nsec);
 		bool alive = t->kind == TASK_PROCESS && t->pid > 0 &&
-			     same_process(t->pid, t->start_rt);
+			     state_same_process(t->pid, t->start_rt);
+		if (alive)
+			t->lost_pid = t->pid;   /* ctl may still signal it */
 		snprintf(t->error, sizeof(t->error),
 			 "lost: pcfs stopped while it ran; its exit status cannot be known%s",
 			 alive ? " (its process still runs, outside pcfs)" : "");

@@ -84,6 +84,11 @@ expect "lost: status.json" "$(jq -c '[.state, .exitcode, .alive]' "$M/procs/$C/s
 expect_match "lost: error says the process still runs, and where" "$(cat "$M/procs/$C/error")" \
 	"lost: .*still runs.* as pid $CPID"
 expect "lost: name kept" "$(cat "$M/procs/$C/name" 2>/dev/null || jq -r .name "$M/procs/$C/status.json")" left
+expect "lost, its process still runs: ctl term reaches it" "$(write_err "$M/procs/$C/ctl" term)" ""
+check "... and it ends" wait_until 100 sh -c "! kill -0 $CPID 2>/dev/null"
+expect "... it stays lost (its status is still unknown)" "$(cat "$M/procs/$C/state")" lost
+expect "ctl on a lost task whose process has gone: ESRCH" "$(write_err "$M/procs/$C/ctl" kill)" \
+	"No such process"
 kill "$CPID" 2>/dev/null
 
 N=$(echo 'exec /bin/true' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
