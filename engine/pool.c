@@ -1679,6 +1679,57 @@ static char *pack_env(const struct task_spec *s, size_t *len)
 	return sb_steal(&b);
 }
 
+/* One line of a pool's submit: Slurm options (mem= cpus= ...) are the job's,
+ * not the workload's, so a Slurm pool takes them out into *lo first. */
+static int parse_pool_line(struct engine *e, bool slurm, const char *line, size_t len,
+			   struct task_spec *spec, struct slurm_opts *lo, char *why, size_t whylen)
+{
+	char *stripped = NULL;
+	int rc = 0;
+	memset(lo, 0, sizeof(*lo));
+	if (slurm)
+		rc = slurm_line_opts(line, len, lo, &stripped, why, whylen);
+	if (rc == 0)
+		rc = spec_parse(stripped ? stripped : line, stripped ? strlen(stripped) : len,
+				e->online_cpus, spec, why, whylen);
+	free(stripped);
+	return rc;
+}
+
+/* A pending future of this line, with nothing else set (NULL: no memory). */
+static struct future *fut_new(const char *line)
+{
+	struct future *f = calloc(1, sizeof(*f));
+	if (!f || !(f->line = strdup(line))) {
+		free(f);
+		return NULL;
+	}
+	f->timer_fd = -1;
+	f->out[1].fd = f->out[2].fd = -1;
+	f->timeout_ms = SPEC_UNSET;
+	return f;
+}
+
+/* What a parsed line says of its future: env=, stdin=/stdout=, retries=,
+ * timeout=, and a Slurm pool's job options over the pool's.  -ENOMEM. */
+static int fut_apply_spec(struct future *f, const struct task_spec *s,
+			  const struct slurm_opts *popts, const struct slurm_opts *lo, bool slurm)
+{
+	f->env = pack_env(s, &f->envlen);
+	if ((s->stdin_chan && !(f->stdin_chan = strdup(s->stdin_chan))) ||
+	    (s->stdout_chan && !(f->stdout_chan = strdup(s->stdout_chan))))
+		return -ENOMEM;
+	f->retries = (unsigned)s->retries;
+	f->timeout_ms = s->timeout_ms;
+	f->sopt = *popts;
+	slurm_opts_merge(&f->sopt, lo);
+	/* timeout= is the job's time limit in Slurm (whole minutes), unless the
+	 * line says slurm_time= */
+	if (slurm && f->timeout_ms != SPEC_UNSET && !lo->time_min)
+		f->sopt.time_min = slurm_minutes(f->timeout_ms);
+	return 0;
+}
+
 int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t len,
 		       uint64_t **ids, size_t *nids, char *err, size_t errlen)
 {
@@ -1722,15 +1773,8 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 			lopts = lo;
 		}
 		char why[256];
-		char *stripped = NULL;
-		memset(&lopts[nspec], 0, sizeof(lopts[nspec]));
-		/* Slurm options (mem= cpus= ...) are the job's, not the workload's */
-		if (slurm)
-			rc = slurm_line_opts(line, ll, &lopts[nspec], &stripped, why, sizeof(why));
-		if (rc == 0)
-			rc = spec_parse(stripped ? stripped : line, stripped ? strlen(stripped) : ll,
-					e->online_cpus, &specs[nspec], why, sizeof(why));
-		free(stripped);
+		rc = parse_pool_line(e, slurm, line, ll, &specs[nspec], &lopts[nspec], why,
+				     sizeof(why));
 		if (rc == -ENOMEM)
 			goto out;
 		if (rc < 0) {
@@ -1806,29 +1850,13 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 	bool ok = nf != NULL;
 	for (size_t i = 0; ok && i < nspec; i++) {
 		for (unsigned c = 0; ok && c < specs[i].count; c++) {
-			struct future *f = calloc(1, sizeof(*f));
-			if (!f || !(f->line = strdup(specs[i].line))) {
-				free(f);
+			struct future *f = fut_new(specs[i].line);
+			if (!f || fut_apply_spec(f, &specs[i], &popts, &lopts[i], slurm) < 0) {
+				if (f)
+					fut_free(f);
 				ok = false;
 				break;
 			}
-			f->env = pack_env(&specs[i], &f->envlen);
-			if ((specs[i].stdin_chan && !(f->stdin_chan = strdup(specs[i].stdin_chan))) ||
-			    (specs[i].stdout_chan && !(f->stdout_chan = strdup(specs[i].stdout_chan)))) {
-				fut_free(f);
-				ok = false;
-				break;
-			}
-			f->retries = (unsigned)specs[i].retries;
-			f->timeout_ms = specs[i].timeout_ms;
-			f->sopt = popts;
-			slurm_opts_merge(&f->sopt, &lopts[i]);
-			/* timeout= is the job's time limit in Slurm (whole minutes),
-			 * unless the line says slurm_time= */
-			if (slurm && f->timeout_ms != SPEC_UNSET && !lopts[i].time_min)
-				f->sopt.time_min = slurm_minutes(f->timeout_ms);
-			f->timer_fd = -1;
-			f->out[1].fd = f->out[2].fd = -1;
 			nf[k++] = f;
 		}
 	}
@@ -2757,41 +2785,22 @@ int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line
 static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
 				  const char *line)
 {
-	struct future *f = calloc(1, sizeof(*f));
-	if (!f || !(f->line = strdup(line ? line : ""))) {
-		free(f);
+	struct future *f = fut_new(line ? line : "");
+	if (!f)
 		return NULL;
-	}
 	f->id = id;
-	f->timer_fd = -1;
-	f->out[1].fd = f->out[2].fd = -1;
-	f->timeout_ms = SPEC_UNSET;
 	f->sopt = p->sopt;
 	f->submitted = now_mono();
 	struct task_spec spec;
-	struct slurm_opts lo = { 0 };
-	char why[256] = "", *stripped = NULL;
-	int rc = !line ? -EINVAL : 0;
-	if (rc == 0 && p->slurm)
-		rc = slurm_line_opts(line, strlen(line), &lo, &stripped, why, sizeof(why));
+	struct slurm_opts lo;
+	char why[256] = "";
+	int rc = line ? parse_pool_line(e, p->slurm, line, strlen(line), &spec, &lo, why,
+					 sizeof(why))
+		      : -EINVAL;
 	if (rc == 0) {
-		const char *l = stripped ? stripped : line;
-		rc = spec_parse(l, strlen(l), e->online_cpus, &spec, why, sizeof(why));
-		if (rc == 0) {
-			f->env = pack_env(&spec, &f->envlen);
-			if (spec.stdin_chan)
-				f->stdin_chan = strdup(spec.stdin_chan);
-			if (spec.stdout_chan)
-				f->stdout_chan = strdup(spec.stdout_chan);
-			f->retries = (unsigned)spec.retries;
-			f->timeout_ms = spec.timeout_ms;
-			slurm_opts_merge(&f->sopt, &lo);
-			if (p->slurm && f->timeout_ms != SPEC_UNSET && !lo.time_min)
-				f->sopt.time_min = slurm_minutes(f->timeout_ms);
-			spec_free(&spec);
-		}
+		rc = fut_apply_spec(f, &spec, &p->sopt, &lo, p->slurm);
+		spec_free(&spec);
 	}
-	free(stripped);
 	if (rc < 0) {
 		f->state = FUT_FAILED;
 		f->exitcode = 1;
