@@ -273,13 +273,35 @@ struct task *task_restored(struct engine *e, uint64_t id, const char *cmd)
 	t->timer_fd = -1;
 	t->out[1].fd = t->out[2].fd = -1;
 	task_link(e, t);
+	/* the list is in id order; the journal mostly is too (concurrent
+	 * spawns may write their starts out of order): move it back to place */
+	while (t->prev && t->prev->id > id) {
+		struct task *p = t->prev;
+		p->next = t->next;
+		if (t->next)
+			t->next->prev = p;
+		else
+			e->last = p;
+		t->prev = p->prev;
+		t->next = p;
+		if (p->prev)
+			p->prev->next = t;
+		else
+			e->first = t;
+		p->prev = t;
+	}
 	return t;
 }
 
 void task_restored_ended(struct engine *e, struct task *t)
 {
 	fin_append(e, t);
-	trim_history(e, NULL);
+	trim_history(e, t);
+}
+
+void task_restored_forget(struct engine *e, struct task *t)
+{
+	task_forget_locked(e, t);
 }
 
 static void task_ended(struct engine *e, struct task *t, enum task_state st, int code)

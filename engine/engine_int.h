@@ -360,6 +360,7 @@ void state_remove_output(struct engine *e, const char *prefix, uint64_t id);
 /* engine.c, for state.c: a journaled task back in the table */
 struct task *task_restored(struct engine *e, uint64_t id, const char *cmd);
 void task_restored_ended(struct engine *e, struct task *t);
+void task_restored_forget(struct engine *e, struct task *t);
 /* pool.c, for state.c: pools and futures in the journal */
 struct jrec;
 struct pool_replay;

@@ -282,6 +282,11 @@ void state_flush(struct engine *e)
 /* Every record that describes what is known now, in an order replay accepts. */
 static void render_all(struct engine *e, struct strbuf *sb, size_t *n)
 {
+	/* the next id: forgotten tasks leave no record, but their ids stay used */
+	jr_begin(sb, "N");
+	jr_u64(sb, "next", e->next_id);
+	jr_end(sb);
+	(*n)++;
 	for (struct task *t = e->first; t; t = t->next) {
 		if (!journaled_task(t) || t->state == TS_STARTING)
 			continue;
@@ -430,68 +435,6 @@ void state_close(struct engine *e)
 	e->state = NULL;
 }
 
-/* A task known from the journal while it is replayed. */
-struct rtask {
-	char *start, *end;             /* the raw records (owned) */
-	uint64_t id;
-	size_t end_seq;                /* the order ends happened in */
-	bool forgotten;
-	struct task *task;             /* restored */
-};
-
-struct replay {
-	struct rtask *v;
-	size_t n, cap;
-	size_t *slot;                  /* open addressing: index + 1, 0 = empty */
-	size_t nslot;
-	size_t end_seq;
-	uint64_t max_id;
-};
-
-static size_t rslot(const struct replay *r, uint64_t id)
-{
-	size_t i = (size_t)(id * 0x9E3779B97F4A7C15ull) & (r->nslot - 1);
-	while (r->slot[i] && r->v[r->slot[i] - 1].id != id)
-		i = (i + 1) & (r->nslot - 1);
-	return i;
-}
-
-static struct rtask *rfind(struct replay *r, uint64_t id)
-{
-	if (!r->nslot)
-		return NULL;
-	size_t i = rslot(r, id);
-	return r->slot[i] ? &r->v[r->slot[i] - 1] : NULL;
-}
-
-static struct rtask *radd(struct replay *r, uint64_t id)
-{
-	if (2 * (r->n + 1) > r->nslot) {      /* grow and rehash */
-		size_t ns = r->nslot ? r->nslot * 2 : 1024;
-		size_t *slot = calloc(ns, sizeof(*slot));
-		if (!slot)
-			return NULL;
-		free(r->slot);
-		r->slot = slot;
-		r->nslot = ns;
-		for (size_t k = 0; k < r->n; k++)
-			r->slot[rslot(r, r->v[k].id)] = k + 1;
-	}
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 256;
-		struct rtask *v = realloc(r->v, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		r->v = v;
-		r->cap = cap;
-	}
-	struct rtask *t = &r->v[r->n];
-	memset(t, 0, sizeof(*t));
-	t->id = id;
-	r->slot[rslot(r, id)] = ++r->n;
-	return t;
-}
-
 static enum workload workload_of(const char *name)
 {
 	for (int w = 0; w < WL__COUNT; w++)
@@ -560,109 +503,127 @@ bool state_same_process(pid_t pid, struct timespec start)
 	return d > -2.0 && d < 2.0;     /* btime is whole seconds */
 }
 
-/* One task of the journal back into the table (lock held). */
-static struct task *restore_task(struct engine *e, struct rtask *rt, const struct timespec *now_rt)
+/* The run time a restored task shows: monotonic times that give it. */
+static void set_run_time(struct task *t, int64_t run_ns)
 {
-	struct jrec st, en;
-	if (jr_parse(rt->start, &st) < 0)
-		return NULL;
-	bool ended = rt->end && jr_parse(rt->end, &en) == 0;
-	const char *cmd = jr_get(&st, "cmd", NULL);
-	struct task *t = task_restored(e, rt->id, cmd ? cmd : "");
-	if (!t)
-		return NULL;
-	const char *v;
-	t->kind = (v = jr_get(&st, "kind", NULL)) && !strcmp(v, "thread") ? TASK_THREAD : TASK_PROCESS;
-	t->method = method_of(jr_get(&st, "method", NULL));
-	t->workload = workload_of(jr_get(&st, "workload", NULL));
-	if ((v = jr_get(&st, "name", NULL)))
-		snprintf(t->name, sizeof(t->name), "%s", v);
-	jr_get_ts(&st, "start", &t->start_rt);
-	int64_t x;
-	uint64_t u;
-	if (jr_get_i64(&st, "pid", &x))
-		t->pid = (pid_t)x;
-	if (jr_get_u64(&st, "parent", &u))
-		t->parent_id = u;
-	if (jr_get_i64(&st, "cowref", &x))
-		t->cow_ref = (pid_t)x;
-	if (jr_get_i64(&st, "timeout", &x))
-		t->timeout_ms = x;
-	/* control and output stay their owner's (a record without one is the
-	 * daemon's: older journals) */
-	t->owner = e->self;
-	if (jr_get_u64(&st, "uid", &u))
-		t->owner.uid = (uid_t)u;
-	if (jr_get_u64(&st, "gid", &u))
-		t->owner.gid = (gid_t)u;
-	t->persist = t->journaled = true;
-
-	int64_t run_ns = 0;
-	if (ended) {
-		t->state = ended_state_of(jr_get(&en, "state", NULL));
-		if (jr_get_i64(&en, "code", &x))
-			t->exitcode = (int)x;
-		jr_get_ts(&en, "end", &t->end_rt);
-		jr_get_i64(&en, "run_ns", &run_ns);
-		int64_t ut = 0, stt = 0;
-		jr_get_i64(&en, "utime_us", &ut);
-		jr_get_i64(&en, "stime_us", &stt);
-		if (t->kind == TASK_THREAD)
-			t->thread_cpu_us = ut;
-		t->ru.ru_utime = us_tv(ut);
-		t->ru.ru_stime = us_tv(stt);
-		t->timed_out = jr_get_u64(&en, "timed_out", &u) && u;
-		if (jr_get_i64(&en, "term_signal", &x))
-			t->term_signal = (int)x;
-		if ((v = jr_get(&en, "error", NULL)))
-			snprintf(t->error, sizeof(t->error), "%s", v);
-		for (int s = 1; s <= 2; s++) {
-			state_read_output(e, "", t->id, s, &t->out[s]);
-			if (jr_get_u64(&en, s == 1 ? "dropped1" : "dropped2", &u))
-				t->out[s].dropped += u;
-		}
-	} else {
-		/* It ran when the daemon died.  Its exit status went to whoever
-		 * reaped it; its output pipe died with the daemon. */
-		t->state = TS_LOST;
-		t->end_rt = *now_rt;
-		run_ns = (int64_t)(now_rt->tv_sec - t->start_rt.tv_sec) * 1000000000 +
-			 (now_rt->tv_nsec - t->start_rt.tv_nsec);
-		bool alive = t->kind == TASK_PROCESS && t->pid > 0 &&
-			     state_same_process(t->pid, t->start_rt);
-		if (alive)
-			t->lost_pid = t->pid;   /* ctl may still signal it */
-		snprintf(t->error, sizeof(t->error),
-			 "lost: pcfs stopped while it ran; its exit status cannot be known%s",
-			 alive ? " (its process still runs, outside pcfs)" : "");
-		if (alive) {
-			size_t l = strlen(t->error);
-			snprintf(t->error + l - 1, sizeof(t->error) - l + 1, " as pid %d)",
-				 (int)t->pid);
-		}
-	}
-	/* monotonic times that give the recorded run time */
 	clock_gettime(CLOCK_MONOTONIC, &t->end_mono);
 	int64_t s_ns = (int64_t)t->end_mono.tv_sec * 1000000000 + t->end_mono.tv_nsec - run_ns;
 	t->start_mono.tv_sec = s_ns / 1000000000;
 	t->start_mono.tv_nsec = s_ns % 1000000000;
-	return t;
 }
 
-static int by_id(const void *a, const void *b)
+/* A T record: the task, into the table, not ended yet (lock held). */
+static int replay_start(struct engine *e, uint64_t id, const struct jrec *st)
 {
-	const struct rtask *x = *(struct rtask *const *)a, *y = *(struct rtask *const *)b;
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (task_find(e, id))
+		return -EINVAL;              /* a second start of one id */
+	const char *cmd = jr_get(st, "cmd", NULL);
+	struct task *t = task_restored(e, id, cmd ? cmd : "");
+	if (!t)
+		return -ENOMEM;
+	const char *v;
+	t->kind = (v = jr_get(st, "kind", NULL)) && !strcmp(v, "thread") ? TASK_THREAD : TASK_PROCESS;
+	t->method = method_of(jr_get(st, "method", NULL));
+	t->workload = workload_of(jr_get(st, "workload", NULL));
+	if ((v = jr_get(st, "name", NULL)))
+		snprintf(t->name, sizeof(t->name), "%s", v);
+	jr_get_ts(st, "start", &t->start_rt);
+	int64_t x;
+	uint64_t u;
+	if (jr_get_i64(st, "pid", &x))
+		t->pid = (pid_t)x;
+	if (jr_get_u64(st, "parent", &u))
+		t->parent_id = u;
+	if (jr_get_i64(st, "cowref", &x))
+		t->cow_ref = (pid_t)x;
+	if (jr_get_i64(st, "timeout", &x))
+		t->timeout_ms = x;
+	/* control and output stay their owner's (a record without one is the
+	 * daemon's: older journals) */
+	t->owner = e->self;
+	if (jr_get_u64(st, "uid", &u))
+		t->owner.uid = (uid_t)u;
+	if (jr_get_u64(st, "gid", &u))
+		t->owner.gid = (gid_t)u;
+	t->persist = t->journaled = true;
+	return 0;
 }
 
-static int by_end_seq(const void *a, const void *b)
+/* An E record: the task ends as it did, and joins the history in the order
+ * tasks ended (lock held). */
+static int replay_end(struct engine *e, struct task *t, const struct jrec *en)
 {
-	const struct rtask *x = *(struct rtask *const *)a, *y = *(struct rtask *const *)b;
-	/* ended first, in the order they ended; the lost after them, by id */
-	size_t kx = x->end ? x->end_seq : SIZE_MAX, ky = y->end ? y->end_seq : SIZE_MAX;
-	if (kx != ky)
-		return kx < ky ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (t->end_rt.tv_sec)
+		return -EINVAL;              /* a second end */
+	int64_t x, run_ns = 0;
+	uint64_t u;
+	const char *v;
+	t->state = ended_state_of(jr_get(en, "state", NULL));
+	if (jr_get_i64(en, "code", &x))
+		t->exitcode = (int)x;
+	if (!jr_get_ts(en, "end", &t->end_rt) || !t->end_rt.tv_sec)
+		t->end_rt.tv_sec = 1;        /* ended, whenever that was */
+	jr_get_i64(en, "run_ns", &run_ns);
+	int64_t ut = 0, stt = 0;
+	jr_get_i64(en, "utime_us", &ut);
+	jr_get_i64(en, "stime_us", &stt);
+	if (t->kind == TASK_THREAD)
+		t->thread_cpu_us = ut;
+	t->ru.ru_utime = us_tv(ut);
+	t->ru.ru_stime = us_tv(stt);
+	t->timed_out = jr_get_u64(en, "timed_out", &u) && u;
+	if (jr_get_i64(en, "term_signal", &x))
+		t->term_signal = (int)x;
+	if ((v = jr_get(en, "error", NULL)))
+		snprintf(t->error, sizeof(t->error), "%s", v);
+	for (int s = 1; s <= 2; s++) {
+		state_read_output(e, "", t->id, s, &t->out[s]);
+		if (jr_get_u64(en, s == 1 ? "dropped1" : "dropped2", &u))
+			t->out[s].dropped += u;
+	}
+	set_run_time(t, run_ns);
+	task_restored_ended(e, t);
+	return 0;
+}
+
+/* A task with a start and no end ran when the daemon died.  Its exit status
+ * went to whoever reaped it; its output pipe died with the daemon. */
+static void replay_lost(struct engine *e, struct task *t, const struct timespec *now_rt)
+{
+	t->state = TS_LOST;
+	t->end_rt = *now_rt;
+	bool alive = t->kind == TASK_PROCESS && t->pid > 0 &&
+		     state_same_process(t->pid, t->start_rt);
+	if (alive) {
+		t->lost_pid = t->pid;   /* ctl may still signal it */
+		snprintf(t->error, sizeof(t->error), "lost: pcfs stopped while it ran; its exit "
+			 "status cannot be known (its process still runs, outside pcfs as pid %d)",
+			 (int)t->pid);
+	} else {
+		snprintf(t->error, sizeof(t->error),
+			 "lost: pcfs stopped while it ran; its exit status cannot be known");
+	}
+	set_run_time(t, (int64_t)(now_rt->tv_sec - t->start_rt.tv_sec) * 1000000000 +
+			(now_rt->tv_nsec - t->start_rt.tv_nsec));
+	task_restored_ended(e, t);
+}
+
+/* One task record (T, E, F) onto the table (lock held).  -EINVAL: not one
+ * that fits what came before it. */
+static int replay_task_record(struct engine *e, const struct jrec *rec)
+{
+	uint64_t id;
+	if (!jr_get_u64(rec, "id", &id))
+		return -EINVAL;
+	if (rec->kind[0] == 'T')
+		return replay_start(e, id, rec);
+	struct task *t = task_find(e, id);
+	if (!t || !t->journaled)
+		return rec->kind[0] == 'F' ? 0 : -EINVAL;   /* F: history forgot it already */
+	if (rec->kind[0] == 'E')
+		return replay_end(e, t, rec);
+	task_restored_forget(e, t);
+	return 0;
 }
 
 static char *read_journal(int dirfd, size_t *len)
@@ -718,88 +679,49 @@ void state_restore(struct engine *e)
 		return;
 	size_t len = 0;
 	char *text = read_journal(s->dirfd, &len);
-	struct replay r = { 0 };
 	struct pool_replay *pr = pool_replay_new();
-	size_t bad = 0, nrec = 0;
+	size_t bad = 0, nrec = 0, lost = 0, kept = 0;
 	size_t pos = 0, ll;
+	s->restoring = true;
+	pthread_mutex_lock(&e->lock);
 	for (const char *line; text && (line = next_line(text, len, &pos, &ll));) {
 		if (!ll)
 			continue;
 		nrec++;
-		char *copy = strndup(line, ll);
+		/* pool records keep their line (pool_replay_record takes it) */
+		char *copy = strndup(line, ll), *work = copy ? strdup(copy) : NULL;
 		struct jrec rec;
-		char *work = copy ? strdup(copy) : NULL;
+		int rc = work ? jr_parse(work, &rec) : -ENOMEM;
 		uint64_t id;
-		if (!work || jr_parse(work, &rec) < 0) {
+		if (rc == 0 && !strcmp(rec.kind, "T") && jr_get_u64(&rec, "id", &id) &&
+		    id >= e->next_id)
+			e->next_id = id + 1;   /* ids are never given twice, forgotten or not */
+		if (rc == 0 && !strcmp(rec.kind, "N"))
+			rc = jr_get_u64(&rec, "next", &id) ? 0 : -EINVAL;
+		if (rc == 0 && !strcmp(rec.kind, "N")) {
+			if (id > e->next_id)
+				e->next_id = id;
+		} else if (rc == 0 && strlen(rec.kind) == 1 && strchr("TEF", rec.kind[0]))
+			rc = replay_task_record(e, &rec);
+		else if (rc == 0 && (rc = pool_replay_record(pr, &rec, copy)) == 0)
+			copy = NULL;
+		if (rc < 0)
 			bad++;
-			free(copy);
-			free(work);
-			continue;
-		}
-		bool used = false;
-		if (!strcmp(rec.kind, "T") || !strcmp(rec.kind, "E") || !strcmp(rec.kind, "F")) {
-			if (!jr_get_u64(&rec, "id", &id)) {
-				bad++;
-			} else if (rec.kind[0] == 'T') {
-				struct rtask *t = rfind(&r, id);
-				if (!t)
-					t = radd(&r, id);
-				if (t && !t->start) {
-					t->start = copy;
-					used = true;
-				}
-				if (id > r.max_id)
-					r.max_id = id;
-			} else {
-				struct rtask *t = rfind(&r, id);
-				if (!t || !t->start) {
-					bad++;
-				} else if (rec.kind[0] == 'E') {
-					free(t->end);
-					t->end = copy;
-					t->end_seq = r.end_seq++;
-					used = true;
-				} else {
-					t->forgotten = true;
-				}
-			}
-		} else if (pool_replay_record(pr, &rec, copy) == 0) {
-			used = true;      /* it took copy */
-		} else {
-			bad++;
-		}
-		if (!used)
-			free(copy);
+		free(copy);
 		free(work);
 	}
 	free(text);
-
+	/* started, never ended: lost, after those that ended (in id order) */
 	struct timespec now_rt;
 	clock_gettime(CLOCK_REALTIME, &now_rt);
-	struct rtask **order = calloc(r.n ? r.n : 1, sizeof(*order));
-	size_t n = 0, lost = 0, kept = 0;
-	for (size_t i = 0; order && i < r.n; i++)
-		if (!r.v[i].forgotten && r.v[i].start)
-			order[n++] = &r.v[i];
-	s->restoring = true;
-	pthread_mutex_lock(&e->lock);
-	if (r.max_id >= e->next_id)
-		e->next_id = r.max_id + 1;
-	/* into the table by id (its list is in id order), then into the
-	 * history in the order they ended (the oldest is forgotten first) */
-	if (order)
-		qsort(order, n, sizeof(*order), by_id);
-	for (size_t i = 0; i < n; i++)
-		order[i]->task = restore_task(e, order[i], &now_rt);
-	if (order)
-		qsort(order, n, sizeof(*order), by_end_seq);
-	for (size_t i = 0; i < n; i++) {
-		if (!order[i]->task)
+	for (struct task *t = e->first; t; t = t->next) {
+		if (!t->journaled)
 			continue;
-		if (!order[i]->end)
-			lost++;
 		kept++;
-		task_restored_ended(e, order[i]->task);
+		if (!t->end_rt.tv_sec) {
+			replay_lost(e, t, &now_rt);
+			lost++;
+		}
 	}
 	pthread_mutex_unlock(&e->lock);
 	size_t pools = pool_replay_apply(e, pr);   /* takes the lock itself */
@@ -815,13 +737,6 @@ void state_restore(struct engine *e)
 			e->cfg.state_dir, bad);
 	pthread_mutex_unlock(&e->lock);
 	pool_replay_free(pr);
-	free(order);
-	for (size_t i = 0; i < r.n; i++) {
-		free(r.v[i].start);
-		free(r.v[i].end);
-	}
-	free(r.v);
-	free(r.slot);
 
 	pthread_mutex_lock(&s->wlock);
 	state_compact(e);

@@ -122,6 +122,17 @@ history = 2"
 expect "history applies to what comes back" "$(ls "$M/procs" | sort -n | tr '\n' ' ')" "$C $N "
 expect "lost stays lost" "$(cat "$M/procs/$C/state")" lost
 check "outputs of forgotten tasks are swept" bash -c "! ls '$ST/out' | grep -qx '$A.1'"
+# the newest id forgotten, then two restarts (the first compacts it away)
+X=$(echo 'exec /bin/true' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
+cat "$M/procs/$X/wait" >/dev/null
+rmdir "$M/procs/$X"
+pcfs_umount
+start_pcfs "$CONF"
+pcfs_umount
+start_pcfs "$CONF"
+Y=$(echo 'exec /bin/true' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
+check "an id is never given twice, even one forgotten before two restarts ($X, then $Y)" \
+	test "$Y" -gt "$X"
 pcfs_umount
 
 finish
