@@ -746,8 +746,11 @@ static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct fu
 	}
 	if (!wire_batch_add(&r->b, W_PW_RUN, f->id, host_slot(p, s), 0, r->pl.buf, r->pl.len)) {
 		runs_flush(e, p);
+		/* too big for any batch (a line near SPEC_LINE_MAX, a large env=):
+		 * it goes alone, as a message may be up to WIRE_MAX */
 		if (!wire_batch_add(&r->b, W_PW_RUN, f->id, host_slot(p, s), 0, r->pl.buf, r->pl.len))
-			return -EMSGSIZE;
+			return wire_send(s->host->sock, W_PW_RUN, f->id, host_slot(p, s), 0, r->pl.buf,
+					 r->pl.len, NULL, 0);
 	}
 	r->host = s->host;
 	r->fut[r->nfut++] = f;

@@ -76,6 +76,13 @@ echo 'sh echo $PCFS_POOL $PCFS_SLOT' > "$P/sq/submit"
 last=$(ls "$P/sq/futures" | sort -n | tail -1)
 expect_match "tasks see PCFS_POOL and PCFS_SLOT" "$(cat "$P/sq/futures/$last/result")" '^sq [1-4]$'
 
+# --- a line near the 64 KiB limit: its RUN is too big for a batch and goes alone ---
+long=$(head -c 65480 /dev/zero | tr '\0' x)
+printf 'sh echo %s | wc -c\n' "$long" > "$P/sq/submit"
+last=$(ls "$P/sq/futures" | sort -n | tail -1)
+expect "a 65,496-byte line runs (not pending forever)" "$(timeout 20 cat "$P/sq/futures/$last/wait")" done
+expect "... with its whole line" "$(cat "$P/sq/futures/$last/result")" 65481
+
 # --- cancel and ctl ---
 mkdir "$P/one"; echo workers=1 > "$P/one/ctl"
 exec 3<>"$P/one/submit"
