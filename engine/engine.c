@@ -683,11 +683,14 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 	struct task *t = task_find(e, id);
 	if (!t)
 		return;
+	bool was_open = t->out[stream].fd >= 0;
 	bool more = out_drain(&t->out[stream], e->cfg.output_max);
 	if (stream == 1)
 		cow_scan_output(e, t);
-	if (!more && !task_live(t))   /* a descendant wrote after the task ended */
-		state_task_output_done(e, t);
+	/* the pipe reached EOF just now, after the task ended (a descendant
+	 * held it): what it wrote since goes to the [state] dir */
+	if (was_open && !more && !task_live(t))
+		state_task_output_done(e, t, stream);
 	engine_notify_locked(e, OBJ_TASK, id);
 }
 

@@ -344,7 +344,7 @@ void state_compact(struct engine *e);
 void state_close(struct engine *e);
 void state_task_started(struct engine *e, struct task *t);
 void state_task_ended(struct engine *e, struct task *t);
-void state_task_output_done(struct engine *e, struct task *t);
+void state_task_output_done(struct engine *e, struct task *t, int stream);
 void state_task_forgotten(struct engine *e, struct task *t);
 void state_failed(struct engine *e, const char *what, int err);
 /* Is pid still the process that started at `start` (not a reused pid)? */

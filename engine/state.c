@@ -212,7 +212,8 @@ void state_task_ended(struct engine *e, struct task *t)
 		return;
 	state_task_started(e, t);     /* one that ended before its start was written */
 	for (int s = 1; s <= 2; s++) {
-		int rc = state_write_output(e, "", t->id, s, t->out[s].data, t->out[s].len);
+		int rc = t->out[s].len ? state_write_output(e, "", t->id, s, t->out[s].data,
+							    t->out[s].len) : 0;
 		if (rc < 0)
 			state_failed(e, "task output", rc);
 	}
@@ -223,12 +224,11 @@ void state_task_ended(struct engine *e, struct task *t)
 
 /* Output that came after the end (a descendant held the pipe): the file is
  * rewritten once the pipe is at EOF. */
-void state_task_output_done(struct engine *e, struct task *t)
+void state_task_output_done(struct engine *e, struct task *t, int stream)
 {
 	if (!e->state || e->state->restoring || !journaled_task(t) || task_live(t))
 		return;
-	for (int s = 1; s <= 2; s++)
-		state_write_output(e, "", t->id, s, t->out[s].data, t->out[s].len);
+	state_write_output(e, "", t->id, stream, t->out[stream].data, t->out[stream].len);
 }
 
 void state_task_forgotten(struct engine *e, struct task *t)
@@ -451,13 +451,16 @@ static enum start_method method_of(const char *name)
 	return METHOD_SPAWN;
 }
 
-static enum task_state ended_state_of(const char *name)
+/* The ended state a record names; false for anything else (a torn word). */
+static bool ended_state_of(const char *name, enum task_state *out)
 {
 	const enum task_state ended[] = { TS_EXITED, TS_KILLED, TS_FAILED, TS_LOST };
 	for (size_t i = 0; i < sizeof(ended) / sizeof(ended[0]); i++)
-		if (name && !strcmp(name, task_state_name(ended[i])))
-			return ended[i];
-	return TS_LOST;
+		if (name && !strcmp(name, task_state_name(ended[i]))) {
+			*out = ended[i];
+			return true;
+		}
+	return false;
 }
 
 static struct timeval us_tv(int64_t us)
@@ -553,12 +556,13 @@ static int replay_start(struct engine *e, uint64_t id, const struct jrec *st)
  * tasks ended (lock held). */
 static int replay_end(struct engine *e, struct task *t, const struct jrec *en)
 {
-	if (t->end_rt.tv_sec)
-		return -EINVAL;              /* a second end */
+	enum task_state st;
+	if (t->end_rt.tv_sec || !ended_state_of(jr_get(en, "state", NULL), &st))
+		return -EINVAL;              /* a second end, or not an end we know */
 	int64_t x, run_ns = 0;
 	uint64_t u;
 	const char *v;
-	t->state = ended_state_of(jr_get(en, "state", NULL));
+	t->state = st;
 	if (jr_get_i64(en, "code", &x))
 		t->exitcode = (int)x;
 	if (!jr_get_ts(en, "end", &t->end_rt) || !t->end_rt.tv_sec)
@@ -688,6 +692,10 @@ void state_restore(struct engine *e)
 		if (!ll)
 			continue;
 		nrec++;
+		if (line + ll == text + len && text[len - 1] != '\n') {
+			bad++;   /* the last line, torn by a daemon killed mid-write */
+			continue;
+		}
 		/* pool records keep their line (pool_replay_record takes it) */
 		char *copy = strndup(line, ll), *work = copy ? strdup(copy) : NULL;
 		struct jrec rec;

@@ -795,8 +795,9 @@ static void test_state_torn_journal(void **state)
 	snprintf(path, sizeof(path), "%s/st/journal", state_dir);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
+	/* torn on a field boundary: it would parse, as "exited, code 1" */
 	fputs("T id=5 kind=process method=spawn workload=exec start=1.000000000 cmd=exec%20x\n"
-	      "E id=5 state=exi", f);
+	      "E id=5 state=exited code=1", f);
 	fclose(f);
 	eng = start();
 	struct task_info ti;
