@@ -217,6 +217,8 @@ expect "... and its sibling keeps running" "$(cat "$M/procs/$last/state")" "runn
 echo kill > "$M/procs/$last/ctl"
 expect "kill on a thread: -9" "$(cat "$M/procs/$last/wait")" "-9"
 expect "exec as a thread is refused" "$(write_err "$M/spawn" 'exec as=thread /bin/true')" "Invalid argument"
+expect "over max_threads (64): EAGAIN, nothing starts" \
+	"$(write_err "$M/spawn" 'sleep 65 as=thread time=1s')" "Resource temporarily unavailable"
 
 # --- malformed lines: refused whole, nothing starts, reason readable ---
 before=$(ls "$M/procs" | wc -l)

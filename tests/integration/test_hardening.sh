@@ -5,7 +5,8 @@
 # everywhere; the daemon stops cleanly on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 pcfs_mount "[limits]
-max_write = 1M"
+max_write = 1M
+max_pools = 4"
 
 echo 'sleep time=30s' > "$M/spawn"
 mkdir "$M/pools/p"
@@ -93,6 +94,12 @@ expect "bad task ids are not found" "$(ls "$M/procs/01" "$M/procs/-1" "$M/procs/
 out=$("$PCFS" -f -o allow_other,allow_root "$WORKDIR" 2>&1); rc=$?
 expect "-o allow_other,allow_root is refused (exit 2)" "$rc" "2"
 expect_match "... saying why" "$out" 'allow_other and allow_root: give one of them'
+
+# max_pools: pools up to the limit, then ENOSPC with the reason in /log
+for i in $(seq $((4 - $(ls "$M/pools" | wc -l)))); do mkdir "$M/pools/fill$i"; done
+expect "over max_pools: ENOSPC" "$(mkdir "$M/pools/over" 2>&1 | sed 's/.*: //')" \
+	"No space left on device"
+check "... and /log says which limit" grep -q "max_pools=4" "$M/log"
 
 # SIGTERM to the daemon: a clean stop, tasks ended, the mount gone
 pid=$(cat "$M/procs/1/pid")
