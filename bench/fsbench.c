@@ -10,13 +10,17 @@
  *       Prints "pcfs MEDIAN MIN MAX" and "posix_spawn MEDIAN MIN MAX" (ms).
  *   fsbench spawn-throughput MNT N BATCH
  *       N `exec /bin/true` written to MNT/spawn BATCH lines per write; the ids
- *       are read back on the same descriptor and every task's wait is read
- *       (batch k is waited for once batch k+1 is written, so two batches are in
- *       flight).  Then N posix_spawns keeping 2 in flight.
- *       Prints "pcfs SECONDS TASKS/S" and "posix_spawn SECONDS TASKS/S".
+ *       are read back on the same descriptor and every task is waited for
+ *       through MNT/wait, a batch at a time: its range written, its BATCH
+ *       `ID CODE` lines read (batch k is waited for once batch k+1 is
+ *       written, so two batches are in flight).  The same again with a read
+ *       of every task's procs/ID/wait instead.  Then N posix_spawns keeping 2
+ *       in flight.  Prints "pcfs SECONDS TASKS/S", "pcfs-each SECONDS
+ *       TASKS/S" and "posix_spawn SECONDS TASKS/S".
  *   fsbench spawn MNT N BATCH LINE
- *       Only the pcfs half of spawn-throughput, with any task line (for the
- *       scale row's 10,000 finished tasks); prints "pcfs SECONDS TASKS/S".
+ *       Only the pcfs half of spawn-throughput (procs/ID/wait per task), with
+ *       any task line (for the scale row's 10,000 finished tasks); prints
+ *       "pcfs SECONDS TASKS/S".
  *   fsbench read N FILE...
  *       N rounds of open+read+close of each FILE in turn (after 100 unmeasured
  *       ones).  Prints "FILE MEDIAN MIN MAX" for each (microseconds).
@@ -26,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,12 +177,32 @@ static void spawn_latency(const char *mnt, int n)
 	free(b);
 }
 
-/* n task lines through MNT/spawn, batch lines per write, every task waited.
- * Two batches in flight: batch k is waited for after batch k+1 is written. */
-static double pcfs_spawn_batches(const char *mnt, int n, int batch, const char *line)
+/* Wait for ids[0..n) (consecutive) through the descriptor of MNT/wait: write
+ * their range, read until n `ID CODE` lines have come. */
+static void wait_range(int wfd, const unsigned long *ids, int n)
 {
-	char spawn[4096];
+	char line[64], buf[8192];
+	int len = snprintf(line, sizeof(line), "%lu-%lu\n", ids[0], ids[n - 1]);
+	if (write(wfd, line, (size_t)len) != len)
+		die("write wait");
+	for (int got = 0; got < n;) {
+		ssize_t r = read(wfd, buf, sizeof(buf));
+		if (r <= 0)
+			die("read wait");
+		for (ssize_t i = 0; i < r; i++)
+			got += buf[i] == '\n';
+	}
+}
+
+/* n task lines through MNT/spawn, batch lines per write, every task waited
+ * (through MNT/wait a batch at a time, or through each procs/ID/wait).
+ * Two batches in flight: batch k is waited for after batch k+1 is written. */
+static double pcfs_spawn_batches(const char *mnt, int n, int batch, const char *line,
+				 bool each)
+{
+	char spawn[4096], waitf[4096];
 	snprintf(spawn, sizeof(spawn), "%s/spawn", mnt);
+	snprintf(waitf, sizeof(waitf), "%s/wait", mnt);
 	size_t llen = strlen(line);
 	char *text = malloc((size_t)batch * (llen + 1));
 	unsigned long *ids = malloc((size_t)n * sizeof(*ids));
@@ -188,9 +213,9 @@ static double pcfs_spawn_batches(const char *mnt, int n, int batch, const char *
 		text[(size_t)i * (llen + 1) + llen] = '\n';
 	}
 	double t0 = now_us();
-	int fd = open(spawn, O_RDWR);
-	if (fd < 0)
-		die(spawn);
+	int fd = open(spawn, O_RDWR), wfd = each ? -1 : open(waitf, O_RDWR);
+	if (fd < 0 || (!each && wfd < 0))
+		die(fd < 0 ? spawn : waitf);
 	int done = 0, waited = 0;
 	while (done < n) {
 		int k = n - done < batch ? n - done : batch;
@@ -198,13 +223,20 @@ static double pcfs_spawn_batches(const char *mnt, int n, int batch, const char *
 		if (write(fd, text, len) != (ssize_t)len)
 			die("write spawn");
 		read_ids(fd, ids + done, (size_t)k);
-		for (; waited < done; waited++)   /* the batch before this one */
+		if (!each && waited < done)   /* the batch before this one */
+			wait_range(wfd, ids + waited, done - waited);
+		for (; each && waited < done; waited++)
 			wait_task(mnt, ids[waited]);
+		waited = done;
 		done += k;
 	}
-	for (; waited < done; waited++)
+	if (!each)
+		wait_range(wfd, ids + waited, done - waited);
+	for (; each && waited < done; waited++)
 		wait_task(mnt, ids[waited]);
 	close(fd);
+	if (wfd >= 0)
+		close(wfd);
 	double secs = (now_us() - t0) / 1e6;
 	free(text);
 	free(ids);
@@ -291,13 +323,15 @@ int main(int argc, char **argv)
 		spawn_latency(argv[2], count_arg(argv[3]));
 	} else if (!strcmp(cmd, "spawn-throughput") && argc == 5) {
 		int n = count_arg(argv[3]);
-		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), "exec /bin/true");
+		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), "exec /bin/true", false);
 		printf("pcfs %.4f %.1f\n", p, n / p);
+		double pe = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), "exec /bin/true", true);
+		printf("pcfs-each %.4f %.1f\n", pe, n / pe);
 		double b = posix_spawn_two(n);
 		printf("posix_spawn %.4f %.1f\n", b, n / b);
 	} else if (!strcmp(cmd, "spawn") && argc == 6) {
 		int n = count_arg(argv[3]);
-		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5]);
+		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], true);
 		printf("pcfs %.4f %.1f\n", p, n / p);
 	} else if (!strcmp(cmd, "read") && argc >= 4) {
 		read_bench(argv + 3, argc - 3, count_arg(argv[2]));

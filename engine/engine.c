@@ -185,6 +185,8 @@ static void task_forget_locked(struct engine *e, struct task *t)
 	else
 		e->last = t->prev;
 	fin_unlink(e, t);
+	if (t->end_seq > e->forgot_seq)
+		e->forgot_seq = t->end_seq;
 	e->ntasks--;
 	e->st.forgotten++;
 	state_task_forgotten(e, t);
@@ -239,6 +241,7 @@ int engine_watch(struct engine *e, int fd, enum watch_type type, uint64_t id)
 /* The history: ended tasks, oldest first. */
 static void fin_append(struct engine *e, struct task *t)
 {
+	t->end_seq = ++e->end_seq;
 	t->fprev = e->fin_last;
 	t->fnext = NULL;
 	if (e->fin_last)

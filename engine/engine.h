@@ -157,6 +157,24 @@ int engine_task_forget(struct engine *e, uint64_t id);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
 
+/* Waiting for many tasks at once (/wait; waitset.c): a set of task ids, each
+ * reported once as an `ID CODE` line when it ends, in the order they end.
+ * CODE is what procs/ID/wait gives (the exitcode, or `lost`), or
+ * `forgotten` for a task forgotten before it could be told. */
+struct task_waitset;
+struct task_waitset *waitset_new(void);
+void waitset_free(struct task_waitset *w);
+/* Add the ids and A-B ranges of buf[0..len) (blank-separated).  All of them
+ * or none: -EINVAL (a malformed item, an id never given), -E2BIG (more than
+ * [limits] max_tasks), with the reason in err.  Lines for those that have
+ * ended already go to out at once; an id still pending counts once. */
+int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_t len,
+		struct strbuf *out, char *err, size_t errlen);
+/* Lines for the tasks of the set that ended since the last call go to out;
+ * returns how many are still pending, or -ENOMEM. */
+long waitset_poll(struct engine *e, struct task_waitset *w, struct strbuf *out);
+size_t waitset_pending(const struct task_waitset *w);
+
 /* ---- pools and futures (concurrent.futures as files) ----------------------- */
 
 enum pool_state { POOL_RUNNING, POOL_SHUTDOWN, POOL_CLOSED };

@@ -68,6 +68,7 @@ struct task {
 	struct task *pnext;            /* pid hash chain (processes only) */
 	struct task *prev, *next;      /* every known task, ascending id */
 	struct task *fprev, *fnext;    /* ended tasks, oldest first (history) */
+	uint64_t end_seq;              /* ended: its place in the order of ends (from 1) */
 
 	enum task_kind kind;
 	enum start_method method;
@@ -173,6 +174,8 @@ struct engine {
 	struct task *first, *last;
 	struct task *fin_first, *fin_last;       /* ended tasks, oldest first */
 	size_t nfinished;
+	uint64_t end_seq;                        /* the last end_seq given */
+	uint64_t forgot_seq;                     /* the largest end_seq forgotten (waitset.c) */
 	struct host *hosts;
 	uint64_t next_host_id;
 

@@ -207,6 +207,7 @@ struct handle {
 	size_t nids, capids;
 	size_t cursor;           /* R_PULL: how far fill has got */
 	size_t delivered;        /* R_PULL: how many ids have been answered */
+	struct task_waitset *ws; /* /wait: the tasks waited for on this descriptor */
 	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
 	int refs;                /* the open file + parked requests/pollers */
 };

@@ -63,6 +63,7 @@ void handle_put(struct handle *h)
 	sb_free(&h->pend);
 	free(h->dir.v);
 	free(h->ids);
+	waitset_free(h->ws);
 	chan_rest_clear(&h->rest);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

@@ -13,6 +13,7 @@ const char pcfs_readme[] =
 "\n"
 "  /README          this text\n"
 "  /spawn           write task lines; read back the new ids (one per line)\n"
+"  /wait            write task ids or ranges A-B; read `ID CODE` lines as they end\n"
 "  /procs/ID/       one directory per task (ids are never reused)\n"
 "  /log             recent events and errors, newest last\n"
 "  /stats[.json]    engine counters\n"
@@ -111,6 +112,27 @@ static int store_spawn(struct fs *fs, struct handle *h, const char *buf, size_t 
 	return engine_spawn_as(fs->eng, &who, buf, len, &h->buf, err, errlen);
 }
 
+/* wait: many tasks at once.  Ids and A-B ranges written on a descriptor
+ * are reported back on it as `ID CODE` lines in the order the tasks end;
+ * reads block while none is ready, and give EOF once all have been told. */
+static int store_wait(struct fs *fs, struct handle *h, const char *buf, size_t len,
+		      const struct caller *c, char *err, size_t errlen)
+{
+	if (!h->ws && !(h->ws = waitset_new()))
+		return -ENOMEM;
+	return waitset_add(fs->eng, h->ws, buf, len, &h->buf, err, errlen);
+}
+
+static int fill_wait(struct fs *fs, struct handle *h)
+{
+	if (!h->ws)
+		return 1;   /* nothing asked: EOF */
+	long pending = waitset_poll(fs->eng, h->ws, &h->buf);
+	if (pending < 0)
+		return (int)pending;
+	return h->rpos < h->buf.len || pending == 0;
+}
+
 /* /top: the live tasks from their last samples (no /proc reads at open). */
 static int show_top(struct fs *fs, uint64_t obj, struct strbuf *out)
 {
@@ -141,6 +163,8 @@ static int show_top(struct fs *fs, uint64_t obj, struct strbuf *out)
 static const struct row root_rows[] = {
 	TEXT("README", 0444, show_readme),
 	CTL("spawn", 0666, store_spawn),   /* every user let in may start work */
+	/* woken by every task's end: OBJ_STATS changes with each */
+	PULL("wait", 0666, store_wait, fill_wait, OBJ_STATS),
 	TEXT("log", 0444, show_log),
 	KV("stats", 0444, kv_stats),
 	TEXT("config", 0444, show_config),

@@ -15,7 +15,7 @@ max_threads = 64"
 
 # --- the namespace ---
 expect "root lists the contract files" "$(ls "$M" | tr '
-' ' ')" "README channels config log pools procs spawn stats stats.json sys top "
+' ' ')" "README channels config log pools procs spawn stats stats.json sys top wait "
 check "README documents the grammar" grep -q 'WORKLOAD \[COUNT\]' "$M/README"
 check "config is ini and loads back" grep -q '^\[limits\]' "$M/config"
 
@@ -297,6 +297,62 @@ expect_match "... saying file:line: reason" "$out" "bad.ini:3: unknown key 'bogu
 printf '[limits]\nmax_tasks = 0\n' > "$WORKDIR/bad2.ini"
 expect_match "an out-of-range value too" "$("$PCFS" -f --config "$WORKDIR/bad2.ini" "$WORKDIR" 2>&1)" 'bad2.ini:2: .*out of range'
 check_fails "a missing config file" "$PCFS" -f --config "$WORKDIR/none.ini" "$WORKDIR"
+
+# --- /wait: many tasks on one descriptor, in the order they end ---
+printf '%s\n' 'sh sleep 1.4; exit 3' 'sh sleep 0.2; kill -9 $$' 'exec /nonexistent/prog' \
+	'sh sleep 0.8' > "$WORKDIR/batch"
+exec 3<>"$M/spawn"; cat "$WORKDIR/batch" >&3
+read -r w1 <&3; read -r w2 <&3; read -r w3 <&3; read -r w4 <&3; exec 3>&-
+exec 3<>"$M/wait"
+echo "$w1-$w4" >&3
+got=$(timeout 10 cat <&3); rc=$?
+expect "wait: one ID CODE line per task, in the order they end, then EOF" "$rc:$got" \
+	"0:$w3 127
+$w2 -9
+$w4 0
+$w1 3"
+echo "$w2 $w1" >&3
+expect "ended tasks are told at once (in the order they ended)" "$(timeout 5 cat <&3)" "$w2 -9
+$w1 3"
+check_fails "a malformed item refuses the whole write" sh -c "echo '$w1 x' >&3"
+expect "... saying why on the descriptor" "$(timeout 5 cat <&3)" "error: 'x': not a task id or a range A-B"
+expect_match "... and in /log" "$(tail -1 "$M/log")" "wait: refused \(Invalid argument\): 'x': not a task id"
+expect "an id never given: EINVAL" "$(write_err "$M/wait" "$w1 999999")" "Invalid argument"
+expect_match "... naming it" "$(tail -1 "$M/log")" 'no task 999999 \(the newest is [0-9]+\)'
+expect "a backwards range: EINVAL" "$(write_err "$M/wait" "$w4-$w1")" "Invalid argument"
+expect "no ids at all: EINVAL" "$(write_err "$M/wait" " ")" "Invalid argument"
+exec 3>&-
+echo 'sleep time=30s' > "$M/spawn"; ws=$(ls "$M/procs" | sort -n | tail -1)
+out=$(python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+os.write(fd, (sys.argv[2] + "\n").encode())
+try:
+    os.read(fd, 64); print("read")
+except BlockingIOError:
+    print("EAGAIN")' "$M/wait" "$ws")
+expect "O_NONBLOCK: EAGAIN while every task still runs" "$out" "EAGAIN"
+exec 3<>"$M/wait"; echo "$ws" >&3
+start=$(date +%s%N)
+timeout -s INT 0.3 cat <&3; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect "Ctrl-C on a blocked /wait reader ends it" "$rc" "124"
+check "... at once ($ms ms)" test "$ms" -lt 1500
+polled=$(python3 -c '
+import select, sys, os
+p = select.poll(); p.register(3, select.POLLIN)
+before = p.poll(0)
+os.system("echo kill > " + sys.argv[1])
+after = p.poll(5000)
+print(len(before), len(after))' "$M/procs/$ws/ctl")
+expect "poll(): not readable while pending, readable once one ends" "$polled" "0 1"
+expect "... and the line is there" "$(timeout 5 cat <&3)" "$ws -9"
+exec 3>&-
+rmdir "$M/procs/$w4"
+exec 3<>"$M/wait"; echo "$w4 $w1" >&3
+expect "a forgotten task is told as such" "$(timeout 5 cat <&3)" "$w4 forgotten
+$w1 3"
+exec 3>&-
 
 # --- many parked waiters do not stall the mount ---
 pids=()

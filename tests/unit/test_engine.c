@@ -294,6 +294,90 @@ static void test_no_history_host_death(void **state)
 	assert_true(st.known <= 1);   /* only the newest ended task is kept */
 }
 
+/* Poll a waitset until nothing is pending; everything it told, in order. */
+static char *waitset_drain(struct task_waitset *w, struct strbuf *out)
+{
+	for (int i = 0; i < 1000 && waitset_pending(w); i++) {
+		assert_true(waitset_poll(eng, w, out) >= 0);
+		sleep_ms(10);
+	}
+	assert_int_equal(waitset_pending(w), 0);
+	return (char *)sb_cstr(out);
+}
+
+/* /wait: ends told once each, in the order they happen, whatever the ids'
+ * order; refusals change nothing. */
+static void test_waitset(void **state)
+{
+	uint64_t a = spawn("sh sleep 0.6; exit 2");
+	uint64_t b = spawn("sh exit 5");
+	uint64_t c = spawn("sleep time=300ms");
+	struct task_waitset *w = waitset_new();
+	struct strbuf out = STRBUF_INIT;
+	char err[256] = "", text[128], want[128];
+
+	snprintf(text, sizeof(text), "%llu-%llu %llu", (unsigned long long)a,
+		 (unsigned long long)c, (unsigned long long)b);   /* b twice: told once */
+	assert_int_equal(waitset_add(eng, w, text, strlen(text), &out, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%llu 5\n%llu 0\n%llu 2\n", (unsigned long long)b,
+		 (unsigned long long)c, (unsigned long long)a);
+	assert_string_equal(waitset_drain(w, &out), want);
+
+	/* ended already: told at once, by the order they ended */
+	sb_reset(&out);
+	snprintf(text, sizeof(text), "%llu\n%llu", (unsigned long long)a, (unsigned long long)c);
+	assert_int_equal(waitset_add(eng, w, text, strlen(text), &out, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%llu 0\n%llu 2\n", (unsigned long long)c,
+		 (unsigned long long)a);
+	assert_string_equal(sb_cstr(&out), want);
+	assert_int_equal(waitset_pending(w), 0);
+
+	/* refused whole: nothing added, nothing told */
+	uint64_t d = spawn("sleep time=5s");
+	sb_reset(&out);
+	const char *bad[] = { "x", "0", "3-1", "1-", "-2", "7 1x", "  \n", "99999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%llu %s", (unsigned long long)d, bad[i]);
+		err[0] = '\0';
+		int rc = waitset_add(eng, w, i == 6 ? bad[i] : text, strlen(i == 6 ? bad[i] : text),
+				     &out, err, sizeof(err));
+		assert_int_equal(rc, -EINVAL);
+		assert_true(err[0] != '\0');
+		assert_int_equal(waitset_pending(w), 0);
+	}
+	assert_int_equal(out.len, 0);
+	ctl(d, "kill");
+	expect_end(d, TS_KILLED, -9);
+	sb_free(&out);
+	waitset_free(w);
+}
+
+/* history = 0: a task that ends, and is forgotten, between two looks is
+ * still told (as forgotten), and the one that forgot it with its code. */
+static void test_waitset_forgotten(void **state)
+{
+	teardown(state);
+	config_defaults(&cfg);
+	cfg.log_level = LOG_LVL_ERROR;
+	cfg.history = 0;
+	eng = start();
+	uint64_t x = spawn("sh sleep 0.2; exit 4");
+	uint64_t y = spawn("sh sleep 0.5; exit 6");
+	struct task_waitset *w = waitset_new();
+	struct strbuf out = STRBUF_INIT;
+	char err[256], text[64], want[64];
+	snprintf(text, sizeof(text), "%llu %llu", (unsigned long long)x, (unsigned long long)y);
+	assert_int_equal(waitset_add(eng, w, text, strlen(text), &out, err, sizeof(err)), 0);
+	assert_int_equal(waitset_pending(w), 2);
+	expect_end(y, TS_EXITED, 6);   /* y's end forgot x */
+	assert_false(engine_task_exists(eng, x));
+	snprintf(want, sizeof(want), "%llu forgotten\n%llu 6\n", (unsigned long long)x,
+		 (unsigned long long)y);
+	assert_string_equal(waitset_drain(w, &out), want);
+	sb_free(&out);
+	waitset_free(w);
+}
+
 /* ---- pools and futures -------------------------------------------------- */
 
 static uint64_t pool(const char *name, const char *ctl_lines)
@@ -813,6 +897,8 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waitset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_to_start, setup, teardown),
