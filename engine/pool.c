@@ -203,6 +203,7 @@ static void journal_pool(struct engine *e, const char *kind, const struct pool *
 static void journal_created(struct engine *e, const struct pool *p);
 static void journal_submitted(struct engine *e, struct pool *p, struct future *f);
 static void journal_running(struct engine *e, struct pool *p, struct future *f);
+static void journal_requeued(struct engine *e, struct pool *p, struct future *f);
 static void journal_job(struct engine *e, struct pool *p, struct future *f);
 static void journal_final(struct engine *e, struct pool *p, struct future *f);
 static void fut_prefix(const struct pool *p, char *buf, size_t len);
@@ -962,6 +963,7 @@ static void future_ended(struct engine *e, struct pool *p, struct future *f, int
 		out_free(&f->out[2]);
 		f->timed_out = false;
 		enqueue(p, f, true);
+		journal_requeued(e, p, f);
 		notify_future(e, p, f);
 		return;
 	}
@@ -2388,11 +2390,13 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
  *
  * Records: P (a pool made), C (a ctl line it took), X (removed), S (a future
  * submitted, with its line), R (it started on a local worker), J (its Slurm
- * job id), D (its final state, its output in DIR/out/pNAME.ID.STREAM).
+ * job id), Q (a run failed and it waits to be retried: the attempts so far;
+ * the R or J before it is over), D (its final state, its output in
+ * DIR/out/pNAME.ID.STREAM).
  * Replay makes the pools again with the same settings and the futures with
  * the same ids: final ones as they ended (in the same completion order),
- * pending ones queued again, Slurm ones with a job watched again, and local
- * ones that were running fail as lost.
+ * pending ones (retries too) queued again, Slurm ones with a job watched
+ * again, and local ones that were running fail as lost.
  */
 
 static void fut_prefix(const struct pool *p, char *buf, size_t len)
@@ -2490,6 +2494,22 @@ static void journal_running(struct engine *e, struct pool *p, struct future *f)
 	jr_end(sb);
 }
 
+/* Q: attempts that ended; the run in progress (if any) is not one of them */
+static void render_requeued(struct strbuf *sb, const struct pool *p, const struct future *f,
+			    unsigned attempts)
+{
+	fut_record(sb, "Q", p, f);
+	jr_u64(sb, "attempts", attempts);
+	jr_end(sb);
+}
+
+static void journal_requeued(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_requeued(sb, p, f, f->attempts);
+}
+
 static void journal_job(struct engine *e, struct pool *p, struct future *f)
 {
 	struct strbuf *sb = state_record(e);
@@ -2564,6 +2584,14 @@ size_t pool_render_state(struct engine *e, struct strbuf *sb)
 			struct future *f = p->fut[k];
 			render_submitted(sb, p, f);
 			n++;
+			/* a run in progress (a local one, a Slurm job or its sbatch)
+			 * counted its attempt when it began */
+			bool in_progress = f->state == FUT_RUNNING || f->sl_submitting || f->job;
+			unsigned ended = f->attempts - (in_progress && f->attempts ? 1 : 0);
+			if (!fut_final(f) && ended) {
+				render_requeued(sb, p, f, ended);
+				n++;
+			}
 			if (f->job && !fut_final(f)) {
 				fut_record(sb, "J", p, f);
 				jr_u64(sb, "job", f->job);
@@ -2619,6 +2647,7 @@ struct rfut {
 	char *final;                   /* D: the raw record (owned) */
 	bool running;                  /* R */
 	uint64_t job;                  /* J */
+	unsigned attempts;             /* Q: attempts that ended before a retry */
 };
 
 struct rpool {
@@ -2701,7 +2730,7 @@ static struct rfut *rfut_at(struct rpool *rp, uint64_t id, bool grow)
 int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
 {
 	const char *k = rec->kind;
-	if (strlen(k) != 1 || !strchr("PCXSRJD", k[0]))
+	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
 		return -EINVAL;
 	const char *name = jr_get(rec, k[0] == 'P' || k[0] == 'C' || k[0] == 'X' ? "name" : "pool",
 				  NULL);
@@ -2773,6 +2802,16 @@ int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line
 			return -EINVAL;
 		free(line);
 		return 0;
+	case 'Q': {   /* the run (R) or job (J) before it is over */
+		uint64_t a;
+		if (!jr_get_u64(rec, "attempts", &a) || a > UINT32_MAX)
+			return -EINVAL;
+		f->attempts = (unsigned)a;
+		f->running = false;
+		f->job = 0;
+		free(line);
+		return 0;
+	}
 	default:   /* D */
 		if (f->final || !push((void **)&rp->done, &rp->ndone, sizeof(*rp->done)))
 			return -EINVAL;
@@ -2937,18 +2976,20 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 			} else if (rf->job && p->slurm) {
 				/* the job outlived us: watch it again */
 				f->job = rf->job;
-				f->attempts = 1;
+				f->attempts = rf->attempts + 1;
 				p->sl_inflight++;
 				kick = true;
 			} else if (rf->running) {
 				f->state = FUT_FAILED;
 				f->exitcode = 1;
-				f->attempts = 1;
+				f->attempts = rf->attempts + 1;
 				set_error(f, "lost: pcfs stopped while it ran; its result cannot "
 					  "be known");
 				record_final(e, p, f);
 			} else {
-				enqueue(p, f, false);   /* never started: it runs now */
+				/* never started, or waited for a retry: it runs now */
+				f->attempts = rf->attempts;
+				enqueue(p, f, false);
 			}
 		}
 		if (shut && p->state == POOL_RUNNING)
