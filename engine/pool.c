@@ -97,6 +97,8 @@ struct pool {
 	struct pool *next;
 	enum task_kind type;
 	bool gil, paused;
+	bool held;                     /* restored, the restore not done: nothing is handed out,
+					  submitted to Slurm or watched there (pool_replay_done) */
 	enum pool_state state;
 	unsigned target;               /* workers= */
 
@@ -858,7 +860,7 @@ static void rebalance(struct engine *e, struct pool *p, struct timespec now)
 static void pool_dispatch(struct engine *e, struct pool *p)
 {
 	p->dispatch_pending = false;
-	if (p->paused)
+	if (p->paused || p->held)
 		return;
 	if (p->slurm) {
 		if (p->qhead)
@@ -2175,7 +2177,7 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 	struct slurm_submit *v = NULL;
 	size_t n = 0, cap = 0;
 	for (struct pool *p = e->pools; p; p = p->next) {
-		if (!p->slurm || p->paused || p->state == POOL_CLOSED)
+		if (!p->slurm || p->paused || p->held || p->state == POOL_CLOSED)
 			continue;
 		while (p->qhead && p->sl_inflight < p->target) {
 			if (n == cap) {
@@ -2266,7 +2268,7 @@ size_t pool_slurm_watch(struct engine *e, struct slurm_watch **out)
 	size_t n = 0, cap = 0;
 	struct slurm_watch *v = NULL;
 	for (struct pool *p = e->pools; p; p = p->next) {
-		if (!p->slurm || !p->sl_inflight)
+		if (!p->slurm || !p->sl_inflight || p->held)
 			continue;
 		for (size_t i = 0; i < p->nfut; i++) {
 			struct future *f = p->fut[i];
@@ -2920,7 +2922,6 @@ static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bo
 size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 {
 	size_t made = 0;
-	bool kick = false;
 	for (size_t i = 0; i < r->n; i++) {
 		struct rpool *rp = &r->p[i];
 		char err[256] = "";
@@ -2937,6 +2938,7 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 		pthread_mutex_lock(&e->lock);
 		struct pool *p = pool_by_id(e, id);
 		p->paused = true;
+		p->held = true;   /* until the restore is done: pool_replay_done */
 		pthread_mutex_unlock(&e->lock);
 		bool paused = false, shut = false;
 		replay_ctl(e, id, rp, &paused, &shut);
@@ -2978,7 +2980,6 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 				f->job = rf->job;
 				f->attempts = rf->attempts + 1;
 				p->sl_inflight++;
-				kick = true;
 			} else if (rf->running) {
 				f->state = FUT_FAILED;
 				f->exitcode = 1;
@@ -2996,17 +2997,29 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 			p->state = POOL_SHUTDOWN;
 		p->paused = paused;
 		if (p->queued && !p->slurm)
-			ensure_workers(e, p);
-		pool_dispatch(e, p);
+			ensure_workers(e, p);   /* they start; nothing runs until done */
 		maybe_close(e, p);
 		engine_notify_locked(e, OBJ_POOL, p->id);
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);
 	}
-	if (kick) {
-		pthread_mutex_lock(&e->lock);
-		slurm_kick(e);
-		pthread_mutex_unlock(&e->lock);
-	}
 	return made;
+}
+
+/* The restore is done (journaling again): restored pools run.  A future
+ * that ended while journaling was off would have left no output file. */
+void pool_replay_done(struct engine *e)
+{
+	bool kick = false;
+	pthread_mutex_lock(&e->lock);
+	for (struct pool *p = e->pools; p; p = p->next) {
+		if (!p->held)
+			continue;
+		p->held = false;
+		kick |= p->slurm && p->sl_inflight;
+		pool_dispatch(e, p);
+	}
+	if (kick)
+		slurm_kick(e);
+	pthread_mutex_unlock(&e->lock);
 }

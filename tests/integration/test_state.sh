@@ -159,4 +159,26 @@ check "an id is never given twice, even one forgotten before two restarts ($X, t
 	test "$Y" -gt "$X"
 pcfs_umount
 
+# restored pools run only once the restore is done: a future that ended
+# while later pools were still coming back kept no output file (journaling
+# is off during a restore), so after the next restart its result was empty
+ST2=$WORKDIR/state2
+mkdir -p "$ST2"
+for i in $(seq 30); do
+	printf 'P name=r%d\nC name=r%d line=workers=1\nS pool=r%d id=1 line=sh%%20echo%%20r%d\n' \
+		"$i" "$i" "$i" "$i"
+done > "$ST2/journal"
+CONF2="[state]
+dir = $ST2
+[fuse]
+auto_unmount = false"
+start_pcfs "$CONF2"
+for i in $(seq 30); do timeout 20 cat "$M/pools/r$i/futures/1/wait" >/dev/null; done
+kill_pcfs
+start_pcfs "$CONF2"
+expect "futures queued in 30 restored pools ran and kept their output over a restart" \
+	"$(for i in $(seq 30); do cat "$M/pools/r$i/futures/1/result"; done | tr '\n' ' ')" \
+	"$(seq -f 'r%g' 30 | tr '\n' ' ')"
+pcfs_umount
+
 finish
