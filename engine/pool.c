@@ -1946,12 +1946,6 @@ int engine_pool_worker(struct engine *e, uint64_t id, unsigned slot, uint64_t *t
 	return rc;
 }
 
-void future_info_free(struct future_info *fi)
-{
-	free(fi->cmd);
-	fi->cmd = NULL;
-}
-
 int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct future_info *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -1971,7 +1965,6 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 	o->exitcode = f->exitcode;
 	if (f->error)
 		snprintf(o->error, sizeof(o->error), "%s", f->error);
-	o->cmd = strdup(f->line);
 	o->attempts = f->attempts;
 	o->retries = f->retries;
 	o->slot = f->slot;
@@ -1988,7 +1981,18 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 		o->out_dropped[s] = f->out[s].dropped;
 	}
 	pthread_mutex_unlock(&e->lock);
-	return o->cmd ? 0 : -ENOMEM;
+	return 0;
+}
+
+int engine_future_cmd(struct engine *e, uint64_t pid, uint64_t fid, struct strbuf *out)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	if (f)
+		sb_adds(out, f->line);
+	pthread_mutex_unlock(&e->lock);
+	return !f ? -ENOENT : sb_error(out);
 }
 
 bool engine_future_exists(struct engine *e, uint64_t pid, uint64_t fid)

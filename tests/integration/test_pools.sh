@@ -50,6 +50,7 @@ exec 3>&-
 expect "result blocks, then gives stdout" "$(cat "$P/sq/futures/$f1/result")" "hello"
 expect "wait gives the final state" "$(cat "$P/sq/futures/$f1/wait")" "done"
 expect "exitcode" "$(cat "$P/sq/futures/$f1/exitcode")" "0"
+expect "status shows the line" "$(sed -n 's/^cmd: //p' "$P/sq/futures/$f1/status")" 'sh echo hello; echo oops >&2'
 expect "stderr is kept apart" "$(cat "$P/sq/futures/$f1/stderr")" "oops"
 expect "a failing task: state failed" "$(cat "$P/sq/futures/$f2/wait")" "failed"
 expect "... exitcode" "$(cat "$P/sq/futures/$f2/exitcode")" "3"
