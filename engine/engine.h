@@ -202,7 +202,6 @@ struct future_info {
 	bool final;
 	int exitcode;               /* valid when final and not cancelled */
 	char error[256];
-	char *cmd;                  /* owned: future_info_free */
 	unsigned attempts, retries;
 	unsigned slot;
 	uint64_t task;              /* the /procs id of the worker that ran it last, 0 if none */
@@ -214,7 +213,6 @@ struct future_info {
 	struct owner owner;         /* its pool's owner */
 };
 
-void future_info_free(struct future_info *fi);
 const char *pool_state_name(enum pool_state s);
 const char *future_state_name(enum future_state s);
 
@@ -247,6 +245,9 @@ int engine_pool_completed(struct engine *e, uint64_t pool, size_t from, uint64_t
 int engine_pool_worker(struct engine *e, uint64_t pool, unsigned slot, uint64_t *task);
 
 int engine_future_info(struct engine *e, uint64_t pool, uint64_t fut, struct future_info *out);
+/* Its line (status shows it): appended to out.  future_info has no copy of it,
+ * so reading a future's state allocates nothing. */
+int engine_future_cmd(struct engine *e, uint64_t pool, uint64_t fut, struct strbuf *out);
 bool engine_future_exists(struct engine *e, uint64_t pool, uint64_t fut);
 uint64_t engine_future_count(struct engine *e, uint64_t pool);
 ssize_t engine_future_output(struct engine *e, uint64_t pool, uint64_t fut, int stream,

@@ -372,6 +372,7 @@ bool pool_output_known(struct engine *e, const char *file);      /* lock held */
 struct pool_replay *pool_replay_new(void);
 int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line);
 size_t pool_replay_apply(struct engine *e, struct pool_replay *r);  /* no lock; pools made */
+void pool_replay_done(struct engine *e);   /* no lock: restored pools run from now */
 void pool_replay_free(struct pool_replay *r);
 
 /* output.c */

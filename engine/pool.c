@@ -97,6 +97,8 @@ struct pool {
 	struct pool *next;
 	enum task_kind type;
 	bool gil, paused;
+	bool held;                     /* restored, the restore not done: nothing is handed out,
+					  submitted to Slurm or watched there (pool_replay_done) */
 	enum pool_state state;
 	unsigned target;               /* workers= */
 
@@ -203,6 +205,7 @@ static void journal_pool(struct engine *e, const char *kind, const struct pool *
 static void journal_created(struct engine *e, const struct pool *p);
 static void journal_submitted(struct engine *e, struct pool *p, struct future *f);
 static void journal_running(struct engine *e, struct pool *p, struct future *f);
+static void journal_requeued(struct engine *e, struct pool *p, struct future *f);
 static void journal_job(struct engine *e, struct pool *p, struct future *f);
 static void journal_final(struct engine *e, struct pool *p, struct future *f);
 static void fut_prefix(const struct pool *p, char *buf, size_t len);
@@ -857,7 +860,7 @@ static void rebalance(struct engine *e, struct pool *p, struct timespec now)
 static void pool_dispatch(struct engine *e, struct pool *p)
 {
 	p->dispatch_pending = false;
-	if (p->paused)
+	if (p->paused || p->held)
 		return;
 	if (p->slurm) {
 		if (p->qhead)
@@ -962,6 +965,7 @@ static void future_ended(struct engine *e, struct pool *p, struct future *f, int
 		out_free(&f->out[2]);
 		f->timed_out = false;
 		enqueue(p, f, true);
+		journal_requeued(e, p, f);
 		notify_future(e, p, f);
 		return;
 	}
@@ -1942,12 +1946,6 @@ int engine_pool_worker(struct engine *e, uint64_t id, unsigned slot, uint64_t *t
 	return rc;
 }
 
-void future_info_free(struct future_info *fi)
-{
-	free(fi->cmd);
-	fi->cmd = NULL;
-}
-
 int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct future_info *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -1967,7 +1965,6 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 	o->exitcode = f->exitcode;
 	if (f->error)
 		snprintf(o->error, sizeof(o->error), "%s", f->error);
-	o->cmd = strdup(f->line);
 	o->attempts = f->attempts;
 	o->retries = f->retries;
 	o->slot = f->slot;
@@ -1984,7 +1981,18 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 		o->out_dropped[s] = f->out[s].dropped;
 	}
 	pthread_mutex_unlock(&e->lock);
-	return o->cmd ? 0 : -ENOMEM;
+	return 0;
+}
+
+int engine_future_cmd(struct engine *e, uint64_t pid, uint64_t fid, struct strbuf *out)
+{
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	if (f)
+		sb_adds(out, f->line);
+	pthread_mutex_unlock(&e->lock);
+	return !f ? -ENOENT : sb_error(out);
 }
 
 bool engine_future_exists(struct engine *e, uint64_t pid, uint64_t fid)
@@ -2173,7 +2181,7 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 	struct slurm_submit *v = NULL;
 	size_t n = 0, cap = 0;
 	for (struct pool *p = e->pools; p; p = p->next) {
-		if (!p->slurm || p->paused || p->state == POOL_CLOSED)
+		if (!p->slurm || p->paused || p->held || p->state == POOL_CLOSED)
 			continue;
 		while (p->qhead && p->sl_inflight < p->target) {
 			if (n == cap) {
@@ -2264,7 +2272,7 @@ size_t pool_slurm_watch(struct engine *e, struct slurm_watch **out)
 	size_t n = 0, cap = 0;
 	struct slurm_watch *v = NULL;
 	for (struct pool *p = e->pools; p; p = p->next) {
-		if (!p->slurm || !p->sl_inflight)
+		if (!p->slurm || !p->sl_inflight || p->held)
 			continue;
 		for (size_t i = 0; i < p->nfut; i++) {
 			struct future *f = p->fut[i];
@@ -2388,11 +2396,13 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
  *
  * Records: P (a pool made), C (a ctl line it took), X (removed), S (a future
  * submitted, with its line), R (it started on a local worker), J (its Slurm
- * job id), D (its final state, its output in DIR/out/pNAME.ID.STREAM).
+ * job id), Q (a run failed and it waits to be retried: the attempts so far;
+ * the R or J before it is over), D (its final state, its output in
+ * DIR/out/pNAME.ID.STREAM).
  * Replay makes the pools again with the same settings and the futures with
  * the same ids: final ones as they ended (in the same completion order),
- * pending ones queued again, Slurm ones with a job watched again, and local
- * ones that were running fail as lost.
+ * pending ones (retries too) queued again, Slurm ones with a job watched
+ * again, and local ones that were running fail as lost.
  */
 
 static void fut_prefix(const struct pool *p, char *buf, size_t len)
@@ -2490,6 +2500,22 @@ static void journal_running(struct engine *e, struct pool *p, struct future *f)
 	jr_end(sb);
 }
 
+/* Q: attempts that ended; the run in progress (if any) is not one of them */
+static void render_requeued(struct strbuf *sb, const struct pool *p, const struct future *f,
+			    unsigned attempts)
+{
+	fut_record(sb, "Q", p, f);
+	jr_u64(sb, "attempts", attempts);
+	jr_end(sb);
+}
+
+static void journal_requeued(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_requeued(sb, p, f, f->attempts);
+}
+
 static void journal_job(struct engine *e, struct pool *p, struct future *f)
 {
 	struct strbuf *sb = state_record(e);
@@ -2564,6 +2590,14 @@ size_t pool_render_state(struct engine *e, struct strbuf *sb)
 			struct future *f = p->fut[k];
 			render_submitted(sb, p, f);
 			n++;
+			/* a run in progress (a local one, a Slurm job or its sbatch)
+			 * counted its attempt when it began */
+			bool in_progress = f->state == FUT_RUNNING || f->sl_submitting || f->job;
+			unsigned ended = f->attempts - (in_progress && f->attempts ? 1 : 0);
+			if (!fut_final(f) && ended) {
+				render_requeued(sb, p, f, ended);
+				n++;
+			}
 			if (f->job && !fut_final(f)) {
 				fut_record(sb, "J", p, f);
 				jr_u64(sb, "job", f->job);
@@ -2619,6 +2653,7 @@ struct rfut {
 	char *final;                   /* D: the raw record (owned) */
 	bool running;                  /* R */
 	uint64_t job;                  /* J */
+	unsigned attempts;             /* Q: attempts that ended before a retry */
 };
 
 struct rpool {
@@ -2701,7 +2736,7 @@ static struct rfut *rfut_at(struct rpool *rp, uint64_t id, bool grow)
 int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
 {
 	const char *k = rec->kind;
-	if (strlen(k) != 1 || !strchr("PCXSRJD", k[0]))
+	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
 		return -EINVAL;
 	const char *name = jr_get(rec, k[0] == 'P' || k[0] == 'C' || k[0] == 'X' ? "name" : "pool",
 				  NULL);
@@ -2773,6 +2808,16 @@ int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line
 			return -EINVAL;
 		free(line);
 		return 0;
+	case 'Q': {   /* the run (R) or job (J) before it is over */
+		uint64_t a;
+		if (!jr_get_u64(rec, "attempts", &a) || a > UINT32_MAX)
+			return -EINVAL;
+		f->attempts = (unsigned)a;
+		f->running = false;
+		f->job = 0;
+		free(line);
+		return 0;
+	}
 	default:   /* D */
 		if (f->final || !push((void **)&rp->done, &rp->ndone, sizeof(*rp->done)))
 			return -EINVAL;
@@ -2881,7 +2926,6 @@ static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bo
 size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 {
 	size_t made = 0;
-	bool kick = false;
 	for (size_t i = 0; i < r->n; i++) {
 		struct rpool *rp = &r->p[i];
 		char err[256] = "";
@@ -2898,6 +2942,7 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 		pthread_mutex_lock(&e->lock);
 		struct pool *p = pool_by_id(e, id);
 		p->paused = true;
+		p->held = true;   /* until the restore is done: pool_replay_done */
 		pthread_mutex_unlock(&e->lock);
 		bool paused = false, shut = false;
 		replay_ctl(e, id, rp, &paused, &shut);
@@ -2937,35 +2982,48 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 			} else if (rf->job && p->slurm) {
 				/* the job outlived us: watch it again */
 				f->job = rf->job;
-				f->attempts = 1;
+				f->attempts = rf->attempts + 1;
 				p->sl_inflight++;
-				kick = true;
 			} else if (rf->running) {
 				f->state = FUT_FAILED;
 				f->exitcode = 1;
-				f->attempts = 1;
+				f->attempts = rf->attempts + 1;
 				set_error(f, "lost: pcfs stopped while it ran; its result cannot "
 					  "be known");
 				record_final(e, p, f);
 			} else {
-				enqueue(p, f, false);   /* never started: it runs now */
+				/* never started, or waited for a retry: it runs now */
+				f->attempts = rf->attempts;
+				enqueue(p, f, false);
 			}
 		}
 		if (shut && p->state == POOL_RUNNING)
 			p->state = POOL_SHUTDOWN;
 		p->paused = paused;
 		if (p->queued && !p->slurm)
-			ensure_workers(e, p);
-		pool_dispatch(e, p);
+			ensure_workers(e, p);   /* they start; nothing runs until done */
 		maybe_close(e, p);
 		engine_notify_locked(e, OBJ_POOL, p->id);
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);
 	}
-	if (kick) {
-		pthread_mutex_lock(&e->lock);
-		slurm_kick(e);
-		pthread_mutex_unlock(&e->lock);
-	}
 	return made;
+}
+
+/* The restore is done (journaling again): restored pools run.  A future
+ * that ended while journaling was off would have left no output file. */
+void pool_replay_done(struct engine *e)
+{
+	bool kick = false;
+	pthread_mutex_lock(&e->lock);
+	for (struct pool *p = e->pools; p; p = p->next) {
+		if (!p->held)
+			continue;
+		p->held = false;
+		kick |= p->slurm && p->sl_inflight;
+		pool_dispatch(e, p);
+	}
+	if (kick)
+		slurm_kick(e);
+	pthread_mutex_unlock(&e->lock);
 }

@@ -749,5 +749,6 @@ void state_restore(struct engine *e)
 	pthread_mutex_lock(&s->wlock);
 	state_compact(e);
 	pthread_mutex_unlock(&s->wlock);
+	pool_replay_done(e);   /* only now: what ends is journaled, with its output */
 	engine_flush_notify(e);
 }

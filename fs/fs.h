@@ -206,6 +206,8 @@ struct handle {
 	uint64_t *ids;           /* R_PULL: objects submitted on this descriptor */
 	size_t nids, capids;
 	size_t cursor;           /* R_PULL: how far fill has got */
+	int pull_err;            /* R_PULL: an error fill gave (-EIO...), kept for the
+				    read that reports it: a poll() only looks */
 	size_t delivered;        /* R_PULL: how many ids have been answered */
 	struct task_waitset *ws; /* /wait: the tasks waited for on this descriptor */
 	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
@@ -281,6 +283,7 @@ void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off)
  * or never (-errno)?  Then answer it.  Both with h->lock held. */
 int handle_ready(struct fs *fs, struct handle *h);
 void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
+void handle_reply_err(struct handle *h, fuse_req_t req, int err);
 /* Run each command line of a control write through run(fs, obj, cmd, ...):
  * blank lines are skipped, a line with a control character or over 255
  * bytes is refused, and a write with no command at all is EINVAL. */

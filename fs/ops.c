@@ -501,10 +501,23 @@ static void reply_stream(fuse_req_t req, struct handle *h, size_t size)
 	}
 }
 
+/* 1: ready (reply with handle_reply), 0: not yet, < 0: that error (reply
+ * with handle_reply_err).  A PULL row's error moves its fill past what
+ * failed, so it is kept until a read reports it: a poll() in between only
+ * looks at it. */
 int handle_ready(struct fs *fs, struct handle *h)
 {
-	if (h->row->kind == R_PULL)
-		return h->rpos < h->buf.len ? 1 : h->row->fill(fs, h);
+	if (h->row->kind == R_PULL) {
+		if (h->rpos < h->buf.len)
+			return 1;
+		if (!h->pull_err) {
+			int rc = h->row->fill(fs, h);
+			if (rc >= 0)
+				return rc;
+			h->pull_err = rc;
+		}
+		return h->pull_err;
+	}
 	if (h->rendered)
 		return 1;
 	int rc = h->row->ready(fs, h->obj, &h->buf);
@@ -513,6 +526,13 @@ int handle_ready(struct fs *fs, struct handle *h)
 	else
 		sb_reset(&h->buf);
 	return rc;
+}
+
+/* A read answered with handle_ready's error: it is reported, and gone. */
+void handle_reply_err(struct handle *h, fuse_req_t req, int err)
+{
+	h->pull_err = 0;
+	fuse_reply_err(req, err);
 }
 
 void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off)
@@ -567,11 +587,11 @@ static void read_rows(fuse_req_t req, struct handle *h, size_t size, off_t off,
 		int rc = handle_ready(fs, h);
 		if (rc == 1)
 			handle_reply(h, req, size, off);
+		else if (rc < 0)
+			handle_reply_err(h, req, -rc);
 		pthread_mutex_unlock(&h->lock);
-		if (rc == 1)
+		if (rc != 0)
 			return;
-		if (rc < 0)
-			return (void)fuse_reply_err(req, -rc);
 		if (fi->flags & O_NONBLOCK)
 			return (void)fuse_reply_err(req, EAGAIN);
 		return park_read(fs->park, req, h, size, off, h->row->waits_on, h->obj);

@@ -215,7 +215,7 @@ static void try_complete(struct park *p, struct parked *pk)
 	bool answered = rc != 0 && claim(p, pk);
 	if (answered) {
 		if (rc < 0)
-			fuse_reply_err(pk->req, -rc);
+			handle_reply_err(h, pk->req, -rc);
 		else
 			handle_reply(h, pk->req, pk->size, pk->off);
 	}

@@ -157,16 +157,13 @@ static int fill_map(struct fs *fs, struct handle *h)
 		int rc = engine_future_info(fs->eng, h->obj, h->ids[h->cursor], &fi);
 		if (rc < 0)
 			return rc;
-		bool final = fi.final;
-		enum future_state st = fi.state;
-		future_info_free(&fi);
-		if (!final)
+		if (!fi.final)
 			return h->rpos < h->buf.len ? 1 : 0;
-		if (st != FUT_DONE) {
+		if (fi.state != FUT_DONE) {
 			if (h->rpos < h->buf.len)
 				return 1;   /* hand out what precedes it first */
 			h->cursor++;
-			return st == FUT_CANCELLED ? -ECANCELED : -EIO;
+			return fi.state == FUT_CANCELLED ? -ECANCELED : -EIO;
 		}
 		rc = append_result(fs, h->obj, h->ids[h->cursor], &h->buf);
 		if (rc < 0)
@@ -212,7 +209,6 @@ static int append_completed_line(struct fs *fs, uint64_t pool, uint64_t fid, str
 		sb_printf(out, "%s: %s", future_state_name(fi.state), fi.error);
 	}
 	sb_addc(out, '\n');
-	future_info_free(&fi);
 	return rc;
 }
 
@@ -386,7 +382,6 @@ static int show_fstate(struct fs *fs, uint64_t key, struct strbuf *out)
 {
 	WITH_FUTURE(fs, key, fi);
 	sb_printf(out, "%s\n", future_state_name(fi.state));
-	future_info_free(&fi);
 	return 0;
 }
 
@@ -395,7 +390,6 @@ static int show_fexitcode(struct fs *fs, uint64_t key, struct strbuf *out)
 	WITH_FUTURE(fs, key, fi);
 	if (fi.final && fi.state != FUT_CANCELLED)
 		sb_printf(out, "%d\n", fi.exitcode);
-	future_info_free(&fi);
 	return 0;
 }
 
@@ -404,7 +398,6 @@ static int show_ferror(struct fs *fs, uint64_t key, struct strbuf *out)
 	WITH_FUTURE(fs, key, fi);
 	if (fi.error[0])
 		sb_printf(out, "%s\n", fi.error);
-	future_info_free(&fi);
 	return 0;
 }
 
@@ -413,7 +406,6 @@ static int show_ftask(struct fs *fs, uint64_t key, struct strbuf *out)
 	WITH_FUTURE(fs, key, fi);
 	if (fi.task)
 		sb_printf(out, "%" PRIu64 "\n", fi.task);
-	future_info_free(&fi);
 	return 0;
 }
 
@@ -422,14 +414,11 @@ static int show_ftask(struct fs *fs, uint64_t key, struct strbuf *out)
 static int ready_result(struct fs *fs, uint64_t key, struct strbuf *out)
 {
 	WITH_FUTURE(fs, key, fi);
-	bool final = fi.final;
-	enum future_state st = fi.state;
-	future_info_free(&fi);
-	if (!final)
+	if (!fi.final)
 		return 0;
-	if (st == FUT_CANCELLED)
+	if (fi.state == FUT_CANCELLED)
 		return -ECANCELED;
-	if (st == FUT_FAILED)
+	if (fi.state == FUT_FAILED)
 		return -EIO;
 	int rc = append_result(fs, FUTURE_POOL(key), FUTURE_ID(key), out);
 	return rc < 0 ? rc : 1;
@@ -441,7 +430,6 @@ static int ready_fwait(struct fs *fs, uint64_t key, struct strbuf *out)
 	int ready = fi.final;
 	if (ready)
 		sb_printf(out, "%s\n", future_state_name(fi.state));
-	future_info_free(&fi);
 	return ready;
 }
 
@@ -474,7 +462,14 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 {
 	WITH_FUTURE(fs, key, fi);
 	emit_uint(e, "id", fi.id);
-	emit_str(e, "cmd", fi.cmd);
+	struct strbuf cmd = STRBUF_INIT;
+	int rc = engine_future_cmd(fs->eng, FUTURE_POOL(key), FUTURE_ID(key), &cmd);
+	if (rc < 0) {
+		sb_free(&cmd);
+		return rc;
+	}
+	emit_str(e, "cmd", sb_cstr(&cmd));
+	sb_free(&cmd);
 	emit_str(e, "state", future_state_name(fi.state));
 	if (fi.final && fi.state != FUT_CANCELLED)
 		emit_int(e, "exitcode", fi.exitcode);
@@ -511,7 +506,6 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 	else
 		emit_null(e, "slurm_job");
 	emit_owner(e, &fi.owner);
-	future_info_free(&fi);
 	return 0;
 }
 
@@ -535,7 +529,6 @@ static int show_fslurm_job(struct fs *fs, uint64_t key, struct strbuf *out)
 	WITH_FUTURE(fs, key, fi);
 	if (fi.slurm_job)
 		sb_printf(out, "%" PRIu64 "\n", fi.slurm_job);
-	future_info_free(&fi);
 	return 0;
 }
 

@@ -50,6 +50,7 @@ exec 3>&-
 expect "result blocks, then gives stdout" "$(cat "$P/sq/futures/$f1/result")" "hello"
 expect "wait gives the final state" "$(cat "$P/sq/futures/$f1/wait")" "done"
 expect "exitcode" "$(cat "$P/sq/futures/$f1/exitcode")" "0"
+expect "status shows the line" "$(sed -n 's/^cmd: //p' "$P/sq/futures/$f1/status")" 'sh echo hello; echo oops >&2'
 expect "stderr is kept apart" "$(cat "$P/sq/futures/$f1/stderr")" "oops"
 expect "a failing task: state failed" "$(cat "$P/sq/futures/$f2/wait")" "failed"
 expect "... exitcode" "$(cat "$P/sq/futures/$f2/exitcode")" "3"
@@ -288,6 +289,28 @@ print("before=%d ready=%d after=%.1f" % (len(before), len(ev), dt))
 PY
 )
 expect_match "poll() waits for the future, then says readable" "$out" '^before=0 ready=1 after=0\.[1-9]'
+# a poll() of map before the read at a failed future's turn only looks:
+# that read still fails with EIO (the poll's fill used to skip it)
+mkdir "$P/mp"; echo workers=2 > "$P/mp/ctl"
+out=$(timeout 30 python3 - "$P/mp/map" <<'PY'
+import errno, os, select, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.write(fd, b'sh echo a\nsh exit 3\nsh echo c\n')
+p = select.poll(); p.register(fd, select.POLLIN)
+out = []
+for _ in range(6):
+    p.poll(5000)
+    try:
+        d = os.read(fd, 4096)
+    except OSError as e:
+        out.append(errno.errorcode[e.errno]); continue
+    if not d:
+        out.append("EOF"); break
+    out.append(d.decode().strip())
+print(" ".join(out))
+PY
+)
+expect "map, polled before each read: EIO at the failed one's turn" "$out" "a EIO c EOF"
 
 # --- bad input ---
 check_fails "bad pool name: space" mkdir "$P/a b"
