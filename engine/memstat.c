@@ -194,6 +194,33 @@ int ms_smaps_sum(const char *buf, size_t len, struct ms_rollup *out)
 	return ms_smaps_foreach(buf, len, sum_one, out);
 }
 
+struct rollup_heap {
+	struct ms_rollup *r;
+	int64_t *heap;
+	size_t n;
+};
+
+static int rollup_heap_one(const struct ms_mapping *m, void *ctx)
+{
+	struct rollup_heap *rh = ctx;
+	rh->n++;
+	if (ms_mapping_kind(m) == MS_MAP_HEAP)
+		*rh->heap = (int64_t)((m->end - m->start) / 1024);
+	return sum_one(m, rh->r);
+}
+
+int ms_smaps_rollup_heap(const char *buf, size_t len, struct ms_rollup *r, int64_t *heap)
+{
+	*r = (struct ms_rollup){ MS_NONE, MS_NONE, MS_NONE, MS_NONE, MS_NONE, MS_NONE,
+				 MS_NONE, MS_NONE };
+	*heap = 0;
+	struct rollup_heap rh = { r, heap, 0 };
+	int rc = ms_smaps_foreach(buf, len, rollup_heap_one, &rh);
+	if (rc == 0 && rh.n == 0)
+		rc = -EINVAL;      /* a zombie's: no memory, as an empty rollup */
+	return rc;
+}
+
 /* ---- status, stat, meminfo ---------------------------------------------------- */
 
 static const struct kv_field status_fields[] = {
