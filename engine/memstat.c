@@ -67,6 +67,12 @@ static int kv_fill(const char *buf, size_t len, const struct kv_field *f, size_t
 /* "start-end perms offset dev inode [path]" */
 static bool parse_header(const char *line, size_t n, struct ms_mapping *m)
 {
+	/* Every line of smaps is asked: its "Key: value" lines (twenty-odd a
+	 * mapping) start with a capital, a header with a lower-case hex digit
+	 * (the kernel's %08lx).  Turn the former away before the sscanf, which
+	 * costs more than all the rest of the parse. */
+	if (n == 0 || !((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')))
+		return false;
 	char tmp[512];
 	size_t cut = n < sizeof(tmp) - 1 ? n : sizeof(tmp) - 1;
 	memcpy(tmp, line, cut);
