@@ -32,16 +32,23 @@ static bool uid_admitted(const struct access_policy *p, uid_t uid)
 	return p->allow_other && !p->allow_root && uid_listed(p->users, p->nusers, uid);
 }
 
-bool access_needs_groups(const struct access_policy *p, uid_t uid)
+/* Do the groups decide at all (allow_other, not allow_root, a list)? */
+static bool groups_count(const struct access_policy *p)
 {
-	return !uid_admitted(p, uid) && p->allow_other && !p->allow_root && p->ngroups > 0;
+	return p->allow_other && !p->allow_root && p->ngroups > 0;
+}
+
+bool access_needs_groups(const struct access_policy *p, const struct cred *c)
+{
+	return !uid_admitted(p, c->uid) && groups_count(p) &&
+	       !gid_listed(p->groups, p->ngroups, c->gid);
 }
 
 bool access_may_enter(const struct access_policy *p, const struct cred *c)
 {
 	if (uid_admitted(p, c->uid))
 		return true;
-	if (!access_needs_groups(p, c->uid))
+	if (!groups_count(p))
 		return false;
 	if (gid_listed(p->groups, p->ngroups, c->gid))
 		return true;

@@ -52,11 +52,13 @@ struct access_policy {
 };
 
 /* Does the policy let this caller use the mount?  Groups (cred->groups) are
- * looked at only when the uid alone does not decide: see
+ * looked at only when the uid and the primary gid do not decide: see
  * access_needs_groups(). */
 bool access_may_enter(const struct access_policy *p, const struct cred *c);
-/* Would access_may_enter() look at the caller's supplementary groups? */
-bool access_needs_groups(const struct access_policy *p, uid_t uid);
+/* Would access_may_enter() look at the caller's supplementary groups?  Only
+ * c->uid and c->gid are read: the groups cost a read of /proc, per request
+ * (they can change under a live process, so they are never cached). */
+bool access_needs_groups(const struct access_policy *p, const struct cred *c);
 
 /* May the caller control (or read the private files of) an object of this
  * owner?  Its owner and root may. */

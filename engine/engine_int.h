@@ -121,6 +121,8 @@ struct task_mem_store {
 	struct ms_sample last;         /* the last sample */
 	struct timespec last_mono;
 	bool have_last;
+	struct timespec mem_mono;      /* when last.r and last.heap were read (from the
+					* smaps snapshot: they are older than last_mono) */
 	double cpu_pct;                /* between the last two samples; <0 unknown */
 	char *smaps;                   /* the last smaps text (owned), for maps/smaps */
 	size_t smaps_len;

@@ -49,6 +49,10 @@ struct ms_rollup {
 };
 int ms_rollup_parse(const char *buf, size_t len, struct ms_rollup *out);
 int ms_smaps_sum(const char *buf, size_t len, struct ms_rollup *out);
+/* What MS_READ_MEM takes from smaps_rollup and maps, from smaps text in one
+ * pass: its sum and the KiB of the [heap] mapping (0 if none).  -EINVAL for
+ * text with no mapping (a zombie's) or that is not smaps. */
+int ms_smaps_rollup_heap(const char *buf, size_t len, struct ms_rollup *r, int64_t *heap);
 
 /* /proc/PID/status and /proc/PID/task/TID/status. */
 struct ms_status {

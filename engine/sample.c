@@ -2,11 +2,15 @@
  * thread every [memory] sample_period, read fresh on demand, kept after the
  * task ends.
  *
- * A sample reads only the cheap files (smaps_rollup, status, stat, maps: no
- * per-mapping page walk but the rollup's one); the full smaps text, which
- * `maps` and `smaps` need once the process is gone, is snapshotted at most
- * once a SMAPS_PERIOD_MS per task.  /proc is read without the engine lock:
- * the lock is taken to list the tasks to read and again to store results.
+ * A sample reads what memlog and /top need and nothing more: the status
+ * (VSZ, RSS, and a sched's switches) and the stat (CPU times) of the task's
+ * thread, with no page walk.  The full smaps text, which `maps` and `smaps`
+ * need once the process is gone, is snapshotted at most once a
+ * SMAPS_PERIOD_MS per task, and the rest of an ended task's `mem` (the
+ * rollup's figures and [heap]) is summed from that snapshot: reading
+ * smaps_rollup and maps as well would walk the same pages again, five times
+ * as often.  /proc is read without the engine lock: the lock is taken to
+ * list the tasks to read and again to store results.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -110,6 +114,7 @@ static void store_sample(struct engine *e, struct task *t, const struct ms_sampl
 	memlog_add(m, e->cfg.memlog_max, p);
 	m->last = *s;
 	m->last_mono = now;
+	m->mem_mono = now;
 	m->have_last = true;
 }
 
@@ -143,6 +148,7 @@ struct probe {
 	pid_t pid, tid;
 	pid_t cow_ref;              /* a cow child: measure its COW too */
 	bool want_smaps;
+	bool have_mem;              /* s.r and s.heap were read (from smaps) */
 	int rc;
 	int cow_rc;
 	struct ms_cow cow;
@@ -167,8 +173,10 @@ static struct probe *probes_gather(struct engine *e, struct timespec now, size_t
 		if (!task_live(t) || !task_target(t, &v[k].pid, &v[k].tid))
 			continue;
 		v[k].id = t->id;
-		v[k].want_smaps = !t->mem || !t->mem->smaps ||
-				  mono_diff(t->mem->smaps_mono, now) * 1000.0 >= SMAPS_PERIOD_MS;
+		/* a live read of smaps (engine_task_smaps) keeps its text, not the
+		 * rollup: the pace is the sampler's own */
+		v[k].want_smaps = !t->mem || !t->mem->have_last ||
+				  mono_diff(t->mem->mem_mono, now) * 1000.0 >= SMAPS_PERIOD_MS;
 		/* a cow child's figures are what it is for: keep them for after
 		 * its end, at the smaps pace (pagemap reads are not cheap) */
 		if (v[k].want_smaps && t->parent_id)
@@ -182,8 +190,18 @@ static struct probe *probes_gather(struct engine *e, struct timespec now, size_t
 static void probe_read(struct probe *p)
 {
 	p->cow_rc = -ENOENT;
-	p->rc = ms_read_sample(p->pid, p->tid, MS_READ_MEM | MS_READ_SCHED, &p->s);
-	if (p->rc < 0 || !p->want_smaps)
+	p->rc = ms_read_sample(p->pid, p->tid, MS_READ_SCHED, &p->s);
+	if (p->rc < 0)
+		return;
+	/* The Vm* and Rss* lines of a status are its mm's: a thread's are its
+	 * host process's, so one status read serves memory and sched.  A zombie
+	 * has none: no sample, as before its rollup would have said. */
+	p->s.st = p->s.tst;
+	if (p->s.st.vm_size == MS_NONE || p->s.st.vm_rss == MS_NONE) {
+		p->rc = -ESRCH;
+		return;
+	}
+	if (!p->want_smaps)
 		return;
 	if (p->cow_ref > 0)
 		p->cow_rc = ms_read_cow(p->pid, p->cow_ref, &p->cow, &p->cow_exact);
@@ -191,6 +209,7 @@ static void probe_read(struct probe *p)
 	struct strbuf sb = STRBUF_INIT;
 	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)p->pid);
 	if (ms_read_file(path, &sb) == 0 && sb.len > 0) {
+		p->have_mem = ms_smaps_rollup_heap(sb.buf, sb.len, &p->s.r, &p->s.heap) == 0;
 		p->smaps_len = sb.len;
 		p->smaps = sb_steal(&sb);
 	}
@@ -222,7 +241,20 @@ void sample_tick(struct engine *e)
 		if (v[i].rc < 0 || !t || !task_live(t) || !task_target(t, &pid, &tid) ||
 		    pid != v[i].pid)
 			continue;
-		store_sample(e, t, &v[i].s, now);
+		bool had = t->mem && t->mem->have_last;
+		if (!v[i].have_mem && !had)
+			continue;   /* no figures of its memory yet: no sample */
+		if (!v[i].have_mem) {
+			/* between snapshots: the last rollup and heap stay, as old
+			 * as they are */
+			struct timespec mono = t->mem->mem_mono;
+			v[i].s.r = t->mem->last.r;
+			v[i].s.heap = t->mem->last.heap;
+			store_sample(e, t, &v[i].s, now);
+			t->mem->mem_mono = mono;
+		} else {
+			store_sample(e, t, &v[i].s, now);
+		}
 		if (v[i].smaps)
 			store_smaps(t, &v[i].smaps, v[i].smaps_len, now);
 		if (v[i].cow_rc == 0 && v[i].cow_exact)   /* while both ran */
@@ -296,7 +328,10 @@ int engine_task_mem(struct engine *e, uint64_t id, unsigned what, struct task_me
 		struct timespec now;
 		out->s = t->mem->last;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		out->age = mono_diff(t->mem->last_mono, now);
+		/* mem's rollup and heap come from the last smaps snapshot: its
+		 * age is that of its oldest figures */
+		out->age = mono_diff((what & MS_READ_MEM) ? t->mem->mem_mono :
+				     t->mem->last_mono, now);
 	} else {
 		pthread_mutex_unlock(&e->lock);
 		no_figures(e, id, "memory figures", err);

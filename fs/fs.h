@@ -217,6 +217,18 @@ struct handle {
 struct handle *handle_get(struct handle *h);
 void handle_put(struct handle *h);
 
+/* A user name looked up for an owner's uid, kept OWNER_NAME_TTL seconds: a
+ * status open looks up its owner's name, and getpwuid_r reads the passwd
+ * database (a file, or a directory service) each time. */
+#define OWNER_NAMES 16
+#define OWNER_NAME_TTL 10
+struct owner_name {
+	bool used, known;              /* known: the uid has a name */
+	uid_t uid;
+	char name[64];
+	struct timespec at;            /* CLOCK_MONOTONIC of the lookup */
+};
+
 struct fs {
 	struct engine *eng;
 	struct fuse_session *se;
@@ -234,6 +246,10 @@ struct fs {
 	time_t refusal_window;
 	unsigned refusals_logged, refusals_suppressed;
 	struct inval *inval;
+	/* uid -> user name for the owner lines (node.c: emit_owner) */
+	pthread_mutex_t names_lock;
+	struct owner_name names[OWNER_NAMES];
+	unsigned names_next;           /* the slot a new uid takes (round robin) */
 };
 
 /* ops.c: the caller's credentials for the engine, with the supplementary
@@ -292,7 +308,7 @@ int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len, cmd_f
 		 char *err, size_t errlen);
 /* The `uid`, `gid` and `owner` (user name, null if it has none) lines of a
  * status file. */
-void emit_owner(struct emit *e, const struct owner *o);
+void emit_owner(struct fs *fs, struct emit *e, const struct owner *o);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
 

@@ -362,6 +362,7 @@ int main(int argc, char *argv[])
 	};
 	fs.multiuser = ao.allow_other || ao.allow_root;
 	pthread_mutex_init(&fs.refusal_lock, NULL);
+	pthread_mutex_init(&fs.names_lock, NULL);
 	se = fuse_session_new(&args, &pcfs_ops, sizeof(pcfs_ops), &fs);
 	if (!se)
 		goto out_args;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs.h"
 
@@ -69,14 +70,55 @@ void handle_put(struct handle *h)
 	free(h);
 }
 
-void emit_owner(struct emit *e, const struct owner *o)
+/* The name of uid into name (false: it has none), from fs->names while the
+ * lookup is younger than OWNER_NAME_TTL, else from getpwuid_r (outside the
+ * lock), kept for the next. */
+static bool owner_name(struct fs *fs, uid_t uid, char *name, size_t len)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&fs->names_lock);
+	for (unsigned i = 0; i < OWNER_NAMES; i++) {
+		const struct owner_name *n = &fs->names[i];
+		if (n->used && n->uid == uid && now.tv_sec - n->at.tv_sec < OWNER_NAME_TTL) {
+			bool known = n->known;
+			if (known)
+				snprintf(name, len, "%s", n->name);
+			pthread_mutex_unlock(&fs->names_lock);
+			return known;
+		}
+	}
+	pthread_mutex_unlock(&fs->names_lock);
+
 	struct passwd pw, *res = NULL;
 	char buf[1024];
+	bool known = getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res;
+	if (known)
+		snprintf(name, len, "%s", pw.pw_name);
+	if (known && strlen(pw.pw_name) >= sizeof(fs->names[0].name))
+		return true;               /* too long to keep: looked up each time */
+
+	pthread_mutex_lock(&fs->names_lock);
+	struct owner_name *slot = NULL;
+	for (unsigned i = 0; i < OWNER_NAMES && !slot; i++)
+		if (fs->names[i].used && fs->names[i].uid == uid)
+			slot = &fs->names[i];
+	if (!slot)
+		slot = &fs->names[fs->names_next++ % OWNER_NAMES];
+	*slot = (struct owner_name){ .used = true, .known = known, .uid = uid, .at = now };
+	if (known)
+		snprintf(slot->name, sizeof(slot->name), "%s", pw.pw_name);
+	pthread_mutex_unlock(&fs->names_lock);
+	return known;
+}
+
+void emit_owner(struct fs *fs, struct emit *e, const struct owner *o)
+{
+	char name[256];
 	emit_uint(e, "uid", o->uid);
 	emit_uint(e, "gid", o->gid);
-	if (getpwuid_r(o->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		emit_str(e, "owner", pw.pw_name);
+	if (owner_name(fs, o->uid, name, sizeof(name)))
+		emit_str(e, "owner", name);
 	else
 		emit_null(e, "owner");
 }

@@ -113,7 +113,7 @@ static bool admit(fuse_req_t req)
 	struct fs *fs = fuse_req_userdata(req);
 	const struct fuse_ctx *x = fuse_req_ctx(req);
 	struct cred cr = { .uid = x->uid, .gid = x->gid, .ngroups = 0 };
-	if (access_needs_groups(&fs->policy, cr.uid))
+	if (access_needs_groups(&fs->policy, &cr))
 		read_groups(&(struct caller){ .req = req }, &cr);
 	if (access_may_enter(&fs->policy, &cr))
 		return true;

@@ -190,7 +190,7 @@ static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 		emit_uint(e, "to_clients", q[1].depth);
 	}
 	emit_uint(e, "wired", ci.wired);
-	emit_owner(e, &ci.owner);
+	emit_owner(fs, e, &ci.owner);
 	return 0;
 }
 

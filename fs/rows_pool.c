@@ -277,7 +277,7 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_bool(e, "paused", pi.paused);
 	emit_bool(e, "gil", pi.gil);
 	emit_str(e, "executor", pi.slurm ? "slurm" : "local");
-	emit_owner(e, &pi.owner);
+	emit_owner(fs, e, &pi.owner);
 	return 0;
 }
 
@@ -505,7 +505,7 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 		emit_uint(e, "slurm_job", fi.slurm_job);
 	else
 		emit_null(e, "slurm_job");
-	emit_owner(e, &fi.owner);
+	emit_owner(fs, e, &fi.owner);
 	return 0;
 }
 

@@ -242,7 +242,7 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "stderr_bytes", ti.out_bytes[2]);
 	emit_uint(e, "stderr_dropped", ti.out_dropped[2]);
 	emit_str(e, "error", ti.error[0] ? ti.error : NULL);
-	emit_owner(e, &ti.owner);
+	emit_owner(fs, e, &ti.owner);
 	task_info_free(&ti);
 	return 0;
 }

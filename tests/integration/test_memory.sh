@@ -108,6 +108,18 @@ expect "after exit: mem's VSZ and RSS are the last memlog sample's" \
 expect_match "after exit: maps is the last snapshot" "$(cat "$P/$g/maps")" $' pcfs-worker\n.*\ntotal kB +[0-9]+'
 check "after exit: smaps is readable" grep -q '^Rss:' "$P/$g/smaps"
 expect "after exit: sched says ended" "$(field "$g" state sched)" "ended"
+# the rollup's figures of an ended task come from the last smaps snapshot
+# (taken at most once a second): they still show what it held
+h=$(start 'mem size=32M touch=100% time=1500ms')
+cat "$P/$h/wait" >/dev/null
+for k in pss uss private_dirty; do
+	check "after exit: mem's $k holds the touched 32 MiB ($(field "$h" $k mem) KiB)" \
+		test "$(field "$h" $k mem)" -ge $((32 * KIB * 95 / 100))
+done
+check "after exit: uss = private_clean + private_dirty" test "$(field "$h" uss mem)" -eq \
+	"$(( $(field "$h" private_clean mem) + $(field "$h" private_dirty mem) ))"
+check "after exit: mem's age is that of its oldest figure (< 2 s)" \
+	awk -v a="$(field "$h" age mem)" 'BEGIN { exit !(a > 0 && a < 2) }'
 n0=$(start noop)
 cat "$P/$n0/wait" >/dev/null
 sleep 0.2

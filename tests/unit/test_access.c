@@ -58,7 +58,7 @@ static void gate_without_allow_other(void **state)
 	/* the lists mean nothing until other users are let in */
 	assert_false(access_may_enter(&p, &bob));
 	assert_false(access_may_enter(&p, &carol));
-	assert_false(access_needs_groups(&p, CAROL));
+	assert_false(access_needs_groups(&p, &carol));
 }
 
 static void gate_with_allow_other(void **state)
@@ -72,14 +72,17 @@ static void gate_with_allow_other(void **state)
 	assert_true(access_may_enter(&p, &carol_primary));  /* the primary group */
 	assert_false(access_may_enter(&p, &carol_unknown)); /* groups not known: out */
 	assert_false(access_may_enter(&p, &dave));
-	/* groups are read only when the uid does not decide */
-	assert_false(access_needs_groups(&p, ALICE));
-	assert_false(access_needs_groups(&p, 0));
-	assert_false(access_needs_groups(&p, BOB));
-	assert_true(access_needs_groups(&p, DAVE));
+	/* groups are read only when the uid and the primary gid do not decide */
+	assert_false(access_needs_groups(&p, &(struct cred){ .uid = ALICE, .gid = ALICE }));
+	assert_false(access_needs_groups(&p, &(struct cred){ .uid = 0, .gid = 0 }));
+	assert_false(access_needs_groups(&p, &bob));
+	assert_false(access_needs_groups(&p, &carol_primary));   /* STAFF is enough */
+	assert_true(access_needs_groups(&p, &carol));
+	assert_true(access_needs_groups(&p, &dave));
 	struct access_policy nogroups = p;
 	nogroups.ngroups = 0;
-	assert_false(access_needs_groups(&nogroups, DAVE));
+	assert_false(access_needs_groups(&nogroups, &dave));
+	assert_false(access_may_enter(&nogroups, &carol_primary));
 }
 
 static void gate_with_allow_root(void **state)

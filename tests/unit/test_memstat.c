@@ -296,6 +296,37 @@ static void heap_absent_is_zero(void **state)
 	assert_int_equal(ms_maps_heap_fd(-1, &kib), -EBADF);
 }
 
+/* The sampler's snapshot stands in for smaps_rollup and maps: the same
+ * figures from the smaps text of the same process. */
+static void rollup_and_heap_from_smaps(void **state)
+{
+	struct strbuf a = fixture("smaps_rollup.txt"), b = fixture("smaps.txt");
+	struct strbuf m = fixture("maps.txt");
+	struct ms_rollup r, s, sum;
+	int64_t heap = -1;
+
+	assert_int_equal(ms_rollup_parse(a.buf, a.len, &r), 0);
+	assert_int_equal(ms_smaps_sum(b.buf, b.len, &sum), 0);
+	assert_int_equal(ms_smaps_rollup_heap(b.buf, b.len, &s, &heap), 0);
+	assert_memory_equal(&s, &sum, sizeof(s));
+	assert_int_equal(s.rss, r.rss);
+	assert_int_equal(s.private_dirty, r.private_dirty);
+	assert_int_equal(heap, heap_of(m.buf, m.len));
+	assert_int_equal(heap, 132);
+
+	const char *noheap = "00400000-00401000 r-xp 00000000 fe:00 3 /bin/x\n"
+			     "Rss:                   4 kB\n";
+	assert_int_equal(ms_smaps_rollup_heap(noheap, strlen(noheap), &s, &heap), 0);
+	assert_int_equal(heap, 0);
+	assert_int_equal(s.rss, 4);
+	/* a zombie's smaps is empty: an error, as its empty rollup is */
+	assert_int_equal(ms_smaps_rollup_heap("", 0, &s, &heap), -EINVAL);
+	assert_int_equal(ms_smaps_rollup_heap("Rss: 4 kB\n", 10, &s, &heap), -EINVAL);
+	sb_free(&a);
+	sb_free(&b);
+	sb_free(&m);
+}
+
 /* ---- pmap -x ---- */
 
 static void pmap_table(void **state)
@@ -391,6 +422,7 @@ int main(void)
 		cmocka_unit_test(heap_from_maps_fixture),
 		cmocka_unit_test(heap_past_pieces_and_long_lines),
 		cmocka_unit_test(heap_absent_is_zero),
+		cmocka_unit_test(rollup_and_heap_from_smaps),
 		cmocka_unit_test(pmap_table),
 		cmocka_unit_test(cow_pagemap_fixture),
 		cmocka_unit_test(cow_arithmetic),
