@@ -99,8 +99,38 @@ static void rehash(struct engine *e)
 	free(old);
 }
 
+static void live_link(struct engine *e, struct task *t)
+{
+	t->lprev = e->live_last;
+	t->lnext = NULL;
+	if (e->live_last)
+		e->live_last->lnext = t;
+	else
+		e->live_first = t;
+	e->live_last = t;
+	t->on_live = true;
+}
+
+static void live_unlink(struct engine *e, struct task *t)
+{
+	if (!t->on_live)
+		return;
+	if (t->lprev)
+		t->lprev->lnext = t->lnext;
+	else
+		e->live_first = t->lnext;
+	if (t->lnext)
+		t->lnext->lprev = t->lprev;
+	else
+		e->live_last = t->lprev;
+	t->lprev = t->lnext = NULL;
+	t->on_live = false;
+}
+
 static void task_link(struct engine *e, struct task *t)
 {
+	if (!state_ended(t->state))
+		live_link(e, t);
 	if (e->ntasks + 1 > e->hash_size)
 		rehash(e);
 	size_t s = id_slot(e, t->id);
@@ -185,6 +215,7 @@ static void task_forget_locked(struct engine *e, struct task *t)
 	else
 		e->last = t->prev;
 	fin_unlink(e, t);
+	live_unlink(e, t);
 	if (t->end_seq > e->forgot_seq)
 		e->forgot_seq = t->end_seq;
 	e->ntasks--;
@@ -313,6 +344,7 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 		return;
 	bool was_thread = t->kind == TASK_THREAD;
 	t->state = st;
+	live_unlink(e, t);
 	t->exitcode = code;
 	clock_gettime(CLOCK_REALTIME, &t->end_rt);
 	clock_gettime(CLOCK_MONOTONIC, &t->end_mono);
@@ -490,8 +522,9 @@ static void host_died(struct engine *e, struct host *h, int status)
 	host_readable(e, h->id);
 	h->reaped = true;
 	bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	for (struct task *t = e->first; t && h->live; t = t->next) {
-		if (t->host != h || state_ended(t->state))
+	for (struct task *t = e->live_first, *n; t && h->live; t = n) {
+		n = t->lnext;   /* its end takes it off the list */
+		if (t->host != h)
 			continue;
 		h->live--;
 		if (!clean)
@@ -700,17 +733,16 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 static unsigned live_count(struct engine *e)
 {
 	unsigned n = 0;
-	for (struct task *t = e->first; t; t = t->next)
-		if (!state_ended(t->state))
-			n++;
+	for (struct task *t = e->live_first; t; t = t->lnext)
+		n++;
 	return n;
 }
 
 /* Shutdown: apply the unmount policy, once, then escalate after the grace. */
 static void shutdown_signal_all(struct engine *e, int sig)
 {
-	for (struct task *t = e->first; t; t = t->next) {
-		if (state_ended(t->state) || t->state == TS_STARTING)
+	for (struct task *t = e->live_first; t; t = t->lnext) {
+		if (t->state == TS_STARTING)
 			continue;
 		if (t->kind == TASK_PROCESS && t->state == TS_STOPPED)
 			kill(-t->pid, SIGCONT);
@@ -737,15 +769,15 @@ static void shutdown_signal_all(struct engine *e, int sig)
 static void remember_groups(struct engine *e)
 {
 	size_t n = 0;
-	for (struct task *t = e->first; t; t = t->next)
+	for (struct task *t = e->live_first; t; t = t->lnext)
 		n++;
 	for (struct host *h = e->hosts; h; h = h->next)
 		n++;
 	e->shut_groups = calloc(n ? n : 1, sizeof(pid_t));
 	if (!e->shut_groups)
 		return;
-	for (struct task *t = e->first; t; t = t->next)
-		if (!state_ended(t->state) && t->kind == TASK_PROCESS && t->pid > 0)
+	for (struct task *t = e->live_first; t; t = t->lnext)
+		if (t->kind == TASK_PROCESS && t->pid > 0)
 			e->shut_groups[e->nshut_groups++] = t->pid;
 	for (struct host *h = e->hosts; h; h = h->next)
 		if (!h->reaped)

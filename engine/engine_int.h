@@ -68,6 +68,8 @@ struct task {
 	struct task *pnext;            /* pid hash chain (processes only) */
 	struct task *prev, *next;      /* every known task, ascending id */
 	struct task *fprev, *fnext;    /* ended tasks, oldest first (history) */
+	struct task *lprev, *lnext;    /* live tasks (not ended), oldest first */
+	bool on_live;                  /* on that list */
 	uint64_t end_seq;              /* ended: its place in the order of ends (from 1) */
 
 	enum task_kind kind;
@@ -175,6 +177,9 @@ struct engine {
 	size_t ntasks;
 	struct task *first, *last;
 	struct task *fin_first, *fin_last;       /* ended tasks, oldest first */
+	struct task *live_first, *live_last;     /* tasks not ended: what the sampler,
+						  * /top and shutdown walk (the
+						  * history can be 100x longer) */
 	size_t nfinished;
 	uint64_t end_seq;                        /* the last end_seq given */
 	uint64_t forgot_seq;                     /* the largest end_seq forgotten (waitset.c) */

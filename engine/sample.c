@@ -162,15 +162,15 @@ struct probe {
 static struct probe *probes_gather(struct engine *e, struct timespec now, size_t *n)
 {
 	size_t cap = 0, k = 0;
-	for (struct task *t = e->first; t; t = t->next)
-		cap += task_live(t);
+	for (struct task *t = e->live_first; t; t = t->lnext)
+		cap++;
 	if (cap == 0)
 		return NULL;
 	struct probe *v = calloc(cap, sizeof(*v));
 	if (!v)
 		return NULL;
-	for (struct task *t = e->first; t && k < cap; t = t->next) {
-		if (!task_live(t) || !task_target(t, &v[k].pid, &v[k].tid))
+	for (struct task *t = e->live_first; t && k < cap; t = t->lnext) {
+		if (!task_target(t, &v[k].pid, &v[k].tid))
 			continue;
 		v[k].id = t->id;
 		/* a live read of smaps (engine_task_smaps) keeps its text, not the
@@ -425,12 +425,10 @@ int engine_top(struct engine *e, struct top_row **rows, size_t *n)
 {
 	pthread_mutex_lock(&e->lock);
 	size_t cap = 0, k = 0;
-	for (struct task *t = e->first; t; t = t->next)
-		cap += task_live(t);
+	for (struct task *t = e->live_first; t; t = t->lnext)
+		cap++;
 	struct top_row *v = calloc(cap ? cap : 1, sizeof(*v));
-	for (struct task *t = e->first; v && t; t = t->next) {
-		if (!task_live(t))
-			continue;
+	for (struct task *t = e->live_first; v && t; t = t->lnext) {
 		struct top_row *r = &v[k++];
 		r->id = t->id;
 		r->kind = t->kind;
