@@ -7,6 +7,7 @@
 #   p.join()                                   ->  cat procs/ID/wait
 #   p.exitcode                                 ->  cat procs/ID/exitcode
 #   p.terminate()                              ->  echo term > procs/ID/ctl
+#   multiprocessing.connection.wait(sentinels) ->  echo IDS > wait; cat wait
 set -euo pipefail
 M=${1:-${PCFS_MOUNT:?usage: process-lifecycle.sh MOUNTPOINT}}
 
@@ -38,3 +39,15 @@ timeout 0.3 cat "$M/procs/$p3/wait" || true
 echo "after join(timeout=0.3): is_alive() = $(cat "$M/procs/$p3/alive")"
 echo kill > "$M/procs/$p3/ctl"
 echo "after kill: exitcode = $(cat "$M/procs/$p3/wait")"
+
+echo
+echo "Joining many, as each ends (multiprocessing.connection.wait on their sentinels)"
+exec 3<>"$M/spawn"
+# three workers on one line: worker n (1, 2, 3) sleeps (4-n)*0.3 s, exits with n
+echo 'sh 3 set -- $((PCFS_ID % 3 + 1)); sleep 0.$(( (4 - $1) * 3 )); exit $1' >&3
+read -r first <&3; read -r _ <&3; read -r last <&3; exec 3>&-
+exec 3<>"$M/wait"; echo "$first-$last" >&3
+while read -r id code <&3; do                        # one line as each one ends
+	echo "  worker $id ended: exitcode $code"
+done
+exec 3>&-

@@ -23,6 +23,8 @@ expect_match "lifecycle: exitcode 0 after join" "$(out process-lifecycle.sh)" 'e
 expect_match "lifecycle: terminate gives -15" "$(out process-lifecycle.sh)" 'Second process exitcode: -15 \(state: killed\)'
 expect_match "lifecycle: join(timeout) leaves it alive" "$(out process-lifecycle.sh)" 'is_alive\(\) = 1'
 expect_match "lifecycle: worker output" "$(out process-lifecycle.sh)" 'worker: Worker finished'
+expect "lifecycle: joining many tells each as it ends (the shortest first)" \
+	"$(out process-lifecycle.sh | sed -n 's/^  worker [0-9]* ended: exitcode //p' | tr '\n' ' ')" "3 2 1 "
 
 run_example futures-map-vs-as-completed.sh
 expect_match "map: submission order" "$(out futures-map-vs-as-completed.sh)" 'executor.map: \[9, 1, 16, 4\]'
