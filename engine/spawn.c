@@ -445,14 +445,15 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		return;
 	}
 	struct chan_wiring wire;
-	rc = chan_wire_prepare(e, s, &wire);
+	char why[256];
+	rc = chan_wire_prepare(e, s, &t->owner, &wire, why, sizeof(why));
 	if (rc < 0) {
 		for (int i = 0; i < 2; i++) {
 			close(po[i]);
 			close(pe[i]);
 		}
 		pthread_mutex_lock(&e->lock);
-		task_failed_to_start(e, t, -rc, "stdin=/stdout= channel");
+		task_failed_to_start(e, t, -rc, why);
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
