@@ -880,56 +880,74 @@ void chan_free_all(struct engine *e)
 
 /* ---- wiring tasks' stdio ------------------------------------------------------------- */
 
-int chan_check_wiring(struct engine *e, const struct task_spec *s, const struct owner *who,
-		      char *err, size_t errlen)
+/* Whether who may wire a task to the channels named (NULL: not wired); the
+ * reason in err if not.  With `lock` held. */
+static int wiring_allowed(struct engine *e, const char *stdin_chan, const char *stdout_chan,
+			  const struct owner *who, char *err, size_t errlen)
 {
-	const char *names[2] = { s->stdin_chan, s->stdout_chan };
-	int rc = 0;
-	pthread_mutex_lock(&e->lock);
-	for (int i = 0; i < 2 && rc == 0; i++) {
+	const char *names[2] = { stdin_chan, stdout_chan };
+	for (int i = 0; i < 2; i++) {
 		struct channel *ch = names[i] ? find_name(e, names[i]) : NULL;
 		if (names[i] && !ch) {
 			snprintf(err, errlen, "%s=%s: no such channel (create it in /channels first)",
 				 i ? "stdout" : "stdin", names[i]);
-			rc = -EINVAL;
-		} else if (ch && !access_may_control(&ch->owner, who->uid)) {
+			return -ENOENT;
+		}
+		if (ch && !access_may_control(&ch->owner, who->uid)) {
 			/* wiring a task to it reads or writes it: its owner's right */
 			snprintf(err, errlen, "%s=%s: the channel belongs to uid %u",
 				 i ? "stdout" : "stdin", names[i], (unsigned)ch->owner.uid);
-			rc = -EACCES;
+			return -EACCES;
 		}
 	}
-	pthread_mutex_unlock(&e->lock);
-	return rc;
+	return 0;
 }
 
-int chan_wire_prepare(struct engine *e, const struct task_spec *s, struct chan_wiring *w)
+int chan_check_wiring(struct engine *e, const struct task_spec *s, const struct owner *who,
+		      char *err, size_t errlen)
 {
 	pthread_mutex_lock(&e->lock);
-	int rc = chan_wire_prepare_locked(e, s->stdin_chan, s->stdout_chan, w);
+	int rc = wiring_allowed(e, s->stdin_chan, s->stdout_chan, who, err, errlen);
+	pthread_mutex_unlock(&e->lock);
+	return rc == -ENOENT ? -EINVAL : rc;
+}
+
+int chan_wire_prepare(struct engine *e, const struct task_spec *s, const struct owner *who,
+		      struct chan_wiring *w, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = chan_wire_prepare_locked(e, s->stdin_chan, s->stdout_chan, who, w, err, errlen);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
 
 int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const char *stdout_chan,
-			     struct chan_wiring *w)
+			     const struct owner *who, struct chan_wiring *w, char *err,
+			     size_t errlen)
 {
 	*w = (struct chan_wiring){ .child_stdin = -1, .our_stdin = -1 };
 	if (!stdin_chan && !stdout_chan)
 		return 0;
+	/* Checked again now, not only when the line was parsed: a queued
+	 * future's channel may have been removed since, and another user may
+	 * have made one of the same name. */
+	int rc = wiring_allowed(e, stdin_chan, stdout_chan, who, err, errlen);
+	if (rc < 0)
+		return rc;
 	struct channel *in = stdin_chan ? find_name(e, stdin_chan) : NULL;
 	struct channel *out = stdout_chan ? find_name(e, stdout_chan) : NULL;
 	w->in_chan = in ? in->id : 0;
 	w->out_chan = out ? out->id : 0;
-	if ((stdin_chan && !in) || (stdout_chan && !out))
-		return -ENOENT;   /* removed since the line was checked */
 	if (in) {
 		/* A socket, not a pipe: its writer is woken when the reader has
 		 * consumed what it was sent (SIOCOUTQ then says 0), which is how
 		 * one message at a time reaches each worker. */
 		int sv[2];
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-			return -errno;
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "socketpair");
+			return rc;
+		}
 		shutdown(sv[0], SHUT_RD);
 		shutdown(sv[1], SHUT_WR);
 		fcntl(sv[0], F_SETFL, O_NONBLOCK);

@@ -335,13 +335,18 @@ struct chan_wiring {
 	int our_stdin;                 /* the engine's end of it */
 	uint64_t in_chan, out_chan;    /* 0 if not wired */
 };
-int chan_wire_prepare(struct engine *e, const struct task_spec *s, struct chan_wiring *w);
+/* Refused (-ENOENT, -EACCES, with the reason in err) unless the channels
+ * exist and who may use them: checked when the task starts, whatever the
+ * parse of its line found. */
+int chan_wire_prepare(struct engine *e, const struct task_spec *s, const struct owner *who,
+		      struct chan_wiring *w, char *err, size_t errlen);
 /* Takes our_stdin, and stdout_fd if stdout is wired (then returns true). */
 /* task: whose end drains its stdout (0 for a pool's future: none). */
 bool chan_wire_attach(struct engine *e, uint64_t task, struct chan_wiring *w, int stdout_fd);
 /* The same as chan_wire_prepare, by name, with `lock` held. */
 int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const char *stdout_chan,
-			     struct chan_wiring *w);
+			     const struct owner *who, struct chan_wiring *w, char *err,
+			     size_t errlen);
 void chan_wire_release(struct chan_wiring *w);                     /* no lock */
 
 /* state.c: results kept in [state] dir across the daemon's death.  Without

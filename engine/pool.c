@@ -530,10 +530,12 @@ static void unqueue(struct pool *p, struct future *f)
 /* stdin=/stdout= on a pool line: the daemon makes the channel's ends (as
  * for a spawned task) and hands the child's ends to the worker with the
  * W_PW_RUN (b: 1 stdin, 2 stdout, in that order). */
-static int wire_future(struct engine *e, struct future *f, int fds[2], int *nfds, int *flags)
+static int wire_future(struct engine *e, struct pool *p, struct future *f, int fds[2], int *nfds,
+		       int *flags, char *err, size_t errlen)
 {
 	struct chan_wiring w;
-	int rc = chan_wire_prepare_locked(e, f->stdin_chan, f->stdout_chan, &w);
+	int rc = chan_wire_prepare_locked(e, f->stdin_chan, f->stdout_chan, &p->owner, &w, err,
+					  errlen);
 	int out[2] = { -1, -1 };
 	*nfds = *flags = 0;
 	if (rc == 0 && f->stdout_chan && pipe2(out, O_CLOEXEC) < 0)
@@ -699,7 +701,19 @@ static int send_wired_run(struct engine *e, struct pool *p, struct pslot *s, str
 			  const struct strbuf *pl)
 {
 	int fds[2], nfds = 0, flags = 0;
-	int rc = wire_future(e, f, fds, &nfds, &flags);
+	char why[256];
+	int rc = wire_future(e, p, f, fds, &nfds, &flags, why, sizeof(why));
+	if (rc == -ENOENT || rc == -EACCES) {
+		/* its channel is gone, or is now another's: it fails, never
+		 * to run on a channel its owner may not use */
+		slot_unlink(p, s, f);
+		f->cancel_wanted = false;
+		set_error(f, "%s", why);
+		f->state = FUT_FAILED;
+		record_final(e, p, f);
+		p->dispatch_pending = true;   /* the slot has room again */
+		return 0;
+	}
 	if (rc == 0)
 		rc = wire_send(s->host->sock, W_PW_RUN, f->id, host_slot(p, s), flags, pl->buf,
 			       pl->len, nfds ? fds : NULL, nfds);

@@ -433,6 +433,13 @@ static pid_t start_spawn(struct engine *e, const struct task_spec *s, char *cons
 	return rc ? -rc : pid;
 }
 
+/* Started by the fork server (else directly, by the thread that starts it). */
+static bool goes_via_server(const struct task_spec *s, const struct task *t)
+{
+	return t->method == METHOD_FORK ||
+	       (t->method == METHOD_CLONE && workload_is_builtin(s->workload));
+}
+
 static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t,
 			  const struct cred *drop)
 {
@@ -445,14 +452,15 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		return;
 	}
 	struct chan_wiring wire;
-	rc = chan_wire_prepare(e, s, &wire);
+	char why[256];
+	rc = chan_wire_prepare(e, s, &t->owner, &wire, why, sizeof(why));
 	if (rc < 0) {
 		for (int i = 0; i < 2; i++) {
 			close(po[i]);
 			close(pe[i]);
 		}
 		pthread_mutex_lock(&e->lock);
-		task_failed_to_start(e, t, -rc, "stdin=/stdout= channel");
+		task_failed_to_start(e, t, -rc, why);
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
@@ -463,8 +471,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	bool nice_later = false;
 
 	pthread_rwlock_rdlock(&e->reap_lock);
-	bool via_server = t->method == METHOD_FORK ||
-			  (t->method == METHOD_CLONE && workload_is_builtin(s->workload));
+	bool via_server = goes_via_server(s, t);
 	if (via_server) {
 		what = t->method == METHOD_FORK ? "fork" : "clone";
 		pid = forkserver_request(e, s, t, t->method, fds, &server, drop);
@@ -669,22 +676,30 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 }
 
 /* The processes of one write, shared by the threads that start them: each
- * takes the next task until none is left. */
+ * takes the next task until none is left.
+ *
+ * Helper threads take only tasks they start directly (posix_spawn, vfork,
+ * clone of exec/sh).  A request to the fork server may (re)start it, and its
+ * PR_SET_PDEATHSIG follows the thread that spawned it: started by a helper,
+ * it would be killed as soon as the helper returns.  So the calling thread
+ * (a libfuse worker, which lives as long as the session) sends every fork
+ * server request of the write. */
 struct spawn_batch {
 	struct engine *e;
 	const struct task_spec *const *specs;   /* specs[i] is tasks[i]'s line */
 	struct task **tasks;
 	unsigned count;
 	const struct cred *drop;   /* the caller's credentials to become, or NULL */
-	unsigned next;         /* atomic: the next task to start */
+	unsigned next;         /* atomic: the next task to look at for a direct start */
 };
 
-static void *spawn_batch_run(void *arg)
+static void *spawn_batch_direct(void *arg)
 {
 	struct spawn_batch *b = arg;
 	unsigned i;
 	while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count)
-		spawn_process(b->e, b->specs[i], b->tasks[i], b->drop);
+		if (!goes_via_server(b->specs[i], b->tasks[i]))
+			spawn_process(b->e, b->specs[i], b->tasks[i], b->drop);
 	return NULL;
 }
 
@@ -696,11 +711,9 @@ static void *spawn_batch_run(void *arg)
 static unsigned spawn_threads_for(const struct engine *e, const struct spawn_batch *b)
 {
 	unsigned direct = 0;
-	for (unsigned i = 0; i < b->count; i++) {
-		enum start_method m = b->tasks[i]->method;   /* resolved, never DEFAULT */
-		if (m != METHOD_FORK && !(m == METHOD_CLONE && workload_is_builtin(b->specs[i]->workload)))
+	for (unsigned i = 0; i < b->count; i++)
+		if (!goes_via_server(b->specs[i], b->tasks[i]))   /* method resolved by now */
 			direct++;
-	}
 	if (direct < 4)
 		return 1;
 	unsigned n = e->online_cpus < SPAWN_THREADS_MAX ? e->online_cpus : SPAWN_THREADS_MAX;
@@ -716,9 +729,19 @@ void spawn_processes(struct engine *e, const struct task_spec *const *specs,
 	unsigned nhelpers = 0, want = spawn_threads_for(e, &b);
 	/* a helper that cannot be created leaves its share to the others */
 	while (nhelpers + 1 < want &&
-	       pthread_create(&helper[nhelpers], NULL, spawn_batch_run, &b) == 0)
+	       pthread_create(&helper[nhelpers], NULL, spawn_batch_direct, &b) == 0)
 		nhelpers++;
-	spawn_batch_run(&b);
+	if (nhelpers == 0) {
+		/* alone: every task in the write's order */
+		for (unsigned i = 0; i < count; i++)
+			spawn_process(e, specs[i], tasks[i], drop);
+		return;
+	}
+	/* the fork server's tasks (in order) on this thread, then help with the rest */
+	for (unsigned i = 0; i < count; i++)
+		if (goes_via_server(specs[i], tasks[i]))
+			spawn_process(e, specs[i], tasks[i], drop);
+	spawn_batch_direct(&b);
 	for (unsigned i = 0; i < nhelpers; i++)
 		pthread_join(helper[i], NULL);
 }

@@ -210,6 +210,20 @@ expect "... its message is still there" "$(jq -r .depth "$C/cr/stat.json")" "1"
 sticky "... rmdir refused (EPERM)" as2 rmdir "$C/cr"
 out=$(as2 bash -c "echo 'exec stdin=cr cat' > '$M/spawn'" 2>&1)
 expect_match "a task of theirs cannot be wired to root's channel" "$out" 'Permission denied'
+# the owner is checked when a queued future is wired, not only when its line
+# was parsed: their channel removed and root's made under the same name, the
+# future waiting for it fails instead of reading root's messages
+as2 mkdir "$C/q2" "$P/q1"
+as2 sh -c "echo workers=1 > '$P/q1/ctl'"
+as2 sh -c "echo 'exec sleep 30' > '$P/q1/submit'; echo 'exec stdin=q2 cat' > '$P/q1/submit'"
+wait_until 100 test "$(cat "$P/q1/futures/1/state")" = running
+expect "their wired future waits behind the sleep" "$(cat "$P/q1/futures/2/state")" "pending"
+as2 rmdir "$C/q2"
+mkdir "$C/q2"; echo rootsecret > "$C/q2/put"; echo close > "$C/q2/ctl"
+as2 sh -c "echo kill > '$P/q1/futures/1/ctl'"
+expect "... it fails when it comes to run" "$(as2 timeout 10 cat "$P/q1/futures/2/wait")" "failed"
+expect_match "... naming the channel's owner" "$(as2 cat "$P/q1/futures/2/error")" 'stdin=q2: the channel belongs to uid 0'
+expect "... and root's message was not read" "$(as2 cat "$P/q1/futures/2/result") $(jq -r .depth "$C/q2/stat.json")" " 1"
 
 # --- the end: a clean unmount, nothing left ------------------------------------
 pcfs_umount

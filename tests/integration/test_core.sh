@@ -354,6 +354,28 @@ expect "a forgotten task is told as such" "$(timeout 5 cat <&3)" "$w4 forgotten
 $w1 3"
 exec 3>&-
 
+# --- the fork server, restarted by a write that also starts processes directly ---
+# Parallel spawn helpers are short-lived threads, and the fork server's
+# PR_SET_PDEATHSIG follows the thread that started it: a helper must never be
+# the one that restarts it.  The second line is the one a helper, started
+# while the writing thread execs the first, takes; several rounds, as that is
+# a race.
+fserver() { ps --ppid "$PCFS_PID" -o pid=,args= | awk '/pcfs-worker forkserver/ { print $1 }'; }
+{ echo 'exec true'; echo noop; for i in $(seq 6); do echo 'exec true'; echo noop; done; } > "$WORKDIR/mixed"
+for round in $(seq 10); do
+	echo noop > "$M/spawn"   # a fork server is up
+	wait_until 100 test -n "$(fserver)"
+	kill -9 "$(fserver)"
+	wait_until 100 test -z "$(fserver)"
+	check "round $round: a write of exec lines and fork built-ins" cp "$WORKDIR/mixed" "$M/spawn"
+done
+sleep 0.5
+ended=$(grep -c 'fork server (pid [0-9]*) ended' "$M/log")
+expect "the fork server restarted by those writes lives on (ended only when killed)" "$ended" "10"
+exec 3<>"$M/spawn"; echo 'exec method=fork true' >&3; read -r id <&3; exec 3>&-
+expect "... and a later fork-method spawn works" "$(timeout 10 cat "$M/procs/$id/wait")" "0"
+check_fails "... without the server failing to answer" grep -q 'fork server did not answer' "$M/log"
+
 # --- many parked waiters do not stall the mount ---
 pids=()
 for i in $(seq 1000); do cat "$M/procs/$(ls "$M/procs" | sort -n | tail -1)/wait" >/dev/null & pids+=($!); done
