@@ -179,20 +179,26 @@ static void fin_unlink(struct engine *e, struct task *t)
 	e->nfinished--;
 }
 
-static void close_timer(struct task *t)
+void engine_close_watched(struct engine *e, int *fd)
 {
-	if (t->timer_fd >= 0) {
-		close(t->timer_fd);   /* closing drops it from the epoll set too */
-		t->timer_fd = -1;
-	}
+	if (*fd < 0)
+		return;
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
 }
 
-static void task_destroy(struct task *t)
+static void close_timer(struct engine *e, struct task *t)
+{
+	engine_close_watched(e, &t->timer_fd);
+}
+
+static void task_destroy(struct engine *e, struct task *t)
 {
 	task_mem_free(t);
-	out_free(&t->out[1]);
-	out_free(&t->out[2]);
-	close_timer(t);
+	out_free(e, &t->out[1]);
+	out_free(e, &t->out[2]);
+	close_timer(e, t);
 	free(t->cmd);
 	free(t);
 }
@@ -222,7 +228,7 @@ static void task_forget_locked(struct engine *e, struct task *t)
 	e->st.forgotten++;
 	state_task_forgotten(e, t);
 	engine_notify_locked(e, OBJ_TASK_GONE, t->id);
-	task_destroy(t);
+	task_destroy(e, t);
 }
 
 /* ---- notifications ---------------------------------------------------------- */
@@ -261,6 +267,11 @@ void engine_flush_notify(struct engine *e)
 	free(batch);
 }
 
+/* Every descriptor watched here leaves the set through engine_close_watched:
+ * epoll forgets a file only when its last descriptor closes, and a clone
+ * child between its fork and its exec (a spawn on another thread) holds a
+ * copy of ours; a pipe at EOF or a fired timer closed then would be reported
+ * readable, on every turn of the loop, until that child had exec'd. */
 int engine_watch(struct engine *e, int fd, enum watch_type type, uint64_t id)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WATCH_KEY(type, id) };
@@ -348,13 +359,13 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 	t->exitcode = code;
 	clock_gettime(CLOCK_REALTIME, &t->end_rt);
 	clock_gettime(CLOCK_MONOTONIC, &t->end_mono);
-	close_timer(t);
+	close_timer(e, t);
 
 	/* The process is gone, so everything it wrote is in the pipe now: take
 	 * it before anyone is told, so `wait` then `cat stdout` sees it all.
 	 * Descendants that still hold the pipe keep being read until EOF. */
 	for (int s = 1; s <= 2; s++)
-		out_drain(&t->out[s], e->cfg.output_max);
+		out_drain(e, &t->out[s], e->cfg.output_max);
 	chan_task_ended(e, t);
 
 	if (st == TS_EXITED)
@@ -416,6 +427,60 @@ void task_failed_to_start(struct engine *e, struct task *t, int err, const char 
 
 /* ---- reaping -------------------------------------------------------------- */
 
+/* Spawn windows.  A spawner holding reap_lock for the whole of a
+ * posix_spawn (which returns once the child has exec'd) kept the reaper
+ * waiting on every SIGCHLD, and every other spawner waiting behind the
+ * reaper: one write's processes, started a CPU each, stalled at each end.
+ * Now the reaper goes on, and a child it cannot attribute while a window is
+ * open is kept for the spawner that will publish it. */
+void spawn_window_open(struct engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->spawning++;
+	pthread_mutex_unlock(&e->lock);
+}
+
+bool spawn_window_close_locked(struct engine *e, pid_t pid, int *status, struct rusage *ru)
+{
+	bool found = false;
+	for (size_t i = 0; pid > 0 && i < e->nearly; i++) {
+		if (e->early[i].pid != pid)
+			continue;
+		*status = e->early[i].status;
+		*ru = e->early[i].ru;
+		e->early[i] = e->early[--e->nearly];
+		found = true;
+		break;
+	}
+	/* no window left: what nobody claimed was nobody's (an exec that failed
+	 * in a vfork child, an orphan reparented to us) */
+	if (--e->spawning == 0) {
+		for (size_t i = 0; i < e->nearly; i++)
+			stranger_reaped(e, e->early[i].pid, e->early[i].status, &e->early[i].ru);
+		e->nearly = 0;
+	}
+	return found;
+}
+
+/* The reaper found a child it cannot attribute while a window is open. */
+static bool early_keep(struct engine *e, pid_t pid, int status, const struct rusage *ru)
+{
+	if (!e->spawning)
+		return false;
+	if (e->nearly == e->cap_early) {
+		size_t cap = e->cap_early ? e->cap_early * 2 : 16;
+		void *v = realloc(e->early, cap * sizeof(*e->early));
+		if (!v) {
+			log_add(e, LOG_LVL_ERROR, "out of memory keeping the exit of pid %d", pid);
+			return false;
+		}
+		e->early = v;
+		e->cap_early = cap;
+	}
+	e->early[e->nearly++] = (struct early_exit){ .pid = pid, .status = status, .ru = *ru };
+	return true;
+}
+
 static void host_died(struct engine *e, struct host *h, int status);
 static void host_readable(struct engine *e, uint64_t hid);
 
@@ -465,6 +530,8 @@ static void reap_children(struct engine *e)
 		 * A command of the Slurm poller is the poller's to hear of. */
 		if (slurm_reaped(e, pid, status))
 			continue;
+		if (early_keep(e, pid, status, &ru))
+			continue;
 		stranger_reaped(e, pid, status, &ru);
 	}
 }
@@ -473,10 +540,7 @@ static void reap_children(struct engine *e)
 
 static void host_close(struct engine *e, struct host *h)
 {
-	if (h->sock >= 0) {
-		close(h->sock);
-		h->sock = -1;
-	}
+	engine_close_watched(e, &h->sock);
 }
 
 struct host *host_add(struct engine *e, pid_t pid, int sock, struct pool *pool)
@@ -653,12 +717,9 @@ void arm_timer_ms(int fd, int64_t ms)
 	arm_timer(fd, ms);
 }
 
-void close_timer_fd(int *fd)
+void close_timer_fd(struct engine *e, int *fd)
 {
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
+	engine_close_watched(e, fd);
 }
 
 static void arm_timer(int fd, int64_t ms)
@@ -708,7 +769,7 @@ static void timer_fired(struct engine *e, uint64_t id)
 			(unsigned long long)id, (long long)e->cfg.kill_grace_ms);
 		t->term_signal = SIGKILL;
 		send_stop(e, t, SIGKILL);
-		close_timer(t);
+		close_timer(e, t);
 	}
 }
 
@@ -720,7 +781,7 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 	if (!t)
 		return;
 	bool was_open = t->out[stream].fd >= 0;
-	bool more = out_drain(&t->out[stream], e->cfg.output_max);
+	bool more = out_drain(e, &t->out[stream], e->cfg.output_max);
 	if (stream == 1)
 		cow_scan_output(e, t);
 	/* the pipe reached EOF just now, after the task ended (a descendant
@@ -1073,7 +1134,7 @@ void engine_free(struct engine *e)
 	pools_free(e);
 	for (struct task *t = e->first, *n; t; t = n) {
 		n = t->next;
-		task_destroy(t);
+		task_destroy(e, t);
 	}
 	for (struct host *h = e->hosts, *n; h; h = n) {
 		n = h->next;
@@ -1090,6 +1151,7 @@ void engine_free(struct engine *e)
 		log_free(e);
 	free(e->pending);
 	free(e->shut_groups);
+	free(e->early);
 	free(e->hash);
 	free(e->phash);
 	free(e->fs_buf);
@@ -1420,7 +1482,7 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, s
 			e->st.live_threads += nthread;
 		} else {
 			for (size_t k2 = 0; k2 < total && tasks[k2]; k2++)
-				task_destroy(tasks[k2]);   /* their ids are never reused */
+				task_destroy(e, tasks[k2]);   /* their ids are never reused */
 		}
 	}
 	if (rc < 0)

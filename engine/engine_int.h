@@ -5,7 +5,9 @@
  * publishing its pid: spawners hold it for reading from before fork/spawn until
  * the pid is in the table; the engine thread holds it for writing while it
  * reaps, so it never reaps a pid it cannot yet attribute.  Order: reap_lock,
- * then lock, then log_lock.
+ * then lock, then log_lock.  Process tasks started directly (the hot path)
+ * take no reap_lock: they open a spawn window instead (spawn_window_open), and
+ * what the reaper collects inside one is kept for its spawner to claim.
  */
 #ifndef PCFS_ENGINE_INT_H
 #define PCFS_ENGINE_INT_H
@@ -198,6 +200,12 @@ struct engine {
 	size_t npending, cap_pending;
 
 	int samplefd;                  /* timerfd: cfg.mem_sample_ms (sample.c) */
+	/* Spawn windows (engine.c): direct spawns between their fork and the
+	 * publishing of their pid; children reaped meanwhile that nobody knows
+	 * wait here for their spawner, and are strangers once no window is open. */
+	unsigned spawning;
+	struct early_exit { pid_t pid; int status; struct rusage ru; } *early;
+	size_t nearly, cap_early;
 	struct stranger strangers[STRANGERS];
 	size_t stranger_next;
 
@@ -236,7 +244,9 @@ int engine_run_as(struct engine *e, const struct cred *who, const struct cred **
 struct host *host_add(struct engine *e, pid_t pid, int sock, struct pool *pool);
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
 void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code);
-void close_timer_fd(int *fd);
+void close_timer_fd(struct engine *e, int *fd);
+/* EPOLL_CTL_DEL, then close, then -1 (see engine_watch). */
+void engine_close_watched(struct engine *e, int *fd);
 void arm_timer_ms(int fd, int64_t ms);
 bool task_live(const struct task *t);
 
@@ -293,6 +303,11 @@ void stranger_reaped(struct engine *e, pid_t pid, int status, const struct rusag
 struct task *task_alloc(struct engine *e, const char *cmd);
 void task_insert_running(struct engine *e, struct task *t);
 void task_end_with_status(struct engine *e, struct task *t, int status, const struct rusage *ru);
+/* A direct spawn's window, instead of reap_lock: open it before the fork
+ * (takes lock), close it once the pid is published or the spawn failed (lock
+ * held): true if the child was reaped meanwhile, with its status. */
+void spawn_window_open(struct engine *e);
+bool spawn_window_close_locked(struct engine *e, pid_t pid, int *status, struct rusage *ru);
 
 /* spawn.c */
 /* Start a pcfs-worker host process with fd 3 = one end of a new SOCK_SEQPACKET
@@ -390,10 +405,10 @@ void pool_replay_free(struct pool_replay *r);
 /* output.c */
 void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max);
 /* Read what the pipe has now; returns false at EOF or error (fd closed). */
-bool out_drain(struct outbuf *o, uint64_t max);
+bool out_drain(struct engine *e, struct outbuf *o, uint64_t max);
 /* Copy what was captured from offset off; returns the bytes copied. */
 size_t out_copy(const struct outbuf *o, uint64_t off, char *buf, size_t size, uint64_t *total);
-void out_free(struct outbuf *o);
+void out_free(struct engine *e, struct outbuf *o);
 
 /* log.c */
 void log_init(struct engine *e);

@@ -31,7 +31,7 @@ void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max)
 	o->len += keep;
 }
 
-bool out_drain(struct outbuf *o, uint64_t max)
+bool out_drain(struct engine *e, struct outbuf *o, uint64_t max)
 {
 	char buf[65536];
 	if (o->fd < 0)
@@ -46,8 +46,7 @@ bool out_drain(struct outbuf *o, uint64_t max)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return true;
-		close(o->fd);   /* EOF or a real error: nothing more will come */
-		o->fd = -1;
+		engine_close_watched(e, &o->fd);   /* EOF or a real error: no more */
 		return false;
 	}
 }
@@ -66,10 +65,9 @@ size_t out_copy(const struct outbuf *o, uint64_t off, char *buf, size_t size, ui
 	return n;
 }
 
-void out_free(struct outbuf *o)
+void out_free(struct engine *e, struct outbuf *o)
 {
-	if (o->fd >= 0)
-		close(o->fd);
+	engine_close_watched(e, &o->fd);
 	free(o->data);
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;

@@ -443,11 +443,11 @@ static void retire_over_target(struct engine *e, struct pool *p)
 
 /* ---- futures -------------------------------------------------------------- */
 
-static void fut_free(struct future *f)
+static void fut_free(struct engine *e, struct future *f)
 {
-	close_timer_fd(&f->timer_fd);
-	out_free(&f->out[1]);
-	out_free(&f->out[2]);
+	close_timer_fd(e, &f->timer_fd);
+	out_free(e, &f->out[1]);
+	out_free(e, &f->out[2]);
 	free(f->error);
 	free(f->line);
 	free(f->env);
@@ -459,7 +459,7 @@ static void fut_free(struct future *f)
 static void record_final(struct engine *e, struct pool *p, struct future *f)
 {
 	f->ended = now_mono();
-	close_timer_fd(&f->timer_fd);
+	close_timer_fd(e, &f->timer_fd);
 	if (p->ndone == p->capdone) {
 		size_t cap = p->capdone ? p->capdone * 2 : 64;
 		uint64_t *v = realloc(p->done_order, cap * sizeof(*v));
@@ -959,7 +959,7 @@ static void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct 
 static void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
 			 const char *why)
 {
-	close_timer_fd(&f->timer_fd);
+	close_timer_fd(e, &f->timer_fd);
 	f->exitcode = code;
 	if (code == 0 && !why) {
 		f->state = FUT_DONE;
@@ -975,8 +975,8 @@ static void future_ended(struct engine *e, struct pool *p, struct future *f, int
 			  f->timed_out ? " (timeout)" : f->stopped ? " (ctl)" : "");
 	if (!f->stopped && f->attempts <= f->retries && p->state != POOL_CLOSED) {
 		/* run it again, first in line; keep only the last attempt's output */
-		out_free(&f->out[1]);
-		out_free(&f->out[2]);
+		out_free(e, &f->out[1]);
+		out_free(e, &f->out[2]);
 		f->timed_out = false;
 		enqueue(p, f, true);
 		journal_requeued(e, p, f);
@@ -1197,7 +1197,7 @@ void pool_timer_fired(struct engine *e, uint64_t key)
 	if (f->timer_stage++ == 0)
 		arm_timer_ms(f->timer_fd, e->cfg.kill_grace_ms);
 	else
-		close_timer_fd(&f->timer_fd);
+		close_timer_fd(e, &f->timer_fd);
 }
 
 /* Shut down and drained: let the workers go. */
@@ -1285,11 +1285,11 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 	return rc;
 }
 
-static void pool_destroy(struct pool *p)
+static void pool_destroy(struct engine *e, struct pool *p)
 {
-	close_timer_fd(&p->balance_fd);
+	close_timer_fd(e, &p->balance_fd);
 	for (size_t i = 0; i < p->nfut; i++)
-		fut_free(p->fut[i]);
+		fut_free(e, p->fut[i]);
 	for (size_t i = 0; i < p->nslots; i++)
 		free(p->slots[i]);
 	free(p->fut);
@@ -1329,7 +1329,7 @@ int engine_pool_remove(struct engine *e, const char *name)
 				state_remove_output(e, prefix, p->fut[i]->id);
 			journal_pool(e, "X", p, NULL);
 		}
-		pool_destroy(p);
+		pool_destroy(e, p);
 	}
 	pthread_mutex_unlock(&e->lock);
 	engine_flush_notify(e);
@@ -1341,7 +1341,7 @@ void pools_free(struct engine *e)
 	run_sender_free(e);
 	for (struct pool *p = e->pools, *n; p; p = n) {
 		n = p->next;
-		pool_destroy(p);
+		pool_destroy(e, p);
 	}
 	e->pools = NULL;
 }
@@ -1874,7 +1874,7 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 			struct future *f = fut_new(specs[i].line);
 			if (!f || fut_apply_spec(f, &specs[i], &popts, &lopts[i], slurm) < 0) {
 				if (f)
-					fut_free(f);
+					fut_free(e, f);
 				ok = false;
 				break;
 			}
@@ -1883,7 +1883,7 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 	}
 	if (!ok) {
 		for (size_t j = 0; j < k; j++)
-			fut_free(nf[j]);
+			fut_free(e, nf[j]);
 		free(nf);
 		rc = -ENOMEM;
 		goto unlock;
@@ -1891,7 +1891,7 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 	uint64_t *out = realloc(*ids, (*nids + total) * sizeof(**ids));
 	if (!out) {
 		for (size_t j = 0; j < total; j++)
-			fut_free(nf[j]);
+			fut_free(e, nf[j]);
 		free(nf);
 		rc = -ENOMEM;
 		goto unlock;
@@ -2371,8 +2371,8 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 	}
 	if (!f->started.tv_sec)
 		f->started = now_mono();   /* it ran between two polls */
-	out_free(&f->out[1]);
-	out_free(&f->out[2]);
+	out_free(e, &f->out[1]);
+	out_free(e, &f->out[2]);
 	out_append(&f->out[1], out, outlen, e->cfg.output_max);
 	out_append(&f->out[2], err, errlen, e->cfg.output_max);
 	int code = j->have_exit ? j->exitcode : fate == SF_DONE ? 0 : 1;

@@ -470,8 +470,14 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	const char *what = "exec";
 	bool nice_later = false;
 
-	pthread_rwlock_rdlock(&e->reap_lock);
 	bool via_server = goes_via_server(s, t);
+	/* The reaper compares pids with the fork server's, which a request may
+	 * restart: those keep reap_lock.  A direct start opens a spawn window:
+	 * neither it nor the reaper waits for the other. */
+	if (via_server)
+		pthread_rwlock_rdlock(&e->reap_lock);
+	else
+		spawn_window_open(e);
 	if (via_server) {
 		what = t->method == METHOD_FORK ? "fork" : "clone";
 		pid = forkserver_request(e, s, t, t->method, fds, &server, drop);
@@ -504,6 +510,10 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	}
 
 	pthread_mutex_lock(&e->lock);
+	int early_status = 0;
+	struct rusage early_ru;
+	bool ended_early = !via_server &&
+			   spawn_window_close_locked(e, pid, &early_status, &early_ru);
 	if (pid < 0) {
 		close(po[0]);
 		close(pe[0]);
@@ -527,9 +537,12 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		/* the fork server and the vfork child renice themselves */
 		if (nice_later)
 			setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
+		if (ended_early)   /* reaped before it was published */
+			task_end_with_status(e, t, early_status, &early_ru);
 	}
 	pthread_mutex_unlock(&e->lock);
-	pthread_rwlock_unlock(&e->reap_lock);
+	if (via_server)
+		pthread_rwlock_unlock(&e->reap_lock);
 	chan_wire_release(&wire);   /* whatever was not attached */
 }
 

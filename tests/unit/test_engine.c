@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "engine_int.h"   /* spawn windows, driven by hand */
 
 static struct engine *eng;
 static struct pcfs_config cfg;
@@ -376,6 +377,55 @@ static void test_waitset_forgotten(void **state)
 	assert_string_equal(waitset_drain(w, &out), want);
 	sb_free(&out);
 	waitset_free(w);
+}
+
+/* A child of ours that exits at once; returns once the engine has reaped
+ * it (the engine thread reaps every child of the process). */
+static pid_t child_reaped(int code)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(code);
+	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)   /* a zombie until reaped */
+		sleep_ms(10);
+	assert_int_equal(kill(pid, 0), -1);
+	return pid;
+}
+
+/* Spawn windows: a child reaped before its spawner has published it is
+ * kept for the spawner (its status intact); what nobody claims becomes a
+ * stranger once the last window closes. */
+static void test_spawn_window(void **state)
+{
+	int status = -1;
+	struct rusage ru;
+	spawn_window_open(eng);
+	spawn_window_open(eng);
+	pid_t a = child_reaped(7), b = child_reaped(9);
+	pthread_mutex_lock(&eng->lock);
+	assert_int_equal(eng->nearly, 2);
+	assert_true(spawn_window_close_locked(eng, a, &status, &ru));
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+	bool stranger = false;
+	for (size_t i = 0; i < STRANGERS; i++)
+		stranger |= eng->strangers[i].pid == b;
+	assert_false(stranger);                      /* a window is still open */
+	assert_false(spawn_window_close_locked(eng, -ENOENT, &status, &ru));   /* a failed spawn */
+	assert_int_equal(eng->nearly, 0);
+	for (size_t i = 0; i < STRANGERS; i++)
+		stranger |= eng->strangers[i].pid == b;
+	assert_true(stranger);                       /* b was nobody's */
+	pthread_mutex_unlock(&eng->lock);
+	/* no window: children nobody knows are strangers at once */
+	pid_t c = child_reaped(1);
+	pthread_mutex_lock(&eng->lock);
+	assert_int_equal(eng->nearly, 0);
+	stranger = false;
+	for (size_t i = 0; i < STRANGERS; i++)
+		stranger |= eng->strangers[i].pid == c;
+	assert_true(stranger);
+	pthread_mutex_unlock(&eng->lock);
 }
 
 /* ---- pools and futures -------------------------------------------------- */
@@ -917,6 +967,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spawn_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
