@@ -206,11 +206,12 @@ expect_match "a thread pool runs built-ins" "$out" '^cpu ops=2 '
 pids=$(for w in "$P/t/workers/"*; do cat "$w/pid"; done | sort -u | wc -l)
 expect "its workers are threads of one process" "$pids" "1"
 expect "workers are thread tasks" "$(cat "$P/t/workers/1/kind")" "thread"
-check "gil=1 on a thread pool" sh -c "echo gil=1 > '$P/t/ctl'"
-# a thread pool's worker is a slot thread of a shared host: its ctl is refused
+# a thread pool's worker is a slot thread of a shared host: its ctl is
+# refused (asked before gil=, which lets the idle workers go)
 expect "ctl of a thread pool's worker: EPERM" "$(write_err "$P/t/workers/1/ctl" term)" "Operation not permitted"
 expect "... signal N too" "$(write_err "$P/t/workers/1/ctl" 'signal 9')" "Operation not permitted"
 expect "... and the worker lives on" "$(cat "$P/t/workers/1/state")" "running"
+check "gil=1 on a thread pool" sh -c "echo gil=1 > '$P/t/ctl'"
 # type= and gil= change only while nothing is queued or running
 exec 3<>"$P/t/submit"; echo 'sleep time=30s' >&3; read -r busy <&3; exec 3>&-
 check "a thread pool busy with a future" wait_until 100 grep -qx running "$P/t/futures/$busy/state"
