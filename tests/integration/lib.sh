@@ -2,7 +2,7 @@
 # directory, drive it with real shell commands, clean up whatever happens.
 #
 #   . "$(dirname "$0")/lib.sh"
-#   pcfs_mount [CONFIG_TEXT]      # sets $M (the mountpoint), $PCFS_PID
+#   pcfs_mount [CONFIG_TEXT [ARG...]]  # sets $M (the mountpoint), $PCFS_PID
 #   check "what" CMD ARGS...      # CMD must succeed
 #   expect "what" ACTUAL EXPECTED # strings must be equal
 #   finish                        # prints "N passed, N failed", exits non-zero on failure
@@ -64,12 +64,13 @@ wait_until() {
 
 is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }
 
-# Mount pcfs on a fresh directory; optional ini text becomes --config.
+# Mount pcfs on a fresh directory; optional ini text becomes --config, and
+# further arguments go to pcfs (e.g. -o allow_other).
 pcfs_mount() {
 	M=$(mktemp -d "$WORKDIR/mnt.XXXX")
 	local cfg=$WORKDIR/pcfs.ini
 	printf '[fuse]\nauto_unmount = true\n%s\n' "${1:-}" > "$cfg"
-	"$PCFS" -f --config "$cfg" "$M" 2>"$WORKDIR/pcfs.stderr" &
+	"$PCFS" -f --config "$cfg" "${@:2}" "$M" 2>"$WORKDIR/pcfs.stderr" &
 	PCFS_PID=$!
 	for _ in $(seq 100); do
 		is_mounted "$M" && return 0

@@ -256,6 +256,29 @@ expect "their pool came back as theirs: its work runs as them" \
 denied "... and pcfs-test3 cannot read it" as3 cat "$M/pools/sp2/futures/1/result"
 pcfs_umount
 
+# --- -o allow_other on the command line, allow_groups -----------------------------
+# the config says nothing of allow_other: the command line's -o lets others
+# in; only members of pcfs-testg (besides root) get in, as a primary or a
+# supplementary group; pcfs-test2 is not in allow_users this time
+getent group pcfs-testg >/dev/null || groupadd --system pcfs-testg || {
+	echo "SKIP: cannot create the test group pcfs-testg"; exit 77; }
+GT=$(getent group pcfs-testg | cut -d: -f3)
+pcfs_mount "[access]
+allow_groups = pcfs-testg" -o allow_other
+expect_match "-o allow_other: /log says who may come in" "$(cat "$M/log")" 'other users may come in \(allow_other\)'
+as3sup() { setpriv --reuid=pcfs-test3 --regid=pcfs-test3 --groups="$GT" "$@"; }
+as3pri() { setpriv --reuid=pcfs-test3 --regid="$GT" --clear-groups "$@"; }
+check "a member by a supplementary group reads the mount" as3sup cat "$M/README"
+check "... and lists it" as3sup ls "$M/procs"
+id=$(as3sup bash -c "exec 3<>'$M/spawn'; echo 'sh id -u; id -G' >&3; read -r id <&3; echo \$id")
+expect_match "... and starts work (id back on the descriptor)" "$id" '^[0-9]+$'
+expect "... which runs as them, with that group" "$(as3sup timeout 10 cat "$M/procs/$id/wait") $(as3sup cat "$M/procs/$id/stdout" | tr '\n' ' ')" "0 $U3 $(id -g pcfs-test3) $GT "
+check "a member by the primary group reads the mount" as3pri cat "$M/README"
+denied "pcfs-test3 without the group: EACCES" as3 cat "$M/README"
+denied "pcfs-test2 (in allow_users before, not now): EACCES" as2 ls "$M"
+expect_match "... logged" "$(cat "$M/log")" "access: uid $U2 \\(pid [0-9]+\\) refused"
+check "unmount: the daemon exits 0" pcfs_umount
+
 # (A daemon that is not root refusing other users' work needs user_allow_other
 # in /etc/fuse.conf to be tried here; tests/unit/test_access.c checks the rule.)
 finish

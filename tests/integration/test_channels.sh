@@ -282,4 +282,34 @@ A=$(cat "$C/w/address")
 check "unmount: the daemon exits 0" pcfs_umount
 check_fails "... and removes its socket files" test -e "$A"
 check_fails "... and its socket directory" test -e "$(dirname "$A")"
+
+# --- [channels] max_bytes, on a mount of its own ---
+pcfs_mount "[channels]
+max_bytes = 1K"
+C=$M/channels
+echo 'queue big maxmsg=4K' > "$C/ctl"
+expect "stat shows max_bytes" "$(sed -n 's/^max_bytes: //p' "$C/big/stat")" "1024"
+expect "a message over max_bytes (though under maxmsg) could never fit: ENOSPC" \
+	"$(head -c 2000 /dev/zero | tr '\0' x | write_err "$C/big/put" "$(cat)")" "No space left on device"
+expect "... nothing was put" "$(sed -n 's/^depth: //p' "$C/big/stat")" "0"
+x600=$(head -c 599 /dev/zero | tr '\0' x)
+check "600 bytes fit" sh -c "echo '$x600' > '$C/big/put'"
+out=$(python3 - "$C/big/put" "$x600" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+try:
+    os.write(fd, (sys.argv[2] + "\n").encode()); print("ok")
+except OSError as e:
+    print(os.strerror(e.errno))
+PY
+)
+expect "600 more would pass max_bytes: O_NONBLOCK gives EAGAIN" "$out" "Resource temporarily unavailable"
+echo "$x600" > "$C/big/put" &
+writer=$!
+check "... a blocking put waits for room" wait_until 100 grep -qx 'blocked_writers: 1' "$C/big/stat"
+expect "... with the first message alone in the channel" "$(sed -n 's/^bytes: //p' "$C/big/stat")" "600"
+expect "a get makes room" "$(timeout 5 head -c 600 "$C/big/get" | wc -c)" "600"
+check "... and the waiting put goes in" wait "$writer"
+expect "... 600 bytes in the channel again" "$(sed -n 's/^bytes: //p' "$C/big/stat")" "600"
+check "unmount: the daemon exits 0" pcfs_umount
 finish

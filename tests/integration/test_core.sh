@@ -214,6 +214,10 @@ last=$(ls "$M/procs" | sort -n | tail -1)
 echo term > "$M/procs/$((last-1))/ctl"
 expect "term on a thread stops it cooperatively: -15" "$(cat "$M/procs/$((last-1))/wait")" "-15"
 expect "... and its sibling keeps running" "$(cat "$M/procs/$last/state")" "running"
+expect "stop on a thread is refused: EINVAL" "$(write_err "$M/procs/$last/ctl" stop)" "Invalid argument"
+expect "cont on a thread too" "$(write_err "$M/procs/$last/ctl" cont)" "Invalid argument"
+check "... saying why in /log" grep -q 'a thread cannot be stopped on its own' "$M/log"
+expect "... its host was not stopped: the thread runs" "$(cat "$M/procs/$last/state") $(awk '{ print $3 }' "/proc/$(cat "$M/procs/$last/pid")/stat")" "running S"
 echo kill > "$M/procs/$last/ctl"
 expect "kill on a thread: -9" "$(cat "$M/procs/$last/wait")" "-9"
 expect "exec as a thread is refused" "$(write_err "$M/spawn" 'exec as=thread /bin/true')" "Invalid argument"
@@ -397,4 +401,30 @@ left=$(for g in $groups; do pgrep -g "$g"; done)
 expect "no task process (or descendant) is left behind" "$left" ""
 expect "no zombie children of the test" "$(ps --ppid $$ -o stat= | grep -c Z)" "0"
 
+# --- [tasks] default_time and [limits] max_tasks, on a mount of their own ---
+pcfs_mount "[tasks]
+default_time = 1500ms
+[limits]
+max_tasks = 5"
+exec 3<>"$M/spawn"; echo 'sleep' >&3; read -r s <&3; echo 'cpu' >&3; read -r c <&3; exec 3>&-
+expect "built-ins without time=/ops= run for default_time: sleep ends 0" "$(cat "$M/procs/$s/wait")" "0"
+expect_match "... after about 1.5 s (runtime)" "$(sed -n 's/^runtime: //p' "$M/procs/$s/status")" '^(1\.[5-9]|[2-9]\.)'
+expect "cpu ends 0 too" "$(cat "$M/procs/$c/wait")" "0"
+expect_match "... having run about 1.5 s (its elapsed=)" "$(cat "$M/procs/$c/stdout")" ' elapsed=(1\.[4-9]|[2-9]\.)'
+check_fails "... not the built-in 10 s (runtime under 9 s)" grep -qE '^runtime: ([0-9]{2,}|9)\.' "$M/procs/$s/status"
+# max_tasks counts live tasks and kept history: ended ones are forgotten to
+# make room, live ones are not, so a write beyond them is refused whole
+ended=$(ls "$M/procs" | sort -n | tr '\n' ' ')
+expect "two ended tasks are kept" "$ended" "1 2 "
+exec 3<>"$M/spawn"; echo 'sleep 4 time=60s' >&3; for _ in 1 2 3 4; do read -r last <&3; done; exec 3>&-
+expect "four live tasks: the oldest ended one made room" "$(ls "$M/procs" | sort -n | tr '\n' ' ')" "2 3 4 5 6 "
+expect "a fifth live one fits, forgetting the last ended one" "$(echo 'sleep time=60s' > "$M/spawn" && ls "$M/procs" | sort -n | tr '\n' ' ')" "3 4 5 6 7 "
+expect "over max_tasks (5 live): EAGAIN" "$(write_err "$M/spawn" 'sleep time=60s')" "Resource temporarily unavailable"
+expect "... a write of two lines too, nothing of it starts" \
+	"$(printf 'noop\nnoop\n' > "$WORKDIR/two"; { cat "$WORKDIR/two" > "$M/spawn"; } 2>&1 | sed 's/.*: //') $(ls "$M/procs" | wc -l)" \
+	"Resource temporarily unavailable 5"
+check "... and /log names the limit" grep -q 'would exceed max_tasks=5' "$M/log"
+echo kill > "$M/procs/3/ctl"; cat "$M/procs/3/wait" >/dev/null
+check "once one ends, a spawn fits again" sh -c "echo noop > '$M/spawn'"
+check "unmount: the daemon exits 0" pcfs_umount
 finish

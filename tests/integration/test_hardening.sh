@@ -109,4 +109,55 @@ PCFS_PID=
 expect "SIGTERM: the daemon exits 0" "$rc" "0"
 check_fails "... the mount is gone" is_mounted "$M"
 check_fails "... and its tasks too" kill -0 "$pid"
+
+# SIGINT (Ctrl-C in a terminal): the same clean stop.  A script's background
+# job starts with SIGINT ignored, and libfuse leaves an ignored signal alone
+# (as nohup wants), so the daemon is started the way a terminal starts it,
+# with SIGINT at its default.
+printf '#!/bin/sh\nexec env --default-signal=INT "%s" "$@"\n' "$PCFS" > "$WORKDIR/pcfs-int"
+chmod +x "$WORKDIR/pcfs-int"
+PCFS_SAVED=$PCFS; PCFS=$WORKDIR/pcfs-int
+pcfs_mount
+PCFS=$PCFS_SAVED
+exec 3<>"$M/spawn"; echo 'sleep time=60s' >&3; read -r id <&3; exec 3>&-
+pid=$(cat "$M/procs/$id/pid")
+kill -INT "$PCFS_PID"
+rc=0; wait "$PCFS_PID" || rc=$?
+PCFS_PID=
+expect "SIGINT: the daemon exits 0" "$rc" "0"
+check_fails "... the mount is gone" is_mounted "$M"
+check_fails "... and its task too" kill -0 "$pid"
+
+# [unmount] policy = kill: SIGKILL at once, so a TERM trap never runs
+pcfs_mount "[unmount]
+policy = kill
+grace = 30s"
+mark=$WORKDIR/termed
+exec 3<>"$M/spawn"
+echo "sh trap 'echo termed > $mark' TERM; while :; do sleep 0.1; done" >&3; read -r id <&3
+echo 'sleep as=thread time=60s' >&3; read -r tid <&3
+exec 3>&-
+check "the tasks run" wait_until 100 sh -c "grep -qx running '$M/procs/$id/state' && grep -qx running '$M/procs/$tid/state'"
+pid=$(cat "$M/procs/$id/pid"); host=$(cat "$M/procs/$tid/pid")
+check "policy = kill: unmount, the daemon exits 0" pcfs_umount
+check_fails "... the process task is gone" kill -0 "$pid"
+check_fails "... it got no SIGTERM first (its trap did not run)" test -e "$mark"
+check_fails "... the thread host is gone" kill -0 "$host"
+expect "... no task is left" "$(tasks_left)" "0"
+
+# [unmount] policy = leave: process tasks run on; thread hosts end with the daemon
+pcfs_mount "[unmount]
+policy = leave"
+exec 3<>"$M/spawn"
+echo 'exec sleep 60' >&3; read -r id <&3
+echo 'sleep time=60s' >&3; read -r id2 <&3
+echo 'sleep as=thread time=60s' >&3; read -r tid <&3
+exec 3>&-
+check "the tasks run" wait_until 100 sh -c "grep -qx running '$M/procs/$id2/state' && grep -qx running '$M/procs/$tid/state'"
+pid=$(cat "$M/procs/$id/pid"); pid2=$(cat "$M/procs/$id2/pid"); host=$(cat "$M/procs/$tid/pid")
+check "policy = leave: unmount, the daemon exits 0" pcfs_umount
+check "... a program task runs on" kill -0 "$pid"
+check "... a built-in process task too" kill -0 "$pid2"
+check "... the thread host ended with the daemon" wait_until 100 sh -c "! kill -0 $host 2>/dev/null"
+kill -9 "$pid" "$pid2"
 finish

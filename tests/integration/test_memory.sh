@@ -202,4 +202,18 @@ expect_match "meminfo text" "$(cat "$M/sys/meminfo")" $'^total: [0-9]+\nfree: [0
 
 echo kill > "$P/$s/ctl"
 check "unmount" pcfs_umount
+
+# --- [memory] memlog_max, on a mount of its own ---
+pcfs_mount "[memory]
+sample_period = 20ms
+memlog_max = 10"
+P=$M/procs
+id=$(start 'sleep time=2s')
+cat "$P/$id/wait" >/dev/null
+log=$(cat "$P/$id/memlog")
+expect "memlog keeps memlog_max samples" "$(echo "$log" | wc -l)" "10"
+first=$(echo "$log" | head -1 | cut -d' ' -f1)
+check "... the newest: the oldest were dropped (first t_ms $first)" test "$first" -ge 1000
+check "... in order" bash -c 'cut -d" " -f1 <<<"$1" | sort -n -c' _ "$log"
+check "unmount: the daemon exits 0" pcfs_umount
 finish

@@ -207,7 +207,21 @@ expect_match "a thread pool runs built-ins" "$out" '^cpu ops=2 '
 pids=$(for w in "$P/t/workers/"*; do cat "$w/pid"; done | sort -u | wc -l)
 expect "its workers are threads of one process" "$pids" "1"
 expect "workers are thread tasks" "$(cat "$P/t/workers/1/kind")" "thread"
+# a thread pool's worker is a slot thread of a shared host: its ctl is
+# refused (asked before gil=, which lets the idle workers go)
+expect "ctl of a thread pool's worker: EPERM" "$(write_err "$P/t/workers/1/ctl" term)" "Operation not permitted"
+expect "... signal N too" "$(write_err "$P/t/workers/1/ctl" 'signal 9')" "Operation not permitted"
+expect "... and the worker lives on" "$(cat "$P/t/workers/1/state")" "running"
 check "gil=1 on a thread pool" sh -c "echo gil=1 > '$P/t/ctl'"
+# type= and gil= change only while nothing is queued or running
+exec 3<>"$P/t/submit"; echo 'sleep time=30s' >&3; read -r busy <&3; exec 3>&-
+check "a thread pool busy with a future" wait_until 100 grep -qx running "$P/t/futures/$busy/state"
+expect "gil= on a busy pool: EBUSY" "$(write_err "$P/t/ctl" gil=0)" "Device or resource busy"
+expect "type= on a busy pool: EBUSY" "$(write_err "$P/t/ctl" type=process)" "Device or resource busy"
+check "... saying why in /log" grep -q 'type= and gil= change only while nothing is queued or running' "$M/log"
+expect_match "... and nothing changed" "$(cat "$P/t/ctl")" '^workers=3 type=thread gil=1$'
+echo kill > "$P/t/futures/$busy/ctl"; cat "$P/t/futures/$busy/wait" >/dev/null
+check "once idle, gil= changes again" sh -c "echo gil=1 > '$P/t/ctl'"
 expect "gil=1 on a process pool is refused" "$(write_err "$P/w/ctl" gil=1)" "Invalid argument"
 
 # --- pipelining: a worker is handed futures ahead once the pool's pace is known ---
@@ -252,6 +266,24 @@ expect "its death fails only the running future" "$(cat "$P/pd/futures/9/wait")"
 expect "those on its queue run on the replacement" "$(cat "$P/pd/futures/10/wait") $(cat "$P/pd/futures/11/wait")" "done done"
 expect "... once" "$(sed -n 's/^attempts: //p' "$P/pd/futures/10/status")" "1"
 
+# a cancel waits for the worker's answer; a worker that does not answer (here
+# stopped) leaves the future pending and the cancel gets EAGAIN after 2 s
+mkdir "$P/pa"; echo workers=1 > "$P/pa/ctl"
+warm "$P/pa" 8
+lines 'sleep time=3s' noop > "$P/pa/submit"
+check "a process worker runs one, the next is handed to it" wait_until 60 sh -c "grep -qx running '$P/pa/futures/9/state' && [ \"\$(sed -n 's/^prefetched: //p' '$P/pa/status')\" = 1 ]"
+wpid=$(cat "$P/pa/workers/1/pid")
+kill -STOP "$wpid"
+t0=$(now_ms)
+expect "cancel of a future held by a worker that does not answer: EAGAIN" \
+	"$(write_err "$P/pa/futures/10/cancel" 1)" "Resource temporarily unavailable"
+t=$(( $(now_ms) - t0 ))
+check "... after waiting about 2 s for it ($t ms)" test "$t" -ge 1900
+expect "... the future is still pending" "$(cat "$P/pa/futures/10/state")" "pending"
+check "... and /log says the worker did not answer" grep -q "future 10: its worker did not answer the cancel within 2000 ms" "$M/log"
+kill -CONT "$wpid"
+expect "once the worker answers, the future runs as if nothing was asked" "$(timeout 30 cat "$P/pa/futures/10/wait")" "done"
+
 mkdir "$P/ps"; echo type=thread > "$P/ps/ctl"; echo workers=2 > "$P/ps/ctl"
 warm "$P/ps" 8
 # handed one per worker in turn: worker 1 gets 9 11 13, worker 2 gets 10 12 14
@@ -277,18 +309,21 @@ check "... and the GIL still lets one compute at a time (cpu ${cpu} s in ${wall}
 	awk "BEGIN { exit !($cpu > 0 && $cpu / ($wall / 1000) <= 1.15) }"
 
 # --- poll(): readable when the answer is ready ---
-echo 'sleep time=300ms' > "$P/w/submit"
-last=$(ls "$P/w/futures" | sort -n | tail -1)
-out=$(python3 - "$P/w/futures/$last/result" <<'PY'
+# timed from the submit (python's own start may take longer than the sleep
+# on a loaded machine): readable no sooner than the 1 s it sleeps
+out=$(python3 - "$P/w" <<'PY'
 import os, select, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+t = time.time()
+sfd = os.open(sys.argv[1] + "/submit", os.O_RDWR)
+os.write(sfd, b"sleep time=1s\n"); fid = os.read(sfd, 64).decode().strip(); os.close(sfd)
+fd = os.open(sys.argv[1] + "/futures/" + fid + "/result", os.O_RDONLY | os.O_NONBLOCK)
 p = select.poll(); p.register(fd, select.POLLIN)
-t = time.time(); before = p.poll(0)
+before = p.poll(0)
 ev = p.poll(5000); dt = time.time() - t
-print("before=%d ready=%d after=%.1f" % (len(before), len(ev), dt))
+print("before=%d ready=%d waited=%d" % (len(before), len(ev), dt >= 1.0))
 PY
 )
-expect_match "poll() waits for the future, then says readable" "$out" '^before=0 ready=1 after=0\.[1-9]'
+expect "poll() waits for the future, then says readable" "$out" "before=0 ready=1 waited=1"
 # a poll() of map before the read at a failed future's turn only looks:
 # that read still fails with EIO (the poll's fill used to skip it)
 mkdir "$P/mp"; echo workers=2 > "$P/mp/ctl"
@@ -324,4 +359,25 @@ expect "over max_queued: EAGAIN" "$(write_err "$P/lim/submit" 'noop 5001')" "Res
 expect "nothing was queued" "$(ls "$P/lim/futures" | wc -l)" "0"
 
 check "unmount with pools: the daemon exits 0" pcfs_umount
+
+# --- [pools] default_workers and depth, on a mount of their own ---
+pcfs_mount "[pools]
+default_workers = 3
+depth = 3
+ahead = 10s"
+P=$M/pools
+mkdir "$P/dw"
+expect_match "a new pool has default_workers workers" "$(cat "$P/dw/ctl")" '^workers=3 '
+echo noop > "$P/dw/submit"; cat "$P/dw/futures/1/wait" >/dev/null
+check "... and starts that many on the first submit" wait_until 200 sh -c "[ \$(ls '$P/dw/workers' | wc -l) = 3 ]"
+mkdir "$P/d"; echo workers=1 > "$P/d/ctl"
+warm "$P/d" 8
+lines 'sleep time=2s' noop noop noop noop noop > "$P/d/submit"
+check "the first runs" wait_until 60 grep -qx running "$P/d/futures/9/state"
+check "depth = 3: the worker holds three, the one it runs and two handed ahead" \
+	wait_until 60 sh -c "[ \"\$(sed -n 's/^prefetched: //p' '$P/d/status')\" = 2 ]"
+sleep 0.3
+expect "... never more: prefetched queued running" "$(st "$P/d" prefetched) $(st "$P/d" queued) $(st "$P/d" running)" "2 5 1"
+expect "all of them run" "$(for i in $(seq 9 14); do cat "$P/d/futures/$i/wait"; done | sort | uniq -c | awk '{ print $1, $2 }')" "6 done"
+check "unmount: the daemon exits 0" pcfs_umount
 finish
