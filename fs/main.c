@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +368,12 @@ int main(int argc, char *argv[])
 	if (!se)
 		goto out_args;
 	fs.se = se;
+	/* SIGTERM and SIGINT are how pcfs is told to unmount.  A script's
+	 * background job (`pcfs -f MNT &`) starts with SIGINT ignored, and
+	 * libfuse installs no handler over an ignored signal: take both back
+	 * (SIGHUP stays as it came, for nohup). */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, mnt) != 0)
