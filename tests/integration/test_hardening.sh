@@ -109,4 +109,34 @@ PCFS_PID=
 expect "SIGTERM: the daemon exits 0" "$rc" "0"
 check_fails "... the mount is gone" is_mounted "$M"
 check_fails "... and its tasks too" kill -0 "$pid"
+# SIGTERM while tasks are forgotten ([tasks] history = 1: as shutdown ends
+# them) and /procs is being looked up: the daemon still exits.  Dropping a
+# forgotten task's entry waits for the kernel's lock of /procs, which a
+# LOOKUP nobody will read any more holds; the invalidation thread stops
+# before the engine.  Several rounds: the lookups race the shutdown.
+for round in 1 2 3 4 5; do
+	pcfs_mount "[tasks]
+history = 1
+kill_grace = 100ms"
+	for i in $(seq 40); do echo 'exec sleep 60' > "$M/spawn"; done
+	lookers=()
+	for j in 1 2 3 4; do
+		( while :; do ls "$M/procs"; stat "$M/procs/$((RANDOM % 40 + 1))"; done ) \
+			>/dev/null 2>&1 &
+		lookers+=($!)
+	done
+	sleep 0.3
+	kill -TERM "$PCFS_PID"
+	gone=0
+	for i in $(seq 100); do kill -0 "$PCFS_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+	check "round $round: SIGTERM during lookups in /procs: the daemon exits" test "$gone" = 1
+	# hung: umount -f aborts the connection (a kill alone cannot end a
+	# thread stuck on the kernel's lock)
+	[ "$gone" = 1 ] || { umount -f "$M"; kill -9 "$PCFS_PID"; }
+	wait "$PCFS_PID" 2>/dev/null
+	PCFS_PID=
+	kill -9 "${lookers[@]}" 2>/dev/null; wait "${lookers[@]}" 2>/dev/null
+	is_mounted "$M" && fusermount3 -uz "$M"
+	for pid in $(our_tasks); do kill -9 "$pid" 2>/dev/null; done
+done
 finish
