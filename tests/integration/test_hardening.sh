@@ -95,6 +95,15 @@ out=$("$PCFS" -f -o allow_other,allow_root "$WORKDIR" 2>&1); rc=$?
 expect "-o allow_other,allow_root is refused (exit 2)" "$rc" "2"
 expect_match "... saying why" "$out" 'allow_other and allow_root: give one of them'
 
+# several settings on one ctl line are executor options; type= is not one,
+# and /log says so rather than naming only Slurm's options
+mkdir "$M/pools/multi"
+expect "workers=4 type=thread on one line: EINVAL" \
+	"$(write_err "$M/pools/multi/ctl" 'workers=4 type=thread')" "Invalid argument"
+check "... and /log says type= goes on a line of its own" \
+	grep -q "type= goes on a line of its own" "$M/log"
+rmdir "$M/pools/multi"
+
 # max_pools: pools up to the limit, then ENOSPC with the reason in /log
 for i in $(seq $((4 - $(ls "$M/pools" | wc -l)))); do mkdir "$M/pools/fill$i"; done
 expect "over max_pools: ENOSPC" "$(mkdir "$M/pools/over" 2>&1 | sed 's/.*: //')" \
