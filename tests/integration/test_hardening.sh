@@ -122,7 +122,9 @@ check_fails "... and its tasks too" kill -0 "$pid"
 # them) and /procs is being looked up: the daemon still exits.  Dropping a
 # forgotten task's entry waits for the kernel's lock of /procs, which a
 # LOOKUP nobody will read any more holds; the invalidation thread stops
-# before the engine.  Several rounds: the lookups race the shutdown.
+# before the engine.  Several rounds: the lookups race the shutdown.  (Only
+# lookups, of names that are not cached, and no ls: a directory open at the
+# SIGTERM is never released, and its handle would show as a leak under ASan.)
 for round in 1 2 3 4 5; do
 	pcfs_mount "[tasks]
 history = 1
@@ -130,7 +132,7 @@ kill_grace = 100ms"
 	for i in $(seq 40); do echo 'exec sleep 60' > "$M/spawn"; done
 	lookers=()
 	for j in 1 2 3 4; do
-		( while :; do ls "$M/procs"; stat "$M/procs/$((RANDOM % 40 + 1))"; done ) \
+		( while :; do stat "$M/procs/$((RANDOM % 40 + 1))" "$M/procs/none$RANDOM"; done ) \
 			>/dev/null 2>&1 &
 		lookers+=($!)
 	done
