@@ -251,7 +251,8 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 	int n = split(line, copy, w);
 	memset(out, 0, sizeof(*out));
 	if (n < 0)
-		return bad(err, errlen, "line too long");
+		return bad(err, errlen, "line too long or too many words (the limits are %d bytes, "
+			   "%d words)", LINE_MAX_ - 1, WORDS_MAX);
 	if (n < 2)
 		return bad(err, errlen, "want: queue|pipe|socket NAME [capacity=N] [maxmsg=SIZE]");
 	int t;

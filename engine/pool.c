@@ -1509,8 +1509,15 @@ static int slurm_ctl(struct engine *e, uint64_t id, const char *line, char *err,
 				rc = -EINVAL;
 			}
 		} else if ((rc = slurm_opt_apply(&o, t, eq + 1, err, errlen)) == 0) {
-			snprintf(err, errlen, "unknown pool setting '%.40s' here (executor=, workers=, "
-				 "partition=, account=, mem=, cpus=, slurm_time=)", t);
+			if (!strcmp(t, "type") || !strcmp(t, "gil"))
+				snprintf(err, errlen, "%s= goes on a line of its own (a line of "
+					 "several settings takes executor=, workers=, partition=, "
+					 "account=, mem=, cpus=, slurm_time=)", t);
+			else
+				snprintf(err, errlen, "unknown pool setting '%.40s' in a line of "
+					 "several (it takes executor=, workers=, partition=, "
+					 "account=, mem=, cpus=, slurm_time=; type= and gil= go "
+					 "on lines of their own)", t);
 			rc = -EINVAL;
 		} else if (rc > 0) {
 			rc = 0;

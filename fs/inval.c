@@ -58,7 +58,9 @@ static void *inval_main(void *arg)
 		v->ids = NULL;
 		v->n = v->cap = 0;
 		pthread_mutex_unlock(&v->lock);
-		for (size_t i = 0; i < n; i++)
+		/* once the loop has ended nothing answers the requests a
+		 * notification may wait for: drop no more */
+		for (size_t i = 0; i < n && !fuse_session_exited(v->fs->se); i++)
 			drop_task_entry(v->fs, ids[i]);
 		free(ids);
 		pthread_mutex_lock(&v->lock);

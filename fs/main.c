@@ -429,10 +429,14 @@ int main(int argc, char *argv[])
 	ret = ret < 0 ? 1 : 0;
 
 out_engine:
+	/* The invalidation thread first: the loop has ended, so a notification
+	 * that waits on a request nobody will read (a LOOKUP in /procs holds
+	 * the lock the kernel needs to drop an entry) would never return, and
+	 * engine_shutdown forgets tasks (history) as it ends them. */
+	inval_stop(fs.inval);
 	engine_shutdown(eng);
 	if (fs.park)
 		park_fail_all(fs.park, EINTR);
-	inval_stop(fs.inval);   /* it sends on the session: stop it first */
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -59,8 +59,11 @@ static int chans_mkdir(struct fs *fs, uint64_t obj, const char *name, const stru
 {
 	struct chan_spec s = { .type = CHAN_QUEUE };
 	char err[256] = "";
-	if (!chan_name_ok(name))
+	if (!chan_name_ok(name)) {
+		engine_log(fs->eng, "mkdir /channels/%.64s: refused: a channel name is 1 to %d of "
+			   "A-Z a-z 0-9 . _ - (not . or ..)", name, CHAN_NAME_MAX);
 		return -EINVAL;
+	}
 	strcpy(s.name, name);
 	int rc = create(fs, c, &s, child, err, sizeof(err));
 	if (rc < 0)
@@ -77,7 +80,8 @@ static int store_chans_ctl(struct fs *fs, struct handle *h, const char *buf, siz
 		const char *nl = memchr(buf + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - buf) : len, n = end - pos;
 		if (n >= sizeof(line)) {
-			snprintf(err, errlen, "line too long");
+			snprintf(err, errlen, "line too long (the limit is %zu bytes)",
+				 sizeof(line) - 1);
 			return -EINVAL;
 		}
 		memcpy(line, buf + pos, n);

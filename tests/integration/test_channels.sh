@@ -35,6 +35,9 @@ expect "a name with a slash is no name" "$(write_err "$C/ctl" 'queue a/b')" "Inv
 long=$(printf 'x%.0s' $(seq 65))
 expect "a 65-byte name: EINVAL" "$(write_err "$C/ctl" "queue $long")" "Invalid argument"
 check_fails "mkdir with a bad name fails" mkdir "$C/bad name"
+check "... and /log says why" grep -q "mkdir /channels/bad name: refused: a channel name is 1 to 64 of" "$M/log"
+expect "a ctl line over 511 bytes: EINVAL" "$(write_err "$C/ctl" "queue $(printf '%0600d' 1)")" "Invalid argument"
+check "... and /log names the limit" grep -q "line too long (the limit is 511 bytes)" "$M/log"
 expect "a bad option: EINVAL" "$(write_err "$C/ctl" 'queue z capacity=0')" "Invalid argument"
 exec 3<>"$C/ctl"; echo 'queue z colour=red' >&3 2>/dev/null; read -r reply <&3; exec 3>&-
 expect_match "the reason is readable on the descriptor" "$reply" "^error: unknown option 'colour=red'"

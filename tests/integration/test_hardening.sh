@@ -95,6 +95,15 @@ out=$("$PCFS" -f -o allow_other,allow_root "$WORKDIR" 2>&1); rc=$?
 expect "-o allow_other,allow_root is refused (exit 2)" "$rc" "2"
 expect_match "... saying why" "$out" 'allow_other and allow_root: give one of them'
 
+# several settings on one ctl line are executor options; type= is not one,
+# and /log says so rather than naming only Slurm's options
+mkdir "$M/pools/multi"
+expect "workers=4 type=thread on one line: EINVAL" \
+	"$(write_err "$M/pools/multi/ctl" 'workers=4 type=thread')" "Invalid argument"
+check "... and /log says type= goes on a line of its own" \
+	grep -q "type= goes on a line of its own" "$M/log"
+rmdir "$M/pools/multi"
+
 # max_pools: pools up to the limit, then ENOSPC with the reason in /log
 for i in $(seq $((4 - $(ls "$M/pools" | wc -l)))); do mkdir "$M/pools/fill$i"; done
 expect "over max_pools: ENOSPC" "$(mkdir "$M/pools/over" 2>&1 | sed 's/.*: //')" \
@@ -160,4 +169,37 @@ check "... a program task runs on" kill -0 "$pid"
 check "... a built-in process task too" kill -0 "$pid2"
 check "... the thread host ended with the daemon" wait_until 100 sh -c "! kill -0 $host 2>/dev/null"
 kill -9 "$pid" "$pid2"
+
+# SIGTERM while tasks are forgotten ([tasks] history = 1: as shutdown ends
+# them) and /procs is being looked up: the daemon still exits.  Dropping a
+# forgotten task's entry waits for the kernel's lock of /procs, which a
+# LOOKUP nobody will read any more holds; the invalidation thread stops
+# before the engine.  Several rounds: the lookups race the shutdown.  (Only
+# lookups, of names that are not cached, and no ls: a directory open at the
+# SIGTERM is never released, and its handle would show as a leak under ASan.)
+for round in 1 2 3 4 5; do
+	pcfs_mount "[tasks]
+history = 1
+kill_grace = 100ms"
+	for i in $(seq 40); do echo 'exec sleep 60' > "$M/spawn"; done
+	lookers=()
+	for j in 1 2 3 4; do
+		( while :; do stat "$M/procs/$((RANDOM % 40 + 1))" "$M/procs/none$RANDOM"; done ) \
+			>/dev/null 2>&1 &
+		lookers+=($!)
+	done
+	sleep 0.3
+	kill -TERM "$PCFS_PID"
+	gone=0
+	for i in $(seq 100); do kill -0 "$PCFS_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+	check "round $round: SIGTERM during lookups in /procs: the daemon exits" test "$gone" = 1
+	# hung: umount -f aborts the connection (a kill alone cannot end a
+	# thread stuck on the kernel's lock)
+	[ "$gone" = 1 ] || { umount -f "$M"; kill -9 "$PCFS_PID"; }
+	wait "$PCFS_PID" 2>/dev/null
+	PCFS_PID=
+	kill -9 "${lookers[@]}" 2>/dev/null; wait "${lookers[@]}" 2>/dev/null
+	is_mounted "$M" && fusermount3 -uz "$M"
+	for pid in $(our_tasks); do kill -9 "$pid" 2>/dev/null; done
+done
 finish
