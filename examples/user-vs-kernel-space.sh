@@ -27,7 +27,7 @@ kv() { sed -n "s/^$2: //p" "$P/$1/$3"; }   # kv ID KEY FILE
 # long enough to be sampled at least once ([memory] sample_period), since a
 # task that ends before its first sample has no sched figures at all.
 cpu=$(start 'cpu ops=20000')
-io=$(start 'io time=1s')
+io=$(start 'io ops=3000 size=64k')
 dd=$(start 'exec dd if=/dev/urandom of=/dev/null bs=1k count=100000')
 for id in $cpu $io $dd; do cat "$P/$id/wait" >/dev/null; done
 

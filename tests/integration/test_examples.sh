@@ -95,7 +95,7 @@ done
 
 run_example user-vs-kernel-space.sh
 uk() { out user-vs-kernel-space.sh | awk -v t="$1" 'index($0, t) == 1 { print $(NF - 4), $(NF - 3) }'; }
-read -r cu cs < <(uk 'cpu ops='); read -r iu is < <(uk 'io time=1s'); read -r du ds < <(uk 'exec dd')
+read -r cu cs < <(uk 'cpu ops='); read -r iu is < <(uk 'io ops='); read -r du ds < <(uk 'exec dd')
 share() { awk -v u="$1" -v s="$2" 'BEGIN { print (u + s > 0) ? s / (u + s) : 0 }'; }
 check "user vs kernel: the cpu task's utime dominates (utime $cu s, stime $cs s)" \
 	awk "BEGIN { exit !($cu > 2 * $cs) }"
