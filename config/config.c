@@ -104,7 +104,7 @@ static const char *const level_names[] = {
  * and documented (examples/pcfs.ini follows this order). */
 static const struct key keys[] = {
 	U32("limits", "max_tasks", max_tasks, 20000, 1, 1000000,
-	    "tasks known at once, live plus kept history (EAGAIN beyond)"),
+	    "tasks known at once, live plus kept history (the oldest ended are forgotten to make room; EAGAIN once live tasks fill it)"),
 	U32("limits", "max_processes", max_processes, 1024, 1, 100000,
 	    "live process tasks (EAGAIN beyond)"),
 	U32("limits", "max_threads", max_threads, 4096, 1, 100000,

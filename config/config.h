@@ -27,7 +27,7 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 struct pcfs_config {
 	/* [limits] */
-	uint32_t max_tasks;        /* tasks known at once: live + kept history (EAGAIN beyond) */
+	uint32_t max_tasks;        /* tasks known at once: live + kept history (oldest ended forgotten first; EAGAIN once all live) */
 	uint32_t max_processes;    /* live process tasks (EAGAIN beyond) */
 	uint32_t max_threads;      /* live thread tasks (EAGAIN beyond) */
 	uint32_t max_pools;        /* pools (ENOSPC beyond) */

@@ -772,7 +772,7 @@ static void test_render(void **state)
 		if (!at)
 			fail_msg("missing or out of order: %s\n--- render:\n%s", lines[i], text);
 	}
-	assert_non_null(strstr(text, "\n; tasks known at once, live plus kept history (EAGAIN beyond)\n"
+	assert_non_null(strstr(text, "\n; tasks known at once, live plus kept history (the oldest ended are forgotten to make room; EAGAIN once live tasks fill it)\n"
 				     "; 1..1000000; default 20000\nmax_tasks = 20000\n"));
 	assert_non_null(strstr(text, "\n; 1ms..720h; default 10s\ndefault_time = 10s\n"));
 	assert_non_null(strstr(text, "\n; term|kill|leave; default term\npolicy = term\n"));
