@@ -196,7 +196,8 @@ static int ws_report(struct task_waitset *w, struct ws_found *f, struct strbuf *
 		free(f->v);
 		return -ENOMEM;   /* nothing marked: the next look finds them again */
 	}
-	qsort(f->v, f->n, sizeof(*f->v), cmp_end);
+	if (f->n > 1)
+		qsort(f->v, f->n, sizeof(*f->v), cmp_end);
 	for (size_t i = 0; i < f->n; i++) {
 		const struct ws_end *x = &f->v[i];
 		sb_printf(out, "%" PRIu64 " ", x->id);
@@ -324,7 +325,7 @@ int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_
 		rc = -EINVAL;
 		goto out;
 	}
-	qsort(ids, n, sizeof(*ids), cmp_u64);
+	qsort(ids, n, sizeof(*ids), cmp_u64);   /* n > 0 here */
 	size_t k = 0;   /* distinct, and not pending on this descriptor already */
 	for (size_t i = 0; i < n; i++) {
 		if (k && ids[k - 1] == ids[i])
