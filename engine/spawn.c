@@ -53,25 +53,46 @@ extern char **environ;
 
 /* ---- environment ------------------------------------------------------------- */
 
+/* A task's environment: the strings pcfs makes for it come first and are
+ * owned (freed with the list); the daemon's own, inherited after them, are
+ * borrowed from environ, which never changes once the daemon runs (no copy
+ * of thirty strings per task). */
 struct envlist {
 	char **v;
 	size_t n, cap;
+	size_t nowned;      /* v[0..nowned) are ours to free */
 };
 
+static bool env_grow(struct envlist *l)
+{
+	if (l->n + 2 <= l->cap)
+		return true;
+	size_t cap = l->cap ? l->cap * 2 : 64;
+	char **v = realloc(l->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	l->v = v;
+	l->cap = cap;
+	return true;
+}
+
+/* Add a string pcfs made (s may be NULL: out of memory). */
 static bool env_push(struct envlist *l, char *s)
 {
-	if (!s)
+	if (!s || !env_grow(l)) {
+		free(s);
 		return false;
-	if (l->n + 2 > l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **v = realloc(l->v, cap * sizeof(*v));
-		if (!v) {
-			free(s);
-			return false;
-		}
-		l->v = v;
-		l->cap = cap;
 	}
+	l->v[l->n++] = s;
+	l->v[l->n] = NULL;
+	l->nowned = l->n;
+	return true;
+}
+
+static bool env_borrow(struct envlist *l, char *s)
+{
+	if (!env_grow(l))
+		return false;
 	l->v[l->n++] = s;
 	l->v[l->n] = NULL;
 	return true;
@@ -79,16 +100,17 @@ static bool env_push(struct envlist *l, char *s)
 
 static void env_free(struct envlist *l)
 {
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->nowned; i++)
 		free(l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
 
+/* Is kv's key among the strings pcfs set (which win over the daemon's)? */
 static bool env_has_key(const struct envlist *l, const char *kv)
 {
 	size_t klen = strcspn(kv, "=");
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->nowned; i++)
 		if (!strncmp(l->v[i], kv, klen) && l->v[i][klen] == '=')
 			return true;
 	return false;
@@ -120,7 +142,7 @@ static int build_env(struct engine *e, const struct task_spec *s, const struct t
 					 (long long)e->cfg.default_time_ms));
 	for (char **p = environ; ok && inherit && *p; p++)
 		if (!env_has_key(l, *p))
-			ok = env_push(l, strdup(*p));
+			ok = env_borrow(l, *p);
 	if (!ok) {
 		env_free(l);
 		return -ENOMEM;
