@@ -1552,7 +1552,7 @@ static void proc_cpu(pid_t pid, double *ut, double *st)
 	}
 }
 
-int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
+static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, bool live_cpu)
 {
 	memset(ti, 0, sizeof(*ti));
 	pthread_mutex_lock(&e->lock);
@@ -1603,9 +1603,19 @@ int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
 	pthread_mutex_unlock(&e->lock);
 	/* /proc is read outside the lock; the pid cannot be reused before the
 	 * engine reaps it, and a just-reaped one only yields zeros. */
-	if (live_proc)
+	if (live_proc && live_cpu)
 		proc_cpu(pid, &ti->utime, &ti->stime);
 	return ti->cmd ? 0 : -ENOMEM;
+}
+
+int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
+{
+	return task_info_fill(e, id, ti, false);
+}
+
+int engine_task_status(struct engine *e, uint64_t id, struct task_info *ti)
+{
+	return task_info_fill(e, id, ti, true);
 }
 
 int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out)

@@ -87,7 +87,8 @@ struct task_info {
 	struct timespec start;      /* CLOCK_REALTIME */
 	struct timespec end;        /* CLOCK_REALTIME, zero while running */
 	double runtime;             /* seconds, so far or total */
-	double utime, stime;        /* CPU seconds (processes: from rusage at exit or /proc) */
+	double utime, stime;        /* CPU seconds (processes: from rusage at exit, or from
+				     * /proc while live with engine_task_status; 0 otherwise) */
 	int64_t timeout_ms;         /* SPEC_UNSET if none */
 	bool timed_out;
 	uint64_t out_bytes[3];      /* [1] stdout, [2] stderr: captured */
@@ -141,6 +142,9 @@ int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner 
 
 /* Task queries.  All return -ENOENT for an unknown or forgotten id. */
 int engine_task_info(struct engine *e, uint64_t id, struct task_info *out);
+/* The same, with a live process's CPU times read from /proc/PID/stat (an
+ * open and a read of procfs: only `status` wants them, not every file). */
+int engine_task_status(struct engine *e, uint64_t id, struct task_info *out);
 bool engine_task_exists(struct engine *e, uint64_t id);
 /* Ids of known tasks in ascending order (malloc'd; caller frees). */
 int engine_task_ids(struct engine *e, uint64_t **ids, size_t *n);

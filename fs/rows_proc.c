@@ -69,14 +69,16 @@ static bool proc_exists(struct fs *fs, uint64_t id)
 	return engine_task_exists(fs->eng, id);
 }
 
-/* Every show function of a task works on one snapshot of it. */
-#define WITH_TASK(fs, id, ti)                                          \
+/* Every show function of a task works on one snapshot of it (`status`'s
+ * with the live CPU times, which the others do not show). */
+#define WITH_TASK_BY(fs, id, ti, get)                                  \
 	struct task_info ti;                                           \
 	do {                                                           \
-		int rc_ = engine_task_info((fs)->eng, (id), &ti);      \
+		int rc_ = get((fs)->eng, (id), &ti);                   \
 		if (rc_ < 0)                                           \
 			return rc_;                                    \
 	} while (0)
+#define WITH_TASK(fs, id, ti) WITH_TASK_BY(fs, id, ti, engine_task_info)
 
 static int show_cmd(struct fs *fs, uint64_t id, struct strbuf *out)
 {
@@ -188,7 +190,7 @@ static void emit_time(struct emit *e, const char *key, struct timespec ts)
 
 static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 {
-	WITH_TASK(fs, id, ti);
+	WITH_TASK_BY(fs, id, ti, engine_task_status);
 	emit_uint(e, "id", ti.id);
 	emit_str(e, "name", ti.name[0] ? ti.name : NULL);
 	emit_str(e, "cmd", ti.cmd);

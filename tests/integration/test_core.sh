@@ -302,6 +302,12 @@ printf '[limits]\nmax_tasks = 0\n' > "$WORKDIR/bad2.ini"
 expect_match "an out-of-range value too" "$("$PCFS" -f --config "$WORKDIR/bad2.ini" "$WORKDIR" 2>&1)" 'bad2.ini:2: .*out of range'
 check_fails "a missing config file" "$PCFS" -f --config "$WORKDIR/none.ini" "$WORKDIR"
 
+# --- status reads a live process's CPU times when it opens (the one file that does) ---
+exec 3<>"$M/spawn"; echo 'cpu time=3s' >&3; read -r cid <&3; exec 3>&-
+check "a running cpu task's status shows its CPU time so far" wait_until 100 sh -c \
+	"[ \"\$(cat '$M/procs/$cid/state')\" = running ] && awk '/^utime: / { exit !(\$2 > 0.1) }' '$M/procs/$cid/status'"
+echo kill > "$M/procs/$cid/ctl"; cat "$M/procs/$cid/wait" >/dev/null
+
 # --- /wait: many tasks on one descriptor, in the order they end ---
 printf '%s\n' 'sh sleep 1.4; exit 3' 'sh sleep 0.2; kill -9 $$' 'exec /nonexistent/prog' \
 	'sh sleep 0.8' > "$WORKDIR/batch"
