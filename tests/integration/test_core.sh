@@ -331,6 +331,9 @@ expect "an id never given: EINVAL" "$(write_err "$M/wait" "$w1 999999")" "Invali
 expect_match "... naming it" "$(tail -1 "$M/log")" 'no task 999999 \(the newest is [0-9]+\)'
 expect "a backwards range: EINVAL" "$(write_err "$M/wait" "$w4-$w1")" "Invalid argument"
 expect "no ids at all: EINVAL" "$(write_err "$M/wait" " ")" "Invalid argument"
+expect "more ids than [limits] max_tasks (20000) could name: E2BIG" \
+	"$(write_err "$M/wait" "1-30000")" "Argument list too long"
+expect_match "... naming the limit" "$(tail -1 "$M/log")" 'more ids than \[limits\] max_tasks=20000'
 exec 3>&-
 echo 'sleep time=30s' > "$M/spawn"; ws=$(ls "$M/procs" | sort -n | tail -1)
 out=$(python3 -c '
