@@ -92,8 +92,10 @@ static void memlog_add(struct task_mem_store *m, uint32_t max, struct memlog_poi
 
 /* Keep s as the task's last sample, a point of its memlog and a new CPU%
  * reading (lock held). */
+/* Keep a sample; mem_fresh: its rollup and heap were just summed from a
+ * smaps snapshot (else they are the last ones again, as old as they are). */
 static void store_sample(struct engine *e, struct task *t, const struct ms_sample *s,
-			 struct timespec now)
+			 struct timespec now, bool mem_fresh)
 {
 	struct task_mem_store *m = mem_of(t);
 	if (!m)
@@ -114,7 +116,8 @@ static void store_sample(struct engine *e, struct task *t, const struct ms_sampl
 	memlog_add(m, e->cfg.memlog_max, p);
 	m->last = *s;
 	m->last_mono = now;
-	m->mem_mono = now;
+	if (mem_fresh)
+		m->mem_mono = now;
 	m->have_last = true;
 }
 
@@ -241,20 +244,14 @@ void sample_tick(struct engine *e)
 		if (v[i].rc < 0 || !t || !task_live(t) || !task_target(t, &pid, &tid) ||
 		    pid != v[i].pid)
 			continue;
-		bool had = t->mem && t->mem->have_last;
-		if (!v[i].have_mem && !had)
-			continue;   /* no figures of its memory yet: no sample */
 		if (!v[i].have_mem) {
-			/* between snapshots: the last rollup and heap stay, as old
-			 * as they are */
-			struct timespec mono = t->mem->mem_mono;
+			if (!t->mem || !t->mem->have_last)
+				continue;   /* no figures of its memory yet: no sample */
+			/* between snapshots: the last rollup and heap stay */
 			v[i].s.r = t->mem->last.r;
 			v[i].s.heap = t->mem->last.heap;
-			store_sample(e, t, &v[i].s, now);
-			t->mem->mem_mono = mono;
-		} else {
-			store_sample(e, t, &v[i].s, now);
 		}
+		store_sample(e, t, &v[i].s, now, v[i].have_mem);
 		if (v[i].smaps)
 			store_smaps(t, &v[i].smaps, v[i].smaps_len, now);
 		if (v[i].cow_rc == 0 && v[i].cow_exact)   /* while both ran */
