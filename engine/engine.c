@@ -108,23 +108,21 @@ static void live_link(struct engine *e, struct task *t)
 	else
 		e->live_first = t;
 	e->live_last = t;
-	t->on_live = true;
 }
 
 static void live_unlink(struct engine *e, struct task *t)
 {
-	if (!t->on_live)
-		return;
 	if (t->lprev)
 		t->lprev->lnext = t->lnext;
-	else
+	else if (e->live_first == t)
 		e->live_first = t->lnext;
+	else
+		return;             /* not on the list */
 	if (t->lnext)
 		t->lnext->lprev = t->lprev;
 	else
 		e->live_last = t->lprev;
 	t->lprev = t->lnext = NULL;
-	t->on_live = false;
 }
 
 static void task_link(struct engine *e, struct task *t)
@@ -715,11 +713,6 @@ static void arm_timer(int fd, int64_t ms);
 void arm_timer_ms(int fd, int64_t ms)
 {
 	arm_timer(fd, ms);
-}
-
-void close_timer_fd(struct engine *e, int *fd)
-{
-	engine_close_watched(e, fd);
 }
 
 static void arm_timer(int fd, int64_t ms)

@@ -71,7 +71,6 @@ struct task {
 	struct task *prev, *next;      /* every known task, ascending id */
 	struct task *fprev, *fnext;    /* ended tasks, oldest first (history) */
 	struct task *lprev, *lnext;    /* live tasks (not ended), oldest first */
-	bool on_live;                  /* on that list */
 	uint64_t end_seq;              /* ended: its place in the order of ends (from 1) */
 
 	enum task_kind kind;
@@ -244,7 +243,6 @@ int engine_run_as(struct engine *e, const struct cred *who, const struct cred **
 struct host *host_add(struct engine *e, pid_t pid, int sock, struct pool *pool);
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
 void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code);
-void close_timer_fd(struct engine *e, int *fd);
 /* EPOLL_CTL_DEL, then close, then -1 (see engine_watch). */
 void engine_close_watched(struct engine *e, int *fd);
 void arm_timer_ms(int fd, int64_t ms);

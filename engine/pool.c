@@ -445,7 +445,7 @@ static void retire_over_target(struct engine *e, struct pool *p)
 
 static void fut_free(struct engine *e, struct future *f)
 {
-	close_timer_fd(e, &f->timer_fd);
+	engine_close_watched(e, &f->timer_fd);
 	out_free(e, &f->out[1]);
 	out_free(e, &f->out[2]);
 	free(f->error);
@@ -459,7 +459,7 @@ static void fut_free(struct engine *e, struct future *f)
 static void record_final(struct engine *e, struct pool *p, struct future *f)
 {
 	f->ended = now_mono();
-	close_timer_fd(e, &f->timer_fd);
+	engine_close_watched(e, &f->timer_fd);
 	if (p->ndone == p->capdone) {
 		size_t cap = p->capdone ? p->capdone * 2 : 64;
 		uint64_t *v = realloc(p->done_order, cap * sizeof(*v));
@@ -959,7 +959,7 @@ static void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct 
 static void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
 			 const char *why)
 {
-	close_timer_fd(e, &f->timer_fd);
+	engine_close_watched(e, &f->timer_fd);
 	f->exitcode = code;
 	if (code == 0 && !why) {
 		f->state = FUT_DONE;
@@ -1197,7 +1197,7 @@ void pool_timer_fired(struct engine *e, uint64_t key)
 	if (f->timer_stage++ == 0)
 		arm_timer_ms(f->timer_fd, e->cfg.kill_grace_ms);
 	else
-		close_timer_fd(e, &f->timer_fd);
+		engine_close_watched(e, &f->timer_fd);
 }
 
 /* Shut down and drained: let the workers go. */
@@ -1287,7 +1287,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 
 static void pool_destroy(struct engine *e, struct pool *p)
 {
-	close_timer_fd(e, &p->balance_fd);
+	engine_close_watched(e, &p->balance_fd);
 	for (size_t i = 0; i < p->nfut; i++)
 		fut_free(e, p->fut[i]);
 	for (size_t i = 0; i < p->nslots; i++)
