@@ -697,6 +697,16 @@ static int run_payload(struct engine *e, struct pool *p, struct pslot *s, struct
 
 /* A future with stdin=/stdout= channels: its RUN carries descriptors, so it
  * goes alone (after the batch before it, to keep the order). */
+/* f fails without having run (sbatch refused it, its channel is gone): exit
+ * status 1, as a lost run's, with the reason in its error. */
+static void fut_fail_unrun(struct engine *e, struct pool *p, struct future *f, const char *why)
+{
+	f->state = FUT_FAILED;
+	f->exitcode = 1;
+	set_error(f, "%s", why);
+	record_final(e, p, f);
+}
+
 static int send_wired_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
 			  const struct strbuf *pl)
 {
@@ -708,9 +718,7 @@ static int send_wired_run(struct engine *e, struct pool *p, struct pslot *s, str
 		 * to run on a channel its owner may not use */
 		slot_unlink(p, s, f);
 		f->cancel_wanted = false;
-		set_error(f, "%s", why);
-		f->state = FUT_FAILED;
-		record_final(e, p, f);
+		fut_fail_unrun(e, p, f, why);
 		p->dispatch_pending = true;   /* the slot has room again */
 		return 0;
 	}
@@ -2277,12 +2285,11 @@ void pool_slurm_unsubmitted(struct engine *e, uint64_t pool, uint64_t fut, bool 
 		set_error(f, "waiting for Slurm: %s", why);
 		enqueue(p, f, true);
 	} else {
-		f->state = FUT_FAILED;
-		f->exitcode = 1;
-		set_error(f, "sbatch refused the job: %s", why);
 		log_add(e, LOG_LVL_ERROR, "pool %s: future %llu: sbatch refused the job: %s",
 			p->name, (unsigned long long)f->id, why);
-		record_final(e, p, f);
+		char reason[512];
+		snprintf(reason, sizeof(reason), "sbatch refused the job: %s", why);
+		fut_fail_unrun(e, p, f, reason);
 		maybe_close(e, p);
 	}
 	notify_future(e, p, f);

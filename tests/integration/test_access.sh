@@ -223,6 +223,8 @@ mkdir "$C/q2"; echo rootsecret > "$C/q2/put"; echo close > "$C/q2/ctl"
 as2 sh -c "echo kill > '$P/q1/futures/1/ctl'"
 expect "... it fails when it comes to run" "$(as2 timeout 10 cat "$P/q1/futures/2/wait")" "failed"
 expect_match "... naming the channel's owner" "$(as2 cat "$P/q1/futures/2/error")" 'stdin=q2: the channel belongs to uid 0'
+expect "... with exit status 1, as any future that fails without running" \
+	"$(as2 cat "$P/q1/futures/2/exitcode")" "1"
 expect "... and root's message was not read" "$(as2 cat "$P/q1/futures/2/result") $(jq -r .depth "$C/q2/stat.json")" " 1"
 
 # --- the end: a clean unmount, nothing left ------------------------------------
