@@ -60,6 +60,16 @@ static int setup_far_ahead(void **state)
 	return setup_with_ahead(10000);
 }
 
+/* [tasks] history = 0: the newest ended task is all that is kept. */
+static int setup_no_history(void **state)
+{
+	config_defaults(&cfg);
+	cfg.log_level = LOG_LVL_ERROR;
+	cfg.history = 0;
+	eng = start();
+	return 0;
+}
+
 /* Rebalancing: a slot's queue is taken back 100 ms into a long future. */
 static int setup_near_ahead(void **state)
 {
@@ -276,11 +286,6 @@ static void test_limits_and_history(void **state)
  * must not free a task the loop still walks (ASan would say so). */
 static void test_no_history_host_death(void **state)
 {
-	teardown(state);
-	config_defaults(&cfg);
-	cfg.log_level = LOG_LVL_ERROR;
-	cfg.history = 0;
-	eng = start();
 	uint64_t id = spawn("sleep 3 as=thread time=10s");
 	struct task_info ti;
 	assert_int_equal(engine_task_info(eng, id, &ti), 0);
@@ -357,11 +362,6 @@ static void test_waitset(void **state)
  * still told (as forgotten), and the one that forgot it with its code. */
 static void test_waitset_forgotten(void **state)
 {
-	teardown(state);
-	config_defaults(&cfg);
-	cfg.log_level = LOG_LVL_ERROR;
-	cfg.history = 0;
-	eng = start();
 	uint64_t x = spawn("sh sleep 0.2; exit 4");
 	uint64_t y = spawn("sh sleep 0.5; exit 6");
 	struct task_waitset *w = waitset_new();
@@ -968,7 +968,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_window, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup_no_history, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_to_start, setup, teardown),
@@ -976,7 +976,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_escalates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_captured_separately, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_history, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_history_host_death, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_history_host_death, setup_no_history, teardown),
 		cmocka_unit_test_setup_teardown(test_completion_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_races, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize_and_retries, setup, teardown),
