@@ -212,10 +212,22 @@ struct handle {
 	struct task_waitset *ws; /* /wait: the tasks waited for on this descriptor */
 	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
 	int refs;                /* the open file + parked requests/pollers */
+	struct handle *open_next, *open_prev;   /* fs->open: linked while the kernel
+						   holds it open (fs->open_lock) */
+	bool open_linked;
 };
 
 struct handle *handle_get(struct handle *h);
 void handle_put(struct handle *h);
+/* The open file's reference: handle_opened links h into fs->open once the
+ * open has succeeded (before the reply, after which a release may come at
+ * once); handle_release unlinks it and drops that reference (release,
+ * releasedir, or an open whose reply failed).  handles_release_all, at
+ * shutdown once no request is served any more, releases every handle the
+ * kernel never released. */
+void handle_opened(struct fs *fs, struct handle *h);
+void handle_release(struct fs *fs, struct handle *h);
+void handles_release_all(struct fs *fs);
 
 /* A user name looked up for an owner's uid, kept OWNER_NAME_TTL seconds: a
  * status open looks up its owner's name, and getpwuid_r reads the passwd
@@ -250,6 +262,10 @@ struct fs {
 	pthread_mutex_t names_lock;
 	struct owner_name names[OWNER_NAMES];
 	unsigned names_next;           /* the slot a new uid takes (round robin) */
+	/* Every open file and directory, so that those still open when the
+	 * loop ends (the kernel sends no release after it) are freed. */
+	pthread_mutex_t open_lock;
+	struct handle *open;
 };
 
 /* ops.c: the caller's credentials for the engine, with the supplementary

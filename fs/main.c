@@ -14,7 +14,8 @@
  *      subreaper and starts the fork server, all before any thread exists;
  *   4. start the engine thread, serve requests;
  *   5. teardown (research notes F11): stop the engine (unmount policy for live
- *      tasks), answer every parked request, unmount, destroy.
+ *      tasks), answer every parked request, release the files still open,
+ *      unmount, destroy.
  *
  * -o allow_other (or [access] allow_other = true) and -o allow_root let other
  * users in; then every request passes the gate of fs/ops.c (the mounting user,
@@ -364,6 +365,7 @@ int main(int argc, char *argv[])
 	fs.multiuser = ao.allow_other || ao.allow_root;
 	pthread_mutex_init(&fs.refusal_lock, NULL);
 	pthread_mutex_init(&fs.names_lock, NULL);
+	pthread_mutex_init(&fs.open_lock, NULL);
 	se = fuse_session_new(&args, &pcfs_ops, sizeof(pcfs_ops), &fs);
 	if (!se)
 		goto out_args;
@@ -437,6 +439,10 @@ out_engine:
 	engine_shutdown(eng);
 	if (fs.park)
 		park_fail_all(fs.park, EINTR);
+	/* Files and directories still open: the kernel sends no release once
+	 * the loop has ended.  Their parked reads were answered just above;
+	 * their poll handles go with the park. */
+	handles_release_all(&fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -70,6 +70,57 @@ void handle_put(struct handle *h)
 	free(h);
 }
 
+void handle_opened(struct fs *fs, struct handle *h)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	h->open_prev = NULL;
+	h->open_next = fs->open;
+	if (fs->open)
+		fs->open->open_prev = h;
+	fs->open = h;
+	h->open_linked = true;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+/* Unlink h from fs->open; false if it was not linked (already released). */
+static bool handle_unlink(struct fs *fs, struct handle *h)
+{
+	if (!h->open_linked)
+		return false;
+	if (h->open_prev)
+		h->open_prev->open_next = h->open_next;
+	else
+		fs->open = h->open_next;
+	if (h->open_next)
+		h->open_next->open_prev = h->open_prev;
+	h->open_next = h->open_prev = NULL;
+	h->open_linked = false;
+	return true;
+}
+
+void handle_release(struct fs *fs, struct handle *h)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	bool linked = handle_unlink(fs, h);
+	pthread_mutex_unlock(&fs->open_lock);
+	if (linked)
+		handle_put(h);
+}
+
+void handles_release_all(struct fs *fs)
+{
+	for (;;) {
+		pthread_mutex_lock(&fs->open_lock);
+		struct handle *h = fs->open;
+		if (h)
+			handle_unlink(fs, h);
+		pthread_mutex_unlock(&fs->open_lock);
+		if (!h)
+			return;
+		handle_put(h);
+	}
+}
+
 /* The name of uid into name (false: it has none), from fs->names while the
  * lookup is younger than OWNER_NAME_TTL, else from getpwuid_r (outside the
  * lock), kept for the next. */

@@ -398,8 +398,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	fi->fh = (uintptr_t)h;
 	fi->cache_readdir = 0;
+	handle_opened(fs, h);
 	if (fuse_reply_open(req, fi) != 0)
-		handle_put(h);
+		handle_release(fs, h);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -427,7 +428,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_put((struct handle *)(uintptr_t)fi->fh);
+	handle_release(fs_of(req), (struct handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -483,8 +484,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (row->kind == R_CTL || row->kind == R_PULL || row->kind == R_MSG)
 		fi->nonseekable = 1;
 	fi->fh = (uintptr_t)h;
+	handle_opened(fs, h);
 	if (fuse_reply_open(req, fi) != 0)
-		handle_put(h);   /* the kernel gave up: no release will come */
+		handle_release(fs, h);   /* the kernel gave up: no release will come */
 }
 
 /* Serve the unread replies of a stream-like handle (CTL, PULL); an empty
@@ -707,7 +709,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_put((struct handle *)(uintptr_t)fi->fh);
+	handle_release(fs_of(req), (struct handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
