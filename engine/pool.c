@@ -2430,7 +2430,9 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
  * Replay makes the pools again with the same settings and the futures with
  * the same ids: final ones as they ended (in the same completion order),
  * pending ones (retries too) queued again, Slurm ones with a job watched
- * again, and local ones that were running fail as lost.
+ * again, and local ones that were running fail as lost, unless they have a
+ * retry left: the lost run counts as a failed attempt and they are queued
+ * again (the next compaction writes its Q).
  */
 
 static void fut_prefix(const struct pool *p, char *buf, size_t len)
@@ -3012,6 +3014,15 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 				f->job = rf->job;
 				f->attempts = rf->attempts + 1;
 				p->sl_inflight++;
+			} else if (rf->running && rf->attempts + 1 <= f->retries) {
+				/* the crash ended that run, as a failure would have:
+				 * with a retry left it runs again (future_ended's rule) */
+				f->attempts = rf->attempts + 1;
+				set_error(f, "lost: pcfs stopped while it ran; it runs again");
+				log_add(e, LOG_LVL_WARN, "[state] pool %s: future %zu was running when "
+					"pcfs stopped: it runs again (attempt %u of %u)", p->name,
+					k + 1, f->attempts + 1, f->retries + 1);
+				enqueue(p, f, false);
 			} else if (rf->running) {
 				f->state = FUT_FAILED;
 				f->exitcode = 1;

@@ -2,7 +2,8 @@
 # test_state.sh - results that survive the daemon ([state] dir): kill -9 the
 # daemon with auto_unmount off, start it again on the same mountpoint: the
 # stale mount is cleared, finished tasks and futures are as they were, what
-# ran is `lost`, what waited runs; two daemons never share a dir or a mount.
+# ran is `lost` (a future with a retry left runs again), what waited runs;
+# two daemons never share a dir or a mount.
 . "$(dirname "$0")/lib.sh"
 
 ST=$WORKDIR/state
@@ -62,6 +63,20 @@ echo pause > "$R/ctl"
 check "before: future r/1 failed once and waits for its retry" wait_until 100 sh -c \
 	"grep -qx pending '$R/futures/1/state' && grep -qx 'attempts: 1' '$R/futures/1/status'"
 
+# running futures with retries=: one with a retry left (its first run is
+# the one the crash takes), one on its last attempt (its first run failed)
+LR=$M/pools/lr LX=$M/pools/lx
+mkdir "$LR" "$LX"
+echo workers=1 > "$LR/ctl"; echo workers=1 > "$LX/ctl"
+echo "sh retries=1 test -e $WORKDIR/lr.ran && { echo again; exit 0; }; touch $WORKDIR/lr.ran; sleep 30" \
+	> "$LR/submit"
+echo "sh retries=1 test -e $WORKDIR/lx.ran && exec sleep 30; touch $WORKDIR/lx.ran; exit 1" \
+	> "$LX/submit"
+check "before: future lr/1 runs its first attempt" wait_until 100 sh -c \
+	"grep -qx running '$LR/futures/1/state' && grep -qx 'attempts: 1' '$LR/futures/1/status'"
+check "before: future lx/1 failed once and runs its last attempt" wait_until 100 sh -c \
+	"grep -qx running '$LX/futures/1/state' && grep -qx 'attempts: 2' '$LX/futures/1/status'"
+
 kill_pcfs() {
 	kill -9 "$PCFS_PID"
 	wait "$PCFS_PID" 2>/dev/null
@@ -108,7 +123,7 @@ N=$(echo 'exec /bin/true' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
 check "new ids go on after the old ones" test "$N" -gt "$C"
 
 # the pool: same futures, same ids
-expect "pools are back" "$(ls "$M/pools" | tr "\n" " ")" "p r "
+expect "pools are back" "$(ls "$M/pools" | tr "\n" " ")" "lr lx p r "
 expect "future 1: done, result kept" "$(cat "$P/futures/1/state") $(cat "$P/futures/1/result")" "done f1"
 expect "future 2 (ran): failed" "$(cat "$P/futures/2/state")" failed
 expect_match "future 2: error says lost" "$(cat "$P/futures/2/error")" "^lost: "
@@ -116,6 +131,17 @@ expect "future 3 (waited): runs now" "$(timeout 10 cat "$P/futures/3/wait"; cat 
 	"$(printf 'done\nf3')"
 expect "completion order kept" "$(head -3 "$P/completed" | tr '\n' ' ')" "1 2 3 "
 expect "the pool goes on numbering" "$(echo 'sh echo f4' > "$P/submit"; ls "$P/futures" | sort -n | tail -1)" 4
+
+# a running future with a retry left is not lost: the crash took one attempt,
+# and it runs again, as after a failed run; on its last attempt it is lost
+expect "a lost run with a retry left: it runs again, and ends as that run does" \
+	"$(timeout 20 cat "$LR/futures/1/wait") $(sed -n 's/^attempts: //p' "$LR/futures/1/status") $(cat "$LR/futures/1/result")" \
+	"done 2 again"
+check "... /log says it runs again" grep -q "pool lr: future 1 was running when pcfs stopped: it runs again (attempt 2 of 2)" "$M/log"
+expect "a lost run with no retry left: failed, lost" \
+	"$(timeout 5 cat "$LX/futures/1/wait") $(sed -n 's/^attempts: //p' "$LX/futures/1/status")" \
+	"failed 2"
+expect_match "... its error says lost" "$(cat "$LX/futures/1/error")" "^lost: "
 
 # the future that waited for a retry had not finished: it waits again, not lost
 retry_state() { echo "$(cat "$R/futures/1/state") $(sed -n 's/^attempts: //p' "$R/futures/1/status")"; }
