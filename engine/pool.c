@@ -481,6 +481,15 @@ static void record_final(struct engine *e, struct pool *p, struct future *f)
 	engine_notify_locked(e, OBJ_POOL, p->id);
 }
 
+/* A pending future, already taken off its queue (the pool's or a slot's),
+ * ends cancelled, with why as its error. */
+static void cancel_pending(struct engine *e, struct pool *p, struct future *f, const char *why)
+{
+	f->state = FUT_CANCELLED;
+	set_error(f, "%s", why);
+	record_final(e, p, f);
+}
+
 static void enqueue(struct pool *p, struct future *f, bool front)
 {
 	f->state = FUT_PENDING;
@@ -1038,9 +1047,7 @@ static void future_revoked(struct engine *e, struct pool *p, struct pslot *s, st
 	} else if (f->cancel_wanted) {
 		slot_unlink(p, s, f);
 		f->cancel_wanted = false;
-		f->state = FUT_CANCELLED;
-		set_error(f, "cancelled");
-		record_final(e, p, f);
+		cancel_pending(e, p, f, "cancelled");
 	} else {
 		unhand(p, s, f);
 	}
@@ -1652,11 +1659,8 @@ static int pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 			p->state = POOL_SHUTDOWN;
 		if (nw == 2) {
 			struct future *f;
-			while ((f = dequeue(p))) {
-				f->state = FUT_CANCELLED;
-				set_error(f, "cancelled by shutdown");
-				record_final(e, p, f);
-			}
+			while ((f = dequeue(p)))
+				cancel_pending(e, p, f, "cancelled by shutdown");
 			/* those handed to slots are cancelled as their workers
 			 * give them back (the ones that started first run) */
 			revoke_handed(p, true);
@@ -2106,9 +2110,7 @@ static int cancel_at_host(struct engine *e, struct pool *p, struct future *f)
 			return -EBUSY;        /* it started (or ended) first */
 		if (!f->at_host) {            /* back in the queue (its worker died) */
 			unqueue(p, f);
-			f->state = FUT_CANCELLED;
-			set_error(f, "cancelled");
-			record_final(e, p, f);
+			cancel_pending(e, p, f, "cancelled");
 			maybe_close(e, p);
 			return 0;
 		}
@@ -2136,9 +2138,7 @@ int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
 		rc = cancel_at_host(e, p, f);
 	} else if (f->state == FUT_PENDING) {
 		unqueue(p, f);
-		f->state = FUT_CANCELLED;
-		set_error(f, "cancelled");
-		record_final(e, p, f);
+		cancel_pending(e, p, f, "cancelled");
 		if (f->job && !f->sl_gone) {
 			f->sl_signal = -1;   /* a job waiting in Slurm: scancel it */
 			slurm_kick(e);
@@ -2440,16 +2440,22 @@ static void fut_prefix(const struct pool *p, char *buf, size_t len)
 	snprintf(buf, len, "p%s.", p->name);
 }
 
-static void journal_pool(struct engine *e, const char *kind, const struct pool *p,
-			 const char *line)
+/* C: a ctl line the pool took; X: it was removed (no line) */
+static void render_pool_line(struct strbuf *sb, const char *kind, const struct pool *p,
+			     const char *line)
 {
-	struct strbuf *sb = state_record(e);
-	if (!sb)
-		return;
 	jr_begin(sb, kind);
 	jr_str(sb, "name", p->name);
 	jr_str(sb, "line", line);
 	jr_end(sb);
+}
+
+static void journal_pool(struct engine *e, const char *kind, const struct pool *p,
+			 const char *line)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_pool_line(sb, kind, p, line);
 }
 
 /* P: a pool, with the credentials its work runs with (none: the daemon's) */
@@ -2577,21 +2583,22 @@ static size_t render_settings(struct strbuf *sb, const struct pool *p)
 	char line[512];
 	size_t n = 0;
 	if (p->type == TASK_THREAD) {
-		jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", "type=thread");
-		jr_end(sb); n++;
+		render_pool_line(sb, "C", p, "type=thread");
+		n++;
 	}
 	if (p->gil) {
-		jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", "gil=1");
-		jr_end(sb); n++;
+		render_pool_line(sb, "C", p, "gil=1");
+		n++;
 	}
 	int len = snprintf(line, sizeof(line), "%sworkers=%u", p->slurm ? "executor=slurm " : "",
 			   p->target);
 	if (p->slurm)
 		slurm_opts_format(&p->sopt, line + len, sizeof(line) - (size_t)len);
-	jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", line); jr_end(sb); n++;
+	render_pool_line(sb, "C", p, line);
+	n++;
 	if (p->paused) {
-		jr_begin(sb, "C"); jr_str(sb, "name", p->name); jr_str(sb, "line", "pause");
-		jr_end(sb); n++;
+		render_pool_line(sb, "C", p, "pause");
+		n++;
 	}
 	return n;
 }
@@ -2647,8 +2654,8 @@ size_t pool_render_state(struct engine *e, struct strbuf *sb)
 			}
 		}
 		if (p->state != POOL_RUNNING) {
-			jr_begin(sb, "C"); jr_str(sb, "name", p->name);
-			jr_str(sb, "line", "shutdown"); jr_end(sb); n++;
+			render_pool_line(sb, "C", p, "shutdown");
+			n++;
 		}
 	}
 	free(v);
