@@ -186,6 +186,31 @@ void engine_close_watched(struct engine *e, int *fd)
 	*fd = -1;
 }
 
+/* On the engine thread, the close waits for the end of the turn; *fd is -1
+ * at once, so nothing reads it again.  Elsewhere (a spawner failing a task)
+ * the engine thread may sleep for long: close now. */
+static _Thread_local const struct engine *engine_of_thread;
+
+void engine_close_soon(struct engine *e, int *fd)
+{
+	if (*fd < 0)
+		return;
+	if (engine_of_thread != e ||
+	    e->nclosing == sizeof(e->closing) / sizeof(e->closing[0])) {
+		engine_close_watched(e, fd);
+		return;
+	}
+	e->closing[e->nclosing++] = *fd;
+	*fd = -1;
+}
+
+static void close_soon_done(struct engine *e)
+{
+	for (unsigned i = 0; i < e->nclosing; i++)
+		engine_close_watched(e, &e->closing[i]);
+	e->nclosing = 0;
+}
+
 static void close_timer(struct engine *e, struct task *t)
 {
 	engine_close_watched(e, &t->timer_fd);
@@ -882,6 +907,7 @@ static void *engine_thread(void *arg)
 	struct engine *e = arg;
 	struct epoll_event evs[64];
 	bool shutting = false;
+	engine_of_thread = e;
 
 	for (;;) {
 		bool sample = false;
@@ -897,14 +923,24 @@ static void *engine_thread(void *arg)
 			if (WATCH_TYPE(evs[i].data.u64) == WATCH_SIGNAL)
 				reap = true;
 		if (reap) {
-			struct signalfd_siginfo si;
-			while (read(e->sigfd, &si, sizeof(si)) == sizeof(si))
+			/* one read takes every pending SIGCHLD (they merge) */
+			struct signalfd_siginfo si[8];
+			while (read(e->sigfd, si, sizeof(si)) == sizeof(si))
 				;
 			pthread_rwlock_wrlock(&e->reap_lock);
 		}
 		pthread_mutex_lock(&e->lock);
-		if (reap)
+		if (reap) {
 			reap_children(e);
+			/* Answer the waiters of what ended before the rest of
+			 * the batch (the ended tasks' pipes at EOF, mostly):
+			 * the reply to a parked `wait` is the one thing here
+			 * someone is waiting for. */
+			pthread_mutex_unlock(&e->lock);
+			pthread_rwlock_unlock(&e->reap_lock);
+			engine_flush_notify(e);
+			pthread_mutex_lock(&e->lock);
+		}
 		for (int i = 0; i < n; i++) {
 			uint64_t key = evs[i].data.u64;
 			uint64_t id = WATCH_ID(key);
@@ -954,13 +990,12 @@ static void *engine_thread(void *arg)
 		}
 		bool done = shutting && shutdown_done(e);
 		pthread_mutex_unlock(&e->lock);
-		if (reap)
-			pthread_rwlock_unlock(&e->reap_lock);
 		/* /proc is read without the lock, and with no reaping going on
 		 * (only this thread reaps): a pid read here is not reused. */
 		if (sample && !done)
 			sample_tick(e);
 		engine_flush_notify(e);
+		close_soon_done(e);
 		if (done)
 			break;
 	}

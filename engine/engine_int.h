@@ -208,6 +208,13 @@ struct engine {
 	struct stranger strangers[STRANGERS];
 	size_t stranger_next;
 
+	/* Descriptors at EOF that the engine thread closes at the end of its
+	 * turn, once the waiters of what ended are answered (engine_close_soon):
+	 * taking two pipes out of epoll and closing them is most of a task's
+	 * end, and none of it is news to anyone. */
+	int closing[64];
+	unsigned nclosing;
+
 	bool stopping;
 	bool kill_sent;
 	pid_t *shut_groups;            /* process groups to see emptied at shutdown */
@@ -245,6 +252,7 @@ struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *
 void task_ended_exported(struct engine *e, struct task *t, enum task_state st, int code);
 /* EPOLL_CTL_DEL, then close, then -1 (see engine_watch). */
 void engine_close_watched(struct engine *e, int *fd);
+void engine_close_soon(struct engine *e, int *fd);
 void arm_timer_ms(int fd, int64_t ms);
 bool task_live(const struct task *t);
 

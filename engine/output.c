@@ -46,7 +46,7 @@ bool out_drain(struct engine *e, struct outbuf *o, uint64_t max)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return true;
-		engine_close_watched(e, &o->fd);   /* EOF or a real error: no more */
+		engine_close_soon(e, &o->fd);   /* EOF or a real error: no more */
 		return false;
 	}
 }
