@@ -996,6 +996,8 @@ static void *engine_thread(void *arg)
 			sample_tick(e);
 		engine_flush_notify(e);
 		close_soon_done(e);
+		if (!shutting)
+			pipes_refill(e);
 		if (done)
 			break;
 	}
@@ -1042,6 +1044,7 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 	}
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_mutex_init(&e->fs_lock, NULL);
+	pthread_mutex_init(&e->pipe_lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	pthread_rwlockattr_t ra;
 	pthread_rwlockattr_init(&ra);
@@ -1171,6 +1174,7 @@ void engine_free(struct engine *e)
 		free(h);
 	}
 	chan_free_all(e);
+	pipes_free(e);
 	int fds[] = { e->epfd, e->sigfd, e->wakefd, e->shutfd, e->devnull, e->samplefd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)

@@ -147,6 +147,9 @@ struct stranger {
 };
 #define STRANGERS 32
 
+/* Pipe pairs the engine keeps made ahead for spawns (spawn.c). */
+#define PIPE_STASH 4
+
 struct engine {
 	struct pcfs_config cfg;
 	struct owner self;             /* the daemon's own uid and gid */
@@ -208,6 +211,12 @@ struct engine {
 	struct stranger strangers[STRANGERS];
 	size_t stranger_next;
 
+	/* Output pipes made ahead by the engine thread (spawn.c: pipes_take):
+	 * each entry is a stdout pair then a stderr pair, read ends first. */
+	pthread_mutex_t pipe_lock;
+	int pipe_stash[PIPE_STASH][4];
+	unsigned npipe_stash;
+
 	/* Descriptors at EOF that the engine thread closes at the end of its
 	 * turn, once the waiters of what ended are answered (engine_close_soon):
 	 * taking two pipes out of epoll and closing them is most of a task's
@@ -253,6 +262,10 @@ void task_ended_exported(struct engine *e, struct task *t, enum task_state st, i
 /* EPOLL_CTL_DEL, then close, then -1 (see engine_watch). */
 void engine_close_watched(struct engine *e, int *fd);
 void engine_close_soon(struct engine *e, int *fd);
+
+/* spawn.c: the stash of ready output pipes */
+void pipes_refill(struct engine *e);
+void pipes_free(struct engine *e);
 void arm_timer_ms(int fd, int64_t ms);
 bool task_live(const struct task *t);
 
