@@ -1053,6 +1053,7 @@ struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 	pthread_rwlock_init(&e->reap_lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	log_init(e);
+	spawn_attr_init(e);
 
 	if (access(worker_path, X_OK) < 0) {
 		snprintf(err, errlen, "worker program %s: %s", worker_path, strerror(errno));
@@ -1175,6 +1176,7 @@ void engine_free(struct engine *e)
 	}
 	chan_free_all(e);
 	pipes_free(e);
+	posix_spawnattr_destroy(&e->spawn_attr);
 	int fds[] = { e->epfd, e->sigfd, e->wakefd, e->shutfd, e->devnull, e->samplefd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)

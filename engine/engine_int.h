@@ -13,6 +13,7 @@
 #define PCFS_ENGINE_INT_H
 
 #include <pthread.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <sys/resource.h>
 
@@ -147,6 +148,16 @@ struct stranger {
 };
 #define STRANGERS 32
 
+/* A process task's stdout and stderr pipes (read ends [0], non-blocking),
+ * and, when made ahead, posix_spawn's file actions putting /dev/null, out[1]
+ * and err[1] on 0, 1 and 2: glibc checks each descriptor of a dup2 action
+ * with a getrlimit call, six syscalls a spawn. */
+struct out_pipes {
+	int out[2], err[2];
+	bool has_fa;
+	posix_spawn_file_actions_t fa;
+};
+
 /* Pipe pairs the engine keeps made ahead for spawns (spawn.c). */
 #define PIPE_STASH 4
 
@@ -211,10 +222,10 @@ struct engine {
 	struct stranger strangers[STRANGERS];
 	size_t stranger_next;
 
-	/* Output pipes made ahead by the engine thread (spawn.c: pipes_take):
-	 * each entry is a stdout pair then a stderr pair, read ends first. */
+	posix_spawnattr_t spawn_attr;  /* spawn.c: spawn_attr_init */
+	/* Output pipes made ahead by the engine thread (spawn.c: pipes_take). */
 	pthread_mutex_t pipe_lock;
-	int pipe_stash[PIPE_STASH][4];
+	struct out_pipes pipe_stash[PIPE_STASH];
 	unsigned npipe_stash;
 
 	/* Descriptors at EOF that the engine thread closes at the end of its
@@ -264,6 +275,7 @@ void engine_close_watched(struct engine *e, int *fd);
 void engine_close_soon(struct engine *e, int *fd);
 
 /* spawn.c: the stash of ready output pipes */
+void spawn_attr_init(struct engine *e);
 void pipes_refill(struct engine *e);
 void pipes_free(struct engine *e);
 void arm_timer_ms(int fd, int64_t ms);

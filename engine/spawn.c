@@ -152,14 +152,16 @@ static int build_env(struct engine *e, const struct task_spec *s, const struct t
 
 /* ---- the fork server ----------------------------------------------------------- */
 
-static void spawnattr_task(posix_spawnattr_t *a)
+/* Every posix_spawn of the daemon's: the task leads its own process group,
+ * with no blocked signal (we block SIGCHLD) and every disposition back to
+ * default (libfuse ignores SIGPIPE).  Made once; posix_spawn only reads it. */
+void spawn_attr_init(struct engine *e)
 {
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);
+	posix_spawnattr_t *a = &e->spawn_attr;
 	posix_spawnattr_init(a);
-	/* own process group; no blocked signals (we block SIGCHLD); every
-	 * disposition back to default (libfuse ignores SIGPIPE) */
 	posix_spawnattr_setflags(a, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 				    POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setpgroup(a, 0);
@@ -184,12 +186,9 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	posix_spawnattr_t attr;
-	spawnattr_task(&attr);
 	pid_t pid;
-	int rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv, environ);
+	int rc = posix_spawn(&pid, e->worker_path, &fa, &e->spawn_attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
 	close(sv[1]);
 	if (rc) {
 		close(sv[0]);
@@ -405,47 +404,64 @@ static int make_pipes(int out[2], int errp[2])
 }
 
 /* Two pipes and their fcntls are a third of the daemon's work between a
- * write on `spawn` and posix_spawn (about 10 us of 25).  The engine thread
- * makes a few ahead, at the end of a turn, when nobody is waiting on it; a
- * spawn takes them, and makes its own only when none is left (a burst). */
-static int pipes_take(struct engine *e, int out[2], int errp[2])
+ * write on `spawn` and posix_spawn (about 10 us of 25), and the file actions
+ * another 4 us.  The engine thread makes a few sets ahead, at the end of a
+ * turn, when nobody is waiting on it; a spawn takes one, and makes its own
+ * pipes only when none is left (a burst larger than the stash). */
+static int pipes_take(struct engine *e, struct out_pipes *op)
 {
 	pthread_mutex_lock(&e->pipe_lock);
 	if (e->npipe_stash) {
-		int *p = e->pipe_stash[--e->npipe_stash];
-		out[0] = p[0];
-		out[1] = p[1];
-		errp[0] = p[2];
-		errp[1] = p[3];
+		*op = e->pipe_stash[--e->npipe_stash];
 		pthread_mutex_unlock(&e->pipe_lock);
 		return 0;
 	}
 	pthread_mutex_unlock(&e->pipe_lock);
-	return make_pipes(out, errp);
+	op->has_fa = false;
+	return make_pipes(op->out, op->err);
+}
+
+/* The file actions, once the pipes' write ends are no longer needed. */
+static void pipes_done_fa(struct out_pipes *op)
+{
+	if (op->has_fa)
+		posix_spawn_file_actions_destroy(&op->fa);
+	op->has_fa = false;
 }
 
 /* Engine thread only: it is the one that adds, so the count read first can
- * only have shrunk by the time its pair is put in. */
+ * only have shrunk by the time its set is put in. */
 void pipes_refill(struct engine *e)
 {
 	for (;;) {
 		pthread_mutex_lock(&e->pipe_lock);
 		bool full = e->npipe_stash == PIPE_STASH;
 		pthread_mutex_unlock(&e->pipe_lock);
-		int p[4];
-		if (full || make_pipes(p, p + 2) < 0)
+		struct out_pipes op;
+		if (full || make_pipes(op.out, op.err) < 0)
 			return;
+		op.has_fa = posix_spawn_file_actions_init(&op.fa) == 0;
+		if (op.has_fa &&
+		    (posix_spawn_file_actions_adddup2(&op.fa, e->devnull, 0) != 0 ||
+		     posix_spawn_file_actions_adddup2(&op.fa, op.out[1], 1) != 0 ||
+		     posix_spawn_file_actions_adddup2(&op.fa, op.err[1], 2) != 0))
+			pipes_done_fa(&op);   /* a spawn builds its own */
 		pthread_mutex_lock(&e->pipe_lock);
-		memcpy(e->pipe_stash[e->npipe_stash++], p, sizeof(p));
+		e->pipe_stash[e->npipe_stash++] = op;
 		pthread_mutex_unlock(&e->pipe_lock);
 	}
 }
 
 void pipes_free(struct engine *e)
 {
-	for (unsigned i = 0; i < e->npipe_stash; i++)
-		for (int j = 0; j < 4; j++)
-			close(e->pipe_stash[i][j]);
+	for (unsigned i = 0; i < e->npipe_stash; i++) {
+		struct out_pipes *op = &e->pipe_stash[i];
+		pipes_done_fa(op);
+		close(op->out[0]);
+		close(op->out[1]);
+		close(op->err[0]);
+		close(op->err[1]);
+	}
 	e->npipe_stash = 0;
 }
 
@@ -478,25 +494,29 @@ static void program_for(struct engine *e, const struct task_spec *s, const char 
 }
 
 static pid_t start_spawn(struct engine *e, const struct task_spec *s, char *const *envp,
-			 const int fds[3])
+			 const int fds[3], const struct out_pipes *op)
 {
 	const char *argv_sh[4], *argv_wk[4], *path;
 	char *const *argv;
 	program_for(e, s, argv_sh, argv_wk, &path, &argv);
 
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	for (int i = 0; i < 3; i++)
-		posix_spawn_file_actions_adddup2(&fa, fds[i], i);
-	if (s->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
-	posix_spawnattr_t attr;
-	spawnattr_task(&attr);
+	/* the stash's actions are for the usual case: stdin /dev/null, no cwd */
+	posix_spawn_file_actions_t own;
+	const posix_spawn_file_actions_t *fa = &op->fa;
+	bool made = !op->has_fa || fds[0] != e->devnull || s->cwd;
+	if (made) {
+		posix_spawn_file_actions_init(&own);
+		for (int i = 0; i < 3; i++)
+			posix_spawn_file_actions_adddup2(&own, fds[i], i);
+		if (s->cwd)
+			posix_spawn_file_actions_addchdir_np(&own, s->cwd);
+		fa = &own;
+	}
 	pid_t pid;
-	int rc = s->workload == WL_EXEC ? posix_spawnp(&pid, path, &fa, &attr, argv, envp)
-					: posix_spawn(&pid, path, &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	int rc = s->workload == WL_EXEC ? posix_spawnp(&pid, path, fa, &e->spawn_attr, argv, envp)
+					: posix_spawn(&pid, path, fa, &e->spawn_attr, argv, envp);
+	if (made)
+		posix_spawn_file_actions_destroy(&own);
 	return rc ? -rc : pid;
 }
 
@@ -510,8 +530,9 @@ static bool goes_via_server(const struct task_spec *s, const struct task *t)
 static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t,
 			  const struct cred *drop)
 {
-	int po[2], pe[2];
-	int rc = pipes_take(e, po, pe);
+	struct out_pipes op;
+	int rc = pipes_take(e, &op);
+	int *po = op.out, *pe = op.err;
 	if (rc < 0) {
 		pthread_mutex_lock(&e->lock);
 		task_failed_to_start(e, t, -rc, "pipe");
@@ -522,6 +543,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	char why[256];
 	rc = chan_wire_prepare(e, s, &t->owner, &wire, why, sizeof(why));
 	if (rc < 0) {
+		pipes_done_fa(&op);
 		for (int i = 0; i < 2; i++) {
 			close(po[i]);
 			close(pe[i]);
@@ -551,7 +573,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	} else if (build_env(e, s, t, true, &env) < 0) {
 		pid = -ENOMEM;
 	} else if (t->method == METHOD_SPAWN && !drop) {
-		pid = start_spawn(e, s, env.v, fds);
+		pid = start_spawn(e, s, env.v, fds, &op);
 		nice_later = s->nice_set;   /* posix_spawn cannot renice */
 	} else {
 		/* vfork, clone, and spawn for a caller we drop to (posix_spawn's
@@ -569,6 +591,7 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 			what = c.what;
 	}
 	env_free(&env);
+	pipes_done_fa(&op);
 	close(po[1]);
 	close(pe[1]);
 	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
@@ -667,12 +690,9 @@ pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const
 		posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 		if (cwd)
 			posix_spawn_file_actions_addchdir_np(&fa, cwd);
-		posix_spawnattr_t attr;
-		spawnattr_task(&attr);
-		int rc = posix_spawn(&pid, e->worker_path, &fa, &attr, argv,
+		int rc = posix_spawn(&pid, e->worker_path, &fa, &e->spawn_attr, argv,
 				     envp ? envp : environ);
 		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&attr);
 		if (rc)
 			pid = -rc;
 		else if (nice != WIRE_NO_NICE)
