@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -121,6 +122,49 @@ static void ring_is_bounded(void **state)
 	log_engine_free(e);
 }
 
+/* Each line is "2026-12-05T01:34:44.123Z LEVEL message": the time is UTC
+ * now, to the millisecond; a message too long for one event is cut, never
+ * split. */
+static void line_format(void **state)
+{
+	struct engine *e = log_engine(10, LOG_LVL_ERROR);
+	time_t before = time(NULL);
+	log_add(e, LOG_LVL_WARN, "value %d of %s", 7, "x");
+	char big[3000];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_add(e, LOG_LVL_INFO, "%s", big);
+	time_t after = time(NULL);
+
+	struct strbuf ring = STRBUF_INIT;
+	engine_log_render(e, &ring);
+	struct tm tm = { 0 };
+	int ms = -1, used = 0;
+	char lvl[8];
+	assert_int_equal(sscanf(ring.buf, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %7s %n", &tm.tm_year,
+				&tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms,
+				lvl, &used), 8);
+	assert_string_equal(lvl, "warn");
+	assert_true(ms >= 0 && ms <= 999);
+	assert_memory_equal(ring.buf + 19, ".", 1);   /* three digits after the dot */
+	assert_memory_equal(ring.buf + 23, "Z warn value 7 of x\n", 20);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t stamp = timegm(&tm);
+	assert_true(stamp >= before && stamp <= after);
+
+	const char *second = strchr(ring.buf, '\n') + 1;
+	const char *msg = strstr(second, " info ");
+	assert_non_null(msg);
+	msg += strlen(" info ");
+	const char *end = strchr(msg, '\n');
+	assert_non_null(end);
+	assert_int_equal(end - msg, 1023);   /* cut to the event's 1024-byte buffer */
+	assert_int_equal(end[1], '\0');       /* and still one line */
+	sb_free(&ring);
+	log_engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +173,7 @@ int main(void)
 		cmocka_unit_test(debug_level_keeps_everything),
 		cmocka_unit_test(error_level_keeps_errors),
 		cmocka_unit_test(ring_is_bounded),
+		cmocka_unit_test(line_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
