@@ -216,12 +216,28 @@ static void close_timer(struct engine *e, struct task *t)
 	engine_close_watched(e, &t->timer_fd);
 }
 
+/* A new task holds no descriptor yet. */
+static void task_fds_none(struct task *t)
+{
+	t->timer_fd = -1;
+	t->stat_fd = -1;
+	t->out[1].fd = t->out[2].fd = -1;
+}
+
+static void close_stat(struct task *t)
+{
+	if (t->stat_fd >= 0)
+		close(t->stat_fd);
+	t->stat_fd = -1;
+}
+
 static void task_destroy(struct engine *e, struct task *t)
 {
 	task_mem_free(t);
 	out_free(e, &t->out[1]);
 	out_free(e, &t->out[2]);
 	close_timer(e, t);
+	close_stat(t);
 	free(t->cmd);
 	free(t);
 }
@@ -338,8 +354,7 @@ struct task *task_restored(struct engine *e, uint64_t id, const char *cmd)
 	t->id = id;
 	t->state = TS_LOST;
 	t->timeout_ms = SPEC_UNSET;
-	t->timer_fd = -1;
-	t->out[1].fd = t->out[2].fd = -1;
+	task_fds_none(t);
 	task_link(e, t);
 	/* the list is in id order; the journal mostly is too (concurrent
 	 * spawns may write their starts out of order): move it back to place */
@@ -383,6 +398,7 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 	clock_gettime(CLOCK_REALTIME, &t->end_rt);
 	clock_gettime(CLOCK_MONOTONIC, &t->end_mono);
 	close_timer(e, t);
+	close_stat(t);   /* readers hold dups of their own */
 
 	/* The process is gone, so everything it wrote is in the pipe now: take
 	 * it before anyone is told, so `wait` then `cat stdout` sees it all.
@@ -1219,8 +1235,7 @@ struct task *task_alloc(struct engine *e, const char *cmd)
 	t->state = TS_STARTING;
 	t->owner = e->self;
 	t->timeout_ms = SPEC_UNSET;
-	t->timer_fd = -1;
-	t->out[1].fd = t->out[2].fd = -1;
+	task_fds_none(t);
 	clock_gettime(CLOCK_REALTIME, &t->start_rt);
 	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
 	return t;
@@ -1276,8 +1291,7 @@ struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *
 	t->method = kind == TASK_THREAD ? METHOD_PTHREAD : METHOD_SPAWN;
 	t->state = TS_RUNNING;
 	t->timeout_ms = SPEC_UNSET;
-	t->timer_fd = -1;
-	t->out[1].fd = t->out[2].fd = -1;
+	task_fds_none(t);
 	clock_gettime(CLOCK_REALTIME, &t->start_rt);
 	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
 	make_room(e, 1);
@@ -1561,16 +1575,11 @@ void task_info_free(struct task_info *ti)
 	ti->cmd = NULL;
 }
 
-/* User and system CPU time of a live process, from /proc/PID/stat. */
-static void proc_cpu(pid_t pid, double *ut, double *st)
+/* User and system CPU time of a live process, from its /proc/PID/stat. */
+static void proc_cpu(int fd, double *ut, double *st)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	char buf[1024];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
@@ -1584,6 +1593,31 @@ static void proc_cpu(pid_t pid, double *ut, double *st)
 		*ut = (double)u / (double)hz;
 		*st = (double)s / (double)hz;
 	}
+}
+
+/* A descriptor of a live process's /proc/PID/stat for the caller to read
+ * and close, or -1.  The task keeps one open from the first read on: a read
+ * of an open /proc file is a third of the cost of open, read and close
+ * (3.6 us against 9 us here), and status is the file people watch.  The
+ * caller gets a dup taken under the lock, so the task's end, which closes
+ * the task's own, never leaves it reading a number since reused. */
+static int stat_fd_of(struct engine *e, uint64_t id, pid_t pid, int dup_fd)
+{
+	if (dup_fd >= 0)
+		return dup_fd;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* Keep it if the task is still the live process we opened for: only
+	 * reaping, under the lock, frees its pid for reuse. */
+	pthread_mutex_lock(&e->lock);
+	struct task *t = task_find(e, id);
+	if (t && !state_ended(t->state) && t->pid == pid && t->stat_fd < 0)
+		t->stat_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&e->lock);
+	return fd;
 }
 
 static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, bool live_cpu)
@@ -1634,11 +1668,18 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, b
 	}
 	bool live_proc = !ti->ended && t->kind == TASK_PROCESS && t->pid > 0;
 	pid_t pid = t->pid;
+	int dup_fd = live_proc && live_cpu && t->stat_fd >= 0 ?
+		     fcntl(t->stat_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&e->lock);
 	/* /proc is read outside the lock; the pid cannot be reused before the
 	 * engine reaps it, and a just-reaped one only yields zeros. */
-	if (live_proc && live_cpu)
-		proc_cpu(pid, &ti->utime, &ti->stime);
+	if (live_proc && live_cpu) {
+		int fd = stat_fd_of(e, id, pid, dup_fd);
+		if (fd >= 0) {
+			proc_cpu(fd, &ti->utime, &ti->stime);
+			close(fd);
+		}
+	}
 	return ti->cmd ? 0 : -ENOMEM;
 }
 

@@ -96,6 +96,9 @@ struct task {
 
 	struct outbuf out[3];          /* [1] stdout, [2] stderr */
 
+	int stat_fd;                   /* /proc/PID/stat of a live process, opened at the
+					* first status read (engine.c: live_cpu), -1 */
+
 	int64_t timeout_ms;
 	int timer_fd;
 	int timer_stage;               /* 0 armed for TERM, 1 armed for KILL */

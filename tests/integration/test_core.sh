@@ -306,7 +306,14 @@ check_fails "a missing config file" "$PCFS" -f --config "$WORKDIR/none.ini" "$WO
 exec 3<>"$M/spawn"; echo 'cpu time=3s' >&3; read -r cid <&3; exec 3>&-
 check "a running cpu task's status shows its CPU time so far" wait_until 100 sh -c \
 	"[ \"\$(cat '$M/procs/$cid/state')\" = running ] && awk '/^utime: / { exit !(\$2 > 0.1) }' '$M/procs/$cid/status'"
+# the process's stat file stays open from the first read on: each read is live
+u1=$(awk '/^utime: / { print $2 }' "$M/procs/$cid/status"); sleep 0.3
+u2=$(awk '/^utime: / { print $2 }' "$M/procs/$cid/status")
+check "... and every later read of it is live ($u1 s, then $u2 s)" awk -v a="$u1" -v b="$u2" 'BEGIN { exit !(b > a) }'
 echo kill > "$M/procs/$cid/ctl"; cat "$M/procs/$cid/wait" >/dev/null
+f1=$(awk '/^utime: / { print $2 }' "$M/procs/$cid/status"); sleep 0.2
+f2=$(awk '/^utime: / { print $2 }' "$M/procs/$cid/status")
+check "... and final once it ended ($f1 s, then $f2 s)" test -n "$f1" -a "$f1" = "$f2"
 
 # --- /wait: many tasks on one descriptor, in the order they end ---
 printf '%s\n' 'sh sleep 1.4; exit 3' 'sh sleep 0.2; kill -9 $$' 'exec /nonexistent/prog' \

@@ -2,6 +2,7 @@
  * machine, refusals and limits, threads, history; pools and futures
  * (ordering, cancel races, resize, a worker's death).  It runs real
  * processes through the real pcfs-worker ($PCFS_WORKER). */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -149,6 +150,51 @@ static void test_exit_codes(void **state)
 	char err[256];
 	assert_int_equal(engine_task_ctl(eng, b, "term", err, sizeof(err)), -ESRCH);
 	assert_int_equal(engine_task_ctl(eng, 999999, "term", err, sizeof(err)), -ENOENT);
+}
+
+/* Descriptors of ours open on /proc/PID/stat. */
+static int stat_fds_of(pid_t pid)
+{
+	char want[64], path[300], link[256];
+	snprintf(want, sizeof(want), "/proc/%d/stat", pid);
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	for (struct dirent *de; (de = readdir(d));) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		ssize_t len = readlink(path, link, sizeof(link) - 1);
+		if (len > 0) {
+			link[len] = '\0';
+			n += !strcmp(link, want);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* status reads a live process's CPU times from its /proc/PID/stat, kept
+ * open from the first read to the task's end: every read is live, and the
+ * descriptor goes with the task. */
+static void test_status_cpu_times(void **state)
+{
+	uint64_t id = spawn("cpu time=5s");
+	struct task_info ti;
+	double first = -1, last = -1;
+	pid_t pid = 0;
+	for (int i = 0; i < 500 && last < first + 0.2; i++, sleep_ms(10)) {
+		assert_int_equal(engine_task_status(eng, id, &ti), 0);
+		assert_false(ti.ended);
+		pid = ti.pid;
+		if (first < 0)
+			first = ti.utime + ti.stime;
+		last = ti.utime + ti.stime;
+		task_info_free(&ti);
+	}
+	assert_true(last >= first + 0.2);    /* the later reads were live */
+	assert_int_equal(stat_fds_of(pid), 1);   /* one kept, none per read */
+	ctl(id, "kill");
+	expect_end(id, TS_KILLED, -9);
+	assert_int_equal(stat_fds_of(pid), 0);   /* closed at the end */
 }
 
 static void test_states(void **state)
@@ -969,6 +1015,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_waitset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup_no_history, teardown),
+		cmocka_unit_test_setup_teardown(test_status_cpu_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_to_start, setup, teardown),
