@@ -979,6 +979,9 @@ static void future_ended(struct engine *e, struct pool *p, struct future *f, int
 	engine_close_watched(e, &f->timer_fd);
 	f->exitcode = code;
 	if (code == 0 && !why) {
+		/* an earlier attempt's failure is not this future's: it is done */
+		free(f->error);
+		f->error = NULL;
 		f->state = FUT_DONE;
 		record_final(e, p, f);
 		return;

@@ -151,6 +151,13 @@ echo 'sh retries=2 echo try; exit 1' > "$P/w/submit"
 last=$(ls "$P/w/futures" | sort -n | tail -1)
 expect "retries: still failed after 3 attempts" "$(cat "$P/w/futures/$last/wait")" "failed"
 expect "... attempts recorded" "$(sed -n 's/^attempts: //p' "$P/w/futures/$last/status")" "3"
+echo "sh retries=2 test -e $WORKDIR/w.ran && { echo second; exit 0; }; touch $WORKDIR/w.ran; exit 4" \
+	> "$P/w/submit"
+last=$(ls "$P/w/futures" | sort -n | tail -1)
+expect "retries: a future that fails once, then succeeds, is done" \
+	"$(cat "$P/w/futures/$last/wait") $(sed -n 's/^attempts: //p' "$P/w/futures/$last/status")" "done 2"
+expect "... with the last run's output and no error left from the first" \
+	"$(cat "$P/w/futures/$last/result")|$(cat "$P/w/futures/$last/error")" "second|"
 echo 'sleep timeout=200ms time=5s' > "$P/w/submit"
 last=$(ls "$P/w/futures" | sort -n | tail -1)
 expect "timeout= fails the future" "$(cat "$P/w/futures/$last/wait")" "failed"
