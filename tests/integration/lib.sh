@@ -67,6 +67,8 @@ is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }
 # Mount pcfs on a fresh directory; optional ini text becomes --config, and
 # further arguments go to pcfs (e.g. -o allow_other).
 pcfs_mount() {
+	# the last daemon's stderr is kept for finish()'s sanitizer check
+	[ -f "$WORKDIR/pcfs.stderr" ] && cat "$WORKDIR/pcfs.stderr" >> "$WORKDIR/pcfs.stderr.earlier"
 	M=$(mktemp -d "$WORKDIR/mnt.XXXX")
 	local cfg=$WORKDIR/pcfs.ini
 	printf '[fuse]\nauto_unmount = true\n%s\n' "${1:-}" > "$cfg"
@@ -115,10 +117,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Every daemon of the test file, not only the last: a sanitizer report fails it.
 finish() {
-	if grep -qE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error:|double free|corruption' "$WORKDIR/pcfs.stderr" 2>/dev/null; then
+	local logs=("$WORKDIR/pcfs.stderr")
+	[ -f "$WORKDIR/pcfs.stderr.earlier" ] && logs+=("$WORKDIR/pcfs.stderr.earlier")
+	if grep -qE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error:|double free|corruption' "${logs[@]}" 2>/dev/null; then
 		bad "daemon stderr is clean"
-		grep -E -A25 'ERROR: [A-Za-z]*Sanitizer|runtime error:|double free|corruption' "$WORKDIR/pcfs.stderr" | head -30
+		grep -hE -A25 'ERROR: [A-Za-z]*Sanitizer|runtime error:|double free|corruption' "${logs[@]}" 2>/dev/null | head -30
 	fi
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]
