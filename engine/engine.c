@@ -222,6 +222,16 @@ static void task_fds_none(struct task *t)
 	t->timer_fd = -1;
 	t->stat_fd = -1;
 	t->out[1].fd = t->out[2].fd = -1;
+	t->out_w[1] = t->out_w[2] = -1;
+}
+
+static void close_out_w(struct task *t)
+{
+	for (int s = 1; s <= 2; s++) {
+		if (t->out_w[s] >= 0)
+			close(t->out_w[s]);
+		t->out_w[s] = -1;
+	}
 }
 
 static void close_stat(struct task *t)
@@ -238,6 +248,7 @@ static void task_destroy(struct engine *e, struct task *t)
 	out_free(e, &t->out[2]);
 	close_timer(e, t);
 	close_stat(t);
+	close_out_w(t);
 	free(t->cmd);
 	free(t);
 }
@@ -402,7 +413,9 @@ static void task_ended(struct engine *e, struct task *t, enum task_state st, int
 
 	/* The process is gone, so everything it wrote is in the pipe now: take
 	 * it before anyone is told, so `wait` then `cat stdout` sees it all.
-	 * Descendants that still hold the pipe keep being read until EOF. */
+	 * Our own write end goes first, so the drain can see EOF; descendants
+	 * that still hold the pipe keep being read until EOF. */
+	close_out_w(t);
 	for (int s = 1; s <= 2; s++)
 		out_drain(e, &t->out[s], e->cfg.output_max);
 	chan_task_ended(e, t);

@@ -95,6 +95,11 @@ struct task {
 	int64_t thread_cpu_us;         /* threads: reported by the host */
 
 	struct outbuf out[3];          /* [1] stdout, [2] stderr */
+	/* Our copies of a live process's output pipes' write ends, -1: the
+	 * process closing its stdout (coreutils programs do, at exit) or
+	 * exiting then wakes nobody, and the engine thread hears of its end
+	 * once, from SIGCHLD, not up to three times.  Closed at its end. */
+	int out_w[3];
 
 	int stat_fd;                   /* /proc/PID/stat of a live process, opened at the
 					* first status read (engine.c: live_cpu), -1 */

@@ -592,8 +592,6 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	}
 	env_free(&env);
 	pipes_done_fa(&op);
-	close(po[1]);
-	close(pe[1]);
 	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
 		close(wire.child_stdin);
 		wire.child_stdin = -1;
@@ -605,8 +603,10 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	bool ended_early = !via_server &&
 			   spawn_window_close_locked(e, pid, &early_status, &early_ru);
 	if (pid < 0) {
-		close(po[0]);
-		close(pe[0]);
+		for (int i = 0; i < 2; i++) {
+			close(po[i]);
+			close(pe[i]);
+		}
 		task_failed_to_start(e, t, (int)-pid, what);
 	} else {
 		t->pid = pid;
@@ -623,6 +623,9 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 		}
 		t->out[2].fd = pe[0];
 		engine_watch(e, pe[0], WATCH_STDERR, t->id);
+		/* kept until its end (out_close_write) */
+		t->out_w[1] = po[1];
+		t->out_w[2] = pe[1];
 		task_arm_timeout(e, t);
 		/* the fork server and the vfork child renice themselves */
 		if (nice_later)

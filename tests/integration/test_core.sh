@@ -315,6 +315,20 @@ f1=$(awk '/^utime: / { print $2 }' "$M/procs/$cid/status"); sleep 0.2
 f2=$(awk '/^utime: / { print $2 }' "$M/procs/$cid/status")
 check "... and final once it ended ($f1 s, then $f2 s)" test -n "$f1" -a "$f1" = "$f2"
 
+# --- output pipes: a process that closes its stdout early runs on, and what
+# a descendant writes after the task's end is still captured ---
+exec 3<>"$M/spawn"
+echo 'sh echo before; exec >&-; sleep 0.4; echo after >&2' >&3; read -r oc <&3
+echo 'sh echo parent; (sleep 0.4; echo child) & exit 0' >&3; read -r od <&3
+exec 3>&-
+check "a process that closed its stdout is still running" wait_until 20 sh -c \
+	"grep -qx before '$M/procs/$oc/stdout' && [ \"\$(cat '$M/procs/$oc/state')\" = running ]"
+expect "... then ends as itself, its output whole" \
+	"$(cat "$M/procs/$oc/wait")|$(cat "$M/procs/$oc/stdout")|$(cat "$M/procs/$oc/stderr")" "0|before|after"
+expect "a task whose child outlives it ends at its own exit" "$(cat "$M/procs/$od/wait")" "0"
+check "... and what the child writes later is captured too" wait_until 40 sh -c \
+	"[ \"\$(cat '$M/procs/$od/stdout')\" = \"\$(printf 'parent\\nchild')\" ]"
+
 # --- /wait: many tasks on one descriptor, in the order they end ---
 printf '%s\n' 'sh sleep 1.4; exit 3' 'sh sleep 0.2; kill -9 $$' 'exec /nonexistent/prog' \
 	'sh sleep 0.8' > "$WORKDIR/batch"
