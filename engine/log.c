@@ -4,11 +4,13 @@
  * detached (its stderr is then /dev/null; under systemd, syslog is the
  * journal). */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 
@@ -37,12 +39,34 @@ bool log_level_passes(enum log_level lvl, enum log_level threshold)
 	return lvl <= threshold;
 }
 
+/* glibc's syslog() tries to connect to /dev/log on every call while it is
+ * not connected: with no syslog daemon (a container, a minimal VM) that was
+ * a socket, a failed connect and a getpid for every event, every spawn line
+ * among them.  The socket is looked for at most every 10 s instead; an event
+ * that finds none is in /log all the same. */
+static bool syslog_socket_there(void)
+{
+	static _Atomic long long checked;   /* monotonic second + 1 of the last look */
+	static _Atomic bool there;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	long long now = (long long)ts.tv_sec + 1;
+	long long last = atomic_load(&checked);
+	if (!last || now - last >= 10) {
+		atomic_store(&there, access(_PATH_LOG, W_OK) == 0);
+		atomic_store(&checked, now);
+	}
+	return atomic_load(&there);
+}
+
 static void log_sink(enum log_level lvl, const char *msg)
 {
-	if (to_syslog)
-		syslog(syslog_prio[lvl], "%s: %s", lvl_tag[lvl], msg);
-	else
+	if (to_syslog) {
+		if (syslog_socket_there())
+			syslog(syslog_prio[lvl], "%s: %s", lvl_tag[lvl], msg);
+	} else {
 		fprintf(stderr, "pcfs: %s: %s\n", lvl_tag[lvl], msg);
+	}
 }
 
 void log_init(struct engine *e)
