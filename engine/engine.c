@@ -962,9 +962,9 @@ static void *engine_thread(void *arg)
 		if (reap) {
 			reap_children(e);
 			/* Answer the waiters of what ended before the rest of
-			 * the batch (the ended tasks' pipes at EOF, mostly):
-			 * the reply to a parked `wait` is the one thing here
-			 * someone is waiting for. */
+			 * the batch (other tasks' output, timers, hosts): the
+			 * reply to a parked `wait` is what someone is blocked
+			 * on now. */
 			pthread_mutex_unlock(&e->lock);
 			pthread_rwlock_unlock(&e->reap_lock);
 			engine_flush_notify(e);
