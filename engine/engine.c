@@ -1633,7 +1633,10 @@ static int stat_fd_of(struct engine *e, uint64_t id, pid_t pid, int dup_fd)
 	return fd;
 }
 
-static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, bool live_cpu)
+/* What a query copies beyond the task's fixed fields. */
+enum { TI_CMD = 1, TI_LIVE_CPU = 2 };
+
+static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, unsigned what)
 {
 	memset(ti, 0, sizeof(*ti));
 	pthread_mutex_lock(&e->lock);
@@ -1655,7 +1658,7 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, b
 	ti->parent_id = t->parent_id;
 	memcpy(ti->name, t->name, sizeof(ti->name));
 	memcpy(ti->error, t->error, sizeof(ti->error));
-	ti->cmd = strdup(t->cmd);
+	ti->cmd = (what & TI_CMD) ? strdup(t->cmd) : NULL;
 	ti->start = t->start_rt;
 	ti->end = t->end_rt;
 	struct timespec now;
@@ -1681,6 +1684,7 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, b
 	}
 	bool live_proc = !ti->ended && t->kind == TASK_PROCESS && t->pid > 0;
 	pid_t pid = t->pid;
+	bool live_cpu = what & TI_LIVE_CPU;
 	int dup_fd = live_proc && live_cpu && t->stat_fd >= 0 ?
 		     fcntl(t->stat_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	pthread_mutex_unlock(&e->lock);
@@ -1693,17 +1697,22 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, b
 			close(fd);
 		}
 	}
-	return ti->cmd ? 0 : -ENOMEM;
+	return (what & TI_CMD) && !ti->cmd ? -ENOMEM : 0;
 }
 
 int engine_task_info(struct engine *e, uint64_t id, struct task_info *ti)
 {
-	return task_info_fill(e, id, ti, false);
+	return task_info_fill(e, id, ti, TI_CMD);
+}
+
+int engine_task_brief(struct engine *e, uint64_t id, struct task_info *ti)
+{
+	return task_info_fill(e, id, ti, 0);
 }
 
 int engine_task_status(struct engine *e, uint64_t id, struct task_info *ti)
 {
-	return task_info_fill(e, id, ti, true);
+	return task_info_fill(e, id, ti, TI_CMD | TI_LIVE_CPU);
 }
 
 int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out)

@@ -142,6 +142,9 @@ int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner 
 
 /* Task queries.  All return -ENOENT for an unknown or forgotten id. */
 int engine_task_info(struct engine *e, uint64_t id, struct task_info *out);
+/* The same without the command line (out->cmd NULL): what the per-field
+ * files of /procs/ID and the `wait` readiness check need, with no copy. */
+int engine_task_brief(struct engine *e, uint64_t id, struct task_info *out);
 /* The same, with a live process's CPU times read from /proc/PID/stat (an
  * open and a read of procfs: only `status` wants them, not every file). */
 int engine_task_status(struct engine *e, uint64_t id, struct task_info *out);

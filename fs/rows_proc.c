@@ -69,8 +69,9 @@ static bool proc_exists(struct fs *fs, uint64_t id)
 	return engine_task_exists(fs->eng, id);
 }
 
-/* Every show function of a task works on one snapshot of it (`status`'s
- * with the live CPU times, which the others do not show). */
+/* Every show function of a task works on one snapshot of it: without the
+ * command line, but for `cmd` and `status`, and with the live CPU times for
+ * `status` alone. */
 #define WITH_TASK_BY(fs, id, ti, get)                                  \
 	struct task_info ti;                                           \
 	do {                                                           \
@@ -78,11 +79,11 @@ static bool proc_exists(struct fs *fs, uint64_t id)
 		if (rc_ < 0)                                           \
 			return rc_;                                    \
 	} while (0)
-#define WITH_TASK(fs, id, ti) WITH_TASK_BY(fs, id, ti, engine_task_info)
+#define WITH_TASK(fs, id, ti) WITH_TASK_BY(fs, id, ti, engine_task_brief)
 
 static int show_cmd(struct fs *fs, uint64_t id, struct strbuf *out)
 {
-	WITH_TASK(fs, id, ti);
+	WITH_TASK_BY(fs, id, ti, engine_task_info);
 	sb_printf(out, "%s\n", ti.cmd);
 	task_info_free(&ti);
 	return 0;

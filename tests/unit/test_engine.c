@@ -152,6 +152,25 @@ static void test_exit_codes(void **state)
 	assert_int_equal(engine_task_ctl(eng, 999999, "term", err, sizeof(err)), -ENOENT);
 }
 
+/* The per-field files' query: every fixed field, no command line copied. */
+static void test_task_brief_copies_nothing(void **state)
+{
+	uint64_t id = spawn("sh exit 3");
+	expect_end(id, TS_EXITED, 3);
+	struct task_info full, brief;
+	assert_int_equal(engine_task_info(eng, id, &full), 0);
+	assert_int_equal(engine_task_brief(eng, id, &brief), 0);
+	assert_null(brief.cmd);
+	assert_string_equal(full.cmd, "sh exit 3");
+	assert_int_equal(brief.state, full.state);
+	assert_int_equal(brief.exitcode, full.exitcode);
+	assert_int_equal(brief.pid, full.pid);
+	assert_true(brief.ended);
+	task_info_free(&full);
+	task_info_free(&brief);
+	assert_int_equal(engine_task_brief(eng, 999999, &brief), -ENOENT);
+}
+
 /* Descriptors of ours open on /proc/PID/stat. */
 static int stat_fds_of(pid_t pid)
 {
@@ -1016,6 +1035,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spawn_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup_no_history, teardown),
 		cmocka_unit_test_setup_teardown(test_status_cpu_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_brief_copies_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_to_start, setup, teardown),
