@@ -213,8 +213,8 @@ struct handle {
 	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
 	int refs;                /* the open file + parked requests/pollers */
 	struct handle *open_next, *open_prev;   /* fs->open: linked while the kernel
-						   holds it open (fs->open_lock) */
-	bool open_linked;
+						   holds it open (fs->open_lock); on
+						   it iff open_prev or fs->open == it */
 };
 
 struct handle *handle_get(struct handle *h);

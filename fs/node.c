@@ -78,23 +78,21 @@ void handle_opened(struct fs *fs, struct handle *h)
 	if (fs->open)
 		fs->open->open_prev = h;
 	fs->open = h;
-	h->open_linked = true;
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
 /* Unlink h from fs->open; false if it was not linked (already released). */
 static bool handle_unlink(struct fs *fs, struct handle *h)
 {
-	if (!h->open_linked)
-		return false;
 	if (h->open_prev)
 		h->open_prev->open_next = h->open_next;
-	else
+	else if (fs->open == h)
 		fs->open = h->open_next;
+	else
+		return false;   /* not on the list */
 	if (h->open_next)
 		h->open_next->open_prev = h->open_prev;
 	h->open_next = h->open_prev = NULL;
-	h->open_linked = false;
 	return true;
 }
 
