@@ -91,9 +91,8 @@ static void memlog_add(struct task_mem_store *m, uint32_t max, struct memlog_poi
 }
 
 /* Keep s as the task's last sample, a point of its memlog and a new CPU%
- * reading (lock held). */
-/* Keep a sample; mem_fresh: its rollup and heap were just summed from a
- * smaps snapshot (else they are the last ones again, as old as they are). */
+ * reading (lock held).  mem_fresh: its rollup and heap were just summed from
+ * a smaps snapshot (else they are the last ones again, as old as they are). */
 static void store_sample(struct engine *e, struct task *t, const struct ms_sample *s,
 			 struct timespec now, bool mem_fresh)
 {
