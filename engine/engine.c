@@ -108,6 +108,7 @@ static void live_link(struct engine *e, struct task *t)
 	else
 		e->live_first = t;
 	e->live_last = t;
+	e->nlive++;
 }
 
 static void live_unlink(struct engine *e, struct task *t)
@@ -123,6 +124,7 @@ static void live_unlink(struct engine *e, struct task *t)
 	else
 		e->live_last = t->lprev;
 	t->lprev = t->lnext = NULL;
+	e->nlive--;
 }
 
 static void task_link(struct engine *e, struct task *t)
@@ -838,14 +840,6 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 	engine_notify_locked(e, OBJ_TASK, id);
 }
 
-static unsigned live_count(struct engine *e)
-{
-	unsigned n = 0;
-	for (struct task *t = e->live_first; t; t = t->lnext)
-		n++;
-	return n;
-}
-
 /* Shutdown: apply the unmount policy, once, then escalate after the grace. */
 static void shutdown_signal_all(struct engine *e, int sig)
 {
@@ -876,9 +870,7 @@ static void shutdown_signal_all(struct engine *e, int sig)
  * are killed with it, and are reparented to us as they die). */
 static void remember_groups(struct engine *e)
 {
-	size_t n = 0;
-	for (struct task *t = e->live_first; t; t = t->lnext)
-		n++;
+	size_t n = e->nlive;
 	for (struct host *h = e->hosts; h; h = h->next)
 		n++;
 	e->shut_groups = calloc(n ? n : 1, sizeof(pid_t));
@@ -923,7 +915,7 @@ static bool shutdown_done(struct engine *e)
 {
 	if (e->cfg.unmount_policy == UNMOUNT_LEAVE)
 		return true;
-	if (live_count(e))
+	if (e->nlive)
 		return false;
 	for (struct host *h = e->hosts; h; h = h->next)
 		if (!h->reaped)
@@ -992,15 +984,15 @@ static void *engine_thread(void *arg)
 					break;
 				if (!e->kill_sent) {
 					log_add(e, LOG_LVL_INFO,
-						"unmount: %u tasks outlived the grace; sending KILL",
-						live_count(e));
+						"unmount: %zu tasks outlived the grace; sending KILL",
+						e->nlive);
 					shutdown_signal_all(e, SIGKILL);
 					e->kill_sent = true;
 					arm_timer(e->shutfd, 3000);
 				} else {
 					log_add(e, LOG_LVL_ERROR,
-						"unmount: %u tasks survived KILL; giving up on them",
-						live_count(e));
+						"unmount: %zu tasks survived KILL; giving up on them",
+						e->nlive);
 					e->cfg.unmount_policy = UNMOUNT_LEAVE;
 				}
 				break;

@@ -204,6 +204,7 @@ struct engine {
 						  * /top and shutdown walk (the
 						  * history can be 100x longer) */
 	size_t nfinished;
+	size_t nlive;                            /* on the live list */
 	uint64_t end_seq;                        /* the last end_seq given */
 	uint64_t forgot_seq;                     /* the largest end_seq forgotten (waitset.c) */
 	struct host *hosts;

@@ -163,9 +163,7 @@ struct probe {
 /* The live tasks to read (lock held). */
 static struct probe *probes_gather(struct engine *e, struct timespec now, size_t *n)
 {
-	size_t cap = 0, k = 0;
-	for (struct task *t = e->live_first; t; t = t->lnext)
-		cap++;
+	size_t cap = e->nlive, k = 0;
 	if (cap == 0)
 		return NULL;
 	struct probe *v = calloc(cap, sizeof(*v));
@@ -420,11 +418,9 @@ int engine_task_memlog(struct engine *e, uint64_t id, struct strbuf *out)
 int engine_top(struct engine *e, struct top_row **rows, size_t *n)
 {
 	pthread_mutex_lock(&e->lock);
-	size_t cap = 0, k = 0;
-	for (struct task *t = e->live_first; t; t = t->lnext)
-		cap++;
+	size_t cap = e->nlive, k = 0;
 	struct top_row *v = calloc(cap ? cap : 1, sizeof(*v));
-	for (struct task *t = e->live_first; v && t; t = t->lnext) {
+	for (struct task *t = e->live_first; v && t && k < cap; t = t->lnext) {
 		struct top_row *r = &v[k++];
 		r->id = t->id;
 		r->kind = t->kind;

@@ -152,6 +152,31 @@ static void test_exit_codes(void **state)
 	assert_int_equal(engine_task_ctl(eng, 999999, "term", err, sizeof(err)), -ENOENT);
 }
 
+/* /top lists the live tasks, counted as they start and end. */
+static size_t top_rows(void)
+{
+	struct top_row *rows = NULL;
+	size_t n = 0;
+	assert_int_equal(engine_top(eng, &rows, &n), 0);
+	free(rows);
+	return n;
+}
+
+static void test_top_follows_live_tasks(void **state)
+{
+	size_t before = top_rows();
+	uint64_t a = spawn("sleep time=5s");
+	uint64_t b = spawn("sleep time=5s");
+	expect_end(spawn("exec /bin/true"), TS_EXITED, 0);
+	assert_int_equal(top_rows(), before + 2);
+	ctl(a, "kill");
+	expect_end(a, TS_KILLED, -9);
+	assert_int_equal(top_rows(), before + 1);
+	ctl(b, "kill");
+	expect_end(b, TS_KILLED, -9);
+	assert_int_equal(top_rows(), before);
+}
+
 /* The per-field files' query: every fixed field, no command line copied. */
 static void test_task_brief_copies_nothing(void **state)
 {
@@ -1036,6 +1061,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup_no_history, teardown),
 		cmocka_unit_test_setup_teardown(test_status_cpu_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_task_brief_copies_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_top_follows_live_tasks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_write_starts_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_to_start, setup, teardown),
