@@ -589,26 +589,23 @@ static bool cow_relevant(const struct ms_mapping *m)
 		(k == MS_MAP_FILE && nz(m->anonymous) > 0));
 }
 
-static int cow_mapping(const struct ms_mapping *m, void *arg)
+/* Keep m as c's region if it counted more pages than the region so far:
+ * before and after are c's totals around m's walk. */
+static void cow_note_region(struct ms_cow *c, const struct ms_mapping *m, long page,
+			    uint64_t shared_before, uint64_t copied_before)
 {
-	struct cow_walk *w = arg;
-	if (!cow_relevant(m))
-		return 0;
-	long kpp = w->page / 1024;
-	uint64_t shared = (uint64_t)((nz(m->shared_clean) + nz(m->shared_dirty)) / kpp);
-	uint64_t copied = (uint64_t)(nz(m->private_dirty) / kpp);
-	w->est.shared += shared;
-	w->est.copied += copied;
-	if (!w->exact || nz(m->rss) == 0)
-		return 0;   /* nothing resident: nothing shared or copied */
-	if ((m->end - m->start) / (uint64_t)w->page > MS_COW_WALK_MAX) {
-		/* Reading pagemap costs 8 bytes per virtual page, resident or
-		 * not: a sparse mapping of terabytes is counted from smaps. */
-		w->c.shared += shared;
-		w->c.copied += copied;
-		w->c.estimated += shared + copied;
-		return 0;
-	}
+	uint64_t shared = c->shared - shared_before, copied = c->copied - copied_before;
+	if (shared + copied <= c->region.shared + c->region.copied)
+		return;
+	c->region = (struct ms_cow_region){
+		.start = m->start, .pages = (m->end - m->start) / (uint64_t)page,
+		.shared = shared, .copied = copied,
+	};
+}
+
+/* Compare the child's pages of m with its parent's, page by page. */
+static int cow_walk_pagemap(struct cow_walk *w, const struct ms_mapping *m)
+{
 	uint64_t *cv = w->cv, *pv = w->pv;
 	for (uint64_t vpn = m->start / (uint64_t)w->page, end = m->end / (uint64_t)w->page;
 	     vpn < end;) {
@@ -635,6 +632,36 @@ static int cow_mapping(const struct ms_mapping *m, void *arg)
 		ms_cow_add(&w->c, cv, pv, n);
 		vpn += n;
 	}
+	return 0;
+}
+
+static int cow_mapping(const struct ms_mapping *m, void *arg)
+{
+	struct cow_walk *w = arg;
+	if (!cow_relevant(m))
+		return 0;
+	long kpp = w->page / 1024;
+	uint64_t shared = (uint64_t)((nz(m->shared_clean) + nz(m->shared_dirty)) / kpp);
+	uint64_t copied = (uint64_t)(nz(m->private_dirty) / kpp);
+	uint64_t est_shared = w->est.shared, est_copied = w->est.copied;
+	w->est.shared += shared;
+	w->est.copied += copied;
+	cow_note_region(&w->est, m, w->page, est_shared, est_copied);
+	if (!w->exact || nz(m->rss) == 0)
+		return 0;   /* nothing resident: nothing shared or copied */
+	uint64_t was_shared = w->c.shared, was_copied = w->c.copied;
+	if ((m->end - m->start) / (uint64_t)w->page > MS_COW_WALK_MAX) {
+		/* Reading pagemap costs 8 bytes per virtual page, resident or
+		 * not: a sparse mapping of terabytes is counted from smaps. */
+		w->c.shared += shared;
+		w->c.copied += copied;
+		w->c.estimated += shared + copied;
+	} else {
+		int rc = cow_walk_pagemap(w, m);
+		if (rc < 0 || !w->exact)
+			return rc;
+	}
+	cow_note_region(&w->c, m, w->page, was_shared, was_copied);
 	return 0;
 }
 

@@ -91,6 +91,13 @@ struct ms_cow {
 	/* ms_read_cow: pages of huge sparse mappings (over MS_COW_WALK_MAX
 	 * pages, such as a sanitizer's shadow) counted from smaps instead */
 	uint64_t estimated;
+	/* The mapping with the most pages counted above (the `cow` workload's
+	 * region, whatever else the allocator or a sanitizer maps beside it):
+	 * its own figures, so a test or a user can read that region alone. */
+	struct ms_cow_region {
+		uint64_t start, pages;     /* first address; size in pages */
+		uint64_t shared, copied;   /* pages */
+	} region;
 };
 #define MS_COW_WALK_MAX (UINT64_C(1) << 20)   /* 4 GiB of 4 KiB pages */
 #define MS_PM_PRESENT (UINT64_C(1) << 63)

@@ -6,7 +6,8 @@
 #   ps -o vsz,rss PID          ->  cat procs/ID/mem      (vsz, rss, pss, uss ...)
 #   pmap -x PID                ->  cat procs/ID/maps
 #   RSS over time              ->  cat procs/ID/memlog   (t_ms vsz_kib rss_kib)
-#   pages shared after fork    ->  cat procs/ID/cow      (shared, copied)
+#   pages shared after fork    ->  cat procs/ID/cow      (shared, copied; region_*: the
+#                                                        largest region's own)
 set -euo pipefail
 M=${1:-${PCFS_MOUNT:?usage: memory-vsz-rss-cow.sh MOUNTPOINT}}
 P=$M/procs
@@ -37,12 +38,17 @@ echo "== 1. Demand paging: VSZ is reserved at once, RSS grows only as pages are 
 a=$(start 'mem size=256M touch=0% time=20s')
 b=$(start 'mem size=256M touch=100% time=20s')
 until_out "$a" touched=; until_out "$b" touched=
-printf '%-28s VSZ %4s MiB   RSS %4s MiB\n' \
+# the region's own line in maps: the process's totals also hold libc, the
+# allocator's arenas and, in a sanitizer build, terabytes of shadow
+region() { awk '$2 == 262144 && $6 == "[anon]"' "$P/$1/maps" | tail -1; }
+region_rss() { region "$1" | awk '{ print $3 }'; }
+printf '%-28s VSZ %4s MiB   RSS %4s MiB   the region: RSS %4s MiB\n' \
 	"mem size=256M touch=0%:" "$(mib "$(kv "$a" vsz mem)")" "$(mib "$(kv "$a" rss mem)")" \
-	"mem size=256M touch=100%:" "$(mib "$(kv "$b" vsz mem)")" "$(mib "$(kv "$b" rss mem)")"
+	"$(mib "$(region_rss "$a")")" \
+	"mem size=256M touch=100%:" "$(mib "$(kv "$b" vsz mem)")" "$(mib "$(kv "$b" rss mem)")" \
+	"$(mib "$(region_rss "$b")")"
 echo "The untouched region is in the address space (VSZ) but not in RAM (RSS)."
 echo "Its line in maps (pmap -x: Address Kbytes RSS Dirty Mode Mapping):"
-region() { awk '$2 == 262144 && $6 == "[anon]"' "$P/$1/maps" | tail -1; }
 region "$a" | sed 's/^/  touch=0%:   /'
 region "$b" | sed 's/^/  touch=100%: /'
 echo kill > "$P/$a/ctl"; echo kill > "$P/$b/ctl"
@@ -77,9 +83,11 @@ for w in 0 25 100; do
 	c=$(start "cow size=128M write=$w% time=20s")
 	until_out "$c" 'cow-child written='
 	ch=$(child_of "$c")
-	printf 'cow size=128M write=%3s%%: child task %s: shared %5s pages, copied %5s pages (%s%% shared, method %s)\n' \
-		"$w" "$ch" "$(kv "$ch" shared cow)" "$(kv "$ch" copied cow)" \
-		"$(kv "$ch" shared_pct cow)" "$(kv "$ch" method cow)"
+	printf 'cow size=128M write=%3s%%: child task %s: its %s KiB region: shared %5s pages, copied %5s pages (%s%% shared, method %s)\n' \
+		"$w" "$ch" "$(kv "$ch" region_kib cow)" "$(kv "$ch" region_shared cow)" \
+		"$(kv "$ch" region_copied cow)" "$(kv "$ch" region_shared_pct cow)" "$(kv "$ch" method cow)"
+	printf '    the whole child: shared %s pages, copied %s pages\n' \
+		"$(kv "$ch" shared cow)" "$(kv "$ch" copied cow)"
 	printf '    the child'"'"'s mem: private_dirty %s KiB, shared_dirty %s KiB\n' \
 		"$(kv "$ch" private_dirty mem)" "$(kv "$ch" shared_dirty mem)"
 	echo term > "$P/$c/ctl"

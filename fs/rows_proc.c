@@ -374,6 +374,23 @@ static int show_memlog(struct fs *fs, uint64_t id, struct strbuf *out)
 	return engine_task_memlog(fs->eng, id, out);
 }
 
+/* The region with the most pages counted: the cow workload's own, apart
+ * from the allocator's and a sanitizer's mappings around it. */
+static void emit_cow_region(struct emit *e, const struct ms_cow_region *r, uint64_t kib)
+{
+	char start[20];
+	snprintf(start, sizeof(start), "%08" PRIx64, r->start);   /* as smaps writes it */
+	uint64_t total = r->shared + r->copied;
+	emit_str(e, "region", total ? start : NULL);
+	emit_uint(e, "region_kib", r->pages * kib);
+	emit_uint(e, "region_shared", r->shared);
+	emit_uint(e, "region_copied", r->copied);
+	if (total)
+		emit_fixed(e, "region_shared_pct", 100.0 * (double)r->shared / (double)total, 1);
+	else
+		emit_null(e, "region_shared_pct");
+}
+
 static int kv_cow(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct task_cow c;
@@ -400,6 +417,7 @@ static int kv_cow(struct fs *fs, uint64_t id, struct emit *e)
 		emit_fixed(e, "shared_pct", 100.0 * (double)c.c.shared / (double)total, 1);
 	else
 		emit_null(e, "shared_pct");
+	emit_cow_region(e, &c.c.region, (uint64_t)kib);
 	emit_str(e, "method", c.method == COW_PAGEMAP ? "pagemap" : "smaps");
 	emit_str(e, "exact", c.method == COW_PAGEMAP ? "yes" : "no (an estimate)");
 	emit_uint(e, "estimated", c.c.estimated);

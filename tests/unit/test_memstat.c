@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -406,6 +408,52 @@ static void cow_arithmetic(void **state)
 	assert_true(ms_pagemap_has_pfns(child, 6));
 }
 
+/* A real fork: the child writes a quarter of a 32 MiB region and all of a
+ * 1 MiB one; the cow region is the larger one, with its own figures. */
+static void cow_region_of_a_real_child(void **state)
+{
+	const size_t big = 32 << 20, small = 1 << 20;
+	long page = sysconf(_SC_PAGESIZE);
+	/* two mappings with a hole between them, or the kernel merges them */
+	char *r = mmap(NULL, big + (size_t)page + small, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(r != MAP_FAILED);
+	char *s = r + big + page;
+	assert_int_equal(munmap(r + big, (size_t)page), 0);
+	memset(r, 1, big);
+	memset(s, 1, small);
+	int ready[2], done[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(done), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		memset(r, 2, big / 4);
+		memset(s, 2, small);
+		char c = 0;
+		_exit(write(ready[1], &c, 1) == 1 && read(done[0], &c, 1) >= 0 ? 0 : 1);
+	}
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	struct ms_cow cow;
+	bool exact = false;
+	int rc = ms_read_cow(pid, getpid(), &cow, &exact);
+	assert_int_equal(write(done[1], &c, 1), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(rc, 0);
+	assert_int_equal(cow.region.start, (uint64_t)(uintptr_t)r);
+	assert_int_equal(cow.region.pages, big / (size_t)page);
+	if (exact) {   /* frame numbers need CAP_SYS_ADMIN */
+		assert_int_equal(cow.region.copied, big / 4 / (size_t)page);
+		assert_int_equal(cow.region.shared, big * 3 / 4 / (size_t)page);
+		assert_true(cow.copied >= cow.region.copied + small / (size_t)page);
+	}
+	munmap(r, big);
+	munmap(s, small);
+	close(ready[0]); close(ready[1]); close(done[0]); close(done[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +474,7 @@ int main(void)
 		cmocka_unit_test(pmap_table),
 		cmocka_unit_test(cow_pagemap_fixture),
 		cmocka_unit_test(cow_arithmetic),
+		cmocka_unit_test(cow_region_of_a_real_child),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
