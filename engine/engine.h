@@ -24,7 +24,7 @@
 #include <time.h>
 
 #include "access.h"
-#include "channel.h"
+#include "msgqueue.h"
 #include "config.h"
 #include "memstat.h"
 #include "slurm.h"

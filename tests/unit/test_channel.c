@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "channel.h"
+#include "msgqueue.h"
 
 static void put_str(struct chan *c, int qi, const char *s)
 {

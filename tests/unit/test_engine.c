@@ -20,7 +20,8 @@
 
 #include "config.h"
 #include "engine.h"
-#include "engine_int.h"   /* spawn windows, driven by hand */
+#include "core/core.h"   /* spawn windows, driven by hand */
+#include "memory/memory_int.h"   /* ... and the orphans they leave */
 
 static struct engine *eng;
 static struct pcfs_config cfg;
@@ -499,12 +500,12 @@ static void test_spawn_window(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 7);
 	bool stranger = false;
 	for (size_t i = 0; i < STRANGERS; i++)
-		stranger |= eng->strangers[i].pid == b;
+		stranger |= eng->memory->strangers[i].pid == b;
 	assert_false(stranger);                      /* a window is still open */
 	assert_false(spawn_window_close_locked(eng, -ENOENT, &status, &ru));   /* a failed spawn */
 	assert_int_equal(eng->nearly, 0);
 	for (size_t i = 0; i < STRANGERS; i++)
-		stranger |= eng->strangers[i].pid == b;
+		stranger |= eng->memory->strangers[i].pid == b;
 	assert_true(stranger);                       /* b was nobody's */
 	pthread_mutex_unlock(&eng->lock);
 	/* no window: children nobody knows are strangers at once */
@@ -513,7 +514,7 @@ static void test_spawn_window(void **state)
 	assert_int_equal(eng->nearly, 0);
 	stranger = false;
 	for (size_t i = 0; i < STRANGERS; i++)
-		stranger |= eng->strangers[i].pid == c;
+		stranger |= eng->memory->strangers[i].pid == c;
 	assert_true(stranger);
 	pthread_mutex_unlock(&eng->lock);
 }

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engine_int.h"
+#include "core/core.h"
 
 /* An engine with just what the log needs. */
 static struct engine *log_engine(size_t lines, enum log_level level)

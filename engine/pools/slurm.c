@@ -39,7 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine_int.h"
+#include "pools_int.h"
+#include "exec/exec.h"
 
 extern char **environ;
 
@@ -124,7 +125,7 @@ static void drain_pipes(int fds[2], struct strbuf *bufs[2], int64_t deadline)
 static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *drop,
 		       struct cmd_result *r)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	*r = (struct cmd_result){ .status = -1, .out = STRBUF_INIT, .err = STRBUF_INIT };
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
@@ -213,9 +214,9 @@ static void run_cmd(struct engine *e, char *const argv[], struct cmd_result *r)
 	run_cmd_as(e, argv, NULL, r);
 }
 
-bool slurm_reaped(struct engine *e, pid_t pid, int status)
+bool slurm_reaped(struct engine *e, pid_t pid, int status, const struct rusage *ru)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	if (!s)
 		return false;
 	pthread_mutex_lock(&s->mu);
@@ -345,7 +346,7 @@ static int write_script(struct engine *e, const struct slurm_submit *sub, const 
 static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t *job,
 		      char *why, size_t whylen)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	struct task_spec spec;
 	char dir[1024], script[1024], out[1024], errf[1024], name[96];
 	char partition[80], account[80], mem[48], cpus[48], tlim[48], chdir_opt[4200];
@@ -436,7 +437,7 @@ static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t
 
 static void submit_all(struct engine *e)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	struct slurm_submit *subs;
 	pthread_mutex_lock(&e->lock);
 	size_t n = pool_slurm_take(e, &subs);
@@ -579,7 +580,7 @@ static void miss_forget(struct slurm *s, uint64_t job)
 /* A job ended: read its output, hand everything to its future. */
 static void job_ended(struct engine *e, const struct slurm_watch *w, const struct slurm_job *j)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	char path[1024];
 	size_t olen = 0, elen = 0;
 	struct slurm_submit sub = { .fut = w->fut };
@@ -604,7 +605,7 @@ static void job_ended(struct engine *e, const struct slurm_watch *w, const struc
  * future changed. */
 static bool watch_chunk(struct engine *e, const struct slurm_watch *w, size_t n)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	struct strbuf ids = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++)
 		sb_printf(&ids, "%s%" PRIu64, i ? "," : "", w[i].job);
@@ -682,14 +683,14 @@ static bool poll_round(struct engine *e, bool *busy)
 	for (size_t i = 0; i < n; i += SQUEUE_CHUNK)
 		changed |= watch_chunk(e, w + i, n - i < SQUEUE_CHUNK ? n - i : SQUEUE_CHUNK);
 	free(w);
-	*busy = n > 0 || e->slurm->controller_down;
+	*busy = n > 0 || e->pools->slurm->controller_down;
 	return changed;
 }
 
 static void *poller(void *arg)
 {
 	struct engine *e = arg;
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	int64_t base = e->cfg.slurm_poll_ms, interval = base;
 	bool busy = false;
 	for (;;) {
@@ -735,7 +736,7 @@ static void spool_root(const struct engine *e, char *buf, size_t len)
 
 int slurm_kick(struct engine *e)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	if (!s) {
 		/* the first Slurm pool: the poller starts (under e->lock, which
 		 * every caller holds, so it starts once) */
@@ -748,11 +749,11 @@ int slurm_kick(struct engine *e)
 		pthread_cond_init(&s->cv, &ca);
 		pthread_condattr_destroy(&ca);
 		spool_root(e, s->spool, sizeof(s->spool));
-		e->slurm = s;
+		e->pools->slurm = s;
 		s->running = true;
 		int rc = pthread_create(&s->thread, NULL, poller, e);
 		if (rc) {
-			e->slurm = NULL;
+			e->pools->slurm = NULL;
 			pthread_cond_destroy(&s->cv);
 			pthread_mutex_destroy(&s->mu);
 			free(s);
@@ -771,7 +772,7 @@ int slurm_kick(struct engine *e)
 void slurm_stop(struct engine *e)
 {
 	pthread_mutex_lock(&e->lock);
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	pthread_mutex_unlock(&e->lock);
 	if (!s || !s->running)
 		return;
@@ -812,7 +813,7 @@ void slurm_stop(struct engine *e)
 
 void slurm_free(struct engine *e)
 {
-	struct slurm *s = e->slurm;
+	struct slurm *s = e->pools->slurm;
 	if (!s)
 		return;
 	slurm_stop(e);
@@ -832,5 +833,5 @@ void slurm_free(struct engine *e)
 	pthread_mutex_destroy(&s->mu);
 	free(s->misses);
 	free(s);
-	e->slurm = NULL;
+	e->pools->slurm = NULL;
 }

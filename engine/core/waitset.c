@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine_int.h"
+#include "core.h"
 
 struct ws_ent {
 	uint64_t id;

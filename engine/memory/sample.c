@@ -19,7 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "engine_int.h"
+#include "memory_int.h"
 
 #define SMAPS_PERIOD_MS 1000
 
@@ -39,20 +39,20 @@ static bool task_target(const struct task *t, pid_t *pid, pid_t *tid)
 
 int sample_init(struct engine *e)
 {
-	e->samplefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (e->samplefd < 0)
+	e->memory->samplefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (e->memory->samplefd < 0)
 		return -errno;
 	int64_t ms = e->cfg.mem_sample_ms;
 	struct itimerspec its = {
 		.it_interval = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 },
 	};
 	its.it_value = its.it_interval;
-	if (timerfd_settime(e->samplefd, 0, &its, NULL) < 0)
+	if (timerfd_settime(e->memory->samplefd, 0, &its, NULL) < 0)
 		return -errno;
-	return engine_watch(e, e->samplefd, WATCH_SAMPLE, 0);
+	return engine_watch(e, e->memory->samplefd, WATCH_SAMPLE, 0);
 }
 
-void task_mem_free(struct task *t)
+void task_mem_free(struct engine *e, struct task *t)
 {
 	if (!t->mem)
 		return;
@@ -216,10 +216,10 @@ static void probe_read(struct probe *p)
 	sb_free(&sb);
 }
 
-void sample_tick(struct engine *e)
+void sample_tick(struct engine *e, uint64_t id, uint32_t events)
 {
 	uint64_t ticks;
-	if (read(e->samplefd, &ticks, sizeof(ticks)) < 0)
+	if (read(e->memory->samplefd, &ticks, sizeof(ticks)) < 0)
 		return;   /* EAGAIN: a spurious wakeup */
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -443,3 +443,45 @@ int engine_top(struct engine *e, struct top_row **rows, size_t *n)
 	*n = k;
 	return 0;
 }
+
+/* ---- the room ----------------------------------------------------------------- */
+
+static int memory_init(struct engine *e, char *err, size_t errlen)
+{
+	e->memory = calloc(1, sizeof(*e->memory));
+	if (!e->memory) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->memory->samplefd = -1;
+	int rc = sample_init(e);
+	if (rc < 0)
+		snprintf(err, errlen, "sampling timer: %s", strerror(-rc));
+	return rc;
+}
+
+static void memory_fini(struct engine *e)
+{
+	if (!e->memory)
+		return;
+	if (e->memory->samplefd >= 0)
+		close(e->memory->samplefd);
+	free(e->memory);
+	e->memory = NULL;
+}
+
+static const struct watch_row memory_watches[] = {
+	/* /proc is read without the lock, after the turn (loop.c) */
+	{ .type = WATCH_SAMPLE, .fn = sample_tick, .unlocked = true },
+};
+
+const struct room memory_room = {
+	.name = "memory",
+	.init = memory_init,
+	.fini = memory_fini,
+	.task_output = cow_scan_output,
+	.task_destroyed = task_mem_free,
+	.orphan = stranger_reaped,
+	.watches = memory_watches,
+	.nwatches = sizeof(memory_watches) / sizeof(memory_watches[0]),
+};

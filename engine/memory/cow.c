@@ -17,15 +17,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine_int.h"
+#include "memory_int.h"
 
 #define STRANGER_KEEP_S 10   /* long enough for any announcement in flight */
 #define ANNOUNCE_MAX 256     /* the announcement is the first line, and short */
 
 void stranger_reaped(struct engine *e, pid_t pid, int status, const struct rusage *ru)
 {
-	struct stranger *s = &e->strangers[e->stranger_next];
-	e->stranger_next = (e->stranger_next + 1) % STRANGERS;
+	struct stranger *s = &e->memory->strangers[e->memory->stranger_next];
+	e->memory->stranger_next = (e->memory->stranger_next + 1) % STRANGERS;
 	s->pid = pid;
 	s->status = status;
 	s->ru = *ru;
@@ -38,7 +38,7 @@ static struct stranger *stranger_take(struct engine *e, pid_t pid)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (size_t i = 0; i < STRANGERS; i++) {
-		struct stranger *s = &e->strangers[i];
+		struct stranger *s = &e->memory->strangers[i];
 		if (s->pid != pid)
 			continue;
 		s->pid = 0;
@@ -93,9 +93,9 @@ static void adopt_child(struct engine *e, struct task *parent, pid_t pid)
 		task_end_with_status(e, c, dead->status, &dead->ru);
 }
 
-void cow_scan_output(struct engine *e, struct task *t)
+void cow_scan_output(struct engine *e, struct task *t, int stream)
 {
-	if (t->workload != WL_COW || t->cow_scanned)
+	if (stream != 1 || t->workload != WL_COW || t->cow_scanned)
 		return;
 	const struct outbuf *o = &t->out[1];
 	const char *nl = o->len ? memchr(o->data, '\n', o->len) : NULL;

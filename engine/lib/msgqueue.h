@@ -1,4 +1,4 @@
-/* channel.h - message queues with boundaries: the pure core of /channels.
+/* msgqueue.h - message queues with boundaries: the pure core of /channels.
  *
  * A channel carries whole messages, in FIFO order, through two queues:
  *     queue    q[0]: put -> get (q[1] unused)
@@ -13,8 +13,8 @@
  * part of it keeps the rest itself (struct chan_rest), so the channel never
  * holds a message that is half gone.
  */
-#ifndef PCFS_CHANNEL_H
-#define PCFS_CHANNEL_H
+#ifndef PCFS_MSGQUEUE_H
+#define PCFS_MSGQUEUE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -29,8 +29,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine_int.h"
-#include "journal.h"
+#include "persist.h"
+
+static int state_open(struct engine *e, char *err, size_t errlen);
+static void state_close(struct engine *e);
+static void state_compact(struct engine *e);
 
 #define JOURNAL "journal"
 #define JOURNAL_NEW "journal.new"
@@ -194,7 +197,7 @@ static bool journaled_task(const struct task *t)
 	return t->persist && !t->pool;
 }
 
-void state_task_started(struct engine *e, struct task *t)
+static void state_task_started(struct engine *e, struct task *t)
 {
 	struct strbuf *sb;
 	if (!journaled_task(t) || t->journaled || !(sb = state_record(e)))
@@ -205,7 +208,7 @@ void state_task_started(struct engine *e, struct task *t)
 	t->journaled = true;
 }
 
-void state_task_ended(struct engine *e, struct task *t)
+static void state_task_ended(struct engine *e, struct task *t)
 {
 	struct strbuf *sb;
 	if (!journaled_task(t) || !(sb = state_record(e)))
@@ -224,14 +227,14 @@ void state_task_ended(struct engine *e, struct task *t)
 
 /* Output that came after the end (a descendant held the pipe): the file is
  * rewritten once the pipe is at EOF. */
-void state_task_output_done(struct engine *e, struct task *t, int stream)
+static void state_task_output_done(struct engine *e, struct task *t, int stream)
 {
 	if (!e->state || e->state->restoring || !journaled_task(t) || task_live(t))
 		return;
 	state_write_output(e, "", t->id, stream, t->out[stream].data, t->out[stream].len);
 }
 
-void state_task_forgotten(struct engine *e, struct task *t)
+static void state_task_forgotten(struct engine *e, struct task *t)
 {
 	struct strbuf *sb;
 	if (!journaled_task(t) || !(sb = state_record(e)))
@@ -252,7 +255,7 @@ void state_failed(struct engine *e, const char *what, int err)
 		"a restart)", what, strerror(-err));
 }
 
-void state_flush(struct engine *e)
+static void state_flush(struct engine *e)
 {
 	struct state *s = e->state;
 	if (!s)
@@ -301,11 +304,13 @@ static void render_all(struct engine *e, struct strbuf *sb, size_t *n)
 		jr_end(sb);
 		(*n)++;
 	}
-	*n += pool_render_state(e, sb);
+	for (size_t i = 0; i < e->nrooms; i++)
+		if (e->rooms[i]->journal)
+			*n += e->rooms[i]->journal->render(e, sb);
 }
 
 /* Rewrite the journal from the engine's tables (wlock held, not lock). */
-void state_compact(struct engine *e)
+static void state_compact(struct engine *e)
 {
 	struct state *s = e->state;
 	struct strbuf sb = STRBUF_INIT;
@@ -370,7 +375,7 @@ int state_check(const struct pcfs_config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
-int state_open(struct engine *e, char *err, size_t errlen)
+static int state_open(struct engine *e, char *err, size_t errlen)
 {
 	const char *dir = e->cfg.state_dir;
 	if (!dir[0])
@@ -420,7 +425,7 @@ int state_open(struct engine *e, char *err, size_t errlen)
 	return 0;
 }
 
-void state_close(struct engine *e)
+static void state_close(struct engine *e)
 {
 	struct state *s = e->state;
 	if (!s)
@@ -466,44 +471,6 @@ static bool ended_state_of(const char *name, enum task_state *out)
 static struct timeval us_tv(int64_t us)
 {
 	return (struct timeval){ .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
-}
-
-/* Is pid still the process that started at `start` (not a reused pid)?
- * Its start time is boot time + /proc/PID/stat's starttime (clock ticks). */
-bool state_same_process(pid_t pid, struct timespec start)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');     /* the name may hold spaces */
-	unsigned long long ticks = 0;
-	/* after ")": state is field 3; starttime is field 22 */
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
-		return false;
-	long long btime = -1;
-	FILE *f = fopen("/proc/stat", "re");
-	if (!f)
-		return false;
-	char line[256];
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "btime %lld", &btime) == 1)
-			break;
-	fclose(f);
-	long hz = sysconf(_SC_CLK_TCK);
-	if (btime < 0 || hz <= 0)
-		return false;
-	double started = (double)btime + (double)ticks / (double)hz;
-	double d = started - ((double)start.tv_sec + (double)start.tv_nsec / 1e9);
-	return d > -2.0 && d < 2.0;     /* btime is whole seconds */
 }
 
 /* The run time a restored task shows: monotonic times that give it. */
@@ -597,7 +564,7 @@ static void replay_lost(struct engine *e, struct task *t, const struct timespec 
 	t->state = TS_LOST;
 	t->end_rt = *now_rt;
 	bool alive = t->kind == TASK_PROCESS && t->pid > 0 &&
-		     state_same_process(t->pid, t->start_rt);
+		     ms_same_process(t->pid, t->start_rt);
 	if (alive) {
 		t->lost_pid = t->pid;   /* ctl may still signal it */
 		snprintf(t->error, sizeof(t->error), "lost: pcfs stopped while it ran; its exit "
@@ -626,7 +593,7 @@ static int replay_task_record(struct engine *e, const struct jrec *rec)
 		return rec->kind[0] == 'F' ? 0 : -EINVAL;   /* F: history forgot it already */
 	if (rec->kind[0] == 'E')
 		return replay_end(e, t, rec);
-	task_restored_forget(e, t);
+	task_forget_locked(e, t);
 	return 0;
 }
 
@@ -643,6 +610,52 @@ static char *read_journal(int dirfd, size_t *len)
 	close(fd);
 	*len = sb.len;
 	return sb_steal(&sb);
+}
+
+/* ---- the other rooms' objects (their journal_client) -------------------------------- */
+
+static bool client_output_known(struct engine *e, const char *file)
+{
+	for (size_t i = 0; i < e->nrooms; i++)
+		if (e->rooms[i]->journal && e->rooms[i]->journal->output_known(e, file))
+			return true;
+	return false;
+}
+
+static void clients_replay_new(struct engine *e, void **ctx)
+{
+	for (size_t i = 0; i < e->nrooms; i++)
+		ctx[i] = e->rooms[i]->journal ? e->rooms[i]->journal->replay_new() : NULL;
+}
+
+/* The first client that knows the record's kind takes it (and its line). */
+static int clients_replay_record(struct engine *e, void **ctx, const struct jrec *rec,
+				 char *line)
+{
+	for (size_t i = 0; i < e->nrooms; i++) {
+		if (!ctx[i])
+			continue;
+		int rc = e->rooms[i]->journal->replay_record(ctx[i], rec, line);
+		if (rc != -ENOENT)
+			return rc;
+	}
+	return -EINVAL;   /* nobody's: unreadable */
+}
+
+static size_t clients_replay_apply(struct engine *e, void **ctx)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->nrooms; i++)
+		if (ctx[i])
+			n += e->rooms[i]->journal->replay_apply(e, ctx[i]);
+	return n;
+}
+
+static void clients_replay_free(struct engine *e, void **ctx)
+{
+	for (size_t i = 0; i < e->nrooms; i++)
+		if (ctx[i])
+			e->rooms[i]->journal->replay_free(ctx[i]);
 }
 
 /* Remove output files no record names (a crash between writing an output
@@ -667,8 +680,8 @@ static void sweep_outputs(struct engine *e)
 		if (end != de->d_name && (!strcmp(end, ".1") || !strcmp(end, ".2"))) {
 			struct task *t = task_find(e, id);
 			keep = t && journaled_task(t) && !task_live(t);
-		} else if (de->d_name[0] == 'p') {
-			keep = pool_output_known(e, de->d_name);
+		} else {
+			keep = client_output_known(e, de->d_name);
 		}
 		if (!keep)
 			unlinkat(e->state->outfd, de->d_name, 0);
@@ -676,14 +689,15 @@ static void sweep_outputs(struct engine *e)
 	closedir(d);
 }
 
-void state_restore(struct engine *e)
+static void state_restore(struct engine *e)
 {
 	struct state *s = e->state;
 	if (!s)
 		return;
 	size_t len = 0;
 	char *text = read_journal(s->dirfd, &len);
-	struct pool_replay *pr = pool_replay_new();
+	void *ctx[ROOMS_MAX];
+	clients_replay_new(e, ctx);
 	size_t bad = 0, nrec = 0, lost = 0, kept = 0;
 	size_t pos = 0, ll;
 	s->restoring = true;
@@ -696,7 +710,7 @@ void state_restore(struct engine *e)
 			bad++;   /* the last line, torn by a daemon killed mid-write */
 			continue;
 		}
-		/* pool records keep their line (pool_replay_record takes it) */
+		/* the other rooms' records keep their line (a client takes it) */
 		char *copy = strndup(line, ll), *work = copy ? strdup(copy) : NULL;
 		struct jrec rec;
 		int rc = work ? jr_parse(work, &rec) : -ENOMEM;
@@ -711,7 +725,7 @@ void state_restore(struct engine *e)
 				e->next_id = id;
 		} else if (rc == 0 && strlen(rec.kind) == 1 && strchr("TEF", rec.kind[0]))
 			rc = replay_task_record(e, &rec);
-		else if (rc == 0 && (rc = pool_replay_record(pr, &rec, copy)) == 0)
+		else if (rc == 0 && (rc = clients_replay_record(e, ctx, &rec, copy)) == 0)
 			copy = NULL;
 		if (rc < 0)
 			bad++;
@@ -732,7 +746,7 @@ void state_restore(struct engine *e)
 		}
 	}
 	pthread_mutex_unlock(&e->lock);
-	size_t pools = pool_replay_apply(e, pr);   /* takes the lock itself */
+	size_t pools = clients_replay_apply(e, ctx);   /* they take the lock themselves */
 	pthread_mutex_lock(&e->lock);
 	s->restoring = false;
 	sweep_outputs(e);
@@ -744,11 +758,34 @@ void state_restore(struct engine *e)
 		log_add(e, LOG_LVL_WARN, "[state] dir %s: %zu unreadable journal records skipped",
 			e->cfg.state_dir, bad);
 	pthread_mutex_unlock(&e->lock);
-	pool_replay_free(pr);
+	clients_replay_free(e, ctx);
 
 	pthread_mutex_lock(&s->wlock);
 	state_compact(e);
 	pthread_mutex_unlock(&s->wlock);
-	pool_replay_done(e);   /* only now: what ends is journaled, with its output */
+	/* only now: what ends is journaled, with its output */
+	for (size_t i = 0; i < e->nrooms; i++)
+		if (e->rooms[i]->journal)
+			e->rooms[i]->journal->replay_done(e);
 	engine_flush_notify(e);
 }
+
+/* ---- the room ----------------------------------------------------------------- */
+
+static void state_fini(struct engine *e)
+{
+	state_flush(e);
+	state_close(e);
+}
+
+const struct room persist_room = {
+	.name = "persist",
+	.init = state_open,
+	.start = state_restore,
+	.fini = state_fini,
+	.task_started = state_task_started,
+	.task_ended = state_task_ended,
+	.task_output_done = state_task_output_done,
+	.task_forgotten = state_task_forgotten,
+	.before_tell = state_flush,
+};

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine_int.h"
+#include "core.h"
 
 void out_append(struct outbuf *o, const char *p, size_t n, uint64_t max)
 {

@@ -709,3 +709,41 @@ out:
 	sb_free(&sb);
 	return rc;
 }
+
+/* Is pid still the process that started at `start` (not a reused pid)?
+ * Its start time is boot time + /proc/PID/stat's starttime (clock ticks). */
+bool ms_same_process(pid_t pid, struct timespec start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');     /* the name may hold spaces */
+	unsigned long long ticks = 0;
+	/* after ")": state is field 3; starttime is field 22 */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+		return false;
+	long long btime = -1;
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return false;
+	char line[256];
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (btime < 0 || hz <= 0)
+		return false;
+	double started = (double)btime + (double)ticks / (double)hz;
+	double d = started - ((double)start.tv_sec + (double)start.tv_nsec / 1e9);
+	return d > -2.0 && d < 2.0;     /* btime is whole seconds */
+}

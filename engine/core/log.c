@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine_int.h"
+#include "core.h"
 
 static const char *const lvl_tag[] = {
 	[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warn",

@@ -1,11 +1,11 @@
-/* channel.c - message queues with boundaries (see channel.h). */
+/* msgqueue.c - message queues with boundaries (see msgqueue.h). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel.h"
+#include "msgqueue.h"
 #include "spec.h"
 
 static const char *const type_names[CHAN__TYPES] = {

@@ -41,8 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine_int.h"
-#include "journal.h"
+#include "pools_int.h"
+#include "channels/channels.h"
+#include "exec/exec.h"
+#include "persist/persist.h"
 
 struct future {
 	uint64_t id;
@@ -143,7 +145,8 @@ static const char *const future_state_names[] = {
 
 const char *pool_state_name(enum pool_state s) { return pool_state_names[s]; }
 const char *future_state_name(enum future_state s) { return future_state_names[s]; }
-const char *pool_name_of(const struct pool *p) { return p->name; }
+
+static const struct host_ops pool_host_ops;
 
 static bool fut_final(const struct future *f)
 {
@@ -166,7 +169,7 @@ static struct timespec now_mono(void)
 
 static struct pool *pool_by_id(struct engine *e, uint64_t id)
 {
-	for (struct pool *p = e->pools; p; p = p->next)
+	for (struct pool *p = e->pools->first; p; p = p->next)
 		if (p->id == id)
 			return p;
 	return NULL;
@@ -263,9 +266,11 @@ static int pool_run_as(struct engine *e, const struct pool *p, const struct cred
 	return engine_run_as(e, p->cred, drop, &o, err, errlen);
 }
 
-int pool_owner_locked(struct engine *e, uint64_t id, struct owner *out)
+static int pool_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out)
 {
-	const struct pool *p = pool_by_id(e, id);
+	if (kind != OBJ_POOL && kind != OBJ_FUTURE)
+		return -ESRCH;
+	const struct pool *p = pool_by_id(e, kind == OBJ_FUTURE ? FUTURE_POOL(id) : id);
 	if (!p)
 		return -ENOENT;
 	*out = p->owner;
@@ -291,7 +296,7 @@ static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
 			strerror((int)-pid));
 		return NULL;
 	}
-	struct host *h = host_add(e, pid, sock, p);
+	struct host *h = host_add(e, pid, sock, &pool_host_ops, p);
 	if (!h) {
 		kill(pid, SIGKILL);   /* reaped as a stranger */
 		close(sock);
@@ -385,7 +390,7 @@ static void slot_remove(struct engine *e, struct pool *p, struct pslot *s)
 	if (t && task_live(t)) {
 		if (s->host && s->host->live)
 			s->host->live--;
-		task_ended_exported(e, t, TS_EXITED, 0);
+		task_ended(e, t, TS_EXITED, 0);
 	}
 	slot_free(p, s);
 }
@@ -591,7 +596,7 @@ struct run_sender {
 
 static struct run_sender *run_sender(struct engine *e)
 {
-	if (!e->runs) {
+	if (!e->pools->runs) {
 		struct run_sender *r = calloc(1, sizeof(*r));
 		if (r && !(r->b.buf = malloc(RUN_BATCH_BYTES))) {
 			free(r);
@@ -599,20 +604,20 @@ static struct run_sender *run_sender(struct engine *e)
 		}
 		if (r)
 			r->b.cap = RUN_BATCH_BYTES;
-		e->runs = r;
+		e->pools->runs = r;
 	}
-	return e->runs;
+	return e->pools->runs;
 }
 
 static void run_sender_free(struct engine *e)
 {
-	if (!e->runs)
+	if (!e->pools->runs)
 		return;
-	free(e->runs->b.buf);
-	free(e->runs->fut);
-	sb_free(&e->runs->pl);
-	free(e->runs);
-	e->runs = NULL;
+	free(e->pools->runs->b.buf);
+	free(e->pools->runs->fut);
+	sb_free(&e->pools->runs->pl);
+	free(e->pools->runs);
+	e->pools->runs = NULL;
 }
 
 /* The slot number the host knows a slot by. */
@@ -666,7 +671,7 @@ static void unhand(struct pool *p, struct pslot *s, struct future *f)
  * dying host's death handling, or its next message, tries again). */
 static void runs_flush(struct engine *e, struct pool *p)
 {
-	struct run_sender *r = e->runs;
+	struct run_sender *r = e->pools->runs;
 	if (!r || !r->host)
 		return;
 	int rc = r->host->sock >= 0 ? wire_batch_send(r->host->sock, &r->b) : -EPIPE;
@@ -760,7 +765,7 @@ static void hand(struct pool *p, struct pslot *s, struct future *f)
  * descriptors.  Returns 0 or -errno (f is not on its way). */
 static int send_run(struct engine *e, struct pool *p, struct pslot *s, struct future *f)
 {
-	struct run_sender *r = e->runs;
+	struct run_sender *r = e->pools->runs;
 	int rc = run_payload(e, p, s, f, &r->pl);
 	if (rc < 0)
 		return rc;
@@ -1066,7 +1071,7 @@ static void slot_give_back(struct pool *p, struct pslot *s)
 		unhand(p, s, s->qhead);
 }
 
-void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
+static void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *m,
 		       const char *payload, size_t len)
 {
 	struct pool *p = h->pool;
@@ -1141,7 +1146,7 @@ void pool_host_message(struct engine *e, struct host *h, const struct wire_hdr *
 	}
 }
 
-void pool_host_drained(struct engine *e, struct pool *p)
+static void pool_host_drained(struct engine *e, struct pool *p)
 {
 	if (p->dispatch_pending)
 		pool_dispatch(e, p);
@@ -1151,7 +1156,7 @@ void pool_host_drained(struct engine *e, struct pool *p)
 /* A host died (or exited after retiring).  Its running futures fail (or are
  * retried); those queued on its slots go back to the pool's queue; slots
  * the pool still wants get a new worker. */
-void pool_host_died(struct engine *e, struct host *h, const char *why)
+static void pool_host_died(struct engine *e, struct host *h, const char *why)
 {
 	struct pool *p = h->pool;
 	if (!p)
@@ -1191,7 +1196,7 @@ void pool_host_died(struct engine *e, struct host *h, const char *why)
 	engine_notify_locked(e, OBJ_POOL, p->id);
 }
 
-void pool_timer_fired(struct engine *e, uint64_t key)
+static void pool_timer_fired(struct engine *e, uint64_t key)
 {
 	struct pool *p = pool_by_id(e, FUTURE_POOL(key));
 	if (p && FUTURE_ID(key) == 0) {   /* the pool's own: rebalance */
@@ -1242,7 +1247,7 @@ static bool valid_name(const char *name)
 
 static struct pool *pool_by_name(struct engine *e, const char *name)
 {
-	for (struct pool *p = e->pools; p; p = p->next)
+	for (struct pool *p = e->pools->first; p; p = p->next)
 		if (!strcmp(p->name, name))
 			return p;
 	return NULL;
@@ -1271,7 +1276,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 	int rc = 0;
 	if (pool_by_name(e, name)) {
 		rc = -EEXIST;
-	} else if (e->npools >= e->cfg.max_pools) {
+	} else if (e->pools->n >= e->cfg.max_pools) {
 		snprintf(err, errlen, "limit: max_pools=%u", e->cfg.max_pools);
 		rc = -ENOSPC;
 	} else {
@@ -1279,7 +1284,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 		if (!p) {
 			rc = -ENOMEM;
 		} else {
-			p->id = e->next_pool_id++;
+			p->id = e->pools->next_id++;
 			p->balance_fd = -1;
 			snprintf(p->name, sizeof(p->name), "%s", name);
 			p->owner = who ? (struct owner){ .uid = who->uid, .gid = who->gid } : e->self;
@@ -1288,9 +1293,9 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 			p->type = TASK_PROCESS;
 			p->target = e->cfg.pool_default_workers ? e->cfg.pool_default_workers
 								: e->online_cpus;
-			p->next = e->pools;
-			e->pools = p;
-			e->npools++;
+			p->next = e->pools->first;
+			e->pools->first = p;
+			e->pools->n++;
 			journal_created(e, p);
 		}
 	}
@@ -1327,7 +1332,7 @@ int engine_pool_remove(struct engine *e, const char *name)
 	} else if (p->state != POOL_CLOSED && (p->nfut || live_slots(p))) {
 		rc = -EBUSY;   /* a pool that never ran anything may go at once */
 	} else {
-		for (struct pool **pp = &e->pools; *pp; pp = &(*pp)->next) {
+		for (struct pool **pp = &e->pools->first; *pp; pp = &(*pp)->next) {
 			if (*pp == p) {
 				*pp = p->next;
 				break;
@@ -1339,7 +1344,7 @@ int engine_pool_remove(struct engine *e, const char *name)
 		for (struct task *t = e->first; t; t = t->next)
 			if (t->pool == p)
 				t->pool = NULL;
-		e->npools--;
+		e->pools->n--;
 		if (e->state) {
 			char prefix[POOL_NAME_MAX + 4];
 			fut_prefix(p, prefix, sizeof(prefix));
@@ -1354,14 +1359,14 @@ int engine_pool_remove(struct engine *e, const char *name)
 	return rc;
 }
 
-void pools_free(struct engine *e)
+static void pools_free(struct engine *e)
 {
 	run_sender_free(e);
-	for (struct pool *p = e->pools, *n; p; p = n) {
+	for (struct pool *p = e->pools->first, *n; p; p = n) {
 		n = p->next;
 		pool_destroy(e, p);
 	}
-	e->pools = NULL;
+	e->pools->first = NULL;
 }
 
 int engine_pool_find(struct engine *e, const char *name, uint64_t *id)
@@ -1378,12 +1383,12 @@ int engine_pool_list(struct engine *e, uint64_t **ids, char (**names)[POOL_NAME_
 		     size_t *n)
 {
 	pthread_mutex_lock(&e->lock);
-	size_t k = e->npools ? e->npools : 1;
+	size_t k = e->pools->n ? e->pools->n : 1;
 	*ids = malloc(k * sizeof(**ids));
 	*names = malloc(k * sizeof(**names));
 	size_t i = 0;
 	if (*ids && *names) {
-		for (struct pool *p = e->pools; p; p = p->next, i++) {
+		for (struct pool *p = e->pools->first; p; p = p->next, i++) {
 			(*ids)[i] = p->id;
 			memcpy((*names)[i], p->name, sizeof(p->name));
 		}
@@ -2212,7 +2217,7 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 {
 	struct slurm_submit *v = NULL;
 	size_t n = 0, cap = 0;
-	for (struct pool *p = e->pools; p; p = p->next) {
+	for (struct pool *p = e->pools->first; p; p = p->next) {
 		if (!p->slurm || p->paused || p->held || p->state == POOL_CLOSED)
 			continue;
 		while (p->qhead && p->sl_inflight < p->target) {
@@ -2302,7 +2307,7 @@ size_t pool_slurm_watch(struct engine *e, struct slurm_watch **out)
 {
 	size_t n = 0, cap = 0;
 	struct slurm_watch *v = NULL;
-	for (struct pool *p = e->pools; p; p = p->next) {
+	for (struct pool *p = e->pools->first; p; p = p->next) {
 		if (!p->slurm || !p->sl_inflight || p->held)
 			continue;
 		for (size_t i = 0; i < p->nfut; i++) {
@@ -2612,13 +2617,13 @@ static int by_pool_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-size_t pool_render_state(struct engine *e, struct strbuf *sb)
+static size_t pool_render_state(struct engine *e, struct strbuf *sb)
 {
 	size_t n = 0, np = 0;
-	struct pool **v = calloc(e->npools ? e->npools : 1, sizeof(*v));
+	struct pool **v = calloc(e->pools->n ? e->pools->n : 1, sizeof(*v));
 	if (!v)
 		return 0;
-	for (struct pool *p = e->pools; p && np < e->npools; p = p->next)
+	for (struct pool *p = e->pools->first; p && np < e->pools->n; p = p->next)
 		v[np++] = p;
 	qsort(v, np, sizeof(*v), by_pool_id);   /* the order they were made in */
 	for (size_t i = 0; i < np; i++) {
@@ -2666,7 +2671,7 @@ size_t pool_render_state(struct engine *e, struct strbuf *sb)
 }
 
 /* Is DIR/out/<file> (pNAME.ID.STREAM) the output of a final future? */
-bool pool_output_known(struct engine *e, const char *file)
+static bool pool_output_known(struct engine *e, const char *file)
 {
 	const char *dot2 = strrchr(file, '.');
 	if (!dot2 || dot2 == file || (strcmp(dot2, ".1") && strcmp(dot2, ".2")))
@@ -2714,7 +2719,7 @@ struct pool_replay {
 	size_t n;
 };
 
-struct pool_replay *pool_replay_new(void)
+static struct pool_replay *pool_replay_new(void)
 {
 	return calloc(1, sizeof(struct pool_replay));
 }
@@ -2733,7 +2738,7 @@ static void rpool_clear(struct rpool *rp)
 	memset(rp, 0, sizeof(*rp));
 }
 
-void pool_replay_free(struct pool_replay *r)
+static void pool_replay_free(struct pool_replay *r)
 {
 	if (!r)
 		return;
@@ -2772,12 +2777,13 @@ static struct rfut *rfut_at(struct rpool *rp, uint64_t id, bool grow)
 	return id <= rp->nf ? &rp->f[id - 1] : NULL;
 }
 
-/* 0 and takes `line` (the raw record) when the record is a pool's; -EINVAL. */
-int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
+/* 0 and takes `line` (the raw record) when the record is a pool's; -ENOENT
+ * when it is not a pool's kind; -EINVAL when it is, unreadable. */
+static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
 {
 	const char *k = rec->kind;
 	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
-		return -EINVAL;
+		return -ENOENT;
 	const char *name = jr_get(rec, k[0] == 'P' || k[0] == 'C' || k[0] == 'X' ? "name" : "pool",
 				  NULL);
 	if (!name || strlen(name) > POOL_NAME_MAX || !valid_name(name))
@@ -2963,7 +2969,7 @@ static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bo
 	}
 }
 
-size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
+static size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 {
 	size_t made = 0;
 	for (size_t i = 0; i < r->n; i++) {
@@ -3061,11 +3067,11 @@ size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 
 /* The restore is done (journaling again): restored pools run.  A future
  * that ended while journaling was off would have left no output file. */
-void pool_replay_done(struct engine *e)
+static void pool_replay_done(struct engine *e)
 {
 	bool kick = false;
 	pthread_mutex_lock(&e->lock);
-	for (struct pool *p = e->pools; p; p = p->next) {
+	for (struct pool *p = e->pools->first; p; p = p->next) {
 		if (!p->held)
 			continue;
 		p->held = false;
@@ -3076,3 +3082,82 @@ void pool_replay_done(struct engine *e)
 		slurm_kick(e);
 	pthread_mutex_unlock(&e->lock);
 }
+
+/* ---- the room ----------------------------------------------------------------- */
+
+static int pools_init(struct engine *e, char *err, size_t errlen)
+{
+	e->pools = calloc(1, sizeof(*e->pools));
+	if (!e->pools) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->pools->next_id = 1;
+	return 0;
+}
+
+static void pools_fini(struct engine *e)
+{
+	if (!e->pools)
+		return;
+	slurm_free(e);
+	pools_free(e);
+	free(e->pools);
+	e->pools = NULL;
+}
+
+static void pool_task_info(struct engine *e, const struct task *t, struct task_info *ti)
+{
+	if (!t->pool)
+		return;
+	snprintf(ti->pool, sizeof(ti->pool), "%s", t->pool->name);
+	ti->slot = t->slot;
+}
+
+static void pool_timer_event(struct engine *e, uint64_t key, uint32_t events)
+{
+	pool_timer_fired(e, key);
+}
+
+static void *replay_new(void) { return pool_replay_new(); }
+static int replay_record(void *r, const struct jrec *rec, char *line)
+{
+	return pool_replay_record(r, rec, line);
+}
+static size_t replay_apply(struct engine *e, void *r) { return pool_replay_apply(e, r); }
+static void replay_free(void *r) { pool_replay_free(r); }
+
+static const struct journal_client pools_journal = {
+	.render = pool_render_state,
+	.output_known = pool_output_known,
+	.replay_new = replay_new,
+	.replay_record = replay_record,
+	.replay_apply = replay_apply,
+	.replay_free = replay_free,
+	.replay_done = pool_replay_done,
+};
+
+static const struct host_ops pool_host_ops = {
+	.what = "pool worker",
+	.killed_whole = true,    /* its futures end with it */
+	.message = pool_host_message,
+	.died = pool_host_died,
+	.drained = pool_host_drained,
+};
+
+static const struct watch_row pools_watches[] = {
+	{ .type = WATCH_FTIMER, .fn = pool_timer_event },
+};
+
+const struct room pools_room = {
+	.name = "pools",
+	.init = pools_init,
+	.stop = slurm_stop,
+	.fini = pools_fini,
+	.task_info = pool_task_info,
+	.claim_child = slurm_reaped,
+	.watches = pools_watches,
+	.nwatches = sizeof(pools_watches) / sizeof(pools_watches[0]),
+	.owner = pool_owner,
+	.journal = &pools_journal,
+};

@@ -41,7 +41,7 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
-#include "engine_int.h"
+#include "channels.h"
 
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16     /* then let other descriptors have a turn */
@@ -393,7 +393,7 @@ static void accept_clients(struct engine *e, struct endpoint *lst)
 	}
 }
 
-void chan_event(struct engine *e, uint64_t id, uint32_t events)
+static void chan_event(struct engine *e, uint64_t id, uint32_t events)
 {
 	struct endpoint *ep = find_ep(e, id);
 	if (!ep)
@@ -422,7 +422,7 @@ void chan_event(struct engine *e, uint64_t id, uint32_t events)
 			}
 			ep_arm(e, ep, reading_events(ep));
 		}
-		/* fall through */
+		__attribute__((fallthrough));   /* a client is read as a task's stdout is */
 	case EP_STDOUT:
 		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 			ep_read(e, ep);
@@ -475,7 +475,7 @@ static void pump_one(struct engine *e, struct channel *ch)
 	}
 }
 
-void chan_pump(struct engine *e)
+static void chan_pump(struct engine *e)
 {
 	if (!e->chans)
 		return;
@@ -492,7 +492,7 @@ void chan_pump(struct engine *e)
 
 /* A task ended: what it wrote is in its stdout pipe now; take it before the
  * end is told, as for captured output (as far as the channel has room). */
-void chan_task_ended(struct engine *e, struct task *t)
+static void chan_task_ended(struct engine *e, struct task *t)
 {
 	if (!e->chans)
 		return;
@@ -811,8 +811,10 @@ int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out)
 	return ch ? 0 : -ENOENT;
 }
 
-int chan_owner_locked(struct engine *e, uint64_t id, struct owner *out)
+static int chan_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out)
 {
+	if (kind != OBJ_CHANNEL)
+		return -ESRCH;
 	struct channel *ch = find(e, id);
 	if (!ch)
 		return -ENOENT;
@@ -862,7 +864,7 @@ void engine_chan_blocked(struct engine *e, uint64_t id, bool writer, int delta)
 	pthread_mutex_unlock(&e->lock);
 }
 
-void chan_free_all(struct engine *e)
+static void chan_free_all(struct engine *e)
 {
 	struct chantab *t = e->chans;
 	if (!t)
@@ -991,3 +993,17 @@ void chan_wire_release(struct chan_wiring *w)
 		close(w->our_stdin);
 	w->child_stdin = w->our_stdin = -1;
 }
+
+static const struct watch_row chan_watches[] = {
+	{ .type = WATCH_CHAN, .fn = chan_event },
+};
+
+const struct room channels_room = {
+	.name = "channels",
+	.fini = chan_free_all,
+	.task_ended = chan_task_ended,
+	.watches = chan_watches,
+	.nwatches = sizeof(chan_watches) / sizeof(chan_watches[0]),
+	.turn_end = chan_pump,
+	.owner = chan_owner,
+};

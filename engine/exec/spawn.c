@@ -17,7 +17,7 @@
  *
  * Every task leads its own process group; stdin is /dev/null; stdout and
  * stderr are pipes read by the engine thread.  stdin=/stdout= wire them to a
- * channel instead (channels.c pumps them).
+ * channel instead (the channels room pumps them).
  *
  * Work started for another user by a daemon running as root runs as that
  * user: the child drops to their uid, gid and groups (cred_drop) before it
@@ -43,7 +43,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine_int.h"
+#include "exec_int.h"
+#include "channels/channels.h"
 #include "wire.h"
 
 /* At most this many threads start the processes of one line. */
@@ -155,12 +156,12 @@ static int build_env(struct engine *e, const struct task_spec *s, const struct t
 /* Every posix_spawn of the daemon's: the task leads its own process group,
  * with no blocked signal (we block SIGCHLD) and every disposition back to
  * default (libfuse ignores SIGPIPE).  Made once; posix_spawn only reads it. */
-void spawn_attr_init(struct engine *e)
+void spawn_attr_init(struct exec *x)
 {
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);
-	posix_spawnattr_t *a = &e->spawn_attr;
+	posix_spawnattr_t *a = &x->spawn_attr;
 	posix_spawnattr_init(a);
 	posix_spawnattr_setflags(a, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 				    POSIX_SPAWN_SETSIGDEF);
@@ -187,7 +188,7 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen)
 	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	pid_t pid;
-	int rc = posix_spawn(&pid, e->worker_path, &fa, &e->spawn_attr, argv, environ);
+	int rc = posix_spawn(&pid, e->worker_path, &fa, &e->exec->spawn_attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (rc) {
@@ -196,8 +197,8 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen)
 			 strerror(rc));
 		return -rc;
 	}
-	e->fs_pid = pid;
-	e->fs_sock = sv[0];
+	e->exec->server_pid = pid;
+	e->exec->server_sock = sv[0];
 	return 0;
 }
 
@@ -228,13 +229,13 @@ static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
 		goto out;
 	}
 
-	pthread_mutex_lock(&e->fs_lock);
+	pthread_mutex_lock(&e->exec->server_lock);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (e->fs_sock < 0 || e->fs_pid == 0) {
+		if (e->exec->server_sock < 0 || e->exec->server_pid == 0) {
 			char why[256];
-			if (e->fs_sock >= 0) {
-				close(e->fs_sock);
-				e->fs_sock = -1;
+			if (e->exec->server_sock >= 0) {
+				close(e->exec->server_sock);
+				e->exec->server_sock = -1;
 			}
 			if (spawn_forkserver(e, why, sizeof(why)) < 0) {
 				log_add(e, LOG_LVL_ERROR, "%s", why);
@@ -242,29 +243,29 @@ static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
 				break;
 			}
 		}
-		int rc = wire_send(e->fs_sock, W_FORK, t->id, method,
+		int rc = wire_send(e->exec->server_sock, W_FORK, t->id, method,
 				   s->nice_set ? s->nice : WIRE_NO_NICE, pl.buf, pl.len, fds, 3);
 		struct wire_hdr m = { 0 };
 		if (rc == 0) {
-			/* fs_reply is used only under fs_lock */
-			ssize_t n = wire_recv(e->fs_sock, e->fs_reply, &m, NULL, NULL);
+			/* server_reply is used only under server_lock */
+			ssize_t n = wire_recv(e->exec->server_sock, e->exec->server_reply, &m, NULL, NULL);
 			if (n >= 0 && m.type == W_FORKED && m.id == t->id) {
 				pid = (pid_t)m.a;
-				*server = e->fs_pid;
+				*server = e->exec->server_pid;
 				break;
 			}
 		}
 		/* the server died or spoke nonsense: start a new one, once */
 		log_add(e, LOG_LVL_ERROR, "fork server did not answer (%s); restarting it",
 			rc ? strerror(-rc) : "bad reply");
-		close(e->fs_sock);
-		e->fs_sock = -1;
-		if (e->fs_pid > 0)
-			kill(e->fs_pid, SIGKILL);
-		e->fs_pid = 0;   /* the reaper collects it */
+		close(e->exec->server_sock);
+		e->exec->server_sock = -1;
+		if (e->exec->server_pid > 0)
+			kill(e->exec->server_pid, SIGKILL);
+		e->exec->server_pid = 0;   /* the reaper collects it */
 		pid = -EAGAIN;
 	}
-	pthread_mutex_unlock(&e->fs_lock);
+	pthread_mutex_unlock(&e->exec->server_lock);
 out:
 	sb_free(&pl);
 	return pid;
@@ -410,13 +411,13 @@ static int make_pipes(int out[2], int errp[2])
  * pipes only when none is left (a burst larger than the stash). */
 static int pipes_take(struct engine *e, struct out_pipes *op)
 {
-	pthread_mutex_lock(&e->pipe_lock);
-	if (e->npipe_stash) {
-		*op = e->pipe_stash[--e->npipe_stash];
-		pthread_mutex_unlock(&e->pipe_lock);
+	pthread_mutex_lock(&e->exec->pipe_lock);
+	if (e->exec->npipe_stash) {
+		*op = e->exec->pipe_stash[--e->exec->npipe_stash];
+		pthread_mutex_unlock(&e->exec->pipe_lock);
 		return 0;
 	}
-	pthread_mutex_unlock(&e->pipe_lock);
+	pthread_mutex_unlock(&e->exec->pipe_lock);
 	op->has_fa = false;
 	return make_pipes(op->out, op->err);
 }
@@ -434,9 +435,9 @@ static void pipes_done_fa(struct out_pipes *op)
 void pipes_refill(struct engine *e)
 {
 	for (;;) {
-		pthread_mutex_lock(&e->pipe_lock);
-		bool full = e->npipe_stash == PIPE_STASH;
-		pthread_mutex_unlock(&e->pipe_lock);
+		pthread_mutex_lock(&e->exec->pipe_lock);
+		bool full = e->exec->npipe_stash == PIPE_STASH;
+		pthread_mutex_unlock(&e->exec->pipe_lock);
 		struct out_pipes op;
 		if (full || make_pipes(op.out, op.err) < 0)
 			return;
@@ -446,23 +447,23 @@ void pipes_refill(struct engine *e)
 		     posix_spawn_file_actions_adddup2(&op.fa, op.out[1], 1) != 0 ||
 		     posix_spawn_file_actions_adddup2(&op.fa, op.err[1], 2) != 0))
 			pipes_done_fa(&op);   /* a spawn builds its own */
-		pthread_mutex_lock(&e->pipe_lock);
-		e->pipe_stash[e->npipe_stash++] = op;
-		pthread_mutex_unlock(&e->pipe_lock);
+		pthread_mutex_lock(&e->exec->pipe_lock);
+		e->exec->pipe_stash[e->exec->npipe_stash++] = op;
+		pthread_mutex_unlock(&e->exec->pipe_lock);
 	}
 }
 
 void pipes_free(struct engine *e)
 {
-	for (unsigned i = 0; i < e->npipe_stash; i++) {
-		struct out_pipes *op = &e->pipe_stash[i];
+	for (unsigned i = 0; i < e->exec->npipe_stash; i++) {
+		struct out_pipes *op = &e->exec->pipe_stash[i];
 		pipes_done_fa(op);
 		close(op->out[0]);
 		close(op->out[1]);
 		close(op->err[0]);
 		close(op->err[1]);
 	}
-	e->npipe_stash = 0;
+	e->exec->npipe_stash = 0;
 }
 
 /* argv for the program to run: the line's ARGV, sh -c CMDLINE, or the worker */
@@ -513,8 +514,8 @@ static pid_t start_spawn(struct engine *e, const struct task_spec *s, char *cons
 		fa = &own;
 	}
 	pid_t pid;
-	int rc = s->workload == WL_EXEC ? posix_spawnp(&pid, path, fa, &e->spawn_attr, argv, envp)
-					: posix_spawn(&pid, path, fa, &e->spawn_attr, argv, envp);
+	int rc = s->workload == WL_EXEC ? posix_spawnp(&pid, path, fa, &e->exec->spawn_attr, argv, envp)
+					: posix_spawn(&pid, path, fa, &e->exec->spawn_attr, argv, envp);
 	if (made)
 		posix_spawn_file_actions_destroy(&own);
 	return rc ? -rc : pid;
@@ -693,7 +694,7 @@ pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const
 		posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 		if (cwd)
 			posix_spawn_file_actions_addchdir_np(&fa, cwd);
-		int rc = posix_spawn(&pid, e->worker_path, &fa, &e->spawn_attr, argv,
+		int rc = posix_spawn(&pid, e->worker_path, &fa, &e->exec->spawn_attr, argv,
 				     envp ? envp : environ);
 		posix_spawn_file_actions_destroy(&fa);
 		if (rc)
@@ -734,7 +735,7 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 	}
 
 	pthread_mutex_lock(&e->lock);
-	struct host *h = host_add(e, pid, sock, NULL);
+	struct host *h = host_add(e, pid, sock, &thread_host_ops, NULL);
 	if (!h) {
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);

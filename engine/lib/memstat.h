@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "strbuf.h"
 
@@ -137,5 +138,9 @@ int ms_maps_heap_fd(int fd, int64_t *kib);
  * *exact = true.  Otherwise an estimate from smaps: Shared_* of those
  * mappings are still shared, Private_Dirty copied (*exact = false). */
 int ms_read_cow(pid_t child, pid_t parent, struct ms_cow *out, bool *exact);
+
+/* Is pid still the process that started at `start` (CLOCK_REALTIME), not a
+ * reused pid?  From /proc/PID/stat's starttime and the boot time. */
+bool ms_same_process(pid_t pid, struct timespec start);
 
 #endif

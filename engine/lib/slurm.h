@@ -93,18 +93,4 @@ bool slurm_error_transient(const char *text);
 struct strbuf;
 void slurm_sh_quote(struct strbuf *sb, const char *s);
 
-/* ---- the poller (slurm.c), engine side ------------------------------------ */
-struct engine;
-/* Start the poller thread if it is not running; wake it.  Lock not required. */
-int slurm_kick(struct engine *e);
-/* Engine thread, engine lock held: was pid one of the poller's commands?
- * Then its status is handed to the poller and true is returned. */
-bool slurm_reaped(struct engine *e, pid_t pid, int status);
-/* Stop the poller (engine_shutdown, before the engine thread goes): scancel
- * the jobs in flight unless [unmount] policy = leave. */
-void slurm_stop(struct engine *e);
-void slurm_free(struct engine *e);
-/* Is Slurm usable from here (sbatch on PATH)?  false with a reason. */
-bool slurm_available(char *err, size_t errlen);
-
 #endif

@@ -1,0 +1,253 @@
+/* lifecycle.c - a task's start and end as the rooms hear of them, its
+ * signals, and its timeout (TERM, then KILL after the grace).
+ *
+ * Everything here runs with `lock` held, but engine_task_ctl, which takes it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "memstat.h"
+
+void task_started(struct engine *e, struct task *t)
+{
+	ROOMS_CALL(e, task_started, t);
+}
+
+void task_ended(struct engine *e, struct task *t, enum task_state st, int code)
+{
+	if (task_state_ended(t->state))
+		return;
+	bool was_thread = t->kind == TASK_THREAD;
+	t->state = st;
+	live_unlink(e, t);
+	t->exitcode = code;
+	clock_gettime(CLOCK_REALTIME, &t->end_rt);
+	clock_gettime(CLOCK_MONOTONIC, &t->end_mono);
+	task_close_timer(e, t);
+	task_close_stat(t);   /* readers hold dups of their own */
+
+	/* The process is gone, so everything it wrote is in the pipe now: take
+	 * it before anyone is told, so `wait` then `cat stdout` sees it all.
+	 * Our own write end goes first, so the drain can see EOF; descendants
+	 * that still hold the pipe keep being read until EOF. */
+	task_close_out_w(t);
+	for (int s = 1; s <= 2; s++)
+		out_drain(e, &t->out[s], e->cfg.output_max);
+
+	if (st == TS_EXITED)
+		e->st.exited++;
+	else if (st == TS_KILLED)
+		e->st.killed++;
+	else
+		e->st.failed++;
+	if (t->pid > 0 && !was_thread)
+		task_pid_unlink(e, t);
+	if (t->counted) {       /* reserved as live at spawn: release it once */
+		t->counted = false;
+		e->st.running--;
+		if (was_thread)
+			e->st.live_threads--;
+		else
+			e->st.live_processes--;
+	}
+
+	fin_append(e, t);
+
+	log_add(e, LOG_LVL_DEBUG, "task %llu %s (%d)", (unsigned long long)t->id,
+		task_state_name(st), code);
+	/* every room, in order (core.h): channels take what it wrote to
+	 * them, persist journals the end; then, and only then, the waiters */
+	ROOMS_CALL(e, task_ended, t);
+	engine_notify_locked(e, OBJ_TASK, t->id);
+	engine_notify_locked(e, OBJ_STATS, 0);
+
+	trim_history(e, t);
+}
+
+void task_end_with_status(struct engine *e, struct task *t, int status, const struct rusage *ru)
+{
+	t->ru = *ru;
+	if (WIFEXITED(status))
+		task_ended(e, t, TS_EXITED, WEXITSTATUS(status));
+	else
+		task_ended(e, t, TS_KILLED, -WTERMSIG(status));
+}
+
+/* Mark a task that never started.  Called on the spawning thread. */
+void task_failed_to_start(struct engine *e, struct task *t, int err, const char *what)
+{
+	snprintf(t->error, sizeof(t->error), "%s: %s", what, strerror(err));
+	log_add(e, LOG_LVL_WARN, "task %llu failed to start: %s", (unsigned long long)t->id,
+		t->error);
+	task_ended(e, t, TS_FAILED, err == ENOENT ? 127 : 126);
+}
+
+/* ---- signals and timeouts ------------------------------------------------ */
+
+int task_send_signal(struct engine *e, struct task *t, int sig)
+{
+	if (t->pool && t->kind == TASK_THREAD)
+		return -EPERM;    /* one slot thread of a pool host cannot be signalled alone */
+	if (t->kind == TASK_THREAD) {
+		if (!t->host || t->host->sock < 0)
+			return -ESRCH;
+		return t->host->ops->signal ? t->host->ops->signal(e, t->host, t, sig) : -EPERM;
+	}
+	/* The task leads its own process group: the signal reaches its
+	 * descendants too (`sh sleep 100 & wait` dies whole). */
+	if (kill(-t->pid, sig) < 0 && kill(t->pid, sig) < 0)
+		return -errno;
+	return 0;
+}
+
+void arm_timer_ms(int fd, int64_t ms)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 },
+	};
+	if (ms <= 0)
+		its.it_value.tv_nsec = 1;   /* 0 would disarm */
+	timerfd_settime(fd, 0, &its, NULL);
+}
+
+void task_arm_timeout(struct engine *e, struct task *t)
+{
+	if (t->timeout_ms == SPEC_UNSET)
+		return;
+	t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (t->timer_fd < 0) {
+		log_add(e, LOG_LVL_ERROR, "task %llu: timerfd: %s; timeout not enforced",
+			(unsigned long long)t->id, strerror(errno));
+		return;
+	}
+	arm_timer_ms(t->timer_fd, t->timeout_ms);
+	engine_watch(e, t->timer_fd, WATCH_TIMER, t->id);
+}
+
+void task_timer_fired(struct engine *e, uint64_t id)
+{
+	struct task *t = task_find(e, id);
+	if (!t || t->timer_fd < 0)
+		return;
+	uint64_t ticks;
+	if (read(t->timer_fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	if (t->timer_stage == 0) {
+		t->timed_out = true;
+		t->term_signal = SIGTERM;
+		log_add(e, LOG_LVL_INFO, "task %llu: timeout after %lldms, sending TERM",
+			(unsigned long long)id, (long long)t->timeout_ms);
+		if (t->state == TS_STOPPED && t->kind == TASK_PROCESS)
+			kill(-t->pid, SIGCONT);   /* a stopped group cannot act on TERM */
+		task_send_signal(e, t, SIGTERM);
+		t->timer_stage = 1;
+		arm_timer_ms(t->timer_fd, e->cfg.kill_grace_ms);
+	} else {
+		log_add(e, LOG_LVL_INFO, "task %llu: still alive %lldms after TERM, sending KILL",
+			(unsigned long long)id, (long long)e->cfg.kill_grace_ms);
+		t->term_signal = SIGKILL;
+		task_send_signal(e, t, SIGKILL);
+		task_close_timer(e, t);
+	}
+}
+
+/* ---- ctl ------------------------------------------------------------------- */
+
+/* A lost task's process still ran when this daemon started: it is not our
+ * child, but it is still the user's task.  Signal its process group if the
+ * pid still names the same process (a pidfd pins it while its start time is
+ * checked, so a pid reused meanwhile is not signalled). */
+static int signal_lost(struct task *t, int sig, char *err, size_t errlen)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, t->lost_pid, 0);
+	if (pfd < 0 || !ms_same_process(t->lost_pid, t->start_rt)) {
+		if (pfd >= 0)
+			close(pfd);
+		t->lost_pid = 0;
+		snprintf(err, errlen, "task %llu was lost, and its process has ended since",
+			 (unsigned long long)t->id);
+		return -ESRCH;
+	}
+	int rc = 0;
+	/* its group, as for a live task (it was made a group leader) */
+	if (getpgid(t->lost_pid) == t->lost_pid ? kill(-t->lost_pid, sig) < 0
+						 : syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0)
+		rc = -errno;
+	close(pfd);
+	if (rc < 0)
+		snprintf(err, errlen, "task %llu (lost, pid %d): %s", (unsigned long long)t->id,
+			 (int)t->lost_pid, strerror(-rc));
+	return rc;
+}
+
+int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
+{
+	char word[32] = "", arg[64] = "", extra[8] = "";
+	int nw = sscanf(cmd, "%31s %63s %7s", word, arg, extra);
+	int sig = 0;
+	bool needs_arg = false;
+
+	if (nw <= 0) {
+		snprintf(err, errlen, "empty command (term, kill, signal N|NAME, stop, cont)");
+		return -EINVAL;
+	}
+	if (!strcmp(word, "term"))
+		sig = SIGTERM;
+	else if (!strcmp(word, "kill"))
+		sig = SIGKILL;
+	else if (!strcmp(word, "stop"))
+		sig = SIGSTOP;
+	else if (!strcmp(word, "cont"))
+		sig = SIGCONT;
+	else if (!strcmp(word, "signal"))
+		needs_arg = true;
+	else {
+		snprintf(err, errlen, "unknown command '%.31s' (term, kill, signal N|NAME, stop, cont)",
+			 word);
+		return -EINVAL;
+	}
+	if (needs_arg) {
+		if (nw != 2 || parse_signal(arg, &sig) < 0 || sig < 1 || sig > 64) {
+			snprintf(err, errlen, "signal needs one signal number or name (e.g. "
+				 "'signal 10', 'signal USR1')");
+			return -EINVAL;
+		}
+	} else if (nw != 1) {
+		snprintf(err, errlen, "'%s' takes no argument", word);
+		return -EINVAL;
+	}
+
+	pthread_mutex_lock(&e->lock);
+	struct task *t = task_find(e, id);
+	int rc = 0;
+	if (!t) {
+		rc = -ENOENT;
+	} else if (t->state == TS_LOST && t->lost_pid) {
+		rc = signal_lost(t, sig, err, errlen);
+	} else if (task_state_ended(t->state)) {
+		snprintf(err, errlen, "task %llu has already ended", (unsigned long long)id);
+		rc = -ESRCH;
+	} else if (t->kind == TASK_THREAD && (sig == SIGSTOP || sig == SIGCONT)) {
+		snprintf(err, errlen, "a thread cannot be stopped on its own: SIGSTOP stops its "
+			 "whole host process");
+		rc = -EINVAL;
+	} else {
+		rc = task_send_signal(e, t, sig);
+		if (rc == 0 && sig != SIGSTOP && sig != SIGCONT)
+			t->term_signal = sig;
+		if (rc < 0)
+			snprintf(err, errlen, "signal %d: %s", sig, strerror(-rc));
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (rc == 0)
+		log_add(e, LOG_LVL_INFO, "task %llu: %s", (unsigned long long)id, cmd);
+	return rc;
+}

@@ -1,0 +1,289 @@
+/* batch.c - a write to `spawn`: its lines parsed and checked all together,
+ * then their tasks reserved, started in order, and announced.  Nothing starts
+ * unless every line parses and the limits allow them all.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec_int.h"
+#include "channels/channels.h"
+
+/* One parsed line of a write. */
+struct parsed {
+	struct task_spec spec;
+	unsigned nproc, nthread;
+};
+
+static struct task *task_new(struct engine *e, const struct task_spec *s,
+			     const struct owner *owner)
+{
+	struct task *t = task_alloc(e, s->line);
+	if (!t)
+		return NULL;
+	t->owner = *owner;
+	t->kind = s->kind;
+	t->workload = s->workload;
+	t->method = s->method;
+	if (t->method == METHOD_DEFAULT)
+		t->method = s->kind == TASK_THREAD ? METHOD_PTHREAD
+			  : workload_is_builtin(s->workload) ? METHOD_FORK : METHOD_SPAWN;
+	t->timeout_ms = s->timeout_ms;
+	snprintf(t->name, sizeof(t->name), "%s", s->name);
+	return t;
+}
+
+static int check_limits_locked(struct engine *e, unsigned nproc, unsigned nthread,
+			       char *err, size_t errlen)
+{
+	if (e->stopping) {
+		snprintf(err, errlen, "pcfs is shutting down");
+		return -ESHUTDOWN;
+	}
+	if (e->st.live_processes + nproc > e->cfg.max_processes) {
+		snprintf(err, errlen, "limit: %llu live processes + %u would exceed "
+			 "max_processes=%u", (unsigned long long)e->st.live_processes, nproc,
+			 e->cfg.max_processes);
+		return -EAGAIN;
+	}
+	if (e->st.live_threads + nthread > e->cfg.max_threads) {
+		snprintf(err, errlen, "limit: %llu live threads + %u would exceed max_threads=%u",
+			 (unsigned long long)e->st.live_threads, nthread, e->cfg.max_threads);
+		return -EAGAIN;
+	}
+	if (!make_room(e, nproc + nthread)) {
+		snprintf(err, errlen, "limit: %zu tasks are running or kept; %u more would exceed "
+			 "max_tasks=%u", e->ntasks, nproc + nthread, e->cfg.max_tasks);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Split buf into lines and parse them all; nothing starts unless all parse. */
+static int parse_all(struct engine *e, const struct owner *owner, const char *buf, size_t len,
+		     struct parsed **out, size_t *nout, char *err, size_t errlen)
+{
+	struct parsed *v = NULL;
+	size_t n = 0, cap = 0;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - buf) : len;
+		const char *line = buf + pos;
+		size_t ll = end - pos;
+		pos = end + 1;
+		lineno++;
+		size_t i = 0;
+		while (i < ll && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+			i++;
+		if (i == ll || line[i] == '#')
+			continue;
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4;
+			struct parsed *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			v = nv;
+		}
+		char why[256];
+		memset(&v[n], 0, sizeof(v[n]));
+		rc = spec_parse(line, ll, e->online_cpus, &v[n].spec, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "line %u: %s", lineno, why);
+			goto fail;
+		}
+		rc = chan_check_wiring(e, &v[n].spec, owner, why, sizeof(why));
+		if (rc < 0) {
+			spec_free(&v[n].spec);
+			snprintf(err, errlen, "line %u: %s", lineno, why);
+			goto fail;
+		}
+		if (v[n].spec.kind == TASK_THREAD)
+			v[n].nthread = v[n].spec.count;
+		else
+			v[n].nproc = v[n].spec.count;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no task line in the write");
+		rc = -EINVAL;
+		goto fail;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		spec_free(&v[i].spec);
+	free(v);
+	return rc;
+}
+
+int engine_run_as(struct engine *e, const struct cred *who, const struct cred **drop,
+		  struct owner *owner, char *err, size_t errlen)
+{
+	*drop = NULL;
+	*owner = e->self;
+	if (!who)
+		return 0;
+	*owner = (struct owner){ .uid = who->uid, .gid = who->gid };
+	switch (access_cred_plan(e->self.uid, who)) {
+	case CRED_KEEP:
+		return 0;
+	case CRED_REFUSE:
+		snprintf(err, errlen, "uid %u may not start work here: pcfs runs as uid %u, not "
+			 "root, so it would run as uid %u", (unsigned)who->uid,
+			 (unsigned)e->self.uid, (unsigned)e->self.uid);
+		return -EACCES;
+	case CRED_DROP:
+		break;
+	}
+	if (who->ngroups < 0) {
+		snprintf(err, errlen, "uid %u: its supplementary groups cannot be read (or are "
+			 "more than %d): its work would not run with exactly its groups",
+			 (unsigned)who->uid, CRED_GROUPS_MAX);
+		return -EACCES;
+	}
+	*drop = who;
+	return 0;
+}
+
+/* Start the reserved tasks of a write, in its order: each run of process
+ * lines together (spawn_processes starts them several at a time), each
+ * thread line in its own host. */
+static void start_all(struct engine *e, const struct parsed *lines, size_t nlines,
+		      struct task **tasks, size_t total, const struct cred *drop)
+{
+	const struct task_spec **specs = malloc(total * sizeof(*specs));
+	size_t k = 0, run = 0;   /* tasks[run..k) are processes not started yet */
+	for (size_t i = 0; i < nlines; i++) {
+		const struct task_spec *s = &lines[i].spec;
+		if (s->kind == TASK_THREAD) {
+			if (k > run)
+				spawn_processes(e, specs + run, tasks + run, (unsigned)(k - run), drop);
+			spawn_thread_tasks(e, s, tasks + k, s->count, drop);
+			k += s->count;
+			run = k;
+		} else if (specs) {
+			for (unsigned c = 0; c < s->count; c++)
+				specs[k++] = s;
+		} else {       /* no room for the list: one line at a time */
+			const struct task_spec *one[1] = { s };
+			for (unsigned c = 0; c < s->count; c++, k++)
+				spawn_processes(e, one, tasks + k, 1, drop);
+			run = k;
+		}
+	}
+	if (k > run)
+		spawn_processes(e, specs + run, tasks + run, (unsigned)(k - run), drop);
+	free(specs);
+}
+
+int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *ids_out,
+		 char *err, size_t errlen)
+{
+	return engine_spawn_as(e, NULL, buf, len, ids_out, err, errlen);
+}
+
+int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, size_t len,
+		    struct strbuf *ids_out, char *err, size_t errlen)
+{
+	struct parsed *lines = NULL;
+	size_t nlines = 0;
+	const struct cred *drop;
+	struct owner owner;
+	int rc = engine_run_as(e, who, &drop, &owner, err, errlen);
+	if (rc == 0)
+		rc = parse_all(e, &owner, buf, len, &lines, &nlines, err, errlen);
+	if (rc < 0) {
+		pthread_mutex_lock(&e->lock);
+		e->st.refused++;
+		pthread_mutex_unlock(&e->lock);
+		return rc;   /* the caller logs the refusal with its reason */
+	}
+
+	unsigned nproc = 0, nthread = 0;
+	for (size_t i = 0; i < nlines; i++) {
+		nproc += lines[i].nproc;
+		nthread += lines[i].nthread;
+	}
+
+	/* Reserve: allocate every task and check limits before starting any. */
+	size_t total = (size_t)nproc + nthread;
+	struct task **tasks = calloc(total, sizeof(*tasks));
+	if (!tasks) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&e->lock);
+	rc = check_limits_locked(e, nproc, nthread, err, errlen);
+	if (rc == 0) {
+		size_t k = 0;
+		for (size_t i = 0; i < nlines && rc == 0; i++) {
+			for (unsigned c = 0; c < lines[i].spec.count; c++) {
+				struct task *t = task_new(e, &lines[i].spec, &owner);
+				if (!t) {
+					rc = -ENOMEM;
+					snprintf(err, errlen, "out of memory");
+					break;
+				}
+				tasks[k++] = t;
+			}
+		}
+		if (rc == 0) {
+			for (size_t k2 = 0; k2 < total; k2++) {
+				task_link(e, tasks[k2]);
+				tasks[k2]->counted = true;   /* live from now on */
+			}
+			e->st.started += total;
+			e->st.running += total;
+			e->st.live_processes += nproc;
+			e->st.live_threads += nthread;
+		} else {
+			for (size_t k2 = 0; k2 < total && tasks[k2]; k2++)
+				task_destroy(e, tasks[k2]);   /* their ids are never reused */
+		}
+	}
+	if (rc < 0)
+		e->st.refused++;
+	pthread_mutex_unlock(&e->lock);
+	if (rc < 0)
+		goto out;
+
+	/* Ids first: a task that fails at once may be forgotten at once. */
+	uint64_t first = tasks[0]->id, last = tasks[total - 1]->id;
+	for (size_t j = 0; j < total; j++)
+		sb_printf(ids_out, "%llu\n", (unsigned long long)tasks[j]->id);
+	start_all(e, lines, nlines, tasks, total, drop);
+	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu, uid %u%s): %s%s", total,
+		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
+		(unsigned)owner.uid, drop ? ", dropped from root" : "",
+		lines[0].spec.line, nlines > 1 ? " ..." : "");
+	pthread_mutex_lock(&e->lock);
+	/* the rooms hear of them now that they have pids (persist journals
+	 * them; one that ended already was told of as it ended, and may be
+	 * forgotten: look each up) */
+	for (uint64_t id = first; id <= last; id++) {
+		struct task *t = task_find(e, id);
+		if (t)
+			task_started(e, t);
+	}
+	engine_notify_locked(e, OBJ_STATS, 0);
+	pthread_mutex_unlock(&e->lock);
+	engine_flush_notify(e);
+out:
+	free(tasks);
+	for (size_t i = 0; i < nlines; i++)
+		spec_free(&lines[i].spec);
+	free(lines);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/* exec.h - the exec room as the others see it: how a task comes to life.
+ * What engine.c lists (exec_room), and what pools use to start their own
+ * worker processes and commands.
+ */
+#ifndef PCFS_EXEC_H
+#define PCFS_EXEC_H
+
+#include "core/core.h"
+
+extern const struct room exec_room;
+
+/* How work for `who` (NULL: the daemon's user) runs: *drop is who to become
+ * in the child (NULL: stay the daemon), *owner who owns it.  -EACCES with
+ * the reason when it cannot run as them. */
+int engine_run_as(struct engine *e, const struct cred *who, const struct cred **drop,
+		  struct owner *owner, char *err, size_t errlen);
+
+/* Start a pcfs-worker host process with fd 3 = one end of a new SOCK_SEQPACKET
+ * pair; *sock gets the other (non-blocking).  Returns the pid or -errno.
+ * Caller holds reap_lock for reading (or is the reaper).  drop: become it in
+ * the child before exec (NULL: stay the daemon); nice: applied in the child
+ * after the drop (WIRE_NO_NICE: none). */
+pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
+		 const struct cred *drop, int64_t nice, int *sock);
+
+/* A command (PATH search) with fds as 0, 1, 2, as `drop` (not NULL): the
+ * clone + exec posix_spawn would make, with the credential drop between.
+ * Returns the pid or -errno.  Caller holds reap_lock for reading. */
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
+		   const struct cred *drop);
+
+#endif
