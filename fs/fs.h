@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cmdtab.h"
 #include "emit.h"
 #include "engine.h"
 #include "strbuf.h"
@@ -316,12 +317,14 @@ void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off)
 int handle_ready(struct fs *fs, struct handle *h);
 void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
 void handle_reply_err(struct handle *h, fuse_req_t req, int err);
-/* Run each command line of a control write through run(fs, obj, cmd, ...):
- * blank lines are skipped, a line with a control character or over 255
- * bytes is refused, and a write with no command at all is EINVAL. */
+/* Run each command line of a control write through run(fs, obj, cmd, ...),
+ * split by cmd_each_line (cmdtab.h): blank lines and # comments are skipped;
+ * a line with a control character or over CMD_LINE_MAX bytes, a write with
+ * no command, or more than how->max_cmds (how NULL: any number) refuse the
+ * whole write with EINVAL before any line runs. */
 typedef int (*cmd_fn)(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen);
-int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len, cmd_fn run,
-		 char *err, size_t errlen);
+int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len,
+		 const struct cmd_write *how, cmd_fn run, char *err, size_t errlen);
 /* The `uid`, `gid` and `owner` (user name, null if it has none) lines of a
  * status file. */
 void emit_owner(struct fs *fs, struct emit *e, const struct owner *o);

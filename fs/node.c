@@ -186,32 +186,22 @@ int handle_add_id(struct handle *h, uint64_t id)
 	return 0;
 }
 
-int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len, cmd_fn run,
-		 char *err, size_t errlen)
+/* cmd_each_line's context: which object, and what runs each line. */
+struct run_ctx {
+	struct fs *fs;
+	uint64_t obj;
+	cmd_fn run;
+};
+
+static int run_one(void *ctx, const char *line, char *err, size_t errlen)
 {
-	char cmd[256];
-	size_t pos = 0, n, ncmds = 0;
-	for (const char *line; (line = next_line(buf, len, &pos, &n));) {
-		if (line_is_blank(line, n))
-			continue;
-		ncmds++;
-		if (line_has_ctrl(line, n)) {
-			snprintf(err, errlen, "a control character in the command");
-			return -EINVAL;
-		}
-		if (n >= sizeof(cmd)) {
-			snprintf(err, errlen, "command too long");
-			return -EINVAL;
-		}
-		memcpy(cmd, line, n);
-		cmd[n] = '\0';
-		int rc = run(fs, obj, cmd, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	if (!ncmds) {
-		snprintf(err, errlen, "no command in the write");
-		return -EINVAL;
-	}
-	return 0;
+	const struct run_ctx *r = ctx;
+	return r->run(r->fs, r->obj, line, err, errlen);
+}
+
+int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len,
+		 const struct cmd_write *how, cmd_fn run, char *err, size_t errlen)
+{
+	struct run_ctx r = { fs, obj, run };
+	return cmd_each_line(buf, len, how, run_one, &r, err, errlen);
 }

@@ -199,27 +199,15 @@ static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 }
 
 /* ctl: one command per line ("close", "capacity=N"). */
+static int chan_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen)
+{
+	return engine_chan_ctl(fs->eng, obj, cmd, err, errlen);
+}
+
 static int store_chan_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 			  const struct caller *c, char *err, size_t errlen)
 {
-	char line[256];
-	for (size_t pos = 0; pos < len;) {
-		const char *nl = memchr(buf + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - buf) : len, n = end - pos;
-		if (n >= sizeof(line)) {
-			snprintf(err, errlen, "command too long");
-			return -EINVAL;
-		}
-		memcpy(line, buf + pos, n);
-		line[n] = '\0';
-		pos = end + 1;
-		if (strspn(line, " \t\r") == n)
-			continue;
-		int rc = engine_chan_ctl(fs->eng, h->obj, line, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	return run_commands(fs, h->obj, buf, len, NULL, chan_cmd, err, errlen);
 }
 
 static const struct row chan_rows[] = {

@@ -83,7 +83,7 @@ static int pool_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, siz
 static int store_pool_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 			  const struct caller *c, char *err, size_t errlen)
 {
-	return run_commands(fs, h->obj, buf, len, pool_cmd, err, errlen);
+	return run_commands(fs, h->obj, buf, len, NULL, pool_cmd, err, errlen);
 }
 
 static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
@@ -443,19 +443,19 @@ static int store_cancel(struct fs *fs, struct handle *h, const char *buf, size_t
 	return rc;
 }
 
+/* ctl: one command per write ("term", "kill", "signal N|NAME"). */
+static int future_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen)
+{
+	return engine_future_ctl(fs->eng, FUTURE_POOL(obj), FUTURE_ID(obj), cmd, err, errlen);
+}
+
 static int store_fctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 		      const struct caller *c, char *err, size_t errlen)
 {
-	char line[128];
-	size_t n = len && buf[len - 1] == '\n' ? len - 1 : len;
-	if (n >= sizeof(line) || memchr(buf, '\n', n)) {
-		snprintf(err, errlen, "one command per write (term, kill, signal N|NAME)");
-		return -EINVAL;
-	}
-	memcpy(line, buf, n);
-	line[n] = '\0';
-	return engine_future_ctl(fs->eng, FUTURE_POOL(h->obj), FUTURE_ID(h->obj), line, err,
-				 errlen);
+	static const struct cmd_write one = {
+		.max_cmds = 1, .usage = "term, kill, signal N|NAME",
+	};
+	return run_commands(fs, h->obj, buf, len, &one, future_cmd, err, errlen);
 }
 
 static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)

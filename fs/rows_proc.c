@@ -271,7 +271,7 @@ static int task_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, siz
 static int store_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
 		     const struct caller *c, char *err, size_t errlen)
 {
-	return run_commands(fs, h->obj, buf, len, task_cmd, err, errlen);
+	return run_commands(fs, h->obj, buf, len, NULL, task_cmd, err, errlen);
 }
 
 /* ---- memory and scheduling (engine/sample.c, engine/cowtask.c) ---- */
