@@ -1,26 +1,227 @@
-/* pools_int.h - the pools room's own: the pool and future model (pool.c) and
- * the Slurm executor's poller (slurm.c).  Included by those files only.
+/* pools_int.h - the pools room's own, shared by its files only:
+ *   pool.c        the pool and future model: queues, fates, the API, the row
+ *   workers.c     the local executor's workers: slots, hosts, their messages
+ *   handing.c     the local executor's pipelining: futures handed to slots ahead
+ *   slurm_exec.c  the Slurm executor: futures as jobs, the poller's side
+ *   slurm.c       the Slurm poller (its own thread)
+ *   ctl.c         pools/NAME/ctl and futures/N/ctl
+ *   journal.c     pools and futures in the [state] dir's journal, and replay
  * Everything runs with `lock` held unless said otherwise.
  */
 #ifndef PCFS_POOLS_INT_H
 #define PCFS_POOLS_INT_H
+
+#include <time.h>
 
 #include "pools.h"
 #include "slurm.h"
 
 struct run_sender;
 struct slurm;
+struct pool;
+struct future;
+
+/* An executor: where a pool's futures run.  Every pool has one (executor=,
+ * by name in pool.c's `executors` table).  To add one, write NAME.c with its
+ * `struct executor` and add a row to that table.  All with `lock` held. */
+struct executor {
+	const char *name;               /* executor=NAME */
+	bool job_options;               /* lines and ctl take Slurm's job options */
+	/* Hand out what is pending (the pool is neither paused nor held). */
+	void (*dispatch)(struct engine *e, struct pool *p);
+	/* workers= or the work there is changed: start or retire workers. */
+	void (*workers)(struct engine *e, struct pool *p);
+	/* The pool leaves it, or changes its kind of worker: idle workers go. */
+	void (*retire_all)(struct engine *e, struct pool *p);
+	/* For status: workers ready, and busy. */
+	void (*load)(const struct pool *p, unsigned *ready, unsigned *busy);
+	/* ctl term/kill/signal on a running future: 0 or -errno. */
+	int (*signal)(struct engine *e, struct pool *p, struct future *f, int sig);
+	/* A pending future was cancelled: what it waits in outside the pool
+	 * (a Slurm job) goes too.  NULL: nothing to do. */
+	void (*cancelled)(struct engine *e, struct pool *p, struct future *f);
+	/* Replay: f was in flight in job `job` when the daemon stopped; watch it
+	 * again (true) or let the pool decide its fate (false).  NULL: false. */
+	bool (*readopt)(struct engine *e, struct pool *p, struct future *f, uint64_t job);
+	/* The restore is done: look again at work in flight elsewhere. */
+	void (*resume)(struct engine *e, struct pool *p);
+};
+extern const struct executor local_executor, slurm_executor;
+const struct executor *executor_by_name(const char *name);
 
 /* The room's state (e->pools). */
 struct pools {
 	struct pool *first;            /* every pool, newest first */
 	uint64_t next_id;
 	size_t n;
-	struct run_sender *runs;       /* W_PW_RUN batches being built */
+	struct run_sender *runs;       /* W_PW_RUN batches being built (handing.c) */
 	struct slurm *slurm;           /* the Slurm poller, NULL until a pool uses it */
 };
 
-/* pool.c, for slurm.c: futures of Slurm pools.  All with `lock` held. */
+
+struct future {
+	uint64_t id;
+	struct future *qnext;          /* the pending queue, or its slot's (at_host) */
+	enum future_state state;
+	/* handed to a slot, not started (still FUT_PENDING, not in the pool's queue) */
+	bool at_host;
+	bool revoking;                 /* a W_PW_REVOKE is out for it */
+	bool cancel_wanted;            /* ...to cancel it (else it goes back in the queue) */
+	unsigned hslot;                /* the slot it was handed to */
+	uint64_t ticket;               /* which handing: a revoke's answer names it */
+	int exitcode;
+	char *error;                   /* NULL until there is one */
+	char *line;
+	char *env;                     /* packed K=V\0... from env=, or NULL */
+	char *stdin_chan, *stdout_chan; /* stdin=/stdout= channels (exec/sh), or NULL */
+	size_t envlen;
+	unsigned attempts, retries;
+	int64_t timeout_ms;
+	int timer_fd, timer_stage;
+	bool timed_out, stopped;       /* stopped: by ctl term/kill (never retried) */
+	int stop_sig;
+	unsigned slot;
+	uint64_t task;
+	pid_t child;
+	int64_t cpu_us;
+	struct timespec submitted, started, ended;
+	struct outbuf out[3];
+	/* Slurm pools (slurm.c): the job's options and id */
+	struct slurm_opts sopt;
+	uint64_t job;                  /* 0 until sbatch answers */
+	bool sl_submitting;            /* handed to the poller, no job id yet */
+	bool sl_gone;                  /* Slurm said the job ended: no longer in flight */
+	int sl_signal;                 /* a scancel to send: > 0 --signal, < 0 plain; 0 none */
+};
+
+struct pslot {
+	unsigned n;                    /* 1-based */
+	struct host *host;
+	uint64_t task;                 /* the worker's /procs id */
+	struct future *running;
+	struct future *qhead, *qtail;  /* handed to it, not started, in order */
+	unsigned nq;
+	bool ready;                    /* its thread said W_PW_READY */
+	bool retiring;                 /* being removed by a resize or a close */
+	bool emptying;                 /* a process slot told W_PW_SLOTS 0: gone at W_PW_GONE */
+};
+
+struct pool {
+	uint64_t id;
+	char name[POOL_NAME_MAX + 1];
+	struct pool *next;
+	enum task_kind type;
+	bool gil, paused;
+	bool held;                     /* restored, the restore not done: nothing is handed out,
+					  submitted to Slurm or watched there (pool_replay_done) */
+	enum pool_state state;
+	unsigned target;               /* workers= */
+
+	struct future **fut;           /* by id - 1 */
+	size_t nfut, capfut;
+	struct future *qhead, *qtail;
+	size_t queued;
+	size_t prefetched;             /* pending futures handed to slots (at_host) */
+	uint64_t tickets;
+	int64_t avg_run_ns;            /* recent futures' run time (EWMA), 0: none yet */
+	bool dispatch_pending;         /* a host's messages freed room: hand out after them */
+	int balance_fd;                /* timerfd: look at rebalancing again (-1 until needed) */
+	uint64_t *done_order;          /* completion order */
+	size_t ndone, capdone;
+	uint64_t running, ndone_ok, nfailed, ncancelled;
+
+	struct pslot **slots;          /* by slot number - 1; NULL when removed */
+	size_t nslots;
+	struct host *thread_host;      /* thread pools: the one host */
+	unsigned failed_starts;        /* workers that died before ever being ready */
+	struct timespec first_submit;
+	/* finishing rate: futures done in the last window */
+	struct timespec rate_t0;
+	uint64_t rate_n0;
+	double rate;
+	const struct executor *ex;      /* executor=: local, or slurm (futures are jobs;
+					 * workers= bounds the jobs in flight) */
+	struct slurm_opts sopt;
+	uint64_t sl_inflight;          /* submitted (or being submitted), not yet ended in Slurm */
+	/* who created it: its owner, and the credentials its work runs with */
+	struct owner owner;
+	struct cred *cred;             /* owned; NULL: the daemon's own */
+};
+
+
+/* ---- pool.c: the model ---------------------------------------------------------- */
+bool fut_final(const struct future *f);
+double ts_since(struct timespec a, struct timespec b);   /* 0 if a is unset */
+struct timespec mono_now(void);
+struct pool *pool_by_id(struct engine *e, uint64_t id);
+struct pool *pool_by_name(struct engine *e, const char *name);
+bool pool_name_valid(const char *name);
+struct future *fut_get(struct pool *p, uint64_t id);
+/* How the pool's work runs: as its owner (drop), or as the daemon. */
+int pool_run_as(struct engine *e, const struct pool *p, const struct cred **drop, char *err,
+		size_t errlen);
+void notify_future(struct engine *e, struct pool *p, struct future *f);
+void fut_set_error(struct future *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The pending queue: front puts it first in line (a retry). */
+void fut_enqueue(struct pool *p, struct future *f, bool front);
+struct future *fut_dequeue(struct pool *p);
+void fut_unqueue(struct pool *p, struct future *f);
+/* f reached its final state: counted, listed in `completed`, journaled. */
+void record_final(struct engine *e, struct pool *p, struct future *f);
+void cancel_pending(struct engine *e, struct pool *p, struct future *f, const char *why);
+/* A run of f ended, on any executor (code >= 0 exit status, < 0 signal;
+ * why: a failure's reason, NULL for the code's): done, failed, or retried. */
+void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
+		  const char *why);
+/* A pool shut down with nothing left becomes closed. */
+void maybe_close(struct engine *e, struct pool *p);
+/* Hand out what is pending through its executor, unless paused or held. */
+void pool_dispatch(struct engine *e, struct pool *p);
+int parse_pool_line(struct engine *e, bool slurm, const char *line, size_t len,
+		    struct task_spec *spec, struct slurm_opts *lo, char *err, size_t errlen);
+struct future *fut_new(const char *line);
+int fut_apply_spec(struct future *f, const struct task_spec *s, const struct slurm_opts *pool_opts,
+		   const struct slurm_opts *line_opts, bool slurm);
+
+/* ---- workers.c: the local executor's workers ---------------------------------------- */
+extern const struct host_ops pool_host_ops;
+unsigned live_slots(const struct pool *p);
+/* Start workers up to workers= (a process pool: one host each). */
+void ensure_workers(struct engine *e, struct pool *p);
+void retire_over_target(struct engine *e, struct pool *p);
+/* Let every idle worker go (busy ones go when their future ends). */
+void retire_all(struct engine *e, struct pool *p);
+void pool_timer_fired(struct engine *e, uint64_t key);
+
+/* ---- handing.c: futures handed to slots ahead ---------------------------------------- */
+/* The local executor's dispatch: hand pending futures to slots with room. */
+void local_dispatch(struct engine *e, struct pool *p);
+void run_sender_free(struct engine *e);
+void slot_hand(struct pool *p, struct pslot *s, struct future *f);
+void slot_unlink(struct pool *p, struct pslot *s, struct future *f);
+void slot_unhand(struct pool *p, struct pslot *s, struct future *f);
+void pool_rebalance(struct engine *e, struct pool *p, struct timespec now);
+void fut_fail_unrun(struct engine *e, struct pool *p, struct future *f, const char *why);
+void future_started(struct engine *e, struct pool *p, struct pslot *s, struct future *f);
+void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future *f, int code,
+	       const char *why);
+/* Ask for every future handed to a slot back (to cancel it, or into the queue). */
+void revoke_handed(struct pool *p, bool cancel);
+/* Cancel a future handed to a slot (waits for its worker, lock released). */
+int cancel_at_host(struct engine *e, struct pool *p, struct future *f);
+
+/* ---- journal.c: the [state] dir's records ------------------------------------------- */
+extern const struct journal_client pools_journal;
+void fut_prefix(const struct pool *p, char *buf, size_t len);
+void journal_pool(struct engine *e, const char *kind, const struct pool *p, const char *line);
+void journal_created(struct engine *e, const struct pool *p);
+void journal_submitted(struct engine *e, struct pool *p, struct future *f);
+void journal_running(struct engine *e, struct pool *p, struct future *f);
+void journal_requeued(struct engine *e, struct pool *p, struct future *f);
+void journal_job(struct engine *e, struct pool *p, struct future *f);
+void journal_final(struct engine *e, struct pool *p, struct future *f);
+
+/* ---- slurm_exec.c, for slurm.c: futures of Slurm pools.  All with `lock` held. */
 struct slurm_submit {                /* a future to submit: copied out of the pool */
 	uint64_t pool, fut;
 	char pool_name[POOL_NAME_MAX + 1];

@@ -95,13 +95,19 @@ out=$("$PCFS" -f -o allow_other,allow_root "$WORKDIR" 2>&1); rc=$?
 expect "-o allow_other,allow_root is refused (exit 2)" "$rc" "2"
 expect_match "... saying why" "$out" 'allow_other and allow_root: give one of them'
 
-# several settings on one ctl line are executor options; type= is not one,
-# and /log says so rather than naming only Slurm's options
+# several settings on one ctl line apply together, as a task line's options
+# do; one bad setting refuses the whole line, and nothing of it applies
 mkdir "$M/pools/multi"
-expect "workers=4 type=thread on one line: EINVAL" \
-	"$(write_err "$M/pools/multi/ctl" 'workers=4 type=thread')" "Invalid argument"
-check "... and /log says type= goes on a line of its own" \
-	grep -q "type= goes on a line of its own" "$M/log"
+expect "workers=4 type=thread on one line: applied" \
+	"$(write_err "$M/pools/multi/ctl" 'workers=4 type=thread')
+$(grep -E '^(type|workers):' "$M/pools/multi/status")" "
+type: thread
+workers: 4"
+expect "workers=2 gil=2: EINVAL" "$(write_err "$M/pools/multi/ctl" 'workers=2 gil=2')" "Invalid argument"
+expect "... and workers= did not apply either" "$(grep '^workers:' "$M/pools/multi/status")" "workers: 4"
+check "... /log says why" grep -q "gil= is 0 or 1" "$M/log"
+expect "a command among settings: EINVAL" "$(write_err "$M/pools/multi/ctl" 'workers=2 pause')" "Invalid argument"
+check "... /log says so" grep -q "'pause' goes on a line of its own" "$M/log"
 rmdir "$M/pools/multi"
 
 # max_pools: pools up to the limit, then ENOSPC with the reason in /log

@@ -1,0 +1,311 @@
+/* ctl.c - pools/NAME/ctl and pools/NAME/futures/N/ctl, each parsed by one
+ * command table (cmdtab.h).
+ *
+ * A pool's ctl line is either one command (shutdown [cancel], pause, resume)
+ * or any number of settings (workers=, type=, gil=, executor= and the Slurm
+ * job options), as a task line takes several options: `type=thread
+ * workers=3` is one line.  The table's handlers only check a value and stage
+ * it; what depends on the pool (is it busy?) is checked under the lock, and
+ * then everything staged applies, or nothing does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pools_int.h"
+#include "cmdtab.h"
+
+/* ---- pools/NAME/ctl ---------------------------------------------------------------- */
+
+enum pool_op { OP_NONE, OP_SHUTDOWN, OP_SHUTDOWN_CANCEL, OP_PAUSE, OP_RESUME };
+
+/* What one line asks for; unset fields leave the pool as it is. */
+struct pool_stage {
+	unsigned workers;              /* 0: unchanged */
+	int type;                      /* -1, or an enum task_kind */
+	int gil;                       /* -1, 0, 1 */
+	const struct executor *ex;     /* NULL: unchanged */
+	struct slurm_opts sopt;        /* the pool's options, the line's applied */
+	enum pool_op op;
+};
+
+static int set_workers(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (parse_uint(argv[1], 4096, &v) < 0 || v == 0) {
+		snprintf(err, errlen, "workers= takes 1..4096");
+		return -EINVAL;
+	}
+	((struct pool_stage *)ctx)->workers = (unsigned)v;
+	return 0;
+}
+
+static int set_type(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct pool_stage *st = ctx;
+	if (!strcmp(argv[1], "process"))
+		st->type = TASK_PROCESS;
+	else if (!strcmp(argv[1], "thread"))
+		st->type = TASK_THREAD;
+	else {
+		snprintf(err, errlen, "type= is process or thread");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_gil(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	if (strcmp(argv[1], "0") && strcmp(argv[1], "1")) {
+		snprintf(err, errlen, "gil= is 0 or 1");
+		return -EINVAL;
+	}
+	((struct pool_stage *)ctx)->gil = argv[1][0] == '1';
+	return 0;
+}
+
+static int set_executor(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	const struct executor *ex = executor_by_name(argv[1]);
+	if (!ex) {
+		snprintf(err, errlen, "executor= is local or slurm");
+		return -EINVAL;
+	}
+	if (ex->job_options && !slurm_available(err, errlen))
+		return -EINVAL;
+	((struct pool_stage *)ctx)->ex = ex;
+	return 0;
+}
+
+static int set_slurm_option(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	int rc = slurm_opt_apply(&((struct pool_stage *)ctx)->sopt, argv[0], argv[1], err, errlen);
+	return rc < 0 ? rc : 0;
+}
+
+static int cmd_shutdown(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	if (argc == 2 && strcmp(argv[1], "cancel")) {
+		snprintf(err, errlen, "shutdown takes nothing, or cancel");
+		return -EINVAL;
+	}
+	((struct pool_stage *)ctx)->op = argc == 2 ? OP_SHUTDOWN_CANCEL : OP_SHUTDOWN;
+	return 0;
+}
+
+static int cmd_pause(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	((struct pool_stage *)ctx)->op = OP_PAUSE;
+	return 0;
+}
+
+static int cmd_resume(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	((struct pool_stage *)ctx)->op = OP_RESUME;
+	return 0;
+}
+
+static const struct cmdtab pool_ctl_tab[] = {
+	{ "workers=", 1, 1, set_workers, "workers=N" },
+	{ "type=", 1, 1, set_type, "type=process|thread" },
+	{ "gil=", 1, 1, set_gil, "gil=0|1" },
+	{ "executor=", 1, 1, set_executor, "executor=local|slurm" },
+	{ "partition=", 1, 1, set_slurm_option, "partition=NAME" },
+	{ "account=", 1, 1, set_slurm_option, "account=NAME" },
+	{ "mem=", 1, 1, set_slurm_option, "mem=SIZE" },
+	{ "cpus=", 1, 1, set_slurm_option, "cpus=N" },
+	{ "slurm_time=", 1, 1, set_slurm_option, "slurm_time=DUR" },
+	{ "shutdown", 0, 1, cmd_shutdown, "shutdown [cancel]" },
+	{ "pause", 0, 0, cmd_pause, "pause" },
+	{ "resume", 0, 0, cmd_resume, "resume" },
+};
+
+static bool pool_busy(const struct pool *p)
+{
+	return p->running || p->queued || p->prefetched || p->sl_inflight;
+}
+
+/* The kind of worker the line leaves: gil= holds only for threads, so a
+ * pool made a process pool without a gil= of its own drops it. */
+static void staged_kind(const struct pool *p, const struct pool_stage *st, enum task_kind *type,
+			bool *gil)
+{
+	*type = st->type >= 0 ? (enum task_kind)st->type : p->type;
+	*gil = st->gil >= 0 ? st->gil : (*type == TASK_THREAD && p->gil);
+}
+
+/* What the staged line may not do to this pool now (lock held). */
+static int stage_check(const struct pool *p, const struct pool_stage *st, char *err,
+		       size_t errlen)
+{
+	enum task_kind type;
+	bool gil;
+	staged_kind(p, st, &type, &gil);
+	if ((type != p->type || gil != p->gil) && pool_busy(p)) {
+		snprintf(err, errlen, "type= and gil= change only while nothing is queued or running");
+		return -EBUSY;
+	}
+	if (gil && type != TASK_THREAD) {
+		snprintf(err, errlen, "gil=1 applies to thread pools (set type=thread first)");
+		return -EINVAL;
+	}
+	if (st->ex && st->ex != p->ex && pool_busy(p)) {
+		snprintf(err, errlen, "executor= changes only while nothing is queued or running");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* A new executor, or a new kind of worker: the idle workers go; new ones
+ * start on the next submit. */
+static void stage_apply_kind(struct engine *e, struct pool *p, const struct pool_stage *st)
+{
+	enum task_kind type;
+	bool gil;
+	staged_kind(p, st, &type, &gil);
+	const struct executor *ex = st->ex ? st->ex : p->ex;
+	if (ex == p->ex && type == p->type && gil == p->gil)
+		return;
+	if (p->ex->retire_all)
+		p->ex->retire_all(e, p);
+	if (ex != p->ex)
+		log_add(e, LOG_LVL_INFO, "pool %s: executor=%s", p->name, ex->name);
+	p->ex = ex;
+	p->type = type;
+	p->gil = gil;
+}
+
+static void stage_apply_op(struct engine *e, struct pool *p, enum pool_op op)
+{
+	struct future *f;
+	switch (op) {
+	case OP_NONE:
+		return;
+	case OP_SHUTDOWN:
+	case OP_SHUTDOWN_CANCEL:
+		if (p->state == POOL_RUNNING)
+			p->state = POOL_SHUTDOWN;
+		if (op == OP_SHUTDOWN_CANCEL) {
+			while ((f = fut_dequeue(p)))
+				cancel_pending(e, p, f, "cancelled by shutdown");
+			/* those handed to slots are cancelled as their workers
+			 * give them back (the ones that started first run) */
+			revoke_handed(p, true);
+		}
+		maybe_close(e, p);
+		return;
+	case OP_PAUSE:
+		p->paused = true;
+		revoke_handed(p, false);   /* nothing more starts: back to the queue */
+		return;
+	case OP_RESUME:
+		p->paused = false;
+		return;
+	}
+}
+
+/* Everything the line staged, or nothing (reap_lock and lock held). */
+static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage *st,
+		       char *err, size_t errlen)
+{
+	int rc = stage_check(p, st, err, errlen);
+	if (rc < 0)
+		return rc;
+	stage_apply_kind(e, p, st);
+	p->sopt = st->sopt;
+	if (st->workers) {
+		p->target = st->workers;
+		p->failed_starts = 0;
+		if (p->ex->workers)
+			p->ex->workers(e, p);
+	}
+	stage_apply_op(e, p, st->op);
+	pool_dispatch(e, p);
+	engine_notify_locked(e, OBJ_POOL, p->id);
+	return 0;
+}
+
+int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
+{
+	struct pool_stage st = { .type = -1, .gil = -1 };
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	if (p)
+		st.sopt = p->sopt;   /* the line's Slurm options apply on top */
+	pthread_mutex_unlock(&e->lock);
+	if (!p)
+		return -ENOENT;
+	int rc = cmd_exec(pool_ctl_tab, sizeof(pool_ctl_tab) / sizeof(pool_ctl_tab[0]), line, &st,
+			  err, errlen);
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&e->reap_lock);
+	pthread_mutex_lock(&e->lock);
+	p = pool_by_id(e, id);
+	rc = p ? stage_apply(e, p, &st, err, errlen) : -ENOENT;
+	if (rc == 0)
+		journal_pool(e, "C", p, line);
+	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+	engine_flush_notify(e);
+	return rc;
+}
+
+/* ---- pools/NAME/futures/N/ctl ------------------------------------------------------ */
+
+static int fut_term(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	*(int *)ctx = SIGTERM;
+	return 0;
+}
+
+static int fut_kill(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	*(int *)ctx = SIGKILL;
+	return 0;
+}
+
+static int fut_signal(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	int sig;
+	if (parse_signal(argv[1], &sig) < 0 || sig < 1 || sig > 64) {
+		snprintf(err, errlen, "signal needs one signal number or name (e.g. 'signal 10', "
+			 "'signal USR1')");
+		return -EINVAL;
+	}
+	*(int *)ctx = sig;
+	return 0;
+}
+
+static const struct cmdtab future_ctl_tab[] = {
+	{ "term", 0, 0, fut_term, "term" },
+	{ "kill", 0, 0, fut_kill, "kill" },
+	{ "signal", 1, 1, fut_signal, "signal N|NAME" },
+};
+
+int engine_future_ctl(struct engine *e, uint64_t pid, uint64_t fid, const char *cmd,
+		      char *err, size_t errlen)
+{
+	int sig = 0;
+	int rc = cmd_exec(future_ctl_tab, sizeof(future_ctl_tab) / sizeof(future_ctl_tab[0]), cmd,
+			  &sig, err, errlen);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, pid);
+	struct future *f = p ? fut_get(p, fid) : NULL;
+	if (!f) {
+		rc = -ENOENT;
+	} else if (f->state != FUT_RUNNING) {
+		snprintf(err, errlen, "future %llu is %s, not running (cancel a pending one)",
+			 (unsigned long long)fid, future_state_name(f->state));
+		rc = -ESRCH;
+	} else {
+		f->stopped = true;
+		f->stop_sig = sig;
+		rc = p->ex->signal(e, p, f, sig);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}

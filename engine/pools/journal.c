@@ -1,0 +1,682 @@
+/* journal.c - pools and futures in the [state] dir's journal (persist).
+ *
+ * Records: P (a pool made), C (a ctl line it took), X (removed), S (a future
+ * submitted, with its line), R (it started on a local worker), J (its Slurm
+ * job id), Q (a run failed and it waits to be retried: the attempts so far;
+ * the R or J before it is over), D (its final state, its output in
+ * DIR/out/pNAME.ID.STREAM).
+ * Replay makes the pools again with the same settings and the futures with
+ * the same ids: final ones as they ended (in the same completion order),
+ * pending ones (retries too) queued again, Slurm ones with a job watched
+ * again, and local ones that were running fail as lost, unless they have a
+ * retry left: the lost run counts as a failed attempt and they are queued
+ * again (the next compaction writes its Q).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pools_int.h"
+#include "persist/persist.h"
+
+void fut_prefix(const struct pool *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "p%s.", p->name);
+}
+
+/* C: a ctl line the pool took; X: it was removed (no line) */
+static void render_pool_line(struct strbuf *sb, const char *kind, const struct pool *p,
+			     const char *line)
+{
+	jr_begin(sb, kind);
+	jr_str(sb, "name", p->name);
+	jr_str(sb, "line", line);
+	jr_end(sb);
+}
+
+void journal_pool(struct engine *e, const char *kind, const struct pool *p,
+			 const char *line)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_pool_line(sb, kind, p, line);
+}
+
+/* P: a pool, with the credentials its work runs with (none: the daemon's) */
+static void render_created(struct strbuf *sb, const struct pool *p)
+{
+	jr_begin(sb, "P");
+	jr_str(sb, "name", p->name);
+	if (p->cred) {
+		jr_u64(sb, "uid", p->cred->uid);
+		jr_u64(sb, "gid", p->cred->gid);
+		if (p->cred->ngroups >= 0) {
+			struct strbuf g = STRBUF_INIT;
+			for (int i = 0; i < p->cred->ngroups; i++)
+				sb_printf(&g, "%s%u", i ? "," : "", (unsigned)p->cred->groups[i]);
+			jr_u64(sb, "ngroups", (uint64_t)p->cred->ngroups);
+			jr_str(sb, "groups", sb_cstr(&g));
+			sb_free(&g);
+		}
+	}
+	jr_end(sb);
+}
+
+void journal_created(struct engine *e, const struct pool *p)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_created(sb, p);
+}
+
+static void fut_record(struct strbuf *sb, const char *kind, const struct pool *p,
+		       const struct future *f)
+{
+	jr_begin(sb, kind);
+	jr_str(sb, "pool", p->name);
+	jr_u64(sb, "id", f->id);
+}
+
+static void render_submitted(struct strbuf *sb, const struct pool *p, const struct future *f)
+{
+	fut_record(sb, "S", p, f);
+	jr_str(sb, "line", f->line);
+	jr_end(sb);
+}
+
+static void render_final(struct strbuf *sb, const struct pool *p, const struct future *f)
+{
+	fut_record(sb, "D", p, f);
+	jr_str(sb, "state", future_state_name(f->state));
+	jr_i64(sb, "code", f->exitcode);
+	jr_u64(sb, "attempts", f->attempts);
+	int64_t run_ns = f->started.tv_sec ? (int64_t)(ts_since(f->started, f->ended) * 1e9) : 0;
+	jr_i64(sb, "run_ns", run_ns);
+	jr_i64(sb, "cpu_us", f->cpu_us);
+	if (f->timed_out)
+		jr_u64(sb, "timed_out", 1);
+	if (f->job)
+		jr_u64(sb, "job", f->job);
+	for (int s = 1; s <= 2; s++)
+		if (f->out[s].dropped)
+			jr_u64(sb, s == 1 ? "dropped1" : "dropped2", f->out[s].dropped);
+	jr_str(sb, "error", f->error);
+	jr_end(sb);
+}
+
+void journal_submitted(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_submitted(sb, p, f);
+}
+
+void journal_running(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	fut_record(sb, "R", p, f);
+	jr_end(sb);
+}
+
+/* Q: attempts that ended; the run in progress (if any) is not one of them */
+static void render_requeued(struct strbuf *sb, const struct pool *p, const struct future *f,
+			    unsigned attempts)
+{
+	fut_record(sb, "Q", p, f);
+	jr_u64(sb, "attempts", attempts);
+	jr_end(sb);
+}
+
+void journal_requeued(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_requeued(sb, p, f, f->attempts);
+}
+
+void journal_job(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	fut_record(sb, "J", p, f);
+	jr_u64(sb, "job", f->job);
+	jr_end(sb);
+}
+
+void journal_final(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	char prefix[POOL_NAME_MAX + 4];
+	fut_prefix(p, prefix, sizeof(prefix));
+	for (int s = 1; s <= 2; s++) {
+		int rc = state_write_output(e, prefix, f->id, s, f->out[s].data, f->out[s].len);
+		if (rc < 0)
+			state_failed(e, "future output", rc);
+	}
+	render_final(sb, p, f);
+}
+
+/* The pool's settings as ctl lines replay understands. */
+static size_t render_settings(struct strbuf *sb, const struct pool *p)
+{
+	char line[512];
+	size_t n = 0;
+	if (p->type == TASK_THREAD) {
+		render_pool_line(sb, "C", p, "type=thread");
+		n++;
+	}
+	if (p->gil) {
+		render_pool_line(sb, "C", p, "gil=1");
+		n++;
+	}
+	int len = p->ex == &local_executor
+		  ? snprintf(line, sizeof(line), "workers=%u", p->target)
+		  : snprintf(line, sizeof(line), "executor=%s workers=%u", p->ex->name, p->target);
+	if (p->ex->job_options)
+		slurm_opts_format(&p->sopt, line + len, sizeof(line) - (size_t)len);
+	render_pool_line(sb, "C", p, line);
+	n++;
+	if (p->paused) {
+		render_pool_line(sb, "C", p, "pause");
+		n++;
+	}
+	return n;
+}
+
+static int by_pool_id(const void *a, const void *b)
+{
+	const struct pool *x = *(struct pool *const *)a, *y = *(struct pool *const *)b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static size_t pool_render_state(struct engine *e, struct strbuf *sb)
+{
+	size_t n = 0, np = 0;
+	struct pool **v = calloc(e->pools->n ? e->pools->n : 1, sizeof(*v));
+	if (!v)
+		return 0;
+	for (struct pool *p = e->pools->first; p && np < e->pools->n; p = p->next)
+		v[np++] = p;
+	qsort(v, np, sizeof(*v), by_pool_id);   /* the order they were made in */
+	for (size_t i = 0; i < np; i++) {
+		struct pool *p = v[i];
+		render_created(sb, p);
+		n++;
+		n += render_settings(sb, p);
+		for (size_t k = 0; k < p->nfut; k++) {
+			struct future *f = p->fut[k];
+			render_submitted(sb, p, f);
+			n++;
+			/* a run in progress (a local one, a Slurm job or its sbatch)
+			 * counted its attempt when it began */
+			bool in_progress = f->state == FUT_RUNNING || f->sl_submitting || f->job;
+			unsigned ended = f->attempts - (in_progress && f->attempts ? 1 : 0);
+			if (!fut_final(f) && ended) {
+				render_requeued(sb, p, f, ended);
+				n++;
+			}
+			if (f->job && !fut_final(f)) {
+				fut_record(sb, "J", p, f);
+				jr_u64(sb, "job", f->job);
+				jr_end(sb);
+				n++;
+			} else if (f->state == FUT_RUNNING) {
+				fut_record(sb, "R", p, f);
+				jr_end(sb);
+				n++;
+			}
+		}
+		for (size_t k = 0; k < p->ndone; k++) {   /* completion order */
+			struct future *f = fut_get(p, p->done_order[k]);
+			if (f) {
+				render_final(sb, p, f);
+				n++;
+			}
+		}
+		if (p->state != POOL_RUNNING) {
+			render_pool_line(sb, "C", p, "shutdown");
+			n++;
+		}
+	}
+	free(v);
+	return n;
+}
+
+/* Is DIR/out/<file> (pNAME.ID.STREAM) the output of a final future? */
+static bool pool_output_known(struct engine *e, const char *file)
+{
+	const char *dot2 = strrchr(file, '.');
+	if (!dot2 || dot2 == file || (strcmp(dot2, ".1") && strcmp(dot2, ".2")))
+		return false;
+	const char *dot1 = dot2 - 1;
+	while (dot1 > file && *dot1 != '.')
+		dot1--;
+	if (dot1 <= file + 1 || (size_t)(dot1 - file - 1) > POOL_NAME_MAX)
+		return false;
+	char name[POOL_NAME_MAX + 1];
+	memcpy(name, file + 1, (size_t)(dot1 - file - 1));
+	name[dot1 - file - 1] = '\0';
+	char *end;
+	uint64_t id = strtoull(dot1 + 1, &end, 10);
+	struct pool *p = end == dot2 ? pool_by_name(e, name) : NULL;
+	struct future *f = p ? fut_get(p, id) : NULL;
+	return f && fut_final(f);
+}
+
+/* ---- replay ---- */
+
+struct rfut {
+	char *line;                    /* S: the line (owned) */
+	char *final;                   /* D: the raw record (owned) */
+	bool running;                  /* R */
+	uint64_t job;                  /* J */
+	unsigned attempts;             /* Q: attempts that ended before a retry */
+};
+
+struct rpool {
+	char name[POOL_NAME_MAX + 1];
+	bool has_cred;                 /* the owner's credentials, from P */
+	struct cred cred;
+	char **ctl;                    /* C lines, in order (owned) */
+	size_t nctl;
+	struct rfut *f;                /* by id - 1 */
+	size_t nf;
+	uint64_t *done;                /* ids, in the order D records came */
+	size_t ndone;
+	bool removed;
+};
+
+struct pool_replay {
+	struct rpool *p;
+	size_t n;
+};
+
+static struct pool_replay *pool_replay_new(void)
+{
+	return calloc(1, sizeof(struct pool_replay));
+}
+
+static void rpool_clear(struct rpool *rp)
+{
+	for (size_t i = 0; i < rp->nctl; i++)
+		free(rp->ctl[i]);
+	for (size_t i = 0; i < rp->nf; i++) {
+		free(rp->f[i].line);
+		free(rp->f[i].final);
+	}
+	free(rp->ctl);
+	free(rp->f);
+	free(rp->done);
+	memset(rp, 0, sizeof(*rp));
+}
+
+static void pool_replay_free(struct pool_replay *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		rpool_clear(&r->p[i]);
+	free(r->p);
+	free(r);
+}
+
+static struct rpool *rpool_find(struct pool_replay *r, const char *name)
+{
+	for (size_t i = r->n; i-- > 0;)      /* the newest of that name */
+		if (!r->p[i].removed && !strcmp(r->p[i].name, name))
+			return &r->p[i];
+	return NULL;
+}
+
+static bool push(void **v, size_t *n, size_t size)
+{
+	void *nv = realloc(*v, (*n + 1) * size);
+	if (!nv)
+		return false;
+	*v = nv;
+	memset((char *)nv + *n * size, 0, size);
+	(*n)++;
+	return true;
+}
+
+static struct rfut *rfut_at(struct rpool *rp, uint64_t id, bool grow)
+{
+	if (!id || id > UINT32_MAX)
+		return NULL;
+	while (grow && rp->nf < id)
+		if (!push((void **)&rp->f, &rp->nf, sizeof(*rp->f)))
+			return NULL;
+	return id <= rp->nf ? &rp->f[id - 1] : NULL;
+}
+
+/* 0 and takes `line` (the raw record) when the record is a pool's; -ENOENT
+ * when it is not a pool's kind; -EINVAL when it is, unreadable. */
+static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
+{
+	const char *k = rec->kind;
+	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
+		return -ENOENT;
+	const char *name = jr_get(rec, k[0] == 'P' || k[0] == 'C' || k[0] == 'X' ? "name" : "pool",
+				  NULL);
+	if (!name || strlen(name) > POOL_NAME_MAX || !pool_name_valid(name))
+		return -EINVAL;
+	struct rpool *rp = rpool_find(r, name);
+	if (k[0] == 'P') {
+		if (rp)
+			rp->removed = true;   /* a stale one of the same name */
+		if (!push((void **)&r->p, &r->n, sizeof(*r->p)))
+			return -EINVAL;
+		rp = &r->p[r->n - 1];
+		snprintf(rp->name, sizeof(rp->name), "%s", name);
+		uint64_t uid, gid, ng;
+		if (jr_get_u64(rec, "uid", &uid) && jr_get_u64(rec, "gid", &gid)) {
+			rp->has_cred = true;
+			rp->cred.uid = (uid_t)uid;
+			rp->cred.gid = (gid_t)gid;
+			rp->cred.ngroups = -1;
+			const char *g = jr_get(rec, "groups", NULL);
+			if (jr_get_u64(rec, "ngroups", &ng) && ng <= CRED_GROUPS_MAX && g) {
+				int gi = 0;
+				for (char *end; *g && gi < (int)ng; g = *end ? end + 1 : end, gi++)
+					rp->cred.groups[gi] = (gid_t)strtoul(g, &end, 10);
+				rp->cred.ngroups = gi;
+			}
+		}
+		free(line);
+		return 0;
+	}
+	if (!rp)
+		return -EINVAL;
+	if (k[0] == 'X') {
+		rp->removed = true;
+		free(line);
+		return 0;
+	}
+	if (k[0] == 'C') {
+		const char *v = jr_get(rec, "line", NULL);
+		char *c = v ? strdup(v) : NULL;
+		if (!c || !push((void **)&rp->ctl, &rp->nctl, sizeof(*rp->ctl))) {
+			free(c);
+			return -EINVAL;
+		}
+		rp->ctl[rp->nctl - 1] = c;
+		free(line);
+		return 0;
+	}
+	uint64_t id;
+	if (!jr_get_u64(rec, "id", &id))
+		return -EINVAL;
+	struct rfut *f = rfut_at(rp, id, k[0] == 'S');
+	if (!f || (k[0] != 'S' && !f->line))
+		return -EINVAL;
+	switch (k[0]) {
+	case 'S': {
+		const char *v = jr_get(rec, "line", NULL);
+		if (!v || f->line || !(f->line = strdup(v)))
+			return -EINVAL;
+		free(line);
+		return 0;
+	}
+	case 'R':
+		f->running = true;
+		free(line);
+		return 0;
+	case 'J':
+		if (!jr_get_u64(rec, "job", &f->job))
+			return -EINVAL;
+		free(line);
+		return 0;
+	case 'Q': {   /* the run (R) or job (J) before it is over */
+		uint64_t a;
+		if (!jr_get_u64(rec, "attempts", &a) || a > UINT32_MAX)
+			return -EINVAL;
+		f->attempts = (unsigned)a;
+		f->running = false;
+		f->job = 0;
+		free(line);
+		return 0;
+	}
+	default:   /* D */
+		if (f->final || !push((void **)&rp->done, &rp->ndone, sizeof(*rp->done)))
+			return -EINVAL;
+		rp->done[rp->ndone - 1] = id;
+		f->final = line;        /* parsed again when applied */
+		return 0;
+	}
+}
+
+/* A future back from its S line (lock held): as submit makes it, but one
+ * future whatever COUNT the line says, and without the limits: it was
+ * admitted once.  A line that no longer parses fails the future. */
+static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
+				  const char *line)
+{
+	struct future *f = fut_new(line ? line : "");
+	if (!f)
+		return NULL;
+	f->id = id;
+	f->sopt = p->sopt;
+	f->submitted = mono_now();
+	struct task_spec spec;
+	struct slurm_opts lo;
+	char why[256] = "";
+	int rc = line ? parse_pool_line(e, p->ex->job_options, line, strlen(line), &spec, &lo, why,
+					 sizeof(why))
+		      : -EINVAL;
+	if (rc == 0) {
+		rc = fut_apply_spec(f, &spec, &p->sopt, &lo, p->ex->job_options);
+		spec_free(&spec);
+	}
+	if (rc < 0) {
+		f->state = FUT_FAILED;
+		f->exitcode = 1;
+		fut_set_error(f, "not restored from the [state] dir: %s", why[0] ? why : "no line");
+	}
+	return f;
+}
+
+static enum future_state fstate_of(const char *name)
+{
+	for (int s = FUT_DONE; s <= FUT_CANCELLED; s++)
+		if (name && !strcmp(name, future_state_name((enum future_state)s)))
+			return (enum future_state)s;
+	return FUT_FAILED;
+}
+
+/* A D record onto its future (lock held). */
+static void apply_final(struct engine *e, struct pool *p, struct future *f, char *raw)
+{
+	struct jrec rec;
+	if (jr_parse(raw, &rec) < 0)
+		return;
+	f->state = fstate_of(jr_get(&rec, "state", NULL));
+	int64_t x = 0;
+	uint64_t u = 0;
+	if (jr_get_i64(&rec, "code", &x))
+		f->exitcode = (int)x;
+	if (jr_get_u64(&rec, "attempts", &u))
+		f->attempts = (unsigned)u;
+	if (jr_get_i64(&rec, "cpu_us", &x))
+		f->cpu_us = x;
+	if (jr_get_u64(&rec, "job", &u))
+		f->job = u;
+	f->timed_out = jr_get_u64(&rec, "timed_out", &u) && u;
+	const char *err = jr_get(&rec, "error", NULL);
+	if (err)
+		fut_set_error(f, "%s", err);
+	char prefix[POOL_NAME_MAX + 4];
+	fut_prefix(p, prefix, sizeof(prefix));
+	for (int s = 1; s <= 2; s++) {
+		state_read_output(e, prefix, f->id, s, &f->out[s]);
+		if (jr_get_u64(&rec, s == 1 ? "dropped1" : "dropped2", &u))
+			f->out[s].dropped += u;
+	}
+	int64_t run_ns = 0;
+	jr_get_i64(&rec, "run_ns", &run_ns);
+	record_final(e, p, f);
+	/* record_final stamped `ended` now: keep the recorded run time */
+	if (run_ns) {
+		int64_t s_ns = (int64_t)f->ended.tv_sec * 1000000000 + f->ended.tv_nsec - run_ns;
+		f->started = (struct timespec){ s_ns / 1000000000, s_ns % 1000000000 };
+	}
+}
+
+/* Replay one pool's ctl lines: pause/resume and shutdown are held back
+ * (futures come first; the pool stays paused until they are all back). */
+static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bool *paused,
+		       bool *shut)
+{
+	for (size_t i = 0; i < rp->nctl; i++) {
+		const char *l = rp->ctl[i];
+		char err[256] = "";
+		if (!strncmp(l, "shutdown", 8))
+			*shut = true;
+		else if (!strcmp(l, "pause"))
+			*paused = true;
+		else if (!strcmp(l, "resume"))
+			*paused = false;
+		else if (engine_pool_ctl(e, id, l, err, sizeof(err)) < 0)
+			log_add(e, LOG_LVL_WARN, "[state] pool %s: '%s' not replayed: %s", rp->name,
+				l, err);
+	}
+}
+
+static size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
+{
+	size_t made = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rpool *rp = &r->p[i];
+		char err[256] = "";
+		uint64_t id;
+		if (rp->removed)
+			continue;
+		if (engine_pool_create_as(e, rp->name, rp->has_cred ? &rp->cred : NULL, err,
+					  sizeof(err)) < 0 ||
+		    engine_pool_find(e, rp->name, &id) < 0) {
+			log_add(e, LOG_LVL_ERROR, "[state] pool %s not restored: %s", rp->name, err);
+			continue;
+		}
+		made++;
+		pthread_mutex_lock(&e->lock);
+		struct pool *p = pool_by_id(e, id);
+		p->paused = true;
+		p->held = true;   /* until the restore is done: pool_replay_done */
+		pthread_mutex_unlock(&e->lock);
+		bool paused = false, shut = false;
+		replay_ctl(e, id, rp, &paused, &shut);
+
+		pthread_rwlock_rdlock(&e->reap_lock);
+		pthread_mutex_lock(&e->lock);
+		p = pool_by_id(e, id);
+		struct future **v = rp->nf ? calloc(rp->nf, sizeof(*v)) : NULL;
+		if (rp->nf && !v) {
+			pthread_mutex_unlock(&e->lock);
+			pthread_rwlock_unlock(&e->reap_lock);
+			continue;
+		}
+		p->fut = v;
+		p->capfut = rp->nf;
+		for (size_t k = 0; k < rp->nf; k++) {
+			struct future *f = fut_restore(e, p, k + 1, rp->f[k].line);
+			if (!f)
+				break;
+			p->fut[p->nfut++] = f;
+		}
+		if (p->nfut)
+			p->first_submit = mono_now();
+		/* final ones, in the order they ended */
+		for (size_t k = 0; k < rp->ndone; k++) {
+			struct future *f = fut_get(p, rp->done[k]);
+			struct rfut *rf = &rp->f[rp->done[k] - 1];
+			if (f && !fut_final(f))
+				apply_final(e, p, f, rf->final);
+		}
+		for (size_t k = 0; k < p->nfut; k++) {
+			struct future *f = p->fut[k];
+			struct rfut *rf = &rp->f[k];
+			if (fut_final(f)) {
+				if (!rf->final)          /* its line no longer parses */
+					record_final(e, p, f);
+			} else if (rf->job && p->ex->readopt && p->ex->readopt(e, p, f, rf->job)) {
+				f->attempts = rf->attempts + 1;   /* it runs elsewhere still */
+			} else if (rf->running && rf->attempts + 1 <= f->retries) {
+				/* the crash ended that run, as a failure would have:
+				 * with a retry left it runs again (future_ended's rule) */
+				f->attempts = rf->attempts + 1;
+				fut_set_error(f, "lost: pcfs stopped while it ran; it runs again");
+				log_add(e, LOG_LVL_WARN, "[state] pool %s: future %zu was running when "
+					"pcfs stopped: it runs again (attempt %u of %u)", p->name,
+					k + 1, f->attempts + 1, f->retries + 1);
+				fut_enqueue(p, f, false);
+			} else if (rf->running) {
+				f->state = FUT_FAILED;
+				f->exitcode = 1;
+				f->attempts = rf->attempts + 1;
+				fut_set_error(f, "lost: pcfs stopped while it ran; its result cannot "
+					  "be known");
+				record_final(e, p, f);
+			} else {
+				/* never started, or waited for a retry: it runs now */
+				f->attempts = rf->attempts;
+				fut_enqueue(p, f, false);
+			}
+		}
+		if (shut && p->state == POOL_RUNNING)
+			p->state = POOL_SHUTDOWN;
+		p->paused = paused;
+		if (p->queued && p->ex->workers)
+			p->ex->workers(e, p);   /* they start; nothing runs until done */
+		maybe_close(e, p);
+		engine_notify_locked(e, OBJ_POOL, p->id);
+		pthread_mutex_unlock(&e->lock);
+		pthread_rwlock_unlock(&e->reap_lock);
+	}
+	return made;
+}
+
+/* The restore is done (journaling again): restored pools run.  A future
+ * that ended while journaling was off would have left no output file. */
+static void pool_replay_done(struct engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	for (struct pool *p = e->pools->first; p; p = p->next) {
+		if (!p->held)
+			continue;
+		p->held = false;
+		if (p->ex->resume)
+			p->ex->resume(e, p);
+		pool_dispatch(e, p);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *replay_new(void) { return pool_replay_new(); }
+static int replay_record(void *r, const struct jrec *rec, char *line)
+{
+	return pool_replay_record(r, rec, line);
+}
+static size_t replay_apply(struct engine *e, void *r) { return pool_replay_apply(e, r); }
+static void replay_free(void *r) { pool_replay_free(r); }
+
+const struct journal_client pools_journal = {
+	.render = pool_render_state,
+	.output_known = pool_output_known,
+	.replay_new = replay_new,
+	.replay_record = replay_record,
+	.replay_apply = replay_apply,
+	.replay_free = replay_free,
+	.replay_done = pool_replay_done,
+};
