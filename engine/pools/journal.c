@@ -364,98 +364,116 @@ static struct rfut *rfut_at(struct rpool *rp, uint64_t id, bool grow)
 
 /* 0 and takes `line` (the raw record) when the record is a pool's; -ENOENT
  * when it is not a pool's kind; -EINVAL when it is, unreadable. */
-static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
+/* A P record's credentials: the owner its pool's work runs as. */
+static void replay_cred(struct rpool *rp, const struct jrec *rec)
 {
-	const char *k = rec->kind;
-	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
-		return -ENOENT;
-	const char *name = jr_get(rec, k[0] == 'P' || k[0] == 'C' || k[0] == 'X' ? "name" : "pool",
-				  NULL);
-	if (!name || strlen(name) > POOL_NAME_MAX || !pool_name_valid(name))
-		return -EINVAL;
-	struct rpool *rp = rpool_find(r, name);
-	if (k[0] == 'P') {
+	uint64_t uid, gid, ng;
+	if (!jr_get_u64(rec, "uid", &uid) || !jr_get_u64(rec, "gid", &gid))
+		return;
+	rp->has_cred = true;
+	rp->cred.uid = (uid_t)uid;
+	rp->cred.gid = (gid_t)gid;
+	rp->cred.ngroups = -1;
+	const char *g = jr_get(rec, "groups", NULL);
+	if (jr_get_u64(rec, "ngroups", &ng) && ng <= CRED_GROUPS_MAX && g) {
+		int gi = 0;
+		for (char *end; *g && gi < (int)ng; g = *end ? end + 1 : end, gi++)
+			rp->cred.groups[gi] = (gid_t)strtoul(g, &end, 10);
+		rp->cred.ngroups = gi;
+	}
+}
+
+/* P, X, C: a pool made (a stale one of the same name is dropped), removed,
+ * or a ctl line it took.  0 (line is ours: freed) or -EINVAL. */
+static int replay_pool_record(struct pool_replay *r, struct rpool *rp, const char *name,
+			      const struct jrec *rec, char *line)
+{
+	switch (rec->kind[0]) {
+	case 'P':
 		if (rp)
-			rp->removed = true;   /* a stale one of the same name */
+			rp->removed = true;
 		if (!push((void **)&r->p, &r->n, sizeof(*r->p)))
 			return -EINVAL;
 		rp = &r->p[r->n - 1];
 		snprintf(rp->name, sizeof(rp->name), "%s", name);
-		uint64_t uid, gid, ng;
-		if (jr_get_u64(rec, "uid", &uid) && jr_get_u64(rec, "gid", &gid)) {
-			rp->has_cred = true;
-			rp->cred.uid = (uid_t)uid;
-			rp->cred.gid = (gid_t)gid;
-			rp->cred.ngroups = -1;
-			const char *g = jr_get(rec, "groups", NULL);
-			if (jr_get_u64(rec, "ngroups", &ng) && ng <= CRED_GROUPS_MAX && g) {
-				int gi = 0;
-				for (char *end; *g && gi < (int)ng; g = *end ? end + 1 : end, gi++)
-					rp->cred.groups[gi] = (gid_t)strtoul(g, &end, 10);
-				rp->cred.ngroups = gi;
-			}
-		}
-		free(line);
-		return 0;
-	}
-	if (!rp)
-		return -EINVAL;
-	if (k[0] == 'X') {
+		replay_cred(rp, rec);
+		break;
+	case 'X':
+		if (!rp)
+			return -EINVAL;
 		rp->removed = true;
-		free(line);
-		return 0;
-	}
-	if (k[0] == 'C') {
+		break;
+	default: {   /* C */
 		const char *v = jr_get(rec, "line", NULL);
-		char *c = v ? strdup(v) : NULL;
+		char *c = rp && v ? strdup(v) : NULL;
 		if (!c || !push((void **)&rp->ctl, &rp->nctl, sizeof(*rp->ctl))) {
 			free(c);
 			return -EINVAL;
 		}
 		rp->ctl[rp->nctl - 1] = c;
-		free(line);
-		return 0;
+		break;
 	}
-	uint64_t id;
-	if (!jr_get_u64(rec, "id", &id))
+	}
+	free(line);
+	return 0;
+}
+
+/* S, R, J, Q, D: a future submitted, started, a job, waiting for a retry
+ * (the run or job before it is over), or its end.  0 or -EINVAL; a D keeps
+ * its line (parsed again when applied), the others free it. */
+static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *line)
+{
+	char k = rec->kind[0];
+	uint64_t id, a;
+	if (!rp || !jr_get_u64(rec, "id", &id))
 		return -EINVAL;
-	struct rfut *f = rfut_at(rp, id, k[0] == 'S');
-	if (!f || (k[0] != 'S' && !f->line))
+	struct rfut *f = rfut_at(rp, id, k == 'S');
+	if (!f || (k != 'S' && !f->line))
 		return -EINVAL;
-	switch (k[0]) {
-	case 'S': {
-		const char *v = jr_get(rec, "line", NULL);
+	const char *v;
+	switch (k) {
+	case 'S':
+		v = jr_get(rec, "line", NULL);
 		if (!v || f->line || !(f->line = strdup(v)))
 			return -EINVAL;
-		free(line);
-		return 0;
-	}
+		break;
 	case 'R':
 		f->running = true;
-		free(line);
-		return 0;
+		break;
 	case 'J':
 		if (!jr_get_u64(rec, "job", &f->job))
 			return -EINVAL;
-		free(line);
-		return 0;
-	case 'Q': {   /* the run (R) or job (J) before it is over */
-		uint64_t a;
+		break;
+	case 'Q':
 		if (!jr_get_u64(rec, "attempts", &a) || a > UINT32_MAX)
 			return -EINVAL;
 		f->attempts = (unsigned)a;
 		f->running = false;
 		f->job = 0;
-		free(line);
-		return 0;
-	}
+		break;
 	default:   /* D */
 		if (f->final || !push((void **)&rp->done, &rp->ndone, sizeof(*rp->done)))
 			return -EINVAL;
 		rp->done[rp->ndone - 1] = id;
-		f->final = line;        /* parsed again when applied */
+		f->final = line;
 		return 0;
 	}
+	free(line);
+	return 0;
+}
+
+static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
+{
+	const char *k = rec->kind;
+	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
+		return -ENOENT;
+	bool pool_rec = strchr("PCX", k[0]) != NULL;
+	const char *name = jr_get(rec, pool_rec ? "name" : "pool", NULL);
+	if (!name || strlen(name) > POOL_NAME_MAX || !pool_name_valid(name))
+		return -EINVAL;
+	struct rpool *rp = rpool_find(r, name);
+	return pool_rec ? replay_pool_record(r, rp, name, rec, line)
+			: replay_future_record(rp, rec, line);
 }
 
 /* A future back from its S line (lock held): as submit makes it, but one
@@ -554,93 +572,109 @@ static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bo
 	}
 }
 
+/* The pool of rp made again, held until the restore is done, its ctl lines
+ * applied: 0 with its id, or -errno (logged). */
+static int replay_pool_make(struct engine *e, const struct rpool *rp, uint64_t *id,
+			    bool *paused, bool *shut)
+{
+	char err[256] = "";
+	if (engine_pool_create_as(e, rp->name, rp->has_cred ? &rp->cred : NULL, err,
+				  sizeof(err)) < 0 ||
+	    engine_pool_find(e, rp->name, id) < 0) {
+		log_add(e, LOG_LVL_ERROR, "[state] pool %s not restored: %s", rp->name, err);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, *id);
+	p->paused = true;
+	p->held = true;   /* until the restore is done: pool_replay_done */
+	pthread_mutex_unlock(&e->lock);
+	replay_ctl(e, *id, rp, paused, shut);
+	return 0;
+}
+
+/* What becomes of a future that had not ended (lock held). */
+static void replay_unfinished(struct engine *e, struct pool *p, struct future *f,
+			      const struct rfut *rf)
+{
+	if (rf->job && p->ex->readopt && p->ex->readopt(e, p, f, rf->job)) {
+		f->attempts = rf->attempts + 1;   /* it runs elsewhere still */
+	} else if (rf->running && rf->attempts + 1 <= f->retries) {
+		/* the crash ended that run, as a failure would have: with a
+		 * retry left it runs again (future_ended's rule) */
+		f->attempts = rf->attempts + 1;
+		fut_set_error(f, "lost: pcfs stopped while it ran; it runs again");
+		log_add(e, LOG_LVL_WARN, "[state] pool %s: future %llu was running when pcfs "
+			"stopped: it runs again (attempt %u of %u)", p->name,
+			(unsigned long long)f->id, f->attempts + 1, f->retries + 1);
+		fut_enqueue(p, f, false);
+	} else if (rf->running) {
+		f->state = FUT_FAILED;
+		f->exitcode = 1;
+		f->attempts = rf->attempts + 1;
+		fut_set_error(f, "lost: pcfs stopped while it ran; its result cannot be known");
+		record_final(e, p, f);
+	} else {
+		/* never started, or waited for a retry: it runs now */
+		f->attempts = rf->attempts;
+		fut_enqueue(p, f, false);
+	}
+}
+
+/* The futures of rp into p with their ids; the final ones in the order they
+ * ended (lock held).  -ENOMEM leaves p without futures. */
+static int replay_futures(struct engine *e, struct pool *p, const struct rpool *rp)
+{
+	struct future **v = rp->nf ? calloc(rp->nf, sizeof(*v)) : NULL;
+	if (rp->nf && !v)
+		return -ENOMEM;
+	p->fut = v;
+	p->capfut = rp->nf;
+	for (size_t k = 0; k < rp->nf; k++) {
+		struct future *f = fut_restore(e, p, k + 1, rp->f[k].line);
+		if (!f)
+			break;
+		p->fut[p->nfut++] = f;
+	}
+	if (p->nfut)
+		p->first_submit = mono_now();
+	for (size_t k = 0; k < rp->ndone; k++) {
+		struct future *f = fut_get(p, rp->done[k]);
+		if (f && !fut_final(f))
+			apply_final(e, p, f, rp->f[rp->done[k] - 1].final);
+	}
+	for (size_t k = 0; k < p->nfut; k++) {
+		struct future *f = p->fut[k];
+		if (!fut_final(f))
+			replay_unfinished(e, p, f, &rp->f[k]);
+		else if (!rp->f[k].final)   /* its line no longer parses */
+			record_final(e, p, f);
+	}
+	return 0;
+}
+
 static size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 {
 	size_t made = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		struct rpool *rp = &r->p[i];
-		char err[256] = "";
 		uint64_t id;
-		if (rp->removed)
-			continue;
-		if (engine_pool_create_as(e, rp->name, rp->has_cred ? &rp->cred : NULL, err,
-					  sizeof(err)) < 0 ||
-		    engine_pool_find(e, rp->name, &id) < 0) {
-			log_add(e, LOG_LVL_ERROR, "[state] pool %s not restored: %s", rp->name, err);
-			continue;
-		}
-		made++;
-		pthread_mutex_lock(&e->lock);
-		struct pool *p = pool_by_id(e, id);
-		p->paused = true;
-		p->held = true;   /* until the restore is done: pool_replay_done */
-		pthread_mutex_unlock(&e->lock);
 		bool paused = false, shut = false;
-		replay_ctl(e, id, rp, &paused, &shut);
-
+		if (rp->removed || replay_pool_make(e, rp, &id, &paused, &shut) < 0)
+			continue;
+		made++;
 		pthread_rwlock_rdlock(&e->reap_lock);
 		pthread_mutex_lock(&e->lock);
-		p = pool_by_id(e, id);
-		struct future **v = rp->nf ? calloc(rp->nf, sizeof(*v)) : NULL;
-		if (rp->nf && !v) {
-			pthread_mutex_unlock(&e->lock);
-			pthread_rwlock_unlock(&e->reap_lock);
-			continue;
+		struct pool *p = pool_by_id(e, id);
+		if (replay_futures(e, p, rp) == 0) {
+			if (shut && p->state == POOL_RUNNING)
+				p->state = POOL_SHUTDOWN;
+			p->paused = paused;
+			if (p->queued && p->ex->workers)
+				p->ex->workers(e, p);   /* they start; nothing runs until done */
+			maybe_close(e, p);
+			engine_notify_locked(e, OBJ_POOL, p->id);
 		}
-		p->fut = v;
-		p->capfut = rp->nf;
-		for (size_t k = 0; k < rp->nf; k++) {
-			struct future *f = fut_restore(e, p, k + 1, rp->f[k].line);
-			if (!f)
-				break;
-			p->fut[p->nfut++] = f;
-		}
-		if (p->nfut)
-			p->first_submit = mono_now();
-		/* final ones, in the order they ended */
-		for (size_t k = 0; k < rp->ndone; k++) {
-			struct future *f = fut_get(p, rp->done[k]);
-			struct rfut *rf = &rp->f[rp->done[k] - 1];
-			if (f && !fut_final(f))
-				apply_final(e, p, f, rf->final);
-		}
-		for (size_t k = 0; k < p->nfut; k++) {
-			struct future *f = p->fut[k];
-			struct rfut *rf = &rp->f[k];
-			if (fut_final(f)) {
-				if (!rf->final)          /* its line no longer parses */
-					record_final(e, p, f);
-			} else if (rf->job && p->ex->readopt && p->ex->readopt(e, p, f, rf->job)) {
-				f->attempts = rf->attempts + 1;   /* it runs elsewhere still */
-			} else if (rf->running && rf->attempts + 1 <= f->retries) {
-				/* the crash ended that run, as a failure would have:
-				 * with a retry left it runs again (future_ended's rule) */
-				f->attempts = rf->attempts + 1;
-				fut_set_error(f, "lost: pcfs stopped while it ran; it runs again");
-				log_add(e, LOG_LVL_WARN, "[state] pool %s: future %zu was running when "
-					"pcfs stopped: it runs again (attempt %u of %u)", p->name,
-					k + 1, f->attempts + 1, f->retries + 1);
-				fut_enqueue(p, f, false);
-			} else if (rf->running) {
-				f->state = FUT_FAILED;
-				f->exitcode = 1;
-				f->attempts = rf->attempts + 1;
-				fut_set_error(f, "lost: pcfs stopped while it ran; its result cannot "
-					  "be known");
-				record_final(e, p, f);
-			} else {
-				/* never started, or waited for a retry: it runs now */
-				f->attempts = rf->attempts;
-				fut_enqueue(p, f, false);
-			}
-		}
-		if (shut && p->state == POOL_RUNNING)
-			p->state = POOL_SHUTDOWN;
-		p->paused = paused;
-		if (p->queued && p->ex->workers)
-			p->ex->workers(e, p);   /* they start; nothing runs until done */
-		maybe_close(e, p);
-		engine_notify_locked(e, OBJ_POOL, p->id);
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);
 	}

@@ -584,152 +584,151 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 	return 0;
 }
 
-int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t len,
-		       uint64_t **ids, size_t *nids, char *err, size_t errlen)
+/* The lines of one write to submit, parsed. */
+struct submit_batch {
+	struct task_spec *specs;
+	struct slurm_opts *lopts;      /* each line's own Slurm options */
+	size_t n, cap;
+	size_t total;                  /* futures: lines times their COUNT */
+};
+
+static void batch_free(struct submit_batch *b)
 {
-	/* parse everything first: all or nothing */
-	struct task_spec *specs = NULL;
-	struct slurm_opts *lopts = NULL;   /* Slurm pools: each line's own options */
-	size_t nspec = 0, cap = 0, total = 0;
+	for (size_t i = 0; i < b->n; i++)
+		spec_free(&b->specs[i]);
+	free(b->specs);
+	free(b->lopts);
+}
+
+static int batch_grow(struct submit_batch *b)
+{
+	if (b->n < b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap * 2 : 8;
+	struct task_spec *v = realloc(b->specs, cap * sizeof(*v));
+	if (v)
+		b->specs = v;
+	struct slurm_opts *lo = v ? realloc(b->lopts, cap * sizeof(*lo)) : NULL;
+	if (!lo)
+		return -ENOMEM;
+	b->lopts = lo;
+	b->cap = cap;
+	return 0;
+}
+
+/* Parse every line first: all or nothing. */
+static int batch_parse(struct engine *e, bool job_options, const char *buf, size_t len,
+		       struct submit_batch *b, char *err, size_t errlen)
+{
 	unsigned lineno = 0;
-	int rc = 0;
-	const struct executor *ex = NULL;
-	struct slurm_opts popts = { 0 };
-	struct owner owner = e->self;
-	const struct cred *drop;
-	pthread_mutex_lock(&e->lock);
-	struct pool *peek = pool_by_id(e, id);
-	if (peek) {
-		ex = peek->ex;
-		popts = peek->sopt;
-		owner = peek->owner;
-		/* work it could not run as its owner is refused here, not later */
-		rc = pool_run_as(e, peek, &drop, err, errlen);
-	}
-	pthread_mutex_unlock(&e->lock);
-	if (rc < 0)
-		goto out;
 	size_t pos = 0, ll;
 	for (const char *line; (line = next_line(buf, len, &pos, &ll));) {
 		lineno++;
 		if (line_is_blank(line, ll))
 			continue;
-		if (nspec == cap) {
-			cap = cap ? cap * 2 : 8;
-			struct task_spec *v = realloc(specs, cap * sizeof(*v));
-			struct slurm_opts *lo = v ? realloc(lopts, cap * sizeof(*lo)) : NULL;
-			if (v)
-				specs = v;
-			if (!lo) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			lopts = lo;
-		}
+		if (batch_grow(b) < 0)
+			return -ENOMEM;
 		char why[256];
-		rc = parse_pool_line(e, ex && ex->job_options, line, ll, &specs[nspec], &lopts[nspec], why,
-				     sizeof(why));
+		int rc = parse_pool_line(e, job_options, line, ll, &b->specs[b->n], &b->lopts[b->n],
+					 why, sizeof(why));
 		if (rc == -ENOMEM)
-			goto out;
+			return rc;
 		if (rc < 0) {
 			snprintf(err, errlen, "line %u: %s", lineno, why);
-			goto out;
+			return rc;
 		}
-		nspec++;
-		total += specs[nspec - 1].count;
+		b->total += b->specs[b->n++].count;
 	}
-	if (!nspec) {
+	if (!b->n) {
 		snprintf(err, errlen, "no task line in the write");
-		rc = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
+	return 0;
+}
 
-	/* wired channels must exist (checked without our lock: it takes it) */
-	for (size_t i = 0; i < nspec; i++) {
+/* Wired channels must exist (checked without our lock: it takes it). */
+static int batch_check_wiring(struct engine *e, const struct submit_batch *b,
+			      const struct owner *owner, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < b->n; i++) {
 		char why[256];
-		rc = chan_check_wiring(e, &specs[i], &owner, why, sizeof(why));
+		int rc = chan_check_wiring(e, &b->specs[i], owner, why, sizeof(why));
 		if (rc < 0) {
 			snprintf(err, errlen, "line %zu: %s", i + 1, why);
-			goto out;
+			return rc;
 		}
 	}
+	return 0;
+}
 
-	pthread_rwlock_rdlock(&e->reap_lock);
-	pthread_mutex_lock(&e->lock);
-	struct pool *p = pool_by_id(e, id);
-	if (!p) {
-		rc = -ENOENT;
-		goto unlock;
-	}
-	for (size_t i = 0; i < nspec && rc == 0; i++)
-		rc = check_pool_spec(p, &specs[i], (unsigned)i + 1, err, errlen);
+/* May p take the batch now, and is there room for it (lock held)? */
+static int batch_admit(struct engine *e, struct pool *p, const struct executor *ex,
+		       const struct submit_batch *b, char *err, size_t errlen)
+{
+	int rc = 0;
+	for (size_t i = 0; i < b->n && rc == 0; i++)
+		rc = check_pool_spec(p, &b->specs[i], (unsigned)i + 1, err, errlen);
 	if (rc < 0)
-		goto unlock;
+		return rc;
 	if (p->ex != ex) {
 		snprintf(err, errlen, "the pool's executor changed during the write; submit again");
-		rc = -EAGAIN;
-		goto unlock;
+		return -EAGAIN;
 	}
 	if (p->state != POOL_RUNNING) {
 		snprintf(err, errlen, "pool %s is shut down: no more submits", p->name);
-		rc = -ESHUTDOWN;
-		goto unlock;
+		return -ESHUTDOWN;
 	}
-	if (p->queued + p->prefetched + total > e->cfg.max_queued) {
+	if (p->queued + p->prefetched + b->total > e->cfg.max_queued) {
 		snprintf(err, errlen, "limit: %zu queued + %zu would exceed max_queued=%u",
-			 p->queued + p->prefetched, total, e->cfg.max_queued);
-		rc = -EAGAIN;
-		goto unlock;
+			 p->queued + p->prefetched, b->total, e->cfg.max_queued);
+		return -EAGAIN;
 	}
-	if (p->nfut + total > UINT32_MAX) {
+	if (p->nfut + b->total > UINT32_MAX) {
 		snprintf(err, errlen, "limit: a pool holds at most 2^32-1 futures");
-		rc = -EAGAIN;
-		goto unlock;
+		return -EAGAIN;
 	}
-	if (p->nfut + total > p->capfut) {
+	if (p->nfut + b->total > p->capfut) {
 		size_t c = p->capfut ? p->capfut : 64;
-		while (c < p->nfut + total)
+		while (c < p->nfut + b->total)
 			c *= 2;
 		struct future **v = realloc(p->fut, c * sizeof(*v));
-		if (!v) {
-			rc = -ENOMEM;
-			goto unlock;
-		}
+		if (!v)
+			return -ENOMEM;
 		p->fut = v;
 		p->capfut = c;
 	}
-	/* allocate them all before any is visible */
-	struct future **nf = calloc(total, sizeof(*nf));
+	return 0;
+}
+
+/* Every future of the batch, made before any is visible; NULL: no memory. */
+static struct future **batch_futures(struct engine *e, const struct submit_batch *b,
+				     const struct slurm_opts *popts, bool job_options)
+{
+	struct future **nf = calloc(b->total, sizeof(*nf));
 	size_t k = 0;
-	bool ok = nf != NULL;
-	for (size_t i = 0; ok && i < nspec; i++) {
-		for (unsigned c = 0; ok && c < specs[i].count; c++) {
-			struct future *f = fut_new(specs[i].line);
-			if (!f || fut_apply_spec(f, &specs[i], &popts, &lopts[i], ex->job_options) < 0) {
+	for (size_t i = 0; nf && i < b->n; i++) {
+		for (unsigned c = 0; c < b->specs[i].count; c++) {
+			struct future *f = fut_new(b->specs[i].line);
+			if (!f || fut_apply_spec(f, &b->specs[i], popts, &b->lopts[i],
+						 job_options) < 0) {
 				if (f)
 					fut_free(e, f);
-				ok = false;
-				break;
+				for (size_t j = 0; j < k; j++)
+					fut_free(e, nf[j]);
+				free(nf);
+				return NULL;
 			}
 			nf[k++] = f;
 		}
 	}
-	if (!ok) {
-		for (size_t j = 0; j < k; j++)
-			fut_free(e, nf[j]);
-		free(nf);
-		rc = -ENOMEM;
-		goto unlock;
-	}
-	uint64_t *out = realloc(*ids, (*nids + total) * sizeof(**ids));
-	if (!out) {
-		for (size_t j = 0; j < total; j++)
-			fut_free(e, nf[j]);
-		free(nf);
-		rc = -ENOMEM;
-		goto unlock;
-	}
-	*ids = out;
+	return nf;
+}
+
+/* The futures get their ids, join the queue and are journaled; their
+ * executor starts workers and hands them out (lock held). */
+static void batch_publish(struct engine *e, struct pool *p, struct future **nf, size_t total,
+			  uint64_t *ids, size_t *nids)
+{
 	struct timespec now = mono_now();
 	if (!p->first_submit.tv_sec)
 		p->first_submit = now;
@@ -740,23 +739,74 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		p->fut[f->id - 1] = f;
 		fut_enqueue(p, f, false);
 		journal_submitted(e, p, f);
-		(*ids)[(*nids)++] = f->id;
+		ids[(*nids)++] = f->id;
 	}
-	free(nf);
 	p->failed_starts = 0;
 	if (p->ex->workers)
 		p->ex->workers(e, p);
 	pool_dispatch(e, p);
 	engine_notify_locked(e, OBJ_POOL, p->id);
-unlock:
+}
+
+/* Under the locks: admit the batch, make its futures, publish them. */
+static int batch_submit(struct engine *e, uint64_t id, const struct executor *ex,
+			const struct slurm_opts *popts, const struct submit_batch *b,
+			uint64_t **ids, size_t *nids, char *err, size_t errlen)
+{
+	struct pool *p = pool_by_id(e, id);
+	if (!p)
+		return -ENOENT;
+	int rc = batch_admit(e, p, ex, b, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct future **nf = batch_futures(e, b, popts, ex->job_options);
+	uint64_t *out = nf ? realloc(*ids, (*nids + b->total) * sizeof(**ids)) : NULL;
+	if (!out) {
+		for (size_t j = 0; nf && j < b->total; j++)
+			fut_free(e, nf[j]);
+		free(nf);
+		return -ENOMEM;
+	}
+	*ids = out;
+	batch_publish(e, p, nf, b->total, out, nids);
+	free(nf);
+	return 0;
+}
+
+int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t len,
+		       uint64_t **ids, size_t *nids, char *err, size_t errlen)
+{
+	struct submit_batch b = { 0 };
+	const struct executor *ex = NULL;
+	struct slurm_opts popts = { 0 };
+	struct owner owner = e->self;
+	const struct cred *drop;
+	int rc = 0;
+	pthread_mutex_lock(&e->lock);
+	struct pool *peek = pool_by_id(e, id);
+	if (peek) {
+		ex = peek->ex;
+		popts = peek->sopt;
+		owner = peek->owner;
+		/* work it could not run as its owner is refused here, not later */
+		rc = pool_run_as(e, peek, &drop, err, errlen);
+	}
 	pthread_mutex_unlock(&e->lock);
-	pthread_rwlock_unlock(&e->reap_lock);
-	engine_flush_notify(e);
-out:
-	for (size_t i = 0; i < nspec; i++)
-		spec_free(&specs[i]);
-	free(specs);
-	free(lopts);
+	if (!peek)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = batch_parse(e, ex->job_options, buf, len, &b, err, errlen);
+	if (rc == 0)
+		rc = batch_check_wiring(e, &b, &owner, err, errlen);
+	if (rc == 0) {
+		pthread_rwlock_rdlock(&e->reap_lock);
+		pthread_mutex_lock(&e->lock);
+		rc = batch_submit(e, id, ex, &popts, &b, ids, nids, err, errlen);
+		pthread_mutex_unlock(&e->lock);
+		pthread_rwlock_unlock(&e->reap_lock);
+		engine_flush_notify(e);
+	}
+	batch_free(&b);
 	if (rc == -ENOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
 	return rc;
