@@ -264,7 +264,7 @@ int engine_future_cancel(struct engine *e, uint64_t pool, uint64_t fut);
 /* term | kill | signal N: stop a running future (it fails with -N) */
 int engine_future_ctl(struct engine *e, uint64_t pool, uint64_t fut, const char *cmd,
 		      char *err, size_t errlen);
-/* Memory and scheduling figures (engine/sample.c).  A live task's are read
+/* Memory and scheduling figures (engine/memory/sample.c).  A live task's are read
  * from /proc at the call (cheap files only: smaps_rollup, status, stat,
  * maps); an ended task's are the last ones sampled, every
  * [memory] sample_period while it ran.  A thread task reports its host
@@ -287,7 +287,7 @@ int engine_task_smaps(struct engine *e, uint64_t id, struct strbuf *out, bool *l
 /* memlog: "t_ms vsz_kib rss_kib" lines, oldest first. */
 int engine_task_memlog(struct engine *e, uint64_t id, struct strbuf *out);
 
-/* Copy-on-write sharing with the process it was forked from (cowtask.c). */
+/* Copy-on-write sharing with the process it was forked from (engine/memory/cow.c). */
 enum cow_method { COW_NA, COW_PAGEMAP, COW_SMAPS };
 struct task_cow {
 	enum cow_method method;
@@ -321,7 +321,7 @@ void engine_log_to_syslog(bool on);
 
 const char *task_state_name(enum task_state s);
 
-/* ---- channels (engine/channels.c) -------------------------------------------
+/* ---- channels (engine/channels/channels.c) -------------------------------------------
  * Named message channels: queues, duplex pipes, and sockets bridged to a real
  * listening AF_UNIX socket; exec/sh tasks' stdin/stdout may be wired to them.
  * Nothing here waits either: a put on a full channel or a get on an empty one

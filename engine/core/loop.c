@@ -60,8 +60,13 @@ void engine_notify_locked(struct engine *e, enum eng_obj kind, uint64_t id)
 	if (e->npending == e->cap_pending) {
 		size_t cap = e->cap_pending ? e->cap_pending * 2 : 64;
 		void *p = realloc(e->pending, cap * sizeof(*e->pending));
-		if (!p)
-			return;   /* a lost wakeup would hang a waiter: log loudly */
+		if (!p) {
+			/* a lost wakeup may hang a waiter until the object's
+			 * next change: say so (log_lock comes after lock) */
+			log_add(e, LOG_LVL_ERROR, "out of memory: a change to object %d:%llu "
+				"was not told to its waiters", (int)kind, (unsigned long long)id);
+			return;
+		}
 		e->pending = p;
 		e->cap_pending = cap;
 	}

@@ -85,7 +85,7 @@ enum wire_type {
 	/* host -> daemon: slot a has exited (after W_PW_SLOTS shrank it). */
 	W_PW_GONE,
 
-	/* Pipelining (see engine/pool.c).  A slot holds a small FIFO of futures
+	/* Pipelining (see engine/pools/pool.c).  A slot holds a small FIFO of futures
 	 * handed to it ahead: W_PW_RUN queues a future on slot a, which runs its
 	 * queue in order.
 	 *

@@ -1,4 +1,4 @@
-/* cowtask.c - copy-on-write: the `cow` workload's child as a task of its
+/* cow.c - copy-on-write: the `cow` workload's child as a task of its
  * own, and the `cow` figures of any forked task.
  *
  * The cow workload creates its child with clone(CLONE_PARENT), so the child

@@ -1,6 +1,6 @@
 /* state.c - results that survive the daemon: the [state] dir.
  *
- * With `[state] dir` set, every task (and every pool and future, pool.c)
+ * With `[state] dir` set, every task (and every pool and future: pools/journal.c)
  * leaves records in DIR/journal (journal.h: one line each): a start record
  * when it starts, an end record when it ends, a forget record when it is
  * forgotten.  Captured output is written to DIR/out/ before the end record,

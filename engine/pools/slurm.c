@@ -8,7 +8,7 @@
  * `scontrol -o show job` (then `sacct -c`) for the exit code of a job that
  * ended.  The FUSE handlers never wait on Slurm: they change the pool under
  * the engine lock and kick this thread.  The engine lock is taken only to
- * copy work out and to put results in (pool.c's pool_slurm_* functions);
+ * copy work out and to put results in (slurm_exec.c's pool_slurm_* functions);
  * no command runs while it is held.
  *
  * Commands are children of the daemon, started with posix_spawn (the daemon is
