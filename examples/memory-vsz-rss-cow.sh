@@ -20,12 +20,12 @@ start() {   # start LINE -> prints the new id
 kv() { sed -n "s/^$2: //p" "$P/$1/$3"; }   # kv ID KEY FILE
 mib() { echo $(( $1 / 1024 )); }
 until_out() {   # until_out ID WORD: wait until the task printed WORD
-	for _ in $(seq 400); do grep -q "$2" "$P/$1/stdout" && return 0; sleep 0.05; done
+	for _ in $(seq 2000); do grep -q "$2" "$P/$1/stdout" && return 0; sleep 0.05; done
 	return 1
 }
 child_of() {    # the task whose status says parent: $1
 	local d
-	for _ in $(seq 200); do
+	for _ in $(seq 1000); do
 		for d in "$P"/*/; do
 			grep -qx "parent: $1" "$d/status" 2>/dev/null && { basename "$d"; return 0; }
 		done
@@ -65,7 +65,7 @@ n=$(wc -l < "$P/$g/memlog")
 for _ in $(seq 400); do [ "$(wc -l < "$P/$g/memlog")" -ge $((n + 2)) ] && break; sleep 0.05; done
 echo kill > "$P/$g/ctl"; cat "$P/$g/wait" >/dev/null
 awk 'NR == 1 || $3 != last { printf "  t=%5d ms  VSZ %4d MiB  RSS %4d MiB\n", $1, $2 / 1024, $3 / 1024 }
-     { last = $3 }' "$P/$g/memlog" | head -12
+     { last = $3 }' "$P/$g/memlog"
 echo "(kept after the task ended: mem says live: $(kv "$g" live mem))"
 
 echo
