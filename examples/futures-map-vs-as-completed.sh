@@ -8,6 +8,10 @@ M=${1:-${PCFS_MOUNT:?usage: futures-map-vs-as-completed.sh MOUNTPOINT}}
 P=$M/pools/squares
 mkdir -p "$P"
 echo workers=4 > "$P/ctl"
+# the workers start on the first submit: start them now, so that the times
+# below are the tasks' and not the workers' start
+echo noop > "$P/submit"
+until grep -qx 'ready: 4' "$P/status"; do sleep 0.05; done
 work=$(mktemp); trap 'rm -f "$work"' EXIT
 # square(x): sleep, then print x*x  (3 -> 0.3 s, 1 -> 0.1 s, 4 -> 0.4 s, 2 -> 0.2 s)
 for x in 3 1 4 2; do echo "sh sleep 0.$x; echo $((x * x))"; done > "$work"

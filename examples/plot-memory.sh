@@ -39,8 +39,13 @@ child_of() {    # the task whose status says parent: $1
 
 echo "== 1. Demand paging over time: mem size=192M step=24M rate=250ms"
 echo "VSZ takes the whole region at once; RSS climbs a step each time 24 MiB more are touched."
-g=$(start 'mem size=192M step=24M rate=250ms time=3s')
-cat "$P/$g/wait" >/dev/null
+# (it holds until killed once its steps are done and sampled: with time= a
+# loaded machine, slow to touch the pages, could cut the last steps short)
+g=$(start 'mem size=192M step=24M rate=250ms time=10m')
+until_out "$g" touched=
+n=$(wc -l < "$P/$g/memlog")
+for _ in $(seq 400); do [ "$(wc -l < "$P/$g/memlog")" -ge $((n + 2)) ] && break; sleep 0.05; done
+echo kill > "$P/$g/ctl"; cat "$P/$g/wait" >/dev/null
 # memlog: t_ms vsz_kib rss_kib -> seconds, MiB
 awk '{ printf "%.3f %.1f %.1f\n", $1 / 1000, $2 / 1024, $3 / 1024 }' "$P/$g/memlog" > "$OUT/memory-growth.dat"
 echo "$(wc -l < "$OUT/memory-growth.dat") samples (t_s vsz_mib rss_mib), every few shown:"
@@ -75,7 +80,7 @@ echo "== 2. Copy-on-write: cow size=64M write=W%: the child's pages, shared vs c
 printf '%-8s %10s %10s %8s\n' "write%" "shared_MiB" "copied_MiB" "shared%"
 : > "$OUT/cow.dat"
 for w in 0 25 50 75 100; do
-	c=$(start "cow size=64M write=$w% time=20s")
+	c=$(start "cow size=64M write=$w% time=10m")   # ended below
 	until_out "$c" 'cow-child written='
 	ch=$(child_of "$c")
 	s=$(kv "$ch" shared_kib cow); k=$(kv "$ch" copied_kib cow); pct=$(kv "$ch" shared_pct cow)

@@ -18,23 +18,27 @@ start() {   # start LINE -> prints the new id
 }
 
 echo "Starting the process"
-p=$(start 'sh echo "Worker started, PID $$"; sleep 1; echo "Worker finished"')
+# the worker's work lasts until a file appears (made below): is_alive() and
+# exitcode are asked while it surely runs, however slow the machine
+go=$(mktemp -u); trap 'rm -f "$go"' EXIT
+p=$(start "sh echo \"Worker started, PID \$\$\"; while [ ! -e $go ]; do sleep 0.1; done; echo \"Worker finished\"")
 echo "Process started, is_alive(): $(cat "$M/procs/$p/alive")"
 echo "exitcode while running: '$(cat "$M/procs/$p/exitcode")' (empty, like None)"
+touch "$go"                                          # its work is done
 cat "$M/procs/$p/wait" >/dev/null                    # join()
 sed 's/^/  worker: /' "$M/procs/$p/stdout"
 echo "Process finished, exitcode = $(cat "$M/procs/$p/exitcode"), is_alive(): $(cat "$M/procs/$p/alive")"
 
 echo
 echo "terminate() demonstration"
-p2=$(start 'sh echo "Worker started, PID $$"; sleep 1; echo "Worker finished"')
+p2=$(start 'sh echo "Worker started, PID $$"; sleep 60; echo "Worker finished"')
 echo term > "$M/procs/$p2/ctl"                        # terminate(): SIGTERM
 code=$(cat "$M/procs/$p2/wait")                       # join()
 echo "Second process exitcode: $code (state: $(cat "$M/procs/$p2/state"))"
 
 echo
 echo "join(timeout): wait with a deadline, then check is_alive()"
-p3=$(start 'sleep time=5s')
+p3=$(start 'sleep time=10m')
 timeout 0.3 cat "$M/procs/$p3/wait" || true
 echo "after join(timeout=0.3): is_alive() = $(cat "$M/procs/$p3/alive")"
 echo kill > "$M/procs/$p3/ctl"

@@ -18,8 +18,9 @@ kv() { sed -n "s/^$2: //p" "$P/$1/$3"; }         # kv ID KEY FILE
 layout() { awk '{ print $1, $2, $5, $6 }' "$P/$1/maps"; }   # maps without RSS/Dirty
 
 echo "== 1. Address spaces"
-mapfile -t t < <(start 'sleep 2 as=thread time=20s' 2)
-mapfile -t p < <(start 'sleep 2 method=spawn time=20s' 2)
+# (killed below: they run for minutes, so that a slow machine still finds them)
+mapfile -t t < <(start 'sleep 2 as=thread time=10m' 2)
+mapfile -t p < <(start 'sleep 2 method=spawn time=10m' 2)
 printf 'threads   %s and %s: pid %s and %s, tid %s and %s\n' "${t[0]}" "${t[1]}" \
 	"$(cat "$P/${t[0]}/pid")" "$(cat "$P/${t[1]}/pid")" "$(cat "$P/${t[0]}/tid")" "$(cat "$P/${t[1]}/tid")"
 printf 'processes %s and %s: pid %s and %s\n' "${p[0]}" "${p[1]}" \

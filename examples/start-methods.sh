@@ -38,8 +38,9 @@ header() {
 
 echo "== 1. A built-in workload (sleep), started five ways"
 ids=()
-for m in fork spawn vfork clone; do ids+=("$(start "sleep time=20s method=$m")"); done
-mapfile -t th < <(start 'sleep 2 time=20s as=thread' 2)
+# (killed below: they run for minutes, so that a slow machine still finds them)
+for m in fork spawn vfork clone; do ids+=("$(start "sleep time=10m method=$m")"); done
+mapfile -t th < <(start 'sleep 2 time=10m as=thread' 2)
 ids+=("${th[@]}")
 sleep 0.5   # let the samplers see them (cow)
 header
@@ -59,10 +60,13 @@ for id in "${ids[@]}"; do echo kill > "$P/$id/ctl"; done
 for id in "${ids[@]}"; do cat "$P/$id/wait" >/dev/null; done
 
 echo
-echo "== 2. A program (exec sleep 20), started four ways"
+echo "== 2. A program (exec sleep 600), started four ways"
 ids=()
-for m in spawn fork vfork clone; do ids+=("$(start "exec method=$m sleep 20")"); done
-sleep 0.3
+for m in spawn fork vfork clone; do ids+=("$(start "exec method=$m sleep 600")"); done
+# a fork-server child execs on its own time: wait until each one is sleep
+for id in "${ids[@]}"; do
+	for _ in $(seq 400); do [ "$(prog "$(cat "$P/$id/pid")")" = sleep ] && break; sleep 0.05; done
+done
 header
 for id in "${ids[@]}"; do row "$id"; done
 echo

@@ -8,10 +8,13 @@ pcfs_mount "[limits]
 max_write = 1M
 max_pools = 4"
 
-echo 'sleep time=30s' > "$M/spawn"
+# The task and the pool's first future must outlive every refusal below,
+# however long a loaded (or sanitized) machine takes over them: they run
+# for an hour, and the SIGTERM at the end stops them.
+echo 'sleep time=1h' > "$M/spawn"
 mkdir "$M/pools/p"
 echo workers=1 > "$M/pools/p/ctl"
-echo 'sleep time=30s' > "$M/pools/p/submit"
+echo 'sleep time=1h' > "$M/pools/p/submit"
 echo 'noop' > "$M/pools/p/submit"
 # steady state first: the worker starts and takes future 1 on its own
 check "the pool's first future runs" wait_until 200 grep -qx running "$M/pools/p/futures/1/state"
@@ -135,7 +138,7 @@ pid=$(cat "$M/procs/$id/pid")
 kill -INT "$PCFS_PID"
 # bounded: an ignored SIGINT must fail here, not hang the suite
 stopped=yes
-wait_until 200 sh -c "! kill -0 $PCFS_PID 2>/dev/null" || { stopped=no; kill -TERM "$PCFS_PID"; }
+wait_until 600 sh -c "! kill -0 $PCFS_PID 2>/dev/null" || { stopped=no; kill -TERM "$PCFS_PID"; }
 rc=0; wait "$PCFS_PID" || rc=$?
 expect "SIGINT stops a daemon started as a background job (SIGINT ignored)" "$stopped" "yes"
 PCFS_PID=
@@ -157,8 +160,9 @@ cat "$M/channels/held/get" >/dev/null 2>&1 & getter=$!
 python3 -c 'import os, select, sys
 p = select.poll(); p.register(os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK), select.POLLIN)
 p.poll(60000)' "$M/channels/polled/get" 2>/dev/null & poller=$!
-check "a get is parked" wait_until 100 grep -qx "blocked_readers: 1" "$M/channels/held/stat"
-sleep 0.2                             # the poll reaches the daemon
+check "a get is parked" wait_until 400 grep -qx "blocked_readers: 1" "$M/channels/held/stat"
+# the poll reaches the daemon: the poller is in poll(2) (7) or ppoll (271)
+wait_until 400 awk '{ exit !($1 == 7 || $1 == 271) }' "/proc/$poller/syscall"
 kill -TERM "$PCFS_PID"
 rc=0; wait "$PCFS_PID" || rc=$?
 PCFS_PID=
@@ -166,7 +170,7 @@ expect "SIGTERM with files held open: the daemon exits 0" "$rc" "0"
 check_fails "... no leak is reported" grep -q "LeakSanitizer" "$WORKDIR/pcfs.stderr"
 check_fails "... nor any other sanitizer report" grep -qE "ERROR: [A-Za-z]*Sanitizer|runtime error:" \
 	"$WORKDIR/pcfs.stderr"
-check "... the parked get was answered" wait_until 100 sh -c "! kill -0 $getter 2>/dev/null"
+check "... the parked get was answered" wait_until 400 sh -c "! kill -0 $getter 2>/dev/null"
 check_fails "... the mount is gone" is_mounted "$M"
 exec 3>&- 4<&- 5<&-
 kill "$poller" 2>/dev/null; wait "$getter" "$poller" 2>/dev/null
@@ -180,7 +184,7 @@ exec 3<>"$M/spawn"
 echo "sh trap 'echo termed > $mark' TERM; while :; do sleep 0.1; done" >&3; read -r id <&3
 echo 'sleep as=thread time=60s' >&3; read -r tid <&3
 exec 3>&-
-check "the tasks run" wait_until 100 sh -c "grep -qx running '$M/procs/$id/state' && grep -qx running '$M/procs/$tid/state'"
+check "the tasks run" wait_until 400 sh -c "grep -qx running '$M/procs/$id/state' && grep -qx running '$M/procs/$tid/state'"
 pid=$(cat "$M/procs/$id/pid"); host=$(cat "$M/procs/$tid/pid")
 check "policy = kill: unmount, the daemon exits 0" pcfs_umount
 check_fails "... the process task is gone" kill -0 "$pid"
@@ -192,16 +196,16 @@ expect "... no task is left" "$(tasks_left)" "0"
 pcfs_mount "[unmount]
 policy = leave"
 exec 3<>"$M/spawn"
-echo 'exec sleep 60' >&3; read -r id <&3
-echo 'sleep time=60s' >&3; read -r id2 <&3
-echo 'sleep as=thread time=60s' >&3; read -r tid <&3
+echo 'exec sleep 600' >&3; read -r id <&3
+echo 'sleep time=10m' >&3; read -r id2 <&3
+echo 'sleep as=thread time=10m' >&3; read -r tid <&3
 exec 3>&-
-check "the tasks run" wait_until 100 sh -c "grep -qx running '$M/procs/$id2/state' && grep -qx running '$M/procs/$tid/state'"
+check "the tasks run" wait_until 400 sh -c "grep -qx running '$M/procs/$id2/state' && grep -qx running '$M/procs/$tid/state'"
 pid=$(cat "$M/procs/$id/pid"); pid2=$(cat "$M/procs/$id2/pid"); host=$(cat "$M/procs/$tid/pid")
 check "policy = leave: unmount, the daemon exits 0" pcfs_umount
 check "... a program task runs on" kill -0 "$pid"
 check "... a built-in process task too" kill -0 "$pid2"
-check "... the thread host ended with the daemon" wait_until 100 sh -c "! kill -0 $host 2>/dev/null"
+check "... the thread host ended with the daemon" wait_until 400 sh -c "! kill -0 $host 2>/dev/null"
 kill -9 "$pid" "$pid2"
 
 # SIGTERM while tasks are forgotten ([tasks] history = 1: as shutdown ends
@@ -223,8 +227,8 @@ kill_grace = 100ms"
 	done
 	sleep 0.3
 	kill -TERM "$PCFS_PID"
-	gone=0
-	for i in $(seq 100); do kill -0 "$PCFS_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+	gone=0   # (a bound for a hang: a loaded, sanitized daemon takes its time over 40 tasks)
+	for i in $(seq 600); do kill -0 "$PCFS_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
 	check "round $round: SIGTERM during lookups in /procs: the daemon exits" test "$gone" = 1
 	# hung: umount -f aborts the connection (a kill alone cannot end a
 	# thread stuck on the kernel's lock)
