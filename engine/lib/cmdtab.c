@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmdtab.h"
+#include "spec.h"
 #include "strbuf.h"
 
 #define LOWER "abcdefghijklmnopqrstuvwxyz"
@@ -64,11 +65,6 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static bool is_end(char c)
-{
-	return c == '\0' || is_blank(c);
-}
-
 /* Refuse what a line may not hold before looking at its words. */
 static int check_line(const char *line, struct perr *e)
 {
@@ -93,47 +89,10 @@ static size_t key_prefix(const char *p)
 	return n > 0 && !(*p >= '0' && *p <= '9') && p[n] == '=' ? n : 0;
 }
 
-/* Unquote the word at *p where it lies (it can only shrink), NUL-terminate
- * it and move *p past it.  raw is the same word as typed, for messages. */
+/* The word at *p, unquoted as task lines are (spec.c). */
 static int lex_word(char **p, const char *raw, struct perr *e)
 {
-	char *r = *p, *w = *p;
-	char quote = 0;
-
-	for (;;) {
-		char c = *r;
-
-		if (!quote && is_end(c))
-			break;
-		if (c == '\0')
-			return fail(e, -EINVAL, "unterminated %s quote in '%s'",
-				    quote == '\'' ? "single" : "double", SHOW(raw));
-		r++;
-		if (quote == '\'') {
-			if (c == '\'')
-				quote = 0;
-			else
-				*w++ = c;
-		} else if (quote == '"') {
-			if (c == '"')
-				quote = 0;
-			else if (c == '\\' && (*r == '"' || *r == '\\'))
-				*w++ = *r++;
-			else
-				*w++ = c;
-		} else if (c == '\'' || c == '"') {
-			quote = c;
-		} else if (c == '\\') {
-			if (*r == '\0')
-				return fail(e, -EINVAL, "trailing backslash in '%s'", SHOW(raw));
-			*w++ = *r++;
-		} else {
-			*w++ = c;
-		}
-	}
-	*p = *r ? r + 1 : r;     /* before *w = 0: w may be r */
-	*w = '\0';
-	return 0;
+	return spec_unquote(p, raw, e->buf, e->len);
 }
 
 int cmd_tokenize(const char *line, struct cmd_words *out, char *err, size_t errlen)

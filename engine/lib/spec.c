@@ -669,13 +669,10 @@ static bool lex_at_option(const struct lexer *lx)
 	return n > 0 && !(*lx->p >= '0' && *lx->p <= '9') && lx->p[n] == '=';
 }
 
-/* Unquote the next token where it lies (it can only shrink) and return it
- * NUL-terminated.  '...' is literal; "..." knows \" and \\; a backslash
- * outside quotes takes the next byte literally. */
-static int lex_token(struct lexer *lx, char **tok, struct perr *e)
+int spec_unquote(char **p, const char *raw, char *err, size_t errlen)
 {
-	const char *raw = lex_raw(lx);
-	char *start = lx->p, *r = start, *w = start;
+	struct perr pe = { err, err ? errlen : 0 }, *e = &pe;
+	char *r = *p, *w = *p;
 	char quote = 0;
 
 	for (;;) {
@@ -709,10 +706,19 @@ static int lex_token(struct lexer *lx, char **tok, struct perr *e)
 			*w++ = c;
 		}
 	}
-	lx->p = *r ? r + 1 : r;     /* before *w = 0: w may be r */
+	*p = *r ? r + 1 : r;     /* before *w = 0: w may be r */
 	*w = '\0';
-	*tok = start;
 	return 0;
+}
+
+/* Unquote the next token where it lies and return it NUL-terminated. */
+static int lex_token(struct lexer *lx, char **tok, struct perr *e)
+{
+	char *start = lx->p;
+	int rc = spec_unquote(&lx->p, lex_raw(lx), e->buf, e->len);
+	if (rc == 0)
+		*tok = start;
+	return rc;
 }
 
 /* ---- the grammar ------------------------------------------------------- */

@@ -101,5 +101,11 @@ int parse_signal(const char *s, int *sig);
 const char *signal_name(int sig);                 /* 15 -> "TERM"; NULL if unknown */
 /* A strict unsigned integer (no sign, no junk, no overflow, <= max). */
 int parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* Unquote the word at *p where it lies (it can only shrink), NUL-terminate it
+ * and move *p past it and the blank after it.  '...' is literal; "..." knows
+ * \" and \\; a backslash outside quotes takes the next byte literally.  raw
+ * is the word as typed, for messages.  0, or -EINVAL with the reason in err
+ * (an unterminated quote, a trailing backslash). */
+int spec_unquote(char **p, const char *raw, char *err, size_t errlen);
 
 #endif
