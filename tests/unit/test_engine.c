@@ -153,6 +153,44 @@ static void test_exit_codes(void **state)
 	assert_int_equal(engine_task_ctl(eng, 999999, "term", err, sizeof(err)), -ENOENT);
 }
 
+/* procs/ID/ctl: a malformed line is refused whole, with the reason, before
+ * the task is looked at, and the task goes on; a good one is sent. */
+static void test_task_ctl_lines(void **state)
+{
+	static const struct { const char *line, *why; } bad[] = {
+		{ "frobnicate", "unknown command 'frobnicate' (term, kill, signal N|NAME, stop, cont)" },
+		{ "", "empty command (term, kill, signal N|NAME, stop, cont)" },
+		{ "term now", "'term' takes no arguments" },
+		{ "kill -9", "'kill' takes no arguments" },
+		{ "signal", "'signal' takes 1 argument" },
+		{ "signal 10 12", "'signal' takes 1 argument" },
+		{ "signal NOPE", "signal needs one signal number or name" },
+		{ "signal 0", "signal needs one signal number or name" },
+		{ "signal 65", "signal needs one signal number or name" },
+		{ "term=1", "unknown command 'term=1'" },
+		{ "'term", "unterminated single quote" },
+	};
+	char err[256];
+	struct task_info ti;
+	uint64_t a = spawn("sleep time=30s");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(engine_task_ctl(eng, a, bad[i].line, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("'%s': '%s', not '%s'", bad[i].line, err, bad[i].why);
+	}
+	assert_int_equal(engine_task_ctl(eng, 999999, "frobnicate", err, sizeof(err)), -EINVAL);
+	assert_int_equal(engine_task_info(eng, a, &ti), 0);
+	assert_false(ti.ended);
+	task_info_free(&ti);
+	ctl(a, "stop");
+	ctl(a, "cont");
+	ctl(a, "signal CONT");
+	ctl(a, "signal 'TERM'");
+	expect_end(a, TS_KILLED, -15);
+}
+
 /* /top lists the live tasks, counted as they start and end. */
 static size_t top_rows(void)
 {
@@ -1057,6 +1095,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_ctl_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup_no_history, teardown),
