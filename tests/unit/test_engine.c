@@ -960,6 +960,53 @@ static void test_future_info_copies_nothing(void **state)
 	sb_free(&cmd);
 }
 
+/* ---- channels ------------------------------------------------------------ */
+
+static struct chan_info chan_info(uint64_t id)
+{
+	struct chan_info ci;
+	assert_int_equal(engine_chan_info(eng, id, &ci), 0);
+	return ci;
+}
+
+/* channels/NAME/ctl: close or capacity=N, a malformed line refused whole
+ * with the reason, before the channel is looked at. */
+static void test_channel_ctl_lines(void **state)
+{
+	static const struct { const char *line, *why; } bad[] = {
+		{ "open", "unknown command 'open' (close, capacity=N)" },
+		{ "", "empty command (close, capacity=N)" },
+		{ "close now", "'close' takes no arguments" },
+		{ "capacity=x", "capacity=x: want 1..1000000 messages" },
+		{ "capacity=0", "capacity=0: want 1..1000000 messages" },
+		{ "capacity=1000001", "want 1..1000000 messages" },
+		{ "capacity=", "'capacity=' needs a value" },
+		{ "capacity=3 capacity=4", "'capacity=' given twice" },
+		{ "capacity=3 close", "'close' goes on a line of its own" },
+		{ "maxmsg=4k", "unknown setting 'maxmsg=' (close, capacity=N)" },
+		{ "capacity 3", "unknown command 'capacity'" },
+	};
+	struct chan_spec spec = { .type = CHAN_QUEUE, .name = "q" };
+	char err[256];
+	uint64_t id;
+
+	assert_int_equal(engine_chan_create(eng, &spec, &id, err, sizeof(err)), 0);
+	assert_int_equal(engine_chan_ctl(eng, id, "capacity=7", err, sizeof(err)), 0);
+	assert_int_equal(chan_info(id).capacity, 7);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(engine_chan_ctl(eng, id, bad[i].line, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("'%s': '%s', not '%s'", bad[i].line, err, bad[i].why);
+	}
+	assert_int_equal(engine_chan_ctl(eng, id + 1000, "open", err, sizeof(err)), -EINVAL);
+	assert_int_equal(engine_chan_ctl(eng, id + 1000, "close", err, sizeof(err)), -ENOENT);
+	assert_int_equal(chan_info(id).capacity, 7);   /* nothing refused was applied */
+	assert_false(chan_info(id).closed);
+	assert_int_equal(engine_chan_ctl(eng, id, "'close'", err, sizeof(err)), 0);
+	assert_true(chan_info(id).closed);
+}
+
 static void test_pool_names_and_lines(void **state)
 {
 	char err[256];
@@ -1119,6 +1166,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_shrink, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_rebalance, setup_near_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_ctl_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_info_copies_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_restart, setup_state,
