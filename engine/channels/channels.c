@@ -42,6 +42,7 @@
 #include <linux/sockios.h>
 
 #include "channels.h"
+#include "cmdtab.h"
 
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16     /* then let other descriptors have a turn */
@@ -822,10 +823,37 @@ static int chan_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct o
 	return 0;
 }
 
+/* A ctl line's command, staged by chan_ctl_tab's handlers and done once the
+ * whole line is known good. */
+struct chan_cmd {
+	enum { CHAN_CMD_CLOSE, CHAN_CMD_CAPACITY } op;
+	uint32_t capacity;
+};
+
+static int want_close(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	((struct chan_cmd *)ctx)->op = CHAN_CMD_CLOSE;
+	return 0;
+}
+
+static int set_capacity(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct chan_cmd *c = ctx;
+	c->op = CHAN_CMD_CAPACITY;
+	return chan_parse_capacity(argv[1], &c->capacity, err, errlen);
+}
+
+/* channels/NAME/ctl: one command a line. */
+static const struct cmdtab chan_ctl_tab[] = {
+	{ "close", 0, 0, want_close, "close" },
+	{ "capacity=", 1, 1, set_capacity, "capacity=N" },
+};
+
 int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
 {
-	struct chan_cmd c;
-	int rc = chan_parse_ctl(cmd, &c, err, errlen);
+	struct chan_cmd c = { 0 };
+	int rc = cmd_exec(chan_ctl_tab, sizeof(chan_ctl_tab) / sizeof(chan_ctl_tab[0]), cmd, &c,
+			  err, errlen);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&e->lock);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmdtab.h"
 #include "core.h"
 #include "memstat.h"
 
@@ -188,46 +189,70 @@ static int signal_lost(struct task *t, int sig, char *err, size_t errlen)
 	return rc;
 }
 
+/* A ctl line's signal, staged by task_ctl_tab's handlers and sent once the
+ * whole line is known good. */
+struct task_cmd {
+	int sig;
+};
+
+static int stage_signal(void *ctx, int sig)
+{
+	((struct task_cmd *)ctx)->sig = sig;
+	return 0;
+}
+
+static int want_term(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	return stage_signal(ctx, SIGTERM);
+}
+
+static int want_kill(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	return stage_signal(ctx, SIGKILL);
+}
+
+static int want_stop(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	return stage_signal(ctx, SIGSTOP);
+}
+
+static int want_cont(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	return stage_signal(ctx, SIGCONT);
+}
+
+/* signal N|NAME: 15, TERM, SIGTERM, term; 1..64 (the real-time ones too). */
+static int want_signal(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	int sig;
+	if (parse_signal(argv[1], &sig) < 0 || sig < 1 || sig > 64) {
+		snprintf(err, errlen, "signal needs one signal number or name (e.g. "
+			 "'signal 10', 'signal USR1')");
+		return -EINVAL;
+	}
+	return stage_signal(ctx, sig);
+}
+
+/* procs/ID/ctl: one command a line. */
+static const struct cmdtab task_ctl_tab[] = {
+	{ "term", 0, 0, want_term, "term" },
+	{ "kill", 0, 0, want_kill, "kill" },
+	{ "signal", 1, 1, want_signal, "signal N|NAME" },
+	{ "stop", 0, 0, want_stop, "stop" },
+	{ "cont", 0, 0, want_cont, "cont" },
+};
+
 int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
 {
-	char word[32] = "", arg[64] = "", extra[8] = "";
-	int nw = sscanf(cmd, "%31s %63s %7s", word, arg, extra);
-	int sig = 0;
-	bool needs_arg = false;
-
-	if (nw <= 0) {
-		snprintf(err, errlen, "empty command (term, kill, signal N|NAME, stop, cont)");
-		return -EINVAL;
-	}
-	if (!strcmp(word, "term"))
-		sig = SIGTERM;
-	else if (!strcmp(word, "kill"))
-		sig = SIGKILL;
-	else if (!strcmp(word, "stop"))
-		sig = SIGSTOP;
-	else if (!strcmp(word, "cont"))
-		sig = SIGCONT;
-	else if (!strcmp(word, "signal"))
-		needs_arg = true;
-	else {
-		snprintf(err, errlen, "unknown command '%.31s' (term, kill, signal N|NAME, stop, cont)",
-			 word);
-		return -EINVAL;
-	}
-	if (needs_arg) {
-		if (nw != 2 || parse_signal(arg, &sig) < 0 || sig < 1 || sig > 64) {
-			snprintf(err, errlen, "signal needs one signal number or name (e.g. "
-				 "'signal 10', 'signal USR1')");
-			return -EINVAL;
-		}
-	} else if (nw != 1) {
-		snprintf(err, errlen, "'%s' takes no argument", word);
-		return -EINVAL;
-	}
+	struct task_cmd c = { 0 };
+	int rc = cmd_exec(task_ctl_tab, sizeof(task_ctl_tab) / sizeof(task_ctl_tab[0]), cmd, &c,
+			  err, errlen);
+	if (rc < 0)
+		return rc;
+	int sig = c.sig;
 
 	pthread_mutex_lock(&e->lock);
 	struct task *t = task_find(e, id);
-	int rc = 0;
 	if (!t) {
 		rc = -ENOENT;
 	} else if (t->state == TS_LOST && t->lost_pid) {

@@ -278,15 +278,32 @@ bad:
 	return NULL;
 }
 
-int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_t len,
-		struct strbuf *out, char *err, size_t errlen)
+/* Room for `need` ids in *ids, which holds *cap. */
+static int ids_reserve(uint64_t **ids, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	uint64_t *v = realloc(*ids, ncap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*ids = v;
+	*cap = ncap;
+	return 0;
+}
+
+/* Every id of a write, its ranges spelt out, into *ids: every one, or an
+ * error with the reason.  *ids is the caller's to free in either case. */
+static int parse_ids(const struct engine *e, const char *buf, size_t len, uint64_t **ids,
+		     size_t *nout, char *err, size_t errlen)
 {
 	const char *p = buf, *end = buf + len;
-	uint64_t *ids = NULL;
 	size_t n = 0, cap = 0;
-	int rc = 0;
+	int rc;
 
-	/* every id of the write, or nothing */
+	*nout = 0;
 	for (;;) {
 		while (p < end && is_blank(*p))
 			p++;
@@ -294,39 +311,35 @@ int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_
 			break;
 		uint64_t lo, hi;
 		p = parse_item(p, end, &lo, &hi, err, errlen);
-		if (!p) {
-			rc = -EINVAL;
-			goto out;
-		}
+		if (!p)
+			return -EINVAL;
 		uint64_t span = hi - lo + 1;
 		if (span > e->cfg.max_tasks || n + span > (size_t)e->cfg.max_tasks) {
 			snprintf(err, errlen, "more ids than [limits] max_tasks=%u tasks can exist",
 				 e->cfg.max_tasks);
-			rc = -E2BIG;
-			goto out;
+			return -E2BIG;
 		}
-		if (n + span > cap) {
-			size_t ncap = cap ? cap : 64;
-			while (ncap < n + span)
-				ncap *= 2;
-			uint64_t *v = realloc(ids, ncap * sizeof(*v));
-			if (!v) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			ids = v;
-			cap = ncap;
-		}
+		if ((rc = ids_reserve(ids, &cap, n + span)) < 0)
+			return rc;
 		for (uint64_t id = lo; id <= hi; id++)
-			ids[n++] = id;
+			(*ids)[n++] = id;
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "no task ids (write ids or ranges A-B, e.g. '3 5 7-9')");
-		rc = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	qsort(ids, n, sizeof(*ids), cmp_u64);   /* n > 0 here */
-	size_t k = 0;   /* distinct, and not pending on this descriptor already */
+	*nout = n;
+	return 0;
+}
+
+/* Sort ids[0..n) and keep each id once, unless it is pending on this
+ * descriptor already (one reported before may be waited for again).
+ * Returns how many are kept. */
+static size_t ws_new_ids(struct task_waitset *w, uint64_t *ids, size_t n)
+{
+	size_t k = 0;
+
+	qsort(ids, n, sizeof(*ids), cmp_u64);
 	for (size_t i = 0; i < n; i++) {
 		if (k && ids[k - 1] == ids[i])
 			continue;
@@ -335,23 +348,22 @@ int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_
 			continue;
 		ids[k++] = ids[i];
 	}
-	n = k;
-	rc = ws_reserve(w, n);
-	if (rc < 0)
-		goto out;
+	return k;
+}
 
-	struct ws_found f = { 0 };
-	pthread_mutex_lock(&e->lock);
+/* With `lock` held: ids[0..n) (sorted, from ws_new_ids, room reserved) join
+ * the set.  What has ended (or is gone) goes into f, to be told now; the
+ * rest waits in the set.  -EINVAL for an id no task has had yet. */
+static int ws_add_locked(struct engine *e, struct task_waitset *w, uint64_t *ids, size_t n,
+			 struct ws_found *f, char *err, size_t errlen)
+{
 	if (n && ids[n - 1] >= e->next_id) {
-		pthread_mutex_unlock(&e->lock);
 		snprintf(err, errlen, "no task %" PRIu64 " (the newest is %" PRIu64 ")",
 			 ids[n - 1], e->next_id - 1);
-		rc = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	/* what has ended (or is gone) is told now; the rest waits in the set */
-	ws_collect_locked(e, w, &f);
-	k = 0;
+	ws_collect_locked(e, w, f);
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct ws_ent *x = ws_find(w, ids[i]);   /* reported before: a new wait */
 		struct task *t = task_find(e, ids[i]);
@@ -362,15 +374,35 @@ int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_
 			ids[k++] = ids[i];
 		}
 		if (!t)
-			found_add(&f, 0, ids[i], NULL);
+			found_add(f, 0, ids[i], NULL);
 		else if (!task_live(t))
-			found_add(&f, t->end_seq, t->id, t);
+			found_add(f, t->end_seq, t->id, t);
 	}
 	ws_merge(w, ids, k);
-	ws_seen_locked(e, w, &f);
-	pthread_mutex_unlock(&e->lock);
-	rc = ws_report(w, &f, out);
-out:
+	ws_seen_locked(e, w, f);
+	return 0;
+}
+
+int waitset_add(struct engine *e, struct task_waitset *w, const char *buf, size_t len,
+		struct strbuf *out, char *err, size_t errlen)
+{
+	uint64_t *ids = NULL;
+	size_t n;
+	struct ws_found f = { 0 };
+
+	/* every id of the write, or nothing */
+	int rc = parse_ids(e, buf, len, &ids, &n, err, errlen);
+	if (rc == 0) {
+		n = ws_new_ids(w, ids, n);
+		rc = ws_reserve(w, n);
+	}
+	if (rc == 0) {
+		pthread_mutex_lock(&e->lock);
+		rc = ws_add_locked(e, w, ids, n, &f, err, errlen);
+		pthread_mutex_unlock(&e->lock);
+	}
+	if (rc == 0)
+		rc = ws_report(w, &f, out);
 	free(ids);
 	return rc;
 }

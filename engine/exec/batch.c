@@ -193,6 +193,118 @@ int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *i
 	return engine_spawn_as(e, NULL, buf, len, ids_out, err, errlen);
 }
 
+static void count_refused(struct engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->st.refused++;
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void count_tasks(const struct parsed *lines, size_t nlines, unsigned *nproc,
+			unsigned *nthread)
+{
+	*nproc = *nthread = 0;
+	for (size_t i = 0; i < nlines; i++) {
+		*nproc += lines[i].nproc;
+		*nthread += lines[i].nthread;
+	}
+}
+
+/* With `lock` held: a task for each one the lines ask for, in their order,
+ * into tasks.  On failure none is left (their ids are never reused). */
+static int new_tasks_locked(struct engine *e, const struct parsed *lines, size_t nlines,
+			    const struct owner *owner, struct task **tasks, char *err,
+			    size_t errlen)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nlines; i++) {
+		for (unsigned c = 0; c < lines[i].spec.count; c++) {
+			struct task *t = task_new(e, &lines[i].spec, owner);
+			if (!t) {
+				for (size_t j = 0; j < k; j++)
+					task_destroy(e, tasks[j]);
+				snprintf(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
+			tasks[k++] = t;
+		}
+	}
+	return 0;
+}
+
+/* With `lock` held: the new tasks are in the table, and live from now on. */
+static void link_tasks_locked(struct engine *e, struct task **tasks, unsigned nproc,
+			      unsigned nthread)
+{
+	size_t total = (size_t)nproc + nthread;
+	for (size_t k = 0; k < total; k++) {
+		task_link(e, tasks[k]);
+		tasks[k]->counted = true;
+	}
+	e->st.started += total;
+	e->st.running += total;
+	e->st.live_processes += nproc;
+	e->st.live_threads += nthread;
+}
+
+/* Reserve: allocate every task and check the limits before starting any, so
+ * a write starts all its tasks or none.  A refusal is counted. */
+static int reserve_tasks(struct engine *e, const struct parsed *lines, size_t nlines,
+			 const struct owner *owner, unsigned nproc, unsigned nthread,
+			 struct task **tasks, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = check_limits_locked(e, nproc, nthread, err, errlen);
+	if (rc == 0)
+		rc = new_tasks_locked(e, lines, nlines, owner, tasks, err, errlen);
+	if (rc == 0)
+		link_tasks_locked(e, tasks, nproc, nthread);
+	else
+		e->st.refused++;
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+/* The rooms hear of tasks first..last now that they have pids (persist
+ * journals them; one that ended already was told of as it ended, and may be
+ * forgotten: look each up). */
+static void announce_started(struct engine *e, uint64_t first, uint64_t last)
+{
+	pthread_mutex_lock(&e->lock);
+	for (uint64_t id = first; id <= last; id++) {
+		struct task *t = task_find(e, id);
+		if (t)
+			task_started(e, t);
+	}
+	engine_notify_locked(e, OBJ_STATS, 0);
+	pthread_mutex_unlock(&e->lock);
+	engine_flush_notify(e);
+}
+
+/* Start the reserved tasks, their ids put in ids_out first: a task that
+ * fails at once may be forgotten at once. */
+static void start_reserved(struct engine *e, const struct parsed *lines, size_t nlines,
+			   struct task **tasks, size_t total, const struct cred *drop,
+			   const struct owner *owner, struct strbuf *ids_out)
+{
+	uint64_t first = tasks[0]->id, last = tasks[total - 1]->id;
+	for (size_t j = 0; j < total; j++)
+		sb_printf(ids_out, "%llu\n", (unsigned long long)tasks[j]->id);
+	start_all(e, lines, nlines, tasks, total, drop);
+	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu, uid %u%s): %s%s", total,
+		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
+		(unsigned)owner->uid, drop ? ", dropped from root" : "",
+		lines[0].spec.line, nlines > 1 ? " ..." : "");
+	announce_started(e, first, last);
+}
+
+static void free_lines(struct parsed *lines, size_t nlines)
+{
+	for (size_t i = 0; i < nlines; i++)
+		spec_free(&lines[i].spec);
+	free(lines);
+}
+
 int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, size_t len,
 		    struct strbuf *ids_out, char *err, size_t errlen)
 {
@@ -204,86 +316,23 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, s
 	if (rc == 0)
 		rc = parse_all(e, &owner, buf, len, &lines, &nlines, err, errlen);
 	if (rc < 0) {
-		pthread_mutex_lock(&e->lock);
-		e->st.refused++;
-		pthread_mutex_unlock(&e->lock);
+		count_refused(e);
 		return rc;   /* the caller logs the refusal with its reason */
 	}
 
-	unsigned nproc = 0, nthread = 0;
-	for (size_t i = 0; i < nlines; i++) {
-		nproc += lines[i].nproc;
-		nthread += lines[i].nthread;
-	}
-
-	/* Reserve: allocate every task and check limits before starting any. */
+	unsigned nproc, nthread;
+	count_tasks(lines, nlines, &nproc, &nthread);
 	size_t total = (size_t)nproc + nthread;
 	struct task **tasks = calloc(total, sizeof(*tasks));
 	if (!tasks) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
-		goto out;
+	} else {
+		rc = reserve_tasks(e, lines, nlines, &owner, nproc, nthread, tasks, err, errlen);
 	}
-	pthread_mutex_lock(&e->lock);
-	rc = check_limits_locked(e, nproc, nthread, err, errlen);
-	if (rc == 0) {
-		size_t k = 0;
-		for (size_t i = 0; i < nlines && rc == 0; i++) {
-			for (unsigned c = 0; c < lines[i].spec.count; c++) {
-				struct task *t = task_new(e, &lines[i].spec, &owner);
-				if (!t) {
-					rc = -ENOMEM;
-					snprintf(err, errlen, "out of memory");
-					break;
-				}
-				tasks[k++] = t;
-			}
-		}
-		if (rc == 0) {
-			for (size_t k2 = 0; k2 < total; k2++) {
-				task_link(e, tasks[k2]);
-				tasks[k2]->counted = true;   /* live from now on */
-			}
-			e->st.started += total;
-			e->st.running += total;
-			e->st.live_processes += nproc;
-			e->st.live_threads += nthread;
-		} else {
-			for (size_t k2 = 0; k2 < total && tasks[k2]; k2++)
-				task_destroy(e, tasks[k2]);   /* their ids are never reused */
-		}
-	}
-	if (rc < 0)
-		e->st.refused++;
-	pthread_mutex_unlock(&e->lock);
-	if (rc < 0)
-		goto out;
-
-	/* Ids first: a task that fails at once may be forgotten at once. */
-	uint64_t first = tasks[0]->id, last = tasks[total - 1]->id;
-	for (size_t j = 0; j < total; j++)
-		sb_printf(ids_out, "%llu\n", (unsigned long long)tasks[j]->id);
-	start_all(e, lines, nlines, tasks, total, drop);
-	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu, uid %u%s): %s%s", total,
-		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
-		(unsigned)owner.uid, drop ? ", dropped from root" : "",
-		lines[0].spec.line, nlines > 1 ? " ..." : "");
-	pthread_mutex_lock(&e->lock);
-	/* the rooms hear of them now that they have pids (persist journals
-	 * them; one that ended already was told of as it ended, and may be
-	 * forgotten: look each up) */
-	for (uint64_t id = first; id <= last; id++) {
-		struct task *t = task_find(e, id);
-		if (t)
-			task_started(e, t);
-	}
-	engine_notify_locked(e, OBJ_STATS, 0);
-	pthread_mutex_unlock(&e->lock);
-	engine_flush_notify(e);
-out:
+	if (rc == 0)
+		start_reserved(e, lines, nlines, tasks, total, drop, &owner, ids_out);
 	free(tasks);
-	for (size_t i = 0; i < nlines; i++)
-		spec_free(&lines[i].spec);
-	free(lines);
+	free_lines(lines, nlines);
 	return rc;
 }

@@ -528,57 +528,66 @@ static bool goes_via_server(const struct task_spec *s, const struct task *t)
 	       (t->method == METHOD_CLONE && workload_is_builtin(s->workload));
 }
 
-static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t,
-			  const struct cred *drop)
+static void close_out_pipes(const struct out_pipes *op)
 {
-	struct out_pipes op;
-	int rc = pipes_take(e, &op);
-	int *po = op.out, *pe = op.err;
-	if (rc < 0) {
-		pthread_mutex_lock(&e->lock);
-		task_failed_to_start(e, t, -rc, "pipe");
-		pthread_mutex_unlock(&e->lock);
-		return;
+	for (int i = 0; i < 2; i++) {
+		close(op->out[i]);
+		close(op->err[i]);
 	}
-	struct chan_wiring wire;
-	char why[256];
-	rc = chan_wire_prepare(e, s, &t->owner, &wire, why, sizeof(why));
-	if (rc < 0) {
-		pipes_done_fa(&op);
-		for (int i = 0; i < 2; i++) {
-			close(po[i]);
-			close(pe[i]);
-		}
-		pthread_mutex_lock(&e->lock);
-		task_failed_to_start(e, t, -rc, why);
-		pthread_mutex_unlock(&e->lock);
-		return;
-	}
-	int fds[3] = { wire.child_stdin >= 0 ? wire.child_stdin : e->devnull, po[1], pe[1] };
-	struct envlist env = { 0 };
-	pid_t pid, server = 0;
-	const char *what = "exec";
-	bool nice_later = false;
+}
 
-	bool via_server = goes_via_server(s, t);
-	/* The reaper compares pids with the fork server's, which a request may
-	 * restart: those keep reap_lock.  A direct start opens a spawn window:
-	 * neither it nor the reaper waits for the other. */
-	if (via_server)
-		pthread_rwlock_rdlock(&e->reap_lock);
-	else
-		spawn_window_open(e);
-	if (via_server) {
-		what = t->method == METHOD_FORK ? "fork" : "clone";
-		pid = forkserver_request(e, s, t, t->method, fds, &server, drop);
-	} else if (build_env(e, s, t, true, &env) < 0) {
-		pid = -ENOMEM;
+/* For the steps before `lock` is taken. */
+static void fail_to_start(struct engine *e, struct task *t, int err, const char *what)
+{
+	pthread_mutex_lock(&e->lock);
+	task_failed_to_start(e, t, err, what);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* The task's stdout and stderr pipes, and its stdin/stdout channels.  False,
+ * with the task failed and nothing left open, when either cannot be had. */
+static bool prepare_stdio(struct engine *e, const struct task_spec *s, struct task *t,
+			  struct out_pipes *op, struct chan_wiring *wire)
+{
+	char why[256];
+	int rc = pipes_take(e, op);
+	if (rc < 0) {
+		fail_to_start(e, t, -rc, "pipe");
+		return false;
+	}
+	rc = chan_wire_prepare(e, s, &t->owner, wire, why, sizeof(why));
+	if (rc < 0) {
+		pipes_done_fa(op);
+		close_out_pipes(op);
+		fail_to_start(e, t, -rc, why);
+		return false;
+	}
+	return true;
+}
+
+/* What starting a process gave. */
+struct started {
+	pid_t pid;            /* or -errno */
+	pid_t server;         /* the fork server that forked it; 0 if none did */
+	const char *what;     /* the step that failed, for the task's reason */
+	bool nice_later;      /* posix_spawn cannot renice: done once it runs */
+};
+
+/* A start by the daemon itself: posix_spawn, or vfork/clone + execve (also
+ * spawn for a caller we drop to: posix_spawn's own clone(CLONE_VM|CLONE_VFORK),
+ * made here to drop in it). */
+static void start_direct(struct engine *e, const struct task_spec *s, const struct task *t,
+			 const struct cred *drop, const int fds[3], const struct out_pipes *op,
+			 struct started *st)
+{
+	struct envlist env = { 0 };
+
+	if (build_env(e, s, t, true, &env) < 0) {
+		st->pid = -ENOMEM;
 	} else if (t->method == METHOD_SPAWN && !drop) {
-		pid = start_spawn(e, s, env.v, fds, &op);
-		nice_later = s->nice_set;   /* posix_spawn cannot renice */
+		st->pid = start_spawn(e, s, env.v, fds, op);
+		st->nice_later = s->nice_set;
 	} else {
-		/* vfork, clone, and spawn for a caller we drop to (posix_spawn's
-		 * own clone(CLONE_VM|CLONE_VFORK), made here to drop in it) */
 		const char *argv_sh[4], *argv_wk[4], *path;
 		char *const *argv;
 		program_for(e, s, argv_sh, argv_wk, &path, &argv);
@@ -587,11 +596,64 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 			.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop,
 			.nice = s->nice_set ? s->nice : WIRE_NO_NICE,
 		};
-		pid = vfork_exec(&c, t->method != METHOD_VFORK);
-		if (pid < 0 && c.err)
-			what = c.what;
+		st->pid = vfork_exec(&c, t->method != METHOD_VFORK);
+		if (st->pid < 0 && c.err)
+			st->what = c.what;
 	}
 	env_free(&env);
+}
+
+/* With `lock` held: the task runs.  Its pipes' read ends are watched (stdout's
+ * unless a channel takes it), their write ends kept until its end
+ * (out_close_write). */
+static void publish_running(struct engine *e, const struct task_spec *s, struct task *t,
+			    const struct started *st, bool via_server, const struct out_pipes *op,
+			    struct chan_wiring *wire)
+{
+	t->pid = st->pid;
+	t->state = TS_RUNNING;
+	/* a built-in forked by the server shares its pages until written;
+	 * an exec'd program shares nothing */
+	if (via_server && workload_is_builtin(s->workload))
+		t->cow_ref = st->server;
+	task_pid_link(e, t);
+	if (!chan_wire_attach(e, t->id, wire, op->out[0])) {
+		t->out[1].fd = op->out[0];
+		engine_watch(e, op->out[0], WATCH_STDOUT, t->id);
+	}
+	t->out[2].fd = op->err[0];
+	engine_watch(e, op->err[0], WATCH_STDERR, t->id);
+	t->out_w[1] = op->out[1];
+	t->out_w[2] = op->err[1];
+	task_arm_timeout(e, t);
+	/* the fork server and the vfork child renice themselves */
+	if (st->nice_later)
+		setpriority(PRIO_PROCESS, (id_t)st->pid, s->nice);
+}
+
+static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t,
+			  const struct cred *drop)
+{
+	struct out_pipes op;
+	struct chan_wiring wire;
+	if (!prepare_stdio(e, s, t, &op, &wire))
+		return;
+	int fds[3] = { wire.child_stdin >= 0 ? wire.child_stdin : e->devnull, op.out[1],
+		       op.err[1] };
+	struct started st = { .what = "exec" };
+
+	bool via_server = goes_via_server(s, t);
+	/* The reaper compares pids with the fork server's, which a request may
+	 * restart: those keep reap_lock.  A direct start opens a spawn window:
+	 * neither it nor the reaper waits for the other. */
+	if (via_server) {
+		pthread_rwlock_rdlock(&e->reap_lock);
+		st.what = t->method == METHOD_FORK ? "fork" : "clone";
+		st.pid = forkserver_request(e, s, t, t->method, fds, &st.server, drop);
+	} else {
+		spawn_window_open(e);
+		start_direct(e, s, t, drop, fds, &op, &st);
+	}
 	pipes_done_fa(&op);
 	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
 		close(wire.child_stdin);
@@ -602,35 +664,12 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	int early_status = 0;
 	struct rusage early_ru;
 	bool ended_early = !via_server &&
-			   spawn_window_close_locked(e, pid, &early_status, &early_ru);
-	if (pid < 0) {
-		for (int i = 0; i < 2; i++) {
-			close(po[i]);
-			close(pe[i]);
-		}
-		task_failed_to_start(e, t, (int)-pid, what);
+			   spawn_window_close_locked(e, st.pid, &early_status, &early_ru);
+	if (st.pid < 0) {
+		close_out_pipes(&op);
+		task_failed_to_start(e, t, (int)-st.pid, st.what);
 	} else {
-		t->pid = pid;
-		t->state = TS_RUNNING;
-		/* a built-in forked by the server shares its pages until written;
-		 * an exec'd program shares nothing */
-		if (via_server && workload_is_builtin(s->workload))
-			t->cow_ref = server;
-		task_pid_link(e, t);
-		/* stdout wired to a channel is the channel's, not captured */
-		if (!chan_wire_attach(e, t->id, &wire, po[0])) {
-			t->out[1].fd = po[0];
-			engine_watch(e, po[0], WATCH_STDOUT, t->id);
-		}
-		t->out[2].fd = pe[0];
-		engine_watch(e, pe[0], WATCH_STDERR, t->id);
-		/* kept until its end (out_close_write) */
-		t->out_w[1] = po[1];
-		t->out_w[2] = pe[1];
-		task_arm_timeout(e, t);
-		/* the fork server and the vfork child renice themselves */
-		if (nice_later)
-			setpriority(PRIO_PROCESS, (id_t)pid, s->nice);
+		publish_running(e, s, t, &st, via_server, &op, &wire);
 		if (ended_early)   /* reaped before it was published */
 			task_end_with_status(e, t, early_status, &early_ru);
 	}

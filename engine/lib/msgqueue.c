@@ -236,7 +236,7 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int parse_capacity(const char *v, uint32_t *out, char *err, size_t errlen)
+int chan_parse_capacity(const char *v, uint32_t *out, char *err, size_t errlen)
 {
 	uint64_t n;
 	if (parse_uint(v, CHAN_CAPACITY_MAX, &n) < 0 || n == 0)
@@ -268,7 +268,7 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 	strcpy(out->name, w[1]);
 	for (int i = 2; i < n; i++) {
 		if (!strncmp(w[i], "capacity=", 9)) {
-			if (parse_capacity(w[i] + 9, &out->capacity, err, errlen) < 0)
+			if (chan_parse_capacity(w[i] + 9, &out->capacity, err, errlen) < 0)
 				return -EINVAL;
 		} else if (!strncmp(w[i], "maxmsg=", 7)) {
 			uint64_t v;
@@ -280,22 +280,4 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 		}
 	}
 	return 0;
-}
-
-int chan_parse_ctl(const char *line, struct chan_cmd *out, char *err, size_t errlen)
-{
-	char copy[LINE_MAX_], *w[WORDS_MAX];
-	int n = split(line, copy, w);
-	memset(out, 0, sizeof(*out));
-	if (n != 1)
-		return bad(err, errlen, "want one command: close, or capacity=N");
-	if (!strcmp(w[0], "close")) {
-		out->op = CHAN_CMD_CLOSE;
-		return 0;
-	}
-	if (!strncmp(w[0], "capacity=", 9)) {
-		out->op = CHAN_CMD_CAPACITY;
-		return parse_capacity(w[0] + 9, &out->capacity, err, errlen);
-	}
-	return bad(err, errlen, "unknown command '%.32s' (close, capacity=N)", w[0]);
 }

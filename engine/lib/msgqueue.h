@@ -100,12 +100,12 @@ static inline bool chan_rest_empty(const struct chan_rest *r)
 	return r->m == NULL;
 }
 
-/* Control lines.
- *   /channels/ctl:       queue NAME [capacity=N] [maxmsg=SIZE]
- *                        pipe NAME [capacity=N] [maxmsg=SIZE]
- *                        socket NAME [capacity=N] [maxmsg=SIZE]
- *   /channels/NAME/ctl:  close | capacity=N
- * Both return 0 or -EINVAL with a one-line reason in err. */
+/* /channels/ctl lines:
+ *   queue NAME [capacity=N] [maxmsg=SIZE]
+ *   pipe NAME [capacity=N] [maxmsg=SIZE]
+ *   socket NAME [capacity=N] [maxmsg=SIZE]
+ * Returns 0 or -EINVAL with a one-line reason in err.  (/channels/NAME/ctl
+ * is the channels room's command table.) */
 struct chan_spec {
 	enum chan_type type;
 	char name[CHAN_NAME_MAX + 1];
@@ -114,11 +114,9 @@ struct chan_spec {
 };
 int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t errlen);
 
-struct chan_cmd {
-	enum { CHAN_CMD_CLOSE, CHAN_CMD_CAPACITY } op;
-	uint32_t capacity;
-};
-int chan_parse_ctl(const char *line, struct chan_cmd *out, char *err, size_t errlen);
+/* The N of capacity=N, in both ctl files: 1..CHAN_CAPACITY_MAX messages.
+ * Returns 0, or -EINVAL with the reason in err. */
+int chan_parse_capacity(const char *v, uint32_t *out, char *err, size_t errlen);
 
 /* [A-Za-z0-9._-]{1,64}, and neither "." nor "..". */
 bool chan_name_ok(const char *name);

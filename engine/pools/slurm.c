@@ -119,67 +119,62 @@ static void drain_pipes(int fds[2], struct strbuf *bufs[2], int64_t deadline)
 	}
 }
 
-/* Run argv (PATH search), capture stdout and stderr, wait for it; as `drop`
- * if not NULL (a pool owner's sbatch).  Runs on the poller thread with no
- * engine lock held. */
-static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *drop,
-		       struct cmd_result *r)
+/* posix_spawnp argv with stdin /dev/null, stdout `out` and stderr `err`.  The
+ * daemon blocks SIGCHLD and libfuse ignores SIGPIPE: the command gets
+ * neither.  Returns 0 or an errno. */
+static int spawn_cmd(struct engine *e, char *const argv[], int out, int err, pid_t *pid)
 {
-	struct slurm *s = e->pools->slurm;
-	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
-	*r = (struct cmd_result){ .status = -1, .out = STRBUF_INIT, .err = STRBUF_INIT };
-	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-		r->spawn_err = errno;
-		goto close_pipes;
-	}
 	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
 	posix_spawnattr_t attr;
 	sigset_t none, all;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, e->devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
+	posix_spawn_file_actions_adddup2(&fa, err, 2);
 	sigemptyset(&none);
 	sigfillset(&all);
 	posix_spawnattr_init(&attr);
-	/* the daemon blocks SIGCHLD and libfuse ignores SIGPIPE: undo both */
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
+	int rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
 
-	/* Registered before the reaper can look: it holds reap_lock for writing. */
-	pid_t pid;
-	pthread_rwlock_rdlock(&e->reap_lock);
+/* Start argv as `drop` (NULL: as the daemon) and make it the poller's child.
+ * It is registered before the reaper can look: the reaper holds reap_lock
+ * for writing.  Returns 0 or an errno. */
+static int start_cmd(struct engine *e, char *const argv[], const struct cred *drop, int out,
+		     int err, pid_t *pid)
+{
+	struct slurm *s = e->pools->slurm;
 	int rc;
+
+	pthread_rwlock_rdlock(&e->reap_lock);
 	if (drop) {   /* posix_spawn cannot change credentials */
-		pid = spawn_cmd_as(e, argv, (int[3]){ e->devnull, po[1], pe[1] }, drop);
-		rc = pid < 0 ? (int)-pid : 0;
+		*pid = spawn_cmd_as(e, argv, (int[3]){ e->devnull, out, err }, drop);
+		rc = *pid < 0 ? (int)-*pid : 0;
 	} else {
-		rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+		rc = spawn_cmd(e, argv, out, err, pid);
 	}
 	if (rc == 0) {
 		pthread_mutex_lock(&s->mu);
-		s->child = pid;
+		s->child = *pid;
 		s->child_done = false;
 		pthread_mutex_unlock(&s->mu);
 	}
 	pthread_rwlock_unlock(&e->reap_lock);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(po[1]);
-	close(pe[1]);
-	po[1] = pe[1] = -1;
-	if (rc) {
-		r->spawn_err = rc;
-		goto close_pipes;
-	}
+	return rc;
+}
 
-	int fds[2] = { po[0], pe[0] };
-	struct strbuf *bufs[2] = { &r->out, &r->err };
-	int64_t deadline = mono_ms() + CMD_TIMEOUT_MS;
-	drain_pipes(fds, bufs, deadline);
-	po[0] = fds[0];
-	pe[0] = fds[1];
+/* The command's wait status, once the reaper hands it over (slurm_reaped).
+ * Past the deadline it is killed, once. */
+static int wait_cmd(struct engine *e, const char *name, pid_t pid, int64_t deadline)
+{
+	struct slurm *s = e->pools->slurm;
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->child_done) {
@@ -187,7 +182,7 @@ static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *
 			/* hung: not reaped yet, so the pid is still this child's */
 			kill(pid, SIGKILL);
 			deadline = INT64_MAX;
-			log_add(e, LOG_LVL_ERROR, "slurm: %s took over %d s; killed", argv[0],
+			log_add(e, LOG_LVL_ERROR, "slurm: %s took over %d s; killed", name,
 				CMD_TIMEOUT_MS / 1000);
 		}
 		struct timespec ts;
@@ -195,16 +190,50 @@ static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}
-	r->status = s->child_status;
+	int status = s->child_status;
 	s->child = 0;
 	pthread_mutex_unlock(&s->mu);
-close_pipes:
+	return status;
+}
+
+static void close_pipe(int p[2])
+{
 	for (int i = 0; i < 2; i++) {
-		if (po[i] >= 0)
-			close(po[i]);
-		if (pe[i] >= 0)
-			close(pe[i]);
+		if (p[i] >= 0)
+			close(p[i]);
+		p[i] = -1;
 	}
+}
+
+/* Run argv (PATH search), capture stdout and stderr, wait for it; as `drop`
+ * if not NULL (a pool owner's sbatch).  Runs on the poller thread with no
+ * engine lock held. */
+static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *drop,
+		       struct cmd_result *r)
+{
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+	pid_t pid = 0;
+
+	*r = (struct cmd_result){ .status = -1, .out = STRBUF_INIT, .err = STRBUF_INIT };
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		r->spawn_err = errno;
+	} else {
+		r->spawn_err = start_cmd(e, argv, drop, po[1], pe[1], &pid);
+		close(po[1]);   /* the child's copies are its own: EOF once it ends */
+		close(pe[1]);
+		po[1] = pe[1] = -1;
+	}
+	if (r->spawn_err == 0) {
+		int fds[2] = { po[0], pe[0] };
+		struct strbuf *bufs[2] = { &r->out, &r->err };
+		int64_t deadline = mono_ms() + CMD_TIMEOUT_MS;
+		drain_pipes(fds, bufs, deadline);
+		po[0] = fds[0];
+		pe[0] = fds[1];
+		r->status = wait_cmd(e, argv[0], pid, deadline);
+	}
+	close_pipe(po);
+	close_pipe(pe);
 	sb_cstr(&r->out);
 	sb_cstr(&r->err);
 }
@@ -341,90 +370,106 @@ static int write_script(struct engine *e, const struct slurm_submit *sub, const 
 	return rc;
 }
 
-/* sbatch one future.  Returns 1 with *job, 0 if refused (why), -1 if Slurm
- * could not be reached (why; try again later). */
-static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t *job,
-		      char *why, size_t whylen)
+/* A pool's spool directory is its owner's (uid, gid): their sbatch reads the
+ * script there and their job writes its output there; the root above it lets
+ * them through, not look in. */
+static int make_spool_dir(const struct slurm *s, const struct slurm_submit *sub, uid_t uid,
+			  gid_t gid, char *why, size_t whylen)
 {
-	struct slurm *s = e->pools->slurm;
-	struct task_spec spec;
-	char dir[1024], script[1024], out[1024], errf[1024], name[96];
-	char partition[80], account[80], mem[48], cpus[48], tlim[48], chdir_opt[4200];
-	if (spec_parse(sub->line, strlen(sub->line), e->online_cpus, &spec, why, whylen) < 0)
-		return 0;
+	char dir[1024];
 	snprintf(dir, sizeof(dir), "%.400s/%s", s->spool, sub->pool_name);
 	int rc = mkdir_p(dir);
-	/* A pool's spool directory is its owner's: their sbatch reads the
-	 * script there and their job writes its output there; the root above
-	 * it lets them through, not look in. */
-	uid_t uid = sub->drop ? sub->cred.uid : geteuid();
-	gid_t gid = sub->drop ? sub->cred.gid : getegid();
 	if (rc == 0 && sub->drop && chmod(s->spool, 0711) < 0)
 		rc = -errno;
 	if (rc == 0 && chown(dir, uid, gid) < 0)
 		rc = -errno;
-	if (rc < 0) {
+	if (rc < 0)
 		snprintf(why, whylen, "spool directory %.300s: %s", dir, strerror(-rc));
-		spec_free(&spec);
-		return 0;
+	return rc;
+}
+
+/* Where one future's job keeps its script and its output, in the spool. */
+struct job_files {
+	char script[1024], out[1024], err[1024];
+};
+
+/* The job's script written and given to its owner, no output left from a
+ * job before it. */
+static int write_job_files(struct engine *e, const struct slurm_submit *sub,
+			   struct task_spec *spec, uid_t uid, gid_t gid, struct job_files *f,
+			   char *why, size_t whylen)
+{
+	const struct slurm *s = e->pools->slurm;
+	spool_path(s, sub, "sh", f->script, sizeof(f->script));
+	spool_path(s, sub, "out", f->out, sizeof(f->out));
+	spool_path(s, sub, "err", f->err, sizeof(f->err));
+	unlink(f->out);
+	unlink(f->err);
+	if (write_script(e, sub, f->script, spec, why, whylen) < 0)
+		return -1;
+	if (chown(f->script, uid, gid) < 0) {
+		snprintf(why, whylen, "job script %.300s: %s", f->script, strerror(errno));
+		return -1;
 	}
-	spool_path(s, sub, "sh", script, sizeof(script));
-	spool_path(s, sub, "out", out, sizeof(out));
-	spool_path(s, sub, "err", errf, sizeof(errf));
-	unlink(out);
-	unlink(errf);
-	if (write_script(e, sub, script, &spec, why, whylen) < 0) {
-		spec_free(&spec);
-		return 0;
-	}
-	if (chown(script, uid, gid) < 0) {
-		snprintf(why, whylen, "job script %.300s: %s", script, strerror(errno));
-		spec_free(&spec);
-		return 0;
-	}
-	const struct slurm_opts *o = &sub->opts;
+	return 0;
+}
+
+/* sbatch's command line, and the options it points into. */
+struct sbatch_line {
 	char *argv[24];
+	char name[96], partition[80], account[80], mem[48], cpus[48], tlim[48], chdir_opt[4200];
+};
+
+static void sbatch_line(const struct slurm_submit *sub, const struct task_spec *spec,
+			struct job_files *f, struct sbatch_line *l)
+{
+	const struct slurm_opts *o = &sub->opts;
+	char **argv = l->argv;
 	int n = 0;
-	snprintf(name, sizeof(name), "pcfs-%s-%" PRIu64, sub->pool_name, sub->fut);
+	snprintf(l->name, sizeof(l->name), "pcfs-%s-%" PRIu64, sub->pool_name, sub->fut);
 	argv[n++] = "sbatch";
 	argv[n++] = "--parsable";
 	argv[n++] = "--job-name";
-	argv[n++] = name;
+	argv[n++] = l->name;
 	argv[n++] = "-o";
-	argv[n++] = out;
+	argv[n++] = f->out;
 	argv[n++] = "-e";
-	argv[n++] = errf;
+	argv[n++] = f->err;
 	if (o->partition[0]) {
-		snprintf(partition, sizeof(partition), "--partition=%s", o->partition);
-		argv[n++] = partition;
+		snprintf(l->partition, sizeof(l->partition), "--partition=%s", o->partition);
+		argv[n++] = l->partition;
 	}
 	if (o->account[0]) {
-		snprintf(account, sizeof(account), "--account=%s", o->account);
-		argv[n++] = account;
+		snprintf(l->account, sizeof(l->account), "--account=%s", o->account);
+		argv[n++] = l->account;
 	}
 	if (o->mem_mib) {
-		snprintf(mem, sizeof(mem), "--mem=%" PRIu64 "M", o->mem_mib);
-		argv[n++] = mem;
+		snprintf(l->mem, sizeof(l->mem), "--mem=%" PRIu64 "M", o->mem_mib);
+		argv[n++] = l->mem;
 	}
 	if (o->cpus) {
-		snprintf(cpus, sizeof(cpus), "--cpus-per-task=%u", o->cpus);
-		argv[n++] = cpus;
+		snprintf(l->cpus, sizeof(l->cpus), "--cpus-per-task=%u", o->cpus);
+		argv[n++] = l->cpus;
 	}
 	if (o->time_min) {
-		snprintf(tlim, sizeof(tlim), "--time=%u", o->time_min);
-		argv[n++] = tlim;
+		snprintf(l->tlim, sizeof(l->tlim), "--time=%u", o->time_min);
+		argv[n++] = l->tlim;
 	}
-	if (spec.cwd) {
-		snprintf(chdir_opt, sizeof(chdir_opt), "--chdir=%s", spec.cwd);
-		argv[n++] = chdir_opt;
+	if (spec->cwd) {
+		snprintf(l->chdir_opt, sizeof(l->chdir_opt), "--chdir=%s", spec->cwd);
+		argv[n++] = l->chdir_opt;
 	}
-	argv[n++] = script;
+	argv[n++] = f->script;
 	argv[n] = NULL;
-	spec_free(&spec);
+}
 
+/* Run sbatch as the pool's owner; returns as submit_one does. */
+static int run_sbatch(struct engine *e, const struct slurm_submit *sub, char *const argv[],
+		      uint64_t *job, char *why, size_t whylen)
+{
 	struct cmd_result r;
-	run_cmd_as(e, argv, sub->drop ? &sub->cred : NULL, &r);
 	int res;
+	run_cmd_as(e, argv, sub->drop ? &sub->cred : NULL, &r);
 	if (cmd_ok(&r) && slurm_parse_sbatch(r.out.buf, job) == 0) {
 		res = 1;
 	} else {
@@ -433,6 +478,28 @@ static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t
 	}
 	cmd_result_free(&r);
 	return res;
+}
+
+/* sbatch one future.  Returns 1 with *job, 0 if refused (why), -1 if Slurm
+ * could not be reached (why; try again later). */
+static int submit_one(struct engine *e, const struct slurm_submit *sub, uint64_t *job,
+		      char *why, size_t whylen)
+{
+	struct task_spec spec;
+	struct job_files f;
+	struct sbatch_line l;
+	if (spec_parse(sub->line, strlen(sub->line), e->online_cpus, &spec, why, whylen) < 0)
+		return 0;
+	uid_t uid = sub->drop ? sub->cred.uid : geteuid();
+	gid_t gid = sub->drop ? sub->cred.gid : getegid();
+	if (make_spool_dir(e->pools->slurm, sub, uid, gid, why, whylen) < 0 ||
+	    write_job_files(e, sub, &spec, uid, gid, &f, why, whylen) < 0) {
+		spec_free(&spec);
+		return 0;
+	}
+	sbatch_line(sub, &spec, &f, &l);
+	spec_free(&spec);
+	return run_sbatch(e, sub, l.argv, job, why, whylen);
 }
 
 static void submit_all(struct engine *e)

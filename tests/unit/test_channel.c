@@ -238,19 +238,24 @@ static void test_parse_create(void **state)
 	assert_non_null(strstr(err, "unknown option"));
 }
 
-static void test_parse_ctl(void **state)
+/* capacity=N, as both ctl files read it (channels/NAME/ctl's lines are the
+ * channels room's: test_engine's test_channel_ctl_lines). */
+static void test_parse_capacity(void **state)
 {
-	struct chan_cmd c;
+	uint32_t cap = 0;
 	char err[256];
-	assert_int_equal(chan_parse_ctl("close\n", &c, err, sizeof(err)), 0);
-	assert_int_equal(c.op, CHAN_CMD_CLOSE);
-	assert_int_equal(chan_parse_ctl("capacity=7", &c, err, sizeof(err)), 0);
-	assert_int_equal(c.op, CHAN_CMD_CAPACITY);
-	assert_int_equal(c.capacity, 7);
-	assert_int_equal(chan_parse_ctl("open", &c, err, sizeof(err)), -EINVAL);
-	assert_int_equal(chan_parse_ctl("close now", &c, err, sizeof(err)), -EINVAL);
-	assert_int_equal(chan_parse_ctl("capacity=x", &c, err, sizeof(err)), -EINVAL);
-	assert_int_equal(chan_parse_ctl("", &c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chan_parse_capacity("7", &cap, err, sizeof(err)), 0);
+	assert_int_equal(cap, 7);
+	assert_int_equal(chan_parse_capacity("1000000", &cap, err, sizeof(err)), 0);
+	assert_int_equal(cap, 1000000);
+	cap = 5;
+	assert_int_equal(chan_parse_capacity("x", &cap, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "capacity=x: want 1..1000000 messages");
+	assert_int_equal(chan_parse_capacity("0", &cap, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chan_parse_capacity("1000001", &cap, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chan_parse_capacity("-1", &cap, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chan_parse_capacity("", &cap, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cap, 5);   /* a refusal stages nothing */
 }
 
 int main(void)
@@ -266,7 +271,7 @@ int main(void)
 		cmocka_unit_test(test_destroy_frees_waiting_messages),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_parse_create),
-		cmocka_unit_test(test_parse_ctl),
+		cmocka_unit_test(test_parse_capacity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,6 +153,44 @@ static void test_exit_codes(void **state)
 	assert_int_equal(engine_task_ctl(eng, 999999, "term", err, sizeof(err)), -ENOENT);
 }
 
+/* procs/ID/ctl: a malformed line is refused whole, with the reason, before
+ * the task is looked at, and the task goes on; a good one is sent. */
+static void test_task_ctl_lines(void **state)
+{
+	static const struct { const char *line, *why; } bad[] = {
+		{ "frobnicate", "unknown command 'frobnicate' (term, kill, signal N|NAME, stop, cont)" },
+		{ "", "empty command (term, kill, signal N|NAME, stop, cont)" },
+		{ "term now", "'term' takes no arguments" },
+		{ "kill -9", "'kill' takes no arguments" },
+		{ "signal", "'signal' takes 1 argument" },
+		{ "signal 10 12", "'signal' takes 1 argument" },
+		{ "signal NOPE", "signal needs one signal number or name" },
+		{ "signal 0", "signal needs one signal number or name" },
+		{ "signal 65", "signal needs one signal number or name" },
+		{ "term=1", "unknown command 'term=1'" },
+		{ "'term", "unterminated single quote" },
+	};
+	char err[256];
+	struct task_info ti;
+	uint64_t a = spawn("sleep time=30s");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(engine_task_ctl(eng, a, bad[i].line, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("'%s': '%s', not '%s'", bad[i].line, err, bad[i].why);
+	}
+	assert_int_equal(engine_task_ctl(eng, 999999, "frobnicate", err, sizeof(err)), -EINVAL);
+	assert_int_equal(engine_task_info(eng, a, &ti), 0);
+	assert_false(ti.ended);
+	task_info_free(&ti);
+	ctl(a, "stop");
+	ctl(a, "cont");
+	ctl(a, "signal CONT");
+	ctl(a, "signal 'TERM'");
+	expect_end(a, TS_KILLED, -15);
+}
+
 /* /top lists the live tasks, counted as they start and end. */
 static size_t top_rows(void)
 {
@@ -936,6 +974,53 @@ static void test_future_info_copies_nothing(void **state)
 	sb_free(&cmd);
 }
 
+/* ---- channels ------------------------------------------------------------ */
+
+static struct chan_info chan_info(uint64_t id)
+{
+	struct chan_info ci;
+	assert_int_equal(engine_chan_info(eng, id, &ci), 0);
+	return ci;
+}
+
+/* channels/NAME/ctl: close or capacity=N, a malformed line refused whole
+ * with the reason, before the channel is looked at. */
+static void test_channel_ctl_lines(void **state)
+{
+	static const struct { const char *line, *why; } bad[] = {
+		{ "open", "unknown command 'open' (close, capacity=N)" },
+		{ "", "empty command (close, capacity=N)" },
+		{ "close now", "'close' takes no arguments" },
+		{ "capacity=x", "capacity=x: want 1..1000000 messages" },
+		{ "capacity=0", "capacity=0: want 1..1000000 messages" },
+		{ "capacity=1000001", "want 1..1000000 messages" },
+		{ "capacity=", "'capacity=' needs a value" },
+		{ "capacity=3 capacity=4", "'capacity=' given twice" },
+		{ "capacity=3 close", "'close' goes on a line of its own" },
+		{ "maxmsg=4k", "unknown setting 'maxmsg=' (close, capacity=N)" },
+		{ "capacity 3", "unknown command 'capacity'" },
+	};
+	struct chan_spec spec = { .type = CHAN_QUEUE, .name = "q" };
+	char err[256];
+	uint64_t id;
+
+	assert_int_equal(engine_chan_create(eng, &spec, &id, err, sizeof(err)), 0);
+	assert_int_equal(engine_chan_ctl(eng, id, "capacity=7", err, sizeof(err)), 0);
+	assert_int_equal(chan_info(id).capacity, 7);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(engine_chan_ctl(eng, id, bad[i].line, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("'%s': '%s', not '%s'", bad[i].line, err, bad[i].why);
+	}
+	assert_int_equal(engine_chan_ctl(eng, id + 1000, "open", err, sizeof(err)), -EINVAL);
+	assert_int_equal(engine_chan_ctl(eng, id + 1000, "close", err, sizeof(err)), -ENOENT);
+	assert_int_equal(chan_info(id).capacity, 7);   /* nothing refused was applied */
+	assert_false(chan_info(id).closed);
+	assert_int_equal(engine_chan_ctl(eng, id, "'close'", err, sizeof(err)), 0);
+	assert_true(chan_info(id).closed);
+}
+
 static void test_pool_names_and_lines(void **state)
 {
 	char err[256];
@@ -1071,6 +1156,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_task_ctl_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waitset_forgotten, setup_no_history, teardown),
@@ -1094,6 +1180,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_shrink, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_rebalance, setup_near_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup_far_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_ctl_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_info_copies_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_restart, setup_state,
