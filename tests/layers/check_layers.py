@@ -7,6 +7,7 @@
           its own headers, and other rooms' public header (ROOM/ROOM.h) only,
           never another room's private one; and no circle between rooms
   engine.c  the top floor: the only file that lists the rooms
+  and no file of engine/ over 1,200 lines
 
 Exits 1 and says which include breaks which rule.
 """
@@ -14,6 +15,7 @@ import os
 import re
 import sys
 
+FILE_LINES_MAX = 1200
 ROOMS = ["exec", "channels", "memory", "pools", "persist"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -82,6 +84,14 @@ def main():
                 for r in ROOMS:
                     if r != floor and re.search(r"\b%s_room\b" % r, text):
                         bad.append(f"engine/{floor}/{name} names {r}_room: only engine.c lists rooms")
+    # one room, one job: no file over the limit
+    for root, _, files in os.walk(os.path.join(SRC, "engine")):
+        for name in files:
+            if name.endswith((".c", ".h")):
+                path = os.path.join(root, name)
+                n = sum(1 for _ in open(path, encoding="utf-8"))
+                if n > FILE_LINES_MAX:
+                    bad.append(f"{os.path.relpath(path, SRC)}: {n} lines (at most {FILE_LINES_MAX})")
     for b in bad:
         print("FAIL", b)
     print(f"{'ok' if not bad else 'FAIL'}: engine floors ({len(bad)} problems)")
