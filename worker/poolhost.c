@@ -66,9 +66,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "modes.h"
 #include "spec.h"
 #include "wire.h"
-#include "worker.h"
 
 #define DRAIN_MS 50            /* how long a reaped child's pipes are still read */
 #define EXIT_POLL_MS 10        /* without a pidfd: how often to look for the child's exit */
