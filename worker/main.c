@@ -5,8 +5,11 @@
  *   pcfs-worker threads GIL DEFAULT_TIME_MS N     run tasks as threads (fd 3)
  *   pcfs-worker pool GIL DEFAULT_TIME_MS NSLOTS   run futures on long-lived slots (fd 3)
  *
- * The daemon is the only intended caller; argument errors exit 2.
+ * This file only checks the arguments and hands over to the mode, one row of
+ * modes[] each; the modes live in files of their own (see modes.h).  The
+ * daemon is the only intended caller; argument errors exit 2.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,74 +28,86 @@ static bool arg_uint(const char *what, const char *s, uint64_t max, uint64_t *ou
 	return false;
 }
 
-static int usage(void)
-{
-	wlog("usage: pcfs-worker run LINE\n"
-	     "       pcfs-worker forkserver DEFAULT_TIME_MS\n"
-	     "       pcfs-worker threads GIL DEFAULT_TIME_MS N\n"
-	     "       pcfs-worker pool GIL DEFAULT_TIME_MS NSLOTS");
-	return 2;
-}
+/* The modes' arguments: arg[0] is the first one after the mode's name, and
+ * there are as many as the row's `args` names.  Each returns the exit code. */
 
-/* pcfs-worker run LINE: the workload runs here, output on fds 1 and 2. */
-static int run_main(const char *line)
+static int start_run(char **arg)
 {
 	const char *env = getenv("PCFS_DEFAULT_TIME_MS");
-	uint64_t default_ms = DEFAULT_TIME_MS;
-	struct task_spec spec;
-	struct wl_ctx ctx;
-	char err[256];
-	int code;
+	uint64_t ms = DEFAULT_TIME_MS;
 
-	if (env && !arg_uint("PCFS_DEFAULT_TIME_MS", env, INT64_MAX, &default_ms))
+	if (env && !arg_uint("PCFS_DEFAULT_TIME_MS", env, INT64_MAX, &ms))
 		return 2;
-	if (spec_parse(line, strlen(line), online_cpus(), &spec, err, sizeof err) < 0) {
-		wlog("%s", err);
+	return run_main(arg[0], (int64_t)ms);
+}
+
+static int start_forkserver(char **arg)
+{
+	uint64_t ms;
+
+	if (!arg_uint("DEFAULT_TIME_MS", arg[0], INT64_MAX, &ms))
+		return 2;
+	return forkserver_main((int64_t)ms);
+}
+
+static int start_threads(char **arg)
+{
+	uint64_t gil, ms, n;
+
+	if (!arg_uint("GIL", arg[0], 1, &gil) ||
+	    !arg_uint("DEFAULT_TIME_MS", arg[1], INT64_MAX, &ms) ||
+	    !arg_uint("N", arg[2], UINT32_MAX, &n))
+		return 2;
+	return threadhost_main(gil == 1, (int64_t)ms, (unsigned)n);
+}
+
+static int start_pool(char **arg)
+{
+	uint64_t gil, ms, n;
+
+	if (!arg_uint("GIL", arg[0], 1, &gil) ||
+	    !arg_uint("DEFAULT_TIME_MS", arg[1], INT64_MAX, &ms) ||
+	    !arg_uint("NSLOTS", arg[2], POOL_SLOTS_MAX, &n))
+		return 2;
+	if (n == 0) {
+		wlog("bad NSLOTS: '%s'", arg[2]);
 		return 2;
 	}
-	if (!workload_is_builtin(spec.workload)) {
-		wlog("run: %s lines are not run by the worker", workload_name(spec.workload));
-		spec_free(&spec);
-		return 2;
-	}
-	ctx = (struct wl_ctx){
-		.spec = &spec,
-		.default_time_ms = (int64_t)default_ms,
-		.out = fd_out,
-	};
-	code = workload_run(&ctx);
-	spec_free(&spec);
-	return code;
+	return poolhost_main(gil == 1, (int64_t)ms, (unsigned)n);
+}
+
+static const struct mode {
+	const char *name;
+	int nargs;
+	const char *args;          /* their names, for the usage message */
+	int (*start)(char **arg);
+} modes[] = {
+	{ "run",        1, "LINE",                       start_run },
+	{ "forkserver", 1, "DEFAULT_TIME_MS",            start_forkserver },
+	{ "threads",    3, "GIL DEFAULT_TIME_MS N",      start_threads },
+	{ "pool",       3, "GIL DEFAULT_TIME_MS NSLOTS", start_pool },
+};
+
+#define NMODES (sizeof modes / sizeof modes[0])
+
+/* Every mode's line, in one message (one write: see wlog). */
+static int usage(void)
+{
+	char buf[512];
+	size_t n = 0;
+
+	for (size_t i = 0; i < NMODES && n < sizeof buf; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s pcfs-worker %s %s",
+				      i ? "\n" : "", i ? "      " : "usage:",
+				      modes[i].name, modes[i].args);
+	wlog("%s", buf);
+	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	uint64_t ms, gil, n;
-
-	if (argc == 3 && strcmp(argv[1], "run") == 0)
-		return run_main(argv[2]);
-	if (argc == 3 && strcmp(argv[1], "forkserver") == 0) {
-		if (!arg_uint("DEFAULT_TIME_MS", argv[2], INT64_MAX, &ms))
-			return 2;
-		return forkserver_main((int64_t)ms);
-	}
-	if (argc == 5 && strcmp(argv[1], "threads") == 0) {
-		if (!arg_uint("GIL", argv[2], 1, &gil) ||
-		    !arg_uint("DEFAULT_TIME_MS", argv[3], INT64_MAX, &ms) ||
-		    !arg_uint("N", argv[4], UINT32_MAX, &n))
-			return 2;
-		return threadhost_main(gil == 1, (int64_t)ms, (unsigned)n);
-	}
-	if (argc == 5 && strcmp(argv[1], "pool") == 0) {
-		if (!arg_uint("GIL", argv[2], 1, &gil) ||
-		    !arg_uint("DEFAULT_TIME_MS", argv[3], INT64_MAX, &ms) ||
-		    !arg_uint("NSLOTS", argv[4], POOL_SLOTS_MAX, &n))
-			return 2;
-		if (n == 0) {
-			wlog("bad NSLOTS: '%s'", argv[4]);
-			return 2;
-		}
-		return poolhost_main(gil == 1, (int64_t)ms, (unsigned)n);
-	}
+	for (size_t i = 0; i < NMODES; i++)
+		if (argc == 2 + modes[i].nargs && strcmp(argv[1], modes[i].name) == 0)
+			return modes[i].start(argv + 2);
 	return usage();
 }

@@ -1,7 +1,7 @@
 /* modes.h - private to pcfs-worker: the modes main.c dispatches to.
  *
  * Each returns the worker's exit code.  main.c has parsed and checked the
- * arguments; the modes check the socket (fd 3) themselves.
+ * arguments; the modes with fd 3 (all but run) check the socket themselves.
  */
 #ifndef PCFS_WORKER_MODES_H
 #define PCFS_WORKER_MODES_H
@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #define POOL_SLOTS_MAX 4096           /* slots one pool host may have */
+
+/* `pcfs-worker run LINE`: one workload in this process (run.c). */
+int run_main(const char *line, int64_t default_time_ms);
 
 /* `pcfs-worker forkserver`: fork or clone tasks on request (forkserver.c). */
 int forkserver_main(int64_t default_time_ms);
