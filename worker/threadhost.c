@@ -9,7 +9,8 @@
  * in it; a task thread only reads its own entry, and after it sets `done` it
  * touches nothing of it again, so the main thread may join and free it.
  * Threads are joined as soon as they finish (an eventfd wakes the main thread),
- * so a long-lived pool host does not accumulate dead threads' stacks.
+ * so a host whose tasks end at different times does not keep the stacks of
+ * those already over.
  */
 #include <errno.h>
 #include <poll.h>
