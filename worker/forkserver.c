@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,9 +35,10 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "common.h"
+#include "modes.h"
 #include "spec.h"
 #include "wire.h"
-#include "worker.h"
 
 #define CLONE_STACK_MIN (8 << 20)   /* and default, when RLIMIT_STACK is unlimited */
 #define CLONE_STACK_MAX (1L << 30)
@@ -75,6 +77,21 @@ static void write_full(int fd, const void *buf, size_t len)
 }
 
 /* --- in the task ------------------------------------------------------ */
+
+/* Every signal back to its default action, none blocked. */
+static void reset_signals(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	sigemptyset(&sa.sa_mask);
+	/* SIGKILL, SIGSTOP and the signals glibc keeps for itself refuse with
+	 * EINVAL; that is fine, they cannot be left non-default anyway. */
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
 
 /* The task could not start: tell the server why, and exit. */
 static _Noreturn void start_failed(int status_fd, int err, int code)

@@ -9,7 +9,8 @@
  * in it; a task thread only reads its own entry, and after it sets `done` it
  * touches nothing of it again, so the main thread may join and free it.
  * Threads are joined as soon as they finish (an eventfd wakes the main thread),
- * so a long-lived pool host does not accumulate dead threads' stacks.
+ * so a host whose tasks end at different times does not keep the stacks of
+ * those already over.
  */
 #include <errno.h>
 #include <poll.h>
@@ -22,9 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "modes.h"
 #include "spec.h"
 #include "wire.h"
-#include "worker.h"
 
 struct host {
 	int sock;
@@ -50,12 +52,26 @@ struct th {
 
 /* --- in a task thread ------------------------------------------------- */
 
+/* Send buf to the daemon as W_TH_OUTPUT messages for task id, a = stream,
+ * at most WORKER_OUTPUT_CHUNK bytes each.  Errors are dropped: if the daemon
+ * is gone, there is no one to tell. */
+static void send_output(int sock, uint64_t id, int stream, const char *buf, size_t len)
+{
+	while (len > 0) {
+		size_t n = len < WORKER_OUTPUT_CHUNK ? len : WORKER_OUTPUT_CHUNK;
+
+		wire_send(sock, W_TH_OUTPUT, id, stream, 0, buf, n, NULL, 0);
+		buf += n;
+		len -= n;
+	}
+}
+
 /* ctx->out: W_TH_OUTPUT messages. */
 static void th_out(struct wl_ctx *ctx, int stream, const char *buf, size_t len)
 {
 	const struct th *t = ctx->opaque;
 
-	send_output(t->host->sock, W_TH_OUTPUT, t->id, stream, buf, len);
+	send_output(t->host->sock, t->id, stream, buf, len);
 }
 
 /* "t<slot>-<workload>" in /proc/PID/task/TID/comm, for whoever looks. */

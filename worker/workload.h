@@ -1,8 +1,8 @@
 /* workload.h - the built-in workloads (cpu, io, sleep, mem, cow, stack, noop).
  *
- * They run only inside pcfs-worker processes (a forked child of the fork
- * server, an exec'd `pcfs-worker run`, or a thread of a thread host), never in
- * the daemon.  A workload writes its output through ctx->out so the same code
+ * They run only inside pcfs-worker processes (a child the fork server forks
+ * or clones, an exec'd `pcfs-worker run`, a thread of a thread host, or a
+ * pool host's slot thread), never in the daemon.  A workload writes its output through ctx->out so the same code
  * serves a process (fds 1 and 2) and a thread (messages to the daemon).
  */
 #ifndef PCFS_WORKLOAD_H
