@@ -268,12 +268,25 @@ struct fs {
 	struct handle *open;
 };
 
-/* ops.c: the caller's credentials for the engine, with the supplementary
- * groups when its work will run as them (read from the request; ngroups is
- * -1 if they cannot be read, and the engine then refuses the work). */
+/* gate.c: who is calling, and may they.  caller_of copies the request's
+ * caller; caller_cred gives the engine their credentials, with the
+ * supplementary groups when its work will run as them (read from the
+ * request; ngroups is -1 if they cannot be read, and the engine then refuses
+ * the work). */
+struct caller caller_of(fuse_req_t req);
 void caller_cred(struct fs *fs, const struct caller *c, struct cred *out);
 /* A refusal in /log, at most a few a second (the rest are counted). */
 void log_refusal(struct fs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The gate, first in every request: false when it has replied EACCES. */
+bool admit(fuse_req_t req);
+/* Who owns the object behind a directory of this kind (0 or -errno). */
+int dir_owner(struct fs *fs, const struct dirdesc *dd, uint64_t obj, struct owner *o);
+/* May the caller have `want` (R_OK, W_OK) on the file ino, row?  0 or -EACCES
+ * (logged).  recheck: the same at each read and write of an open file when
+ * other users are let in, since a descriptor can be passed on. */
+int row_access(struct fs *fs, const struct caller *c, fuse_ino_t ino, const struct row *row,
+	       int want);
+int recheck(fuse_req_t req, const struct handle *h, int want);
 
 /* How long the kernel may keep a /procs/ID entry: a task id never names
  * another task, and inval.c drops the entry when the task is forgotten. */
