@@ -11,6 +11,22 @@
  *     ino = type (8 bits) | object id (48 bits) | row + 1 (8 bits)
  * where row 0 is the directory itself.  Object ids are never reused, so a
  * stale inode can never alias a new object.
+ *
+ * Layers (a file calls only the files below it; what calls back up goes
+ * through a function pointer it was given: a row's show/store/..., a dirdesc's
+ * list/lookup/..., a park_ops):
+ *     main.c                  the mount, the session, teardown
+ *     ops.c                   FUSE entry points: walk the tables, dispatch a
+ *                             file's operations to its row kind (kind.h)
+ *     kind_snap.c kind_ctl.c  the kinds' operations (text, kv, stream; ctl,
+ *     msg.c                   wait, pull; msg); they park through park.c
+ *     inval.c                 kernel entry invalidation; engine changes to park.c
+ *     park.c                  parked requests and poll handles; answers through
+ *                             the park_ops its caller gave, never by name
+ *     rows_*.c                the tables: one row per file, and their functions
+ *     gate.c node.c           access checks; directory kinds, handles, helpers
+ * The engine (engine/) is below all of them and calls the fs only through the
+ * change hook main.c gives it (fs_engine_changed, inval.c).
  */
 #ifndef PCFS_FS_H
 #define PCFS_FS_H
@@ -304,16 +320,35 @@ void fs_engine_changed(void *ctx, enum eng_obj kind, uint64_t id);
 
 const struct dirdesc *dirdesc_of(enum ntype t);
 
-/* park.c: requests answered later, and poll handles */
+/* park.c: requests answered later, and poll handles.  park.c knows no row
+ * kind: whoever parks a request gives the park_ops that look at it and
+ * answer it, and park.c calls back through them at each change of the
+ * object the request waits on (and once more right after parking it). */
+struct park_args {
+	size_t size;          /* a read's */
+	off_t off;
+	const char *data;     /* a write's data (park_req keeps a copy); NULL: a read */
+	size_t len;
+};
+struct park_ops {
+	/* Can the request be answered now?  Nonzero: yes (1), or with that
+	 * error (<0); 0: not yet.  With h->lock held; the request is claimed
+	 * only when this says so. */
+	int (*ready)(struct fs *fs, struct handle *h, const struct park_args *a);
+	/* Answer the claimed request (ready: what `ready` said): 1, or 0 if it
+	 * could not after all (a faster request took what `ready` saw), and it
+	 * is parked again.  With h->lock held, from the look to the reply. */
+	int (*answer)(struct fs *fs, struct handle *h, fuse_req_t req, const struct park_args *a,
+		      int ready);
+	/* Optional: a request on h started (+1) or stopped (-1) waiting. */
+	void (*waiting)(struct fs *fs, struct handle *h, const struct park_args *a, int delta);
+};
 struct park *park_new(struct fs *fs);
 void park_free(struct park *p);
-/* Park a read on h until (kind, id) changes and h->row->ready says so. */
-void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, off_t off,
-	       enum eng_obj kind, uint64_t id);
-/* Park a message read (data NULL) or write (a copy of data is kept) on an
- * R_MSG handle until it can proceed; interrupts answer EINTR. */
-void park_msg(struct park *p, fuse_req_t req, struct handle *h, size_t size,
-	      const char *data, size_t len);
+/* Park req on h until (kind, id) changes and ops->ready says so; an
+ * interrupt answers EINTR.  Exactly one of them answers. */
+void park_req(struct park *p, fuse_req_t req, struct handle *h, const struct park_ops *ops,
+	      const struct park_args *a, enum eng_obj kind, uint64_t id);
 /* Keep a poll handle: notify it when (kind, id) changes. */
 void park_poll(struct park *p, struct handle *h, struct fuse_pollhandle *ph,
 	       enum eng_obj kind, uint64_t id);
@@ -321,14 +356,7 @@ void park_poll(struct park *p, struct handle *h, struct fuse_pollhandle *ph,
 void park_changed(void *ctx, enum eng_obj kind, uint64_t id);
 /* Shutdown: answer every parked request with err. */
 void park_fail_all(struct park *p, int err);
-/* Serve [off, off+size) of h->buf: the common reply of snapshot files. */
-void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off);
 
-/* ops.c, for park: can a blocked read on h be answered now (1), not yet (0),
- * or never (-errno)?  Then answer it.  Both with h->lock held. */
-int handle_ready(struct fs *fs, struct handle *h);
-void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
-void handle_reply_err(struct handle *h, fuse_req_t req, int err);
 /* Run each command line of a control write through run(fs, obj, cmd, ...):
  * blank lines are skipped, a line with a control character or over 255
  * bytes is refused, and a write with no command at all is EINVAL. */
@@ -340,15 +368,6 @@ int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len, cmd_f
 void emit_owner(struct fs *fs, struct emit *e, const struct owner *o);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
-
-/* msg.c: R_MSG reads and writes.  The try_ functions run with h->lock held
- * and answer req if they can (1), or leave it unanswered (0). */
-void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int flags);
-void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t len,
-	       int flags);
-unsigned msg_events(struct fs *fs, struct handle *h, size_t len);
-int msg_try_read(struct fs *fs, struct handle *h, fuse_req_t req, size_t size);
-int msg_try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *buf, size_t len);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pcfs_ops;
