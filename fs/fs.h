@@ -184,7 +184,20 @@ extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, d
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;
 
+/* node.c: the walkers' common steps over the tables. */
 bool row_visible(struct fs *fs, const struct dirdesc *dd, const struct row *r, uint64_t obj);
+/* The file that row number r (1-based, as in an inode) of dd names: NULL if
+ * there is none (0 is the directory; a subdirectory row has its own inode). */
+const struct row *dir_row(const struct dirdesc *dd, unsigned r);
+/* The inode of row i (0-based) of a directory of type t: a subdirectory's
+ * own, or the row's in t. */
+fuse_ino_t row_ino(enum ntype t, uint64_t obj, const struct dirdesc *dd, unsigned i);
+/* The index of the row called name that obj's directory shows, or -1. */
+int dir_find(struct fs *fs, const struct dirdesc *dd, uint64_t obj, const char *name);
+/* ino's directory kind and row (NULL: the directory itself), once the
+ * object is found to exist: 0, or -ENOENT. */
+int node_resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
+		 const struct row **row);
 
 /* inode numbers */
 #define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)

@@ -75,32 +75,11 @@ static int open_want(int flags)
 
 static struct timespec mount_time;
 
-/* Resolve ino to its directory kind and row; checks that the object exists. */
-static int resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
-		   const struct row **row)
-{
-	*dd = dirdesc_of(ino_type(ino));
-	if (!*dd)
-		return -ENOENT;
-	unsigned r = ino_row(ino);
-	*row = NULL;
-	if (r) {
-		if (r > (*dd)->nrows || (*dd)->rows[r - 1].kind == R_DIR)
-			return -ENOENT;
-		*row = &(*dd)->rows[r - 1];
-		if (!row_visible(fs, *dd, *row, ino_obj(ino)))
-			return -ENOENT;
-	}
-	if ((*dd)->exists && !(*dd)->exists(fs, ino_obj(ino)))
-		return -ENOENT;
-	return 0;
-}
-
 static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *timeout)
 {
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return rc;
 	/* like /proc: an object's files belong to whoever owns the object */
@@ -160,20 +139,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
+	int rc = node_resolve(fs, parent, &dd, &row);
 	if (rc < 0 || row)
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
 	uint64_t obj = ino_obj(parent);
-	for (unsigned i = 0; i < dd->nrows; i++) {
-		const struct row *r = &dd->rows[i];
-		if (strcmp(r->name, name) || !row_visible(fs, dd, r, obj))
-			continue;
-		if (r->kind == R_DIR)
-			return reply_entry(req, fs, ino_make(r->subdir, obj, 0),
-					   ROW_ENTRY_TIMEOUT);
-		return reply_entry(req, fs, ino_make(ino_type(parent), obj, i + 1),
+	int i = dir_find(fs, dd, obj, name);
+	if (i >= 0)
+		return reply_entry(req, fs, row_ino(ino_type(parent), obj, dd, (unsigned)i),
 				   ROW_ENTRY_TIMEOUT);
-	}
 	uint64_t child;
 	if (dd->lookup && dd->lookup(fs, obj, name, &child) == 0)
 		return reply_entry(req, fs, ino_make(dd->child, child, 0),
@@ -216,7 +189,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
 	if (!row || !row_writable(row) || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
@@ -256,7 +229,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0 || row)
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
 	struct handle *h = handle_new(ino, NULL, fi->flags);
@@ -272,11 +245,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		const struct row *r = &dd->rows[i];
 		if (!row_visible(fs, dd, r, obj))
 			continue;
-		if (r->kind == R_DIR)
-			rc = dirlist_add(&h->dir, r->name, ino_make(r->subdir, obj, 0), S_IFDIR);
-		else
-			rc = dirlist_add(&h->dir, r->name, ino_make(ino_type(ino), obj, i + 1),
-					 S_IFREG);
+		rc = dirlist_add(&h->dir, r->name, row_ino(ino_type(ino), obj, dd, i),
+				 r->kind == R_DIR ? S_IFDIR : S_IFREG);
 	}
 	if (!rc && dd->list)
 		rc = dd->list(fs, obj, &h->dir);
@@ -330,7 +300,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
 	if (!row)
@@ -442,7 +412,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
+	int rc = node_resolve(fs, parent, &dd, &row);
 	if (rc < 0 || row)
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
 	for (unsigned i = 0; i < dd->nrows; i++)
@@ -465,7 +435,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
+	int rc = node_resolve(fs, parent, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
 	for (unsigned i = 0; dd && i < dd->nrows; i++)
