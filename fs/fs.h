@@ -11,6 +11,22 @@
  *     ino = type (8 bits) | object id (48 bits) | row + 1 (8 bits)
  * where row 0 is the directory itself.  Object ids are never reused, so a
  * stale inode can never alias a new object.
+ *
+ * Layers (a file calls only the files below it; what calls back up goes
+ * through a function pointer it was given: a row's show/store/..., a dirdesc's
+ * list/lookup/..., a park_ops):
+ *     main.c                  the mount, the session, teardown
+ *     ops.c                   FUSE entry points: walk the tables, dispatch a
+ *                             file's operations to its row kind (kind.h)
+ *     kind_snap.c kind_ctl.c  the kinds' operations (text, kv, stream; ctl,
+ *     msg.c                   wait, pull; msg); they park through park.c
+ *     inval.c                 kernel entry invalidation; engine changes to park.c
+ *     park.c                  parked requests and poll handles; answers through
+ *                             the park_ops its caller gave, never by name
+ *     rows_*.c                the tables: one row per file, and their functions
+ *     gate.c node.c           access checks; directory kinds, handles, helpers
+ * The engine (engine/) is below all of them and calls the fs only through the
+ * change hook main.c gives it (fs_engine_changed, inval.c).
  */
 #ifndef PCFS_FS_H
 #define PCFS_FS_H
@@ -169,7 +185,20 @@ extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, d
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;
 
+/* node.c: the walkers' common steps over the tables. */
 bool row_visible(struct fs *fs, const struct dirdesc *dd, const struct row *r, uint64_t obj);
+/* The file that row number r (1-based, as in an inode) of dd names: NULL if
+ * there is none (0 is the directory; a subdirectory row has its own inode). */
+const struct row *dir_row(const struct dirdesc *dd, unsigned r);
+/* The inode of row i (0-based) of a directory of type t: a subdirectory's
+ * own, or the row's in t. */
+fuse_ino_t row_ino(enum ntype t, uint64_t obj, const struct dirdesc *dd, unsigned i);
+/* The index of the row called name that obj's directory shows, or -1. */
+int dir_find(struct fs *fs, const struct dirdesc *dd, uint64_t obj, const char *name);
+/* ino's directory kind and row (NULL: the directory itself), once the
+ * object is found to exist: 0, or -ENOENT. */
+int node_resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
+		 const struct row **row);
 
 /* inode numbers */
 #define INO_OBJ_MAX ((UINT64_C(1) << 48) - 1)
@@ -269,12 +298,25 @@ struct fs {
 	struct handle *open;
 };
 
-/* ops.c: the caller's credentials for the engine, with the supplementary
- * groups when its work will run as them (read from the request; ngroups is
- * -1 if they cannot be read, and the engine then refuses the work). */
+/* gate.c: who is calling, and may they.  caller_of copies the request's
+ * caller; caller_cred gives the engine their credentials, with the
+ * supplementary groups when its work will run as them (read from the
+ * request; ngroups is -1 if they cannot be read, and the engine then refuses
+ * the work). */
+struct caller caller_of(fuse_req_t req);
 void caller_cred(struct fs *fs, const struct caller *c, struct cred *out);
 /* A refusal in /log, at most a few a second (the rest are counted). */
 void log_refusal(struct fs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The gate, first in every request: false when it has replied EACCES. */
+bool admit(fuse_req_t req);
+/* Who owns the object behind a directory of this kind (0 or -errno). */
+int dir_owner(struct fs *fs, const struct dirdesc *dd, uint64_t obj, struct owner *o);
+/* May the caller have `want` (R_OK, W_OK) on the file ino, row?  0 or -EACCES
+ * (logged).  recheck: the same at each read and write of an open file when
+ * other users are let in, since a descriptor can be passed on. */
+int row_access(struct fs *fs, const struct caller *c, fuse_ino_t ino, const struct row *row,
+	       int want);
+int recheck(fuse_req_t req, const struct handle *h, int want);
 
 /* How long the kernel may keep a /procs/ID entry: a task id never names
  * another task, and inval.c drops the entry when the task is forgotten. */
@@ -292,16 +334,35 @@ void fs_engine_changed(void *ctx, enum eng_obj kind, uint64_t id);
 
 const struct dirdesc *dirdesc_of(enum ntype t);
 
-/* park.c: requests answered later, and poll handles */
+/* park.c: requests answered later, and poll handles.  park.c knows no row
+ * kind: whoever parks a request gives the park_ops that look at it and
+ * answer it, and park.c calls back through them at each change of the
+ * object the request waits on (and once more right after parking it). */
+struct park_args {
+	size_t size;          /* a read's */
+	off_t off;
+	const char *data;     /* a write's data (park_req keeps a copy); NULL: a read */
+	size_t len;
+};
+struct park_ops {
+	/* Can the request be answered now?  Nonzero: yes (1), or with that
+	 * error (<0); 0: not yet.  With h->lock held; the request is claimed
+	 * only when this says so. */
+	int (*ready)(struct fs *fs, struct handle *h, const struct park_args *a);
+	/* Answer the claimed request (ready: what `ready` said): 1, or 0 if it
+	 * could not after all (a faster request took what `ready` saw), and it
+	 * is parked again.  With h->lock held, from the look to the reply. */
+	int (*answer)(struct fs *fs, struct handle *h, fuse_req_t req, const struct park_args *a,
+		      int ready);
+	/* Optional: a request on h started (+1) or stopped (-1) waiting. */
+	void (*waiting)(struct fs *fs, struct handle *h, const struct park_args *a, int delta);
+};
 struct park *park_new(struct fs *fs);
 void park_free(struct park *p);
-/* Park a read on h until (kind, id) changes and h->row->ready says so. */
-void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, off_t off,
-	       enum eng_obj kind, uint64_t id);
-/* Park a message read (data NULL) or write (a copy of data is kept) on an
- * R_MSG handle until it can proceed; interrupts answer EINTR. */
-void park_msg(struct park *p, fuse_req_t req, struct handle *h, size_t size,
-	      const char *data, size_t len);
+/* Park req on h until (kind, id) changes and ops->ready says so; an
+ * interrupt answers EINTR.  Exactly one of them answers. */
+void park_req(struct park *p, fuse_req_t req, struct handle *h, const struct park_ops *ops,
+	      const struct park_args *a, enum eng_obj kind, uint64_t id);
 /* Keep a poll handle: notify it when (kind, id) changes. */
 void park_poll(struct park *p, struct handle *h, struct fuse_pollhandle *ph,
 	       enum eng_obj kind, uint64_t id);
@@ -309,14 +370,7 @@ void park_poll(struct park *p, struct handle *h, struct fuse_pollhandle *ph,
 void park_changed(void *ctx, enum eng_obj kind, uint64_t id);
 /* Shutdown: answer every parked request with err. */
 void park_fail_all(struct park *p, int err);
-/* Serve [off, off+size) of h->buf: the common reply of snapshot files. */
-void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off);
 
-/* ops.c, for park: can a blocked read on h be answered now (1), not yet (0),
- * or never (-errno)?  Then answer it.  Both with h->lock held. */
-int handle_ready(struct fs *fs, struct handle *h);
-void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off);
-void handle_reply_err(struct handle *h, fuse_req_t req, int err);
 /* Run each command line of a control write through run(fs, obj, cmd, ...),
  * split by cmd_each_line (cmdtab.h): blank lines and # comments are skipped;
  * a line with a control character or over CMD_LINE_MAX bytes, a write with
@@ -330,15 +384,6 @@ int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len,
 void emit_owner(struct fs *fs, struct emit *e, const struct owner *o);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
-
-/* msg.c: R_MSG reads and writes.  The try_ functions run with h->lock held
- * and answer req if they can (1), or leave it unanswered (0). */
-void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int flags);
-void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t len,
-	       int flags);
-unsigned msg_events(struct fs *fs, struct handle *h, size_t len);
-int msg_try_read(struct fs *fs, struct handle *h, fuse_req_t req, size_t size);
-int msg_try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *buf, size_t len);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pcfs_ops;

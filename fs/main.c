@@ -18,7 +18,7 @@
  *      unmount, destroy.
  *
  * -o allow_other (or [access] allow_other = true) and -o allow_root let other
- * users in; then every request passes the gate of fs/ops.c (the mounting user,
+ * users in; then every request passes the gate of fs/gate.c (the mounting user,
  * root, [access] allow_users and allow_groups) and the owner checks of the
  * row dispatch.
  */

@@ -6,17 +6,21 @@
  * message and nothing of the next; a descriptor closed with a rest left drops
  * it.  A read with nothing to take, or a write with no room, is parked (never
  * a sleeping worker thread) unless the descriptor is O_NONBLOCK (EAGAIN).
- * When a parked request is woken, park.c claims it first and only then takes
- * or gives, so a request answered EINTR has moved nothing: a message is
- * never lost to an interrupted reader nor put twice by a retried write.
+ * When a parked request is woken, park.c claims it first (once `parked_ready`
+ * says it can proceed) and only then takes or gives (`parked_answer`), so a
+ * request answered EINTR has moved nothing: a message is never lost to an
+ * interrupted reader nor put twice by a retried write.  One that loses the
+ * message or the room to a faster request after its claim is parked again.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 
-#include "fs.h"
+#include "kind.h"
 
-int msg_try_read(struct fs *fs, struct handle *h, fuse_req_t req, size_t size)
+/* Take the next message (or the rest of the last) and answer req: 1, or 0
+ * if there is none yet (req unanswered).  With h->lock held. */
+static int try_read(struct fs *fs, struct handle *h, fuse_req_t req, size_t size)
 {
 	if (chan_rest_empty(&h->rest)) {
 		struct chan_msg *m = NULL;
@@ -38,7 +42,10 @@ int msg_try_read(struct fs *fs, struct handle *h, fuse_req_t req, size_t size)
 	return 1;
 }
 
-int msg_try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *buf, size_t len)
+/* Give buf as one message and answer req: 1, or 0 if there is no room yet
+ * (req unanswered).  With h->lock held. */
+static int try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *buf,
+		     size_t len)
 {
 	int rc = h->row->msg->give(fs, h, buf, len);
 	if (rc == -EAGAIN)
@@ -50,8 +57,36 @@ int msg_try_write(struct fs *fs, struct handle *h, fuse_req_t req, const char *b
 	return 1;
 }
 
-/* A reader with a rest in hand can always read. */
-unsigned msg_events(struct fs *fs, struct handle *h, size_t len)
+/* A parked read (a->data NULL) or write: can it proceed now?  A reader
+ * with a rest in hand can always read. */
+static int parked_ready(struct fs *fs, struct handle *h, const struct park_args *a)
+{
+	if (!a->data)
+		return !chan_rest_empty(&h->rest) || (h->row->msg->events(fs, h, 0) & POLLIN);
+	return (h->row->msg->events(fs, h, a->len) & POLLOUT) != 0;
+}
+
+static int parked_answer(struct fs *fs, struct handle *h, fuse_req_t req,
+			 const struct park_args *a, int ready)
+{
+	return a->data ? try_write(fs, h, req, a->data, a->len) : try_read(fs, h, req, a->size);
+}
+
+/* The row's object counts the requests waiting on each end. */
+static void parked_waiting(struct fs *fs, struct handle *h, const struct park_args *a,
+			   int delta)
+{
+	h->row->msg->blocked(fs, h, a->data != NULL, delta);
+}
+
+static const struct park_ops msg_later = {
+	.ready = parked_ready,
+	.answer = parked_answer,
+	.waiting = parked_waiting,
+};
+
+/* What would not wait now: a reader with a rest in hand can always read. */
+static unsigned msg_events(struct fs *fs, struct handle *h, size_t len)
 {
 	pthread_mutex_lock(&h->lock);
 	unsigned ev = h->row->msg->events(fs, h, len);
@@ -65,27 +100,53 @@ unsigned msg_events(struct fs *fs, struct handle *h, size_t len)
 	return ev;
 }
 
-/* The caller holds a reference on h: once the reply is out, the reader may
- * close, and its release may run before these return. */
-void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, int flags)
+static void msg_read(struct fs *fs, fuse_req_t req, struct handle *h, size_t size, off_t off,
+		     int flags)
 {
 	pthread_mutex_lock(&h->lock);
-	int done = msg_try_read(fs, h, req, size);
+	int done = try_read(fs, h, req, size);
 	pthread_mutex_unlock(&h->lock);
 	if (!done && (flags & O_NONBLOCK))
 		fuse_reply_err(req, EAGAIN);
 	else if (!done)
-		park_msg(fs->park, req, h, size, NULL, 0);
+		park_req(fs->park, req, h, &msg_later, &(struct park_args){ .size = size },
+			 h->row->waits_on, h->obj);
 }
 
-void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf, size_t len,
-	       int flags)
+static void msg_write(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf,
+		      size_t len, int flags)
 {
 	pthread_mutex_lock(&h->lock);
-	int done = msg_try_write(fs, h, req, buf, len);
+	int done = try_write(fs, h, req, buf, len);
 	pthread_mutex_unlock(&h->lock);
 	if (!done && (flags & O_NONBLOCK))
 		fuse_reply_err(req, EAGAIN);
 	else if (!done)
-		park_msg(fs->park, req, h, 0, buf, len);
+		park_req(fs->park, req, h, &msg_later,
+			 &(struct park_args){ .data = buf, .len = len }, h->row->waits_on, h->obj);
 }
+
+/* Keep the poll handle first, then look: a change in between still
+ * notifies it, so no wakeup is lost. */
+static unsigned msg_poll(struct fs *fs, struct handle *h, struct fuse_pollhandle **ph)
+{
+	if (*ph) {
+		park_poll(fs->park, h, *ph, h->row->waits_on, h->obj);
+		*ph = NULL;
+	}
+	return msg_events(fs, h, 1);
+}
+
+/* A message end is written to if its mode says so (`get` is read-only). */
+static bool msg_writable(const struct row *row)
+{
+	return (row->mode & 0222) != 0;
+}
+
+const struct kind_ops msg_kind = {
+	.read = msg_read,
+	.write = msg_write,
+	.poll = msg_poll,
+	.writable = msg_writable,
+	.nonseekable = true,
+};

@@ -33,6 +33,45 @@ bool row_visible(struct fs *fs, const struct dirdesc *dd, const struct row *r, u
 	return !r->only || !dd->variant || (r->only & dd->variant(fs, obj));
 }
 
+const struct row *dir_row(const struct dirdesc *dd, unsigned r)
+{
+	if (!r || r > dd->nrows || dd->rows[r - 1].kind == R_DIR)
+		return NULL;
+	return &dd->rows[r - 1];
+}
+
+fuse_ino_t row_ino(enum ntype t, uint64_t obj, const struct dirdesc *dd, unsigned i)
+{
+	const struct row *r = &dd->rows[i];
+	return r->kind == R_DIR ? ino_make(r->subdir, obj, 0) : ino_make(t, obj, i + 1);
+}
+
+int dir_find(struct fs *fs, const struct dirdesc *dd, uint64_t obj, const char *name)
+{
+	for (unsigned i = 0; i < dd->nrows; i++)
+		if (!strcmp(dd->rows[i].name, name) && row_visible(fs, dd, &dd->rows[i], obj))
+			return (int)i;
+	return -1;
+}
+
+int node_resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
+		 const struct row **row)
+{
+	*dd = dirdesc_of(ino_type(ino));
+	if (!*dd)
+		return -ENOENT;
+	unsigned r = ino_row(ino);
+	*row = NULL;
+	if (r) {
+		*row = dir_row(*dd, r);
+		if (!*row || !row_visible(fs, *dd, *row, ino_obj(ino)))
+			return -ENOENT;
+	}
+	if ((*dd)->exists && !(*dd)->exists(fs, ino_obj(ino)))
+		return -ENOENT;
+	return 0;
+}
+
 int dirlist_add(struct dirlist *l, const char *name, fuse_ino_t ino, mode_t mode)
 {
 	if (l->n == l->cap) {

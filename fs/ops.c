@@ -1,21 +1,42 @@
 /* ops.c - the FUSE low-level operations: generic walkers over the node tables.
  *
- * No handler here ever waits for a task.  Files report size 0 and are opened
+ * Directories are walked here; a file's open, read, write, flush, poll and
+ * size are its row kind's (kind.h), after the gate and the owner checks.
+ * No handler ever waits for a task.  Files report size 0 and are opened
  * with direct I/O (as procfs does), except the append-only streams (stdout,
  * stderr) which report their true, growing size so `tail -f` follows them.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs.h"
-#include "spec.h"
+#include "kind.h"
+
+/* What each kind of row does (kind.h): R_DIR rows are never opened. */
+static const struct kind_ops *const kind_ops[] = {
+	[R_TEXT] = &text_kind,
+	[R_KV] = &kv_kind,
+	[R_CTL] = &ctl_kind,
+	[R_WAIT] = &wait_kind,
+	[R_STREAM] = &stream_kind,
+	[R_PULL] = &pull_kind,
+	[R_MSG] = &msg_kind,
+};
+
+static const struct kind_ops no_ops;
+
+static const struct kind_ops *kind_of(const struct row *row)
+{
+	unsigned k = row->kind;
+	if (k < sizeof(kind_ops) / sizeof(kind_ops[0]) && kind_ops[k])
+		return kind_ops[k];
+	return &no_ops;
+}
 
 /* A row's name in its directory (/procs/ID/mem, /pools/NAME/submit) means
  * the same inode for as long as the directory exists: the kernel may keep it.
@@ -43,129 +64,6 @@ static struct fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static struct caller caller_of(fuse_req_t req)
-{
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	return (struct caller){ .uid = c->uid, .gid = c->gid, .pid = c->pid, .req = req };
-}
-
-/* ---- access (engine/access.h has the rules) -------------------------------------
- *
- * Two checks, each in one place: the gate, first thing in every request
- * (admit: is this caller let into the mount at all?), and the owner check of
- * the row dispatch (row_access: does the caller have the access the file's
- * mode gives them, against the object's owner?).  With default_permissions
- * the kernel makes the same mode check first; ours is the one that must
- * hold (a descriptor passed to another user, a kernel without the option). */
-
-#define REFUSALS_PER_SECOND 20
-
-void log_refusal(struct fs *fs, const char *fmt, ...)
-{
-	time_t now = time(NULL);
-	unsigned suppressed = 0;
-	pthread_mutex_lock(&fs->refusal_lock);
-	if (now != fs->refusal_window) {
-		fs->refusal_window = now;
-		fs->refusals_logged = 0;
-	}
-	bool log = fs->refusals_logged < REFUSALS_PER_SECOND;
-	if (log) {
-		fs->refusals_logged++;
-		suppressed = fs->refusals_suppressed;
-		fs->refusals_suppressed = 0;
-	} else {
-		fs->refusals_suppressed++;
-	}
-	pthread_mutex_unlock(&fs->refusal_lock);
-	if (!log)
-		return;
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (suppressed)
-		engine_log(fs->eng, "access: %s (and %u more refusals not logged)", msg, suppressed);
-	else
-		engine_log(fs->eng, "access: %s", msg);
-}
-
-/* The caller's supplementary groups into out (ngroups -1 if unknown). */
-static void read_groups(const struct caller *c, struct cred *out)
-{
-	int n = fuse_req_getgroups(c->req, CRED_GROUPS_MAX, out->groups);
-	out->ngroups = n >= 0 && n <= CRED_GROUPS_MAX ? n : -1;
-}
-
-void caller_cred(struct fs *fs, const struct caller *c, struct cred *out)
-{
-	out->uid = c->uid;
-	out->gid = c->gid;
-	out->ngroups = 0;
-	if (access_cred_plan(fs->owner, out) == CRED_DROP)
-		read_groups(c, out);
-}
-
-/* The gate: replies EACCES (and logs) when the caller may not come in. */
-static bool admit(fuse_req_t req)
-{
-	struct fs *fs = fuse_req_userdata(req);
-	const struct fuse_ctx *x = fuse_req_ctx(req);
-	struct cred cr = { .uid = x->uid, .gid = x->gid, .ngroups = 0 };
-	if (access_needs_groups(&fs->policy, &cr))
-		read_groups(&(struct caller){ .req = req }, &cr);
-	if (access_may_enter(&fs->policy, &cr))
-		return true;
-	log_refusal(fs, "uid %u (pid %d) refused: not the mounting user, root, nor in "
-		    "[access] allow_users or allow_groups", (unsigned)x->uid, (int)x->pid);
-	fuse_reply_err(req, EACCES);
-	return false;
-}
-
-/* Who owns the object behind a directory of this kind. */
-static int dir_owner(struct fs *fs, const struct dirdesc *dd, uint64_t obj, struct owner *o)
-{
-	if (!dd->owned_by) {
-		*o = (struct owner){ .uid = fs->owner, .gid = fs->owner_gid };
-		return 0;
-	}
-	return engine_owner(fs->eng, dd->owned_by, obj, o);
-}
-
-static const char *want_name(int want)
-{
-	return want == (R_OK | W_OK) ? "read-write" : want == W_OK ? "write" : "read";
-}
-
-/* May the caller have `want` (R_OK, W_OK) on this file?  0 or -errno. */
-static int row_access(struct fs *fs, const struct caller *c, fuse_ino_t ino,
-		      const struct row *row, int want)
-{
-	const struct dirdesc *dd = dirdesc_of(ino_type(ino));
-	struct owner o;
-	int rc = dir_owner(fs, dd, ino_obj(ino), &o);
-	if (rc < 0)
-		return rc;
-	if (access_mode_allows(row->mode, &o, c->uid, want))
-		return 0;
-	log_refusal(fs, "uid %u (pid %d) refused %s of %s (inode %#llx): it belongs to uid %u",
-		    (unsigned)c->uid, (int)c->pid, want_name(want), row->name,
-		    (unsigned long long)ino, (unsigned)o.uid);
-	return -EACCES;
-}
-
-/* The same, again at each read and write of an open file when other users
- * are let in: the descriptor may have been passed on. */
-static int recheck(fuse_req_t req, const struct handle *h, int want)
-{
-	struct fs *fs = fs_of(req);
-	if (!fs->multiuser)
-		return 0;
-	struct caller c = caller_of(req);
-	return row_access(fs, &c, h->ino, h->row, want);
-}
-
 static int open_want(int flags)
 {
 	switch (flags & O_ACCMODE) {
@@ -177,32 +75,11 @@ static int open_want(int flags)
 
 static struct timespec mount_time;
 
-/* Resolve ino to its directory kind and row; checks that the object exists. */
-static int resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
-		   const struct row **row)
-{
-	*dd = dirdesc_of(ino_type(ino));
-	if (!*dd)
-		return -ENOENT;
-	unsigned r = ino_row(ino);
-	*row = NULL;
-	if (r) {
-		if (r > (*dd)->nrows || (*dd)->rows[r - 1].kind == R_DIR)
-			return -ENOENT;
-		*row = &(*dd)->rows[r - 1];
-		if (!row_visible(fs, *dd, *row, ino_obj(ino)))
-			return -ENOENT;
-	}
-	if ((*dd)->exists && !(*dd)->exists(fs, ino_obj(ino)))
-		return -ENOENT;
-	return 0;
-}
-
 static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *timeout)
 {
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return rc;
 	/* like /proc: an object's files belong to whoever owns the object */
@@ -234,16 +111,8 @@ static int node_attr(struct fs *fs, fuse_ino_t ino, struct stat *st, double *tim
 	}
 	st->st_mode = S_IFREG | row->mode;
 	st->st_nlink = 1;
-	if (row->kind == R_STREAM) {
-		uint64_t total = 0;
-		char c;
-		ssize_t n = row->stream(fs, ino_obj(ino), UINT64_MAX, &c, 0, &total);
-		if (n < 0)
-			return (int)n;
-		st->st_size = (off_t)total;
-		*timeout = 0;   /* it grows: let tail -f see it */
-	}
-	return 0;
+	const struct kind_ops *k = kind_of(row);
+	return k->attr ? k->attr(fs, row, ino_obj(ino), st, timeout) : 0;
 }
 
 static void reply_entry(fuse_req_t req, struct fs *fs, fuse_ino_t ino, double entry_timeout)
@@ -270,20 +139,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
+	int rc = node_resolve(fs, parent, &dd, &row);
 	if (rc < 0 || row)
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
 	uint64_t obj = ino_obj(parent);
-	for (unsigned i = 0; i < dd->nrows; i++) {
-		const struct row *r = &dd->rows[i];
-		if (strcmp(r->name, name) || !row_visible(fs, dd, r, obj))
-			continue;
-		if (r->kind == R_DIR)
-			return reply_entry(req, fs, ino_make(r->subdir, obj, 0),
-					   ROW_ENTRY_TIMEOUT);
-		return reply_entry(req, fs, ino_make(ino_type(parent), obj, i + 1),
+	int i = dir_find(fs, dd, obj, name);
+	if (i >= 0)
+		return reply_entry(req, fs, row_ino(ino_type(parent), obj, dd, (unsigned)i),
 				   ROW_ENTRY_TIMEOUT);
-	}
 	uint64_t child;
 	if (dd->lookup && dd->lookup(fs, obj, name, &child) == 0)
 		return reply_entry(req, fs, ino_make(dd->child, child, 0),
@@ -313,7 +176,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * whose mode says so (`get` is a read-only end). */
 static bool row_writable(const struct row *row)
 {
-	return row->store || (row->kind == R_MSG && (row->mode & 0222));
+	const struct kind_ops *k = kind_of(row);
+	return k->writable && k->writable(row);
 }
 
 /* Only a control file's size may be "set" (to 0: `>` and ftruncate). */
@@ -325,7 +189,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
 	if (!row || !row_writable(row) || (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME |
@@ -365,7 +229,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0 || row)
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
 	struct handle *h = handle_new(ino, NULL, fi->flags);
@@ -381,11 +245,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		const struct row *r = &dd->rows[i];
 		if (!row_visible(fs, dd, r, obj))
 			continue;
-		if (r->kind == R_DIR)
-			rc = dirlist_add(&h->dir, r->name, ino_make(r->subdir, obj, 0), S_IFDIR);
-		else
-			rc = dirlist_add(&h->dir, r->name, ino_make(ino_type(ino), obj, i + 1),
-					 S_IFREG);
+		rc = dirlist_add(&h->dir, r->name, row_ino(ino_type(ino), obj, dd, i),
+				 r->kind == R_DIR ? S_IFDIR : S_IFREG);
 	}
 	if (!rc && dd->list)
 		rc = dd->list(fs, obj, &h->dir);
@@ -439,7 +300,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, ino, &dd, &row);
+	int rc = node_resolve(fs, ino, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
 	if (!row)
@@ -454,20 +315,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = handle_new(ino, row, fi->flags);
 	if (!h)
 		return (void)fuse_reply_err(req, ENOMEM);
-	/* Snapshot files are rendered here, once: every read of this open sees
-	 * the same content, whatever offsets it reads at. */
-	if (row->kind == R_TEXT) {
-		rc = row->show(fs, h->obj, &h->buf);
-		h->rendered = true;
-	} else if (row->kind == R_CTL && row->show && (fi->flags & O_ACCMODE) != O_WRONLY) {
-		rc = row->show(fs, h->obj, &h->buf);
-	} else if (row->kind == R_KV) {
-		struct emit e;
-		emit_begin(&e, &h->buf, row->json ? EMIT_JSON : EMIT_TEXT);
-		rc = row->kv(fs, h->obj, &e);
-		emit_end(&e);
-		h->rendered = true;
-	}
+	/* Snapshot files are rendered here, once, by their kind: every read of
+	 * this open sees the same content, whatever offsets it reads at. */
+	const struct kind_ops *k = kind_of(row);
+	if (k->open)
+		rc = k->open(fs, h, fi->flags);
 	if (rc == 0)
 		rc = sb_error(&h->buf);
 	if (rc < 0) {
@@ -479,231 +331,58 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Only control files act on close (a last line without a newline runs
 	 * then): the rest need no FLUSH round trip on every close. */
 	fi->noflush = !row->store;
-	/* Control files are streams of replies: offsets mean nothing, and a
-	 * non-seekable fd makes `read` in shells take one line at a time. */
-	if (row->kind == R_CTL || row->kind == R_PULL || row->kind == R_MSG)
-		fi->nonseekable = 1;
+	fi->nonseekable = k->nonseekable;
 	fi->fh = (uintptr_t)h;
 	handle_opened(fs, h);
 	if (fuse_reply_open(req, fi) != 0)
 		handle_release(fs, h);   /* the kernel gave up: no release will come */
 }
 
-/* Serve the unread replies of a stream-like handle (CTL, PULL); an empty
- * reply is EOF.  Called with h->lock held. */
-static void reply_stream(fuse_req_t req, struct handle *h, size_t size)
-{
-	size_t avail = h->buf.len - h->rpos;
-	size_t n = avail < size ? avail : size;
-	fuse_reply_buf(req, h->buf.buf ? h->buf.buf + h->rpos : NULL, n);
-	h->rpos += n;
-	if (h->rpos == h->buf.len) {   /* all read: start afresh */
-		sb_reset(&h->buf);
-		h->rpos = 0;
-	}
-}
-
-/* 1: ready (reply with handle_reply), 0: not yet, < 0: that error (reply
- * with handle_reply_err).  A PULL row's error moves its fill past what
- * failed, so it is kept until a read reports it: a poll() in between only
- * looks at it. */
-int handle_ready(struct fs *fs, struct handle *h)
-{
-	if (h->row->kind == R_PULL) {
-		if (h->rpos < h->buf.len)
-			return 1;
-		if (!h->pull_err) {
-			int rc = h->row->fill(fs, h);
-			if (rc >= 0)
-				return rc;
-			h->pull_err = rc;
-		}
-		return h->pull_err;
-	}
-	if (h->rendered)
-		return 1;
-	int rc = h->row->ready(fs, h->obj, &h->buf);
-	if (rc == 1)
-		h->rendered = true;
-	else
-		sb_reset(&h->buf);
-	return rc;
-}
-
-/* A read answered with handle_ready's error: it is reported, and gone. */
-void handle_reply_err(struct handle *h, fuse_req_t req, int err)
-{
-	h->pull_err = 0;
-	fuse_reply_err(req, err);
-}
-
-void handle_reply(struct handle *h, fuse_req_t req, size_t size, off_t off)
-{
-	if (h->row->kind == R_PULL)
-		reply_stream(req, h, size);
-	else
-		reply_slice(req, &h->buf, size, off);
-}
-
 /* A reply wakes the caller, who may close at once: its release can then run
  * on another thread before the handler has unlocked h or finished with it.
  * Reads and writes hold a reference on h for as long as they use it. */
-static void read_rows(fuse_req_t req, struct handle *h, size_t size, off_t off,
-		      struct fuse_file_info *fi);
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	if (!admit(req))
 		return;
 	struct handle *h = handle_get((struct handle *)(uintptr_t)fi->fh);
+	const struct kind_ops *k = kind_of(h->row);
 	/* before anything is taken or parked: a refused wait never waits */
 	int rc = recheck(req, h, R_OK);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
+	else if (!k->read)
+		fuse_reply_err(req, EIO);
 	else
-		read_rows(req, h, size, off, fi);
+		k->read(fs_of(req), req, h, size, off, fi->flags);
 	handle_put(h);
 }
 
-static void read_rows(fuse_req_t req, struct handle *h, size_t size, off_t off,
-		      struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-
-	switch (h->row->kind) {
-	case R_TEXT:
-	case R_KV:
-		pthread_mutex_lock(&h->lock);
-		reply_slice(req, &h->buf, size, off);
-		pthread_mutex_unlock(&h->lock);
-		return;
-	case R_CTL:
-		pthread_mutex_lock(&h->lock);
-		reply_stream(req, h, size);
-		pthread_mutex_unlock(&h->lock);
-		return;
-	case R_WAIT:
-	case R_PULL: {
-		pthread_mutex_lock(&h->lock);
-		int rc = handle_ready(fs, h);
-		if (rc == 1)
-			handle_reply(h, req, size, off);
-		else if (rc < 0)
-			handle_reply_err(h, req, -rc);
-		pthread_mutex_unlock(&h->lock);
-		if (rc != 0)
-			return;
-		if (fi->flags & O_NONBLOCK)
-			return (void)fuse_reply_err(req, EAGAIN);
-		return park_read(fs->park, req, h, size, off, h->row->waits_on, h->obj);
-	}
-	case R_STREAM: {
-		char *buf = malloc(size ? size : 1);
-		if (!buf)
-			return (void)fuse_reply_err(req, ENOMEM);
-		ssize_t n = h->row->stream(fs, h->obj, (uint64_t)off, buf, size, NULL);
-		if (n < 0)
-			fuse_reply_err(req, (int)-n);
-		else
-			fuse_reply_buf(req, buf, (size_t)n);
-		free(buf);
-		return;
-	}
-	case R_MSG:
-		return msg_read(fs, req, h, size, fi->flags);
-	case R_DIR:
-		break;
-	}
-	fuse_reply_err(req, EIO);
-}
-
-/* Run the lines gathered in h->pend.  Errors are also kept for reading back. */
-static int run_pending(struct fs *fs, struct handle *h, const struct caller *c)
-{
-	char err[512] = "";
-	int rc = h->row->store(fs, h, h->pend.buf, h->pend.len, c, err, sizeof(err));
-	sb_reset(&h->pend);
-	if (rc < 0) {
-		sb_printf(&h->buf, "error: %s\n", err[0] ? err : strerror(-rc));
-		engine_log(fs->eng, "%s: refused (%s): %s", h->row->name, strerror(-rc),
-			   err[0] ? err : "-");
-	}
-	return rc;
-}
-
-/* A control write: complete lines run when the write that ends them arrives
- * (a line split across writes, as the kernel does with big writes, is
- * gathered first); a final line without a newline runs at close (flush). */
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	if (!admit(req))
 		return;
-	struct fs *fs = fs_of(req);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct handle *h = handle_get((struct handle *)(uintptr_t)fi->fh);
+	const struct kind_ops *k = kind_of(h->row);
 	int rc = recheck(req, h, W_OK);
 	if (rc < 0)
-		return (void)fuse_reply_err(req, -rc);
-	if (h->row->kind == R_MSG) {   /* it replies under h->lock: see op_read */
-		handle_get(h);
-		msg_write(fs, req, h, buf, size, fi->flags);
-		handle_put(h);
-		return;
-	}
-	if (!h->row->store)
-		return (void)fuse_reply_err(req, EBADF);
-	struct caller c = caller_of(req);
-
-	pthread_mutex_lock(&h->lock);
-	if (h->pend.len + size > fs->cfg->max_write) {
-		sb_reset(&h->pend);
-		sb_printf(&h->buf, "error: write of %zu bytes is over max_write=%llu\n",
-			  h->pend.len + size, (unsigned long long)fs->cfg->max_write);
-		pthread_mutex_unlock(&h->lock);
-		engine_log(fs->eng, "%s: refused: write over max_write", h->row->name);
-		return (void)fuse_reply_err(req, E2BIG);
-	}
-	sb_add(&h->pend, buf, size);
-	rc = sb_error(&h->pend);
-	/* A line cannot grow past the longest any control file takes: refuse it
-	 * on the piece that shows it, not after the kernel has fed us a megabyte
-	 * in 128 KiB pieces (which would leave the writer with a short count). */
-	const char *nl = h->pend.len ? memrchr(h->pend.buf, '\n', h->pend.len) : NULL;
-	size_t tail = nl ? h->pend.len - (size_t)(nl - h->pend.buf) - 1 : h->pend.len;
-	if (rc == 0 && tail > SPEC_LINE_MAX) {
-		sb_reset(&h->pend);
-		sb_printf(&h->buf, "error: a line longer than %d bytes\n", SPEC_LINE_MAX);
-		pthread_mutex_unlock(&h->lock);
-		engine_log(fs->eng, "%s: refused: a line longer than %d bytes", h->row->name,
-			   SPEC_LINE_MAX);
-		return (void)fuse_reply_err(req, E2BIG);
-	}
-	if (rc == 0 && size && buf[size - 1] == '\n')
-		rc = run_pending(fs, h, &c);
-	pthread_mutex_unlock(&h->lock);
-	if (rc < 0)
 		fuse_reply_err(req, -rc);
+	else if (!k->write)
+		fuse_reply_err(req, EBADF);
 	else
-		fuse_reply_write(req, size);
+		k->write(fs_of(req), req, h, buf, size, fi->flags);
+	handle_put(h);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (!admit(req))
 		return;
-	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	int rc = 0;
-	if (h->row->store && h->pend.len)
-		rc = recheck(req, h, W_OK);
-	if (rc == 0 && h->row->store) {
-		struct caller c = caller_of(req);
-		pthread_mutex_lock(&h->lock);
-		if (h->pend.len)
-			rc = run_pending(fs, h, &c);
-		pthread_mutex_unlock(&h->lock);
-	}
+	const struct kind_ops *k = kind_of(h->row);
+	int rc = k->flush ? k->flush(fs_of(req), req, h) : 0;
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
@@ -718,34 +397,10 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 {
 	if (!admit(req))
 		return;
-	struct fs *fs = fs_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	unsigned revents = POLLIN | POLLRDNORM;
-
-	if (h->row->kind == R_MSG) {
-		/* Keep the poll handle first, then look: a change in between
-		 * still notifies it, so no wakeup is lost. */
-		if (ph)
-			park_poll(fs->park, h, ph, h->row->waits_on, h->obj);
-		return (void)fuse_reply_poll(req, msg_events(fs, h, 1));
-	}
-	if (h->row->store)
-		revents |= POLLOUT | POLLWRNORM;
-	if (h->row->kind == R_WAIT || h->row->kind == R_PULL) {
-		pthread_mutex_lock(&h->lock);
-		int rc = handle_ready(fs, h);
-		pthread_mutex_unlock(&h->lock);
-		if (rc == 0) {
-			revents &= ~(unsigned)(POLLIN | POLLRDNORM);
-			if (ph) {
-				park_poll(fs->park, h, ph, h->row->waits_on, h->obj);
-				ph = NULL;
-			}
-		} else if (rc < 0) {
-			revents = POLLERR;
-		}
-	}
-	if (ph)
+	const struct kind_ops *k = kind_of(h->row);
+	unsigned revents = k->poll ? k->poll(fs_of(req), h, &ph) : POLLIN | POLLRDNORM;
+	if (ph)   /* not kept: nothing will notify it */
 		fuse_pollhandle_destroy(ph);
 	fuse_reply_poll(req, revents);
 }
@@ -757,7 +412,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
+	int rc = node_resolve(fs, parent, &dd, &row);
 	if (rc < 0 || row)
 		return (void)fuse_reply_err(req, rc < 0 ? -rc : ENOTDIR);
 	for (unsigned i = 0; i < dd->nrows; i++)
@@ -780,7 +435,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_of(req);
 	const struct dirdesc *dd;
 	const struct row *row;
-	int rc = resolve(fs, parent, &dd, &row);
+	int rc = node_resolve(fs, parent, &dd, &row);
 	if (rc < 0)
 		return (void)fuse_reply_err(req, -rc);
 	for (unsigned i = 0; dd && i < dd->nrows; i++)

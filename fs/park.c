@@ -19,10 +19,13 @@
  *   - each record is reference counted: one reference for the parker until it
  *     has published, one for whoever answers.
  *
- * Message files (R_MSG) park writes as well as reads.  Their waiters are
- * claimed before anything is moved (try_message), so an interrupted request
- * has taken or put nothing; one that loses the message to a faster request
- * after its claim is parked again under the same request.
+ * park.c knows no row kind: whoever parks a request gives its park_ops, and
+ * each change calls back through them (fs.h).  `ready` looks, under the
+ * handle's lock, and only a request found ready is claimed, then answered by
+ * `answer` under the same lock: what was found ready is what is sent, and an
+ * interrupted request has moved nothing (message files park writes too).
+ * One that `answer` could not serve after all (a faster request took the
+ * message in between) is parked again under the same request.
  */
 #include <errno.h>
 #include <poll.h>
@@ -44,10 +47,9 @@ struct parked {
 	bool claimed;
 	bool linked;
 	int refs;
-	bool msg;           /* R_MSG: told to the row's `blocked` while it lives */
-	bool write;         /* R_MSG: a parked write of data[0..len) */
-	char *data;
-	size_t len;
+	const struct park_ops *ops;
+	struct park_args a;   /* a.data is `copy` */
+	char *copy;           /* owned: a parked write's data */
 };
 
 struct poller {
@@ -96,15 +98,6 @@ void park_free(struct park *p)
 	free(p);
 }
 
-void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off)
-{
-	if (off < 0 || (size_t)off >= b->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, b->buf + off,
-			       b->len - (size_t)off < size ? b->len - (size_t)off : size);
-}
-
 static void unlink_locked(struct park *p, struct parked *pk)
 {
 	if (!pk->linked)
@@ -126,10 +119,10 @@ static void put(struct park *p, struct parked *pk)
 	pthread_mutex_unlock(&p->lock);
 	if (left)
 		return;
-	if (pk->msg)
-		pk->h->row->msg->blocked(p->fs, pk->h, pk->write, -1);
+	if (pk->ops->waiting)
+		pk->ops->waiting(p->fs, pk->h, &pk->a, -1);
 	handle_put(pk->h);
-	free(pk->data);
+	free(pk->copy);
 	free(pk);
 }
 
@@ -171,34 +164,45 @@ static bool claim(struct park *p, struct parked *pk)
 
 static void publish(struct park *p, struct parked *pk);
 
-/* A parked message read or write: claim it only once it can proceed, then
- * move the message.  Parked again if a faster request took the message or
- * the room in between (then it sees the next change). */
-static void try_message(struct park *p, struct parked *pk)
+/* A record for req, holding a reference on h and owning copy (a write's
+ * data, or NULL); told to ops->waiting from now until it is freed. */
+static struct parked *record_new(struct park *p, fuse_req_t req, struct handle *h,
+				 const struct park_ops *ops, const struct park_args *a,
+				 char *copy, enum eng_obj kind, uint64_t id)
 {
-	struct handle *h = pk->h;
-	pthread_mutex_lock(&h->lock);
-	unsigned want = pk->write ? POLLOUT : POLLIN;
-	bool ready = (!pk->write && !chan_rest_empty(&h->rest)) ||
-		     (h->row->msg->events(p->fs, h, pk->len) & want);
-	bool won = ready && claim(p, pk);
-	int answered = 0;
-	if (won)
-		answered = pk->write ? msg_try_write(p->fs, h, pk->req, pk->data, pk->len)
-				     : msg_try_read(p->fs, h, pk->req, pk->size);
-	pthread_mutex_unlock(&h->lock);
-	if (won && !answered) {
-		park_msg(p, pk->req, h, pk->size, pk->data, pk->len);
-		free(pk->data);   /* park_msg kept its own copy */
-		pk->data = NULL;
-	}
-	if (won)
-		put(p, pk);
+	struct parked *pk = calloc(1, sizeof(*pk));
+	if (!pk)
+		return NULL;
+	pk->req = req;
+	pk->h = handle_get(h);
+	pk->ops = ops;
+	pk->a = *a;
+	pk->a.data = copy;
+	pk->copy = copy;
+	pk->kind = kind;
+	pk->id = id;
+	pk->refs = 2;   /* ours until published, and the answerer's */
+	if (ops->waiting)
+		ops->waiting(p->fs, h, &pk->a, +1);
+	return pk;
 }
 
-/* Re-check a parked read; answer it if it can be answered now.  The handle's
- * lock is held from the check to the reply, so what was found ready is what
- * is sent. */
+/* Claimed, but `answer` could not serve it after all: the same request is
+ * parked again under a new record, which takes over the data.  The new one
+ * is counted before the old one goes, so the count never drops in between. */
+static void repark(struct park *p, struct parked *pk)
+{
+	struct parked *again = record_new(p, pk->req, pk->h, pk->ops, &pk->a, pk->copy,
+					  pk->kind, pk->id);
+	if (!again)
+		return (void)fuse_reply_err(pk->req, ENOMEM);
+	pk->copy = NULL;
+	publish(p, again);
+}
+
+/* Re-check a parked request; answer it if it can be answered now.  The
+ * handle's lock is held from the check to the reply, so what was found ready
+ * is what is sent, and only a request found ready is claimed. */
 static void try_complete(struct park *p, struct parked *pk)
 {
 	struct handle *h = pk->h;
@@ -207,65 +211,33 @@ static void try_complete(struct park *p, struct parked *pk)
 	pthread_mutex_unlock(&p->lock);
 	if (done)
 		return;
-	if (pk->msg)
-		return try_message(p, pk);
 
 	pthread_mutex_lock(&h->lock);
-	int rc = handle_ready(p->fs, h);
-	bool answered = rc != 0 && claim(p, pk);
-	if (answered) {
-		if (rc < 0)
-			handle_reply_err(h, pk->req, -rc);
-		else
-			handle_reply(h, pk->req, pk->size, pk->off);
-	}
+	int rc = pk->ops->ready(p->fs, h, &pk->a);
+	bool won = rc != 0 && claim(p, pk);
+	int answered = won ? pk->ops->answer(p->fs, h, pk->req, &pk->a, rc) : 0;
 	pthread_mutex_unlock(&h->lock);
-	if (answered)
+	if (won && !answered)
+		repark(p, pk);
+	if (won)
 		put(p, pk);
 }
 
-void park_read(struct park *p, fuse_req_t req, struct handle *h, size_t size, off_t off,
-	       enum eng_obj kind, uint64_t id)
+void park_req(struct park *p, fuse_req_t req, struct handle *h, const struct park_ops *ops,
+	      const struct park_args *a, enum eng_obj kind, uint64_t id)
 {
-	struct parked *pk = calloc(1, sizeof(*pk));
+	char *copy = NULL;
+	if (a->data) {
+		copy = malloc(a->len ? a->len : 1);
+		if (!copy)
+			return (void)fuse_reply_err(req, ENOMEM);
+		memcpy(copy, a->data, a->len);
+	}
+	struct parked *pk = record_new(p, req, h, ops, a, copy, kind, id);
 	if (!pk) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	pk->req = req;
-	pk->h = handle_get(h);
-	pk->size = size;
-	pk->off = off;
-	pk->kind = kind;
-	pk->id = id;
-	pk->refs = 2;   /* ours until published, and the answerer's */
-	publish(p, pk);
-}
-
-void park_msg(struct park *p, fuse_req_t req, struct handle *h, size_t size,
-	      const char *data, size_t len)
-{
-	struct parked *pk = calloc(1, sizeof(*pk));
-	char *copy = data ? malloc(len) : NULL;
-	if (!pk || (data && !copy)) {
-		free(pk);
 		free(copy);
-		fuse_reply_err(req, ENOMEM);
-		return;
+		return (void)fuse_reply_err(req, ENOMEM);
 	}
-	if (data)
-		memcpy(copy, data, len);
-	pk->req = req;
-	pk->h = handle_get(h);
-	pk->size = size;
-	pk->kind = h->row->waits_on;
-	pk->id = h->obj;
-	pk->refs = 2;
-	pk->msg = true;
-	pk->write = data != NULL;
-	pk->data = copy;
-	pk->len = len;
-	h->row->msg->blocked(p->fs, h, pk->write, +1);
 	publish(p, pk);
 }
 
