@@ -351,8 +351,6 @@ void fin_append(struct engine *e, struct task *t);
 void trim_history(struct engine *e, struct task *keep);
 /* A new task with the next id, not yet in any table (lock held). */
 struct task *task_alloc(struct engine *e, const char *cmd);
-/* A running process (a cow child): into the tables and live counters. */
-void task_insert_running(struct engine *e, struct task *t);
 /* A pool's worker, as a task in /procs: counted as live, running. */
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
 /* Make room under max_tasks by forgetting the oldest ended tasks. */
@@ -365,6 +363,8 @@ bool task_live(const struct task *t);
 /* ---- lifecycle.c: start, end, signals, timeouts ---------------------------------- */
 /* Tell every room that t runs (lock held). */
 void task_started(struct engine *e, struct task *t);
+/* A running process (a cow child): into the tables and live counters. */
+void task_insert_running(struct engine *e, struct task *t);
 void task_ended(struct engine *e, struct task *t, enum task_state st, int code);
 void task_end_with_status(struct engine *e, struct task *t, int status, const struct rusage *ru);
 void task_failed_to_start(struct engine *e, struct task *t, int err, const char *what);
@@ -373,7 +373,7 @@ void task_timer_fired(struct engine *e, uint64_t id);
 void arm_timer_ms(int fd, int64_t ms);
 int task_send_signal(struct engine *e, struct task *t, int sig);
 
-/* ---- loop.c: the event loop ------------------------------------------------------ */
+/* ---- watch.c: what the engine asks of the loop ----------------------------------- */
 void engine_notify_locked(struct engine *e, enum eng_obj kind, uint64_t id);
 void engine_flush_notify(struct engine *e);
 int engine_watch(struct engine *e, int fd, enum watch_type t, uint64_t id);
@@ -381,6 +381,11 @@ int engine_watch(struct engine *e, int fd, enum watch_type t, uint64_t id);
 void engine_close_watched(struct engine *e, int *fd);
 void engine_close_soon(struct engine *e, int *fd);
 void engine_wake(struct engine *e);
+/* The calling thread is e's engine thread (closes then wait for the turn's end). */
+void engine_watch_thread(const struct engine *e);
+void engine_close_soon_done(struct engine *e);
+
+/* ---- loop.c: the event loop ------------------------------------------------------ */
 void *engine_thread(void *arg);
 
 /* ---- reap.c: the reaper and spawn windows ----------------------------------------- */

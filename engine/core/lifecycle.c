@@ -22,6 +22,21 @@ void task_started(struct engine *e, struct task *t)
 	ROOMS_CALL(e, task_started, t);
 }
 
+/* Publish a process task that is already running (a cow child): into the
+ * tables and the live counters (lock held). */
+void task_insert_running(struct engine *e, struct task *t)
+{
+	task_link(e, t);
+	t->state = TS_RUNNING;
+	task_pid_link(e, t);
+	t->counted = true;
+	e->st.started++;
+	e->st.running++;
+	e->st.live_processes++;
+	task_started(e, t);
+	engine_notify_locked(e, OBJ_STATS, 0);
+}
+
 void task_ended(struct engine *e, struct task *t, enum task_state st, int code)
 {
 	if (task_state_ended(t->state))

@@ -316,22 +316,6 @@ struct task *task_alloc(struct engine *e, const char *cmd)
 	return t;
 }
 
-/* Publish a process task that is already running (a cow child): into the
- * tables and the live counters (lock held). */
-void task_insert_running(struct engine *e, struct task *t)
-{
-	task_link(e, t);
-	t->state = TS_RUNNING;
-	task_pid_link(e, t);
-	t->counted = true;
-	e->st.started++;
-	e->st.running++;
-	e->st.live_processes++;
-	task_started(e, t);
-	engine_notify_locked(e, OBJ_STATS, 0);
-}
-
-
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd)
 {
 	struct task *t = calloc(1, sizeof(*t));
