@@ -23,12 +23,12 @@ start() {   # start LINE -> prints the new id
 }
 kv() { sed -n "s/^$2: //p" "$P/$1/$3"; }   # kv ID KEY FILE
 until_out() {   # until_out ID WORD: wait until the task printed WORD
-	for _ in $(seq 400); do grep -q "$2" "$P/$1/stdout" && return 0; sleep 0.05; done
+	for _ in $(seq 2000); do grep -q "$2" "$P/$1/stdout" && return 0; sleep 0.05; done
 	return 1
 }
 child_of() {    # the task whose status says parent: $1
 	local d
-	for _ in $(seq 200); do
+	for _ in $(seq 1000); do
 		for d in "$P"/*/; do
 			grep -qx "parent: $1" "$d/status" 2>/dev/null && { basename "$d"; return 0; }
 		done

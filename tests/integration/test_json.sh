@@ -50,14 +50,15 @@ twin() {
 	else bad "$what: values and JSON types agree"; echo "$diffs"; fi
 }
 
-# live tasks of each kind, sampled at least once
-proc=$(start 'sleep time=120s name=json-sleeper')
-thr=$(start 'cpu as=thread gil=0 time=120s')
-cow=$(start 'cow size=16M write=50% time=120s')
-exe=$(start 'exec sleep 120')
+# live tasks of each kind, sampled at least once (they run until killed,
+# however long a loaded machine takes over the checks)
+proc=$(start 'sleep time=10m name=json-sleeper')
+thr=$(start 'cpu as=thread gil=0 time=10m')
+cow=$(start 'cow size=16M write=50% time=10m')
+exe=$(start 'exec sleep 600')
 failed=$(start 'exec /nonexistent/program')
 child=
-for _ in $(seq 200); do
+for _ in $(seq 2000); do
 	for d in "$P"/*/; do
 		[ "$(jq -r .parent "$d/status.json" 2>/dev/null)" = "$cow" ] && child=$(basename "$d")
 	done
@@ -65,7 +66,15 @@ for _ in $(seq 200); do
 	sleep 0.05
 done
 check "the cow child is a task" test -n "$child"
-sleep 0.5   # a few samples of each ([memory] sample_period = 200ms)
+# a few samples of each ([memory] sample_period = 200ms): waited for in
+# their memlogs, not slept for (the bound only catches a hang)
+few_samples() {
+	local id
+	for id in $proc $thr $cow $child $exe; do
+		[ "$(wc -l < "$P/$id/memlog")" -ge 3 ] || return 1
+	done
+}
+check "a few samples of each live task" wait_until 2000 few_samples
 
 twin "$M/stats"
 twin "$M/sys/meminfo"
@@ -85,7 +94,9 @@ expect "an ended task: exitcode is a number, mem live is false" \
 mkdir "$M/pools/j"
 echo workers=1 > "$M/pools/j/ctl"
 exec 3<>"$M/pools/j/submit"
-printf 'sh echo 42\nsh exit 3\nsleep time=10s\nsh echo never\n' >&3
+# (the sleep is killed below: future 4 stays pending behind it however
+# long the checks take)
+printf 'sh echo 42\nsh exit 3\nsleep time=10m\nsh echo never\n' >&3
 for _ in 1 2 3 4; do read -r _ <&3; done
 exec 3>&-
 cat "$M/pools/j/futures/2/wait" >/dev/null

@@ -41,7 +41,9 @@ echo workers=2 > "$M/pools/load/ctl"
 mkdir "$M/channels/q"
 
 # --- waiters block first, on tasks that end later ---
-for i in $(seq $WAITERS); do echo 'sleep time=1500ms'; done > "$WORKDIR/sleepers"
+# The tasks end once the load is over (the test makes a file), not after a
+# time: however slowly a loaded machine starts the waiters, they block.
+for i in $(seq $WAITERS); do echo "sh until [ -e '$WORKDIR/go' ]; do sleep 1; done"; done > "$WORKDIR/sleepers"
 exec 3<>"$M/spawn"; cat "$WORKDIR/sleepers" >&3; mapfile -t SLEEPERS <&3; exec 3>&-
 for id in "${SLEEPERS[@]}"; do
 	( cat "$M/procs/$id/wait" > "$WORKDIR/wait.$id" ) &
@@ -94,6 +96,7 @@ for r in 1 2; do
 done
 
 echo "     load started: $(date +%T)"
+load_t0=$EPOCHREALTIME
 for p in "${PRODS[@]}"; do wait "$p"; done
 echo "     producers done: $(date +%T)"
 echo close > "$M/channels/q/ctl"
@@ -105,6 +108,11 @@ for w in "${WRITERS[@]}"; do wait "$w"; done
 echo "     spawners and submitters done: $(date +%T)"
 touch "$WORKDIR/stop"
 wait $PROBE
+load_us=$(( ${EPOCHREALTIME/./} - ${load_t0/./} ))
+still=0
+for w in "${WAITERS_PIDS[@]}"; do kill -0 "$w" 2>/dev/null && still=$((still + 1)); done
+expect "the $WAITERS waiters were all still blocked when the load ended" "$still" "$WAITERS"
+touch "$WORKDIR/go"
 
 # --- every spawned id reaches a final state ---
 ids=$(cat "$WORKDIR"/ids.* | sort -n)
@@ -141,36 +149,45 @@ for id in "${SLEEPERS[@]}"; do [ "$(cat "$WORKDIR/wait.$id")" = 0 ] || bad_waits
 expect "all $WAITERS blocked waiters were answered 0" "$bad_waits" 0
 
 worst=$(cat "$WORKDIR/probe.out")
-echo "     worst open+read+close of /stats during the load: $((worst / 1000)) ms"
-# generous (sanitizer builds, 2 CPUs): the point is that nothing stalls
-check "the mount stayed responsive (worst < 2 s)" test "$worst" -lt 2000000
+echo "     worst open+read+close of /stats during the load: $((worst / 1000)) ms of $((load_us / 1000)) ms"
+# Nothing stalls: a read held up behind the load (a lock kept across a batch,
+# every FUSE thread busy) waits for a good part of it.  The bound is a
+# quarter of the load's own duration in this run (at least 5 s), not a fixed
+# time: a sanitizer build or a CPU-heavy job beside it stretches every read.
+bound=$(( load_us / 4 > 5000000 ? load_us / 4 : 5000000 ))
+check "the mount stayed responsive (worst $((worst / 1000)) ms < $((bound / 1000)) ms)" test "$worst" -lt "$bound"
 expect "no zombie children of the daemon" "$(ps --ppid "$PCFS_PID" -o stat= | grep -c '^Z')" 0
 
 # --- faults: kill -9 of a task, a pool worker, a thread host ---
-t=$(echo 'sleep time=60s' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
+t=$(echo 'sleep time=10m' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
 kill -9 "$(cat "$M/procs/$t/pid")"
-expect "kill -9 of a task: -9" "$(timeout 10 cat "$M/procs/$t/wait")" -9
+expect "kill -9 of a task: -9" "$(timeout 60 cat "$M/procs/$t/wait")" -9
 mkdir "$M/pools/f"; echo 'workers=2' > "$M/pools/f/ctl"
-printf 'sleep time=60s\nsh sleep 0.3; echo fine\n' > "$M/pools/f/submit"
-wait_until 100 grep -qx running "$M/pools/f/futures/1/state"
+printf 'sleep time=10m\nsh sleep 0.3; echo fine\n' > "$M/pools/f/submit"
+wait_until 1000 grep -qx running "$M/pools/f/futures/1/state"
 w=$(cat "$M/pools/f/futures/1/task")
 wpid=$(cat "$M/procs/$w/pid")
 kill -9 "$wpid"
-expect "kill -9 of a pool worker: its future fails" "$(timeout 10 cat "$M/pools/f/futures/1/wait")" failed
+# (the timeouts below only catch a hang: a replacement worker starts slowly
+# under a sanitizer on a loaded machine)
+expect "kill -9 of a pool worker: its future fails" "$(timeout 60 cat "$M/pools/f/futures/1/wait")" failed
 expect_match "... with a clear error" "$(cat "$M/pools/f/futures/1/error")" "worker .*(died|killed)"
-expect "... the other goes on" "$(timeout 10 cat "$M/pools/f/futures/2/wait") $(cat "$M/pools/f/futures/2/result")" \
+expect "... the other goes on" "$(timeout 60 cat "$M/pools/f/futures/2/wait") $(cat "$M/pools/f/futures/2/result")" \
 	"done fine"
 echo 'sh echo after' > "$M/pools/f/submit"
-expect "... a replacement runs what comes next" "$(timeout 10 cat "$M/pools/f/futures/3/wait")" done
-echo 'sleep 2 as=thread time=60s' > "$M/spawn"
+expect "... a replacement runs what comes next" "$(timeout 60 cat "$M/pools/f/futures/3/wait")" done
+echo 'sleep 2 as=thread time=10m' > "$M/spawn"
 th=$(ls "$M/procs" | sort -n | tail -2)
 hpid=$(cat "$M/procs/$(echo "$th" | head -1)/pid")
 kill -9 "$hpid"
 for id in $th; do
-	expect "kill -9 of a thread host: thread $id ends" "$(timeout 10 cat "$M/procs/$id/state")" killed
+	wait_until 1000 grep -qx killed "$M/procs/$id/state"
+	expect "kill -9 of a thread host: thread $id ends" "$(cat "$M/procs/$id/state")" killed
 done
-sleep 0.3
-expect "still no zombie" "$(ps --ppid "$PCFS_PID" -o stat= | grep -c '^Z')" 0
+# (the daemon reaps the host when it sees it die: wait for that, not a time)
+zombies() { ps --ppid "$PCFS_PID" -o stat= | grep -c '^Z'; }
+wait_until 400 sh -c "[ \$(ps --ppid $PCFS_PID -o stat= | grep -c '^Z') = 0 ]"
+expect "still no zombie" "$(zombies)" 0
 check "a clean unmount after all that" pcfs_umount
 
 finish

@@ -36,7 +36,9 @@ start_pcfs "$CONF"
 
 A=$(echo 'sh echo out; echo err >&2; exit 3' > "$M/spawn"; ls "$M/procs" | sort -n | tail -1)
 cat "$M/procs/$A/wait" >/dev/null
-echo 'exec name=left /bin/sleep 60' > "$M/spawn"
+# (what must still run at the crash, and after the restart, runs for minutes:
+# the checks between take a while on a loaded machine)
+echo 'exec name=left /bin/sleep 600' > "$M/spawn"
 C=$(ls "$M/procs" | sort -n | tail -1)
 echo 'exec /bin/true' > "$M/spawn"
 D=$(ls "$M/procs" | sort -n | tail -1)
@@ -47,20 +49,24 @@ CPID=$(cat "$M/procs/$C/pid")
 P=$M/pools/p
 mkdir "$P"
 echo workers=1 > "$P/ctl"
-printf 'sh echo f1\nsh sleep 30\nsh echo f3\n' > "$P/submit"
+printf 'sh echo f1\nsh sleep 600\nsh echo f3\n' > "$P/submit"
 cat "$P/futures/1/wait" >/dev/null
-wait_until 100 grep -qx running "$P/futures/2/state"
+wait_until 1000 grep -qx running "$P/futures/2/state"
 expect "before: future 2 runs, 3 waits" "$(cat "$P/futures/2/state") $(cat "$P/futures/3/state")" \
 	"running pending"
 
 # a future between two attempts (retries=, its pool paused so the retry waits)
+# Its first attempt fails once the pool is paused (the test makes a file),
+# not after 0.3 s: a loaded machine could see that attempt end, and the
+# retry start, before the pause.
 R=$M/pools/r
 mkdir "$R"
 echo workers=1 > "$R/ctl"
-echo 'sh retries=2 sleep 0.3; exit 1' > "$R/submit"
-wait_until 100 grep -qx running "$R/futures/1/state"
+echo "sh retries=2 until [ -e $WORKDIR/r.paused ]; do sleep 0.05; done; exit 1" > "$R/submit"
+wait_until 1000 grep -qx running "$R/futures/1/state"
 echo pause > "$R/ctl"
-check "before: future r/1 failed once and waits for its retry" wait_until 100 sh -c \
+touch "$WORKDIR/r.paused"
+check "before: future r/1 failed once and waits for its retry" wait_until 1000 sh -c \
 	"grep -qx pending '$R/futures/1/state' && grep -qx 'attempts: 1' '$R/futures/1/status'"
 
 # running futures with retries=: one with a retry left (its first run is
@@ -68,13 +74,13 @@ check "before: future r/1 failed once and waits for its retry" wait_until 100 sh
 LR=$M/pools/lr LX=$M/pools/lx
 mkdir "$LR" "$LX"
 echo workers=1 > "$LR/ctl"; echo workers=1 > "$LX/ctl"
-echo "sh retries=1 test -e $WORKDIR/lr.ran && { echo again; exit 0; }; touch $WORKDIR/lr.ran; sleep 30" \
+echo "sh retries=1 test -e $WORKDIR/lr.ran && { echo again; exit 0; }; touch $WORKDIR/lr.ran; sleep 600" \
 	> "$LR/submit"
-echo "sh retries=1 test -e $WORKDIR/lx.ran && exec sleep 30; touch $WORKDIR/lx.ran; exit 1" \
+echo "sh retries=1 test -e $WORKDIR/lx.ran && exec sleep 600; touch $WORKDIR/lx.ran; exit 1" \
 	> "$LX/submit"
-check "before: future lr/1 runs its first attempt" wait_until 100 sh -c \
+check "before: future lr/1 runs its first attempt" wait_until 1000 sh -c \
 	"grep -qx running '$LR/futures/1/state' && grep -qx 'attempts: 1' '$LR/futures/1/status'"
-check "before: future lx/1 failed once and runs its last attempt" wait_until 100 sh -c \
+check "before: future lx/1 failed once and runs its last attempt" wait_until 1000 sh -c \
 	"grep -qx running '$LX/futures/1/state' && grep -qx 'attempts: 2' '$LX/futures/1/status'"
 
 kill_pcfs() {
@@ -106,14 +112,16 @@ check_fails "a forgotten task stays forgotten" test -e "$M/procs/$D"
 # running: lost, said honestly
 expect "running task: lost" "$(cat "$M/procs/$C/state")" lost
 expect "lost: no exitcode" "$(cat "$M/procs/$C/exitcode")" ""
-expect "lost: wait answers at once" "$(timeout 5 cat "$M/procs/$C/wait")" lost
+# (its process runs 10 minutes: 60 s is "at once" on any machine; the
+# timeouts of this file only catch a hang)
+expect "lost: wait answers at once" "$(timeout 60 cat "$M/procs/$C/wait")" lost
 expect "lost: status.json" "$(jq -c '[.state, .exitcode, .alive]' "$M/procs/$C/status.json")" \
 	'["lost",null,false]'
 expect_match "lost: error says the process still runs, and where" "$(cat "$M/procs/$C/error")" \
 	"lost: .*still runs.* as pid $CPID"
 expect "lost: name kept" "$(cat "$M/procs/$C/name" 2>/dev/null || jq -r .name "$M/procs/$C/status.json")" left
 expect "lost, its process still runs: ctl term reaches it" "$(write_err "$M/procs/$C/ctl" term)" ""
-check "... and it ends" wait_until 100 sh -c "! kill -0 $CPID 2>/dev/null"
+check "... and it ends" wait_until 1000 sh -c "! kill -0 $CPID 2>/dev/null"
 expect "... it stays lost (its status is still unknown)" "$(cat "$M/procs/$C/state")" lost
 expect "ctl on a lost task whose process has gone: ESRCH" "$(write_err "$M/procs/$C/ctl" kill)" \
 	"No such process"
@@ -127,7 +135,7 @@ expect "pools are back" "$(ls "$M/pools" | tr "\n" " ")" "lr lx p r "
 expect "future 1: done, result kept" "$(cat "$P/futures/1/state") $(cat "$P/futures/1/result")" "done f1"
 expect "future 2 (ran): failed" "$(cat "$P/futures/2/state")" failed
 expect_match "future 2: error says lost" "$(cat "$P/futures/2/error")" "^lost: "
-expect "future 3 (waited): runs now" "$(timeout 10 cat "$P/futures/3/wait"; cat "$P/futures/3/result")" \
+expect "future 3 (waited): runs now" "$(timeout 60 cat "$P/futures/3/wait"; cat "$P/futures/3/result")" \
 	"$(printf 'done\nf3')"
 expect "completion order kept" "$(head -3 "$P/completed" | tr '\n' ' ')" "1 2 3 "
 expect "the pool goes on numbering" "$(echo 'sh echo f4' > "$P/submit"; ls "$P/futures" | sort -n | tail -1)" 4
@@ -135,11 +143,11 @@ expect "the pool goes on numbering" "$(echo 'sh echo f4' > "$P/submit"; ls "$P/f
 # a running future with a retry left is not lost: the crash took one attempt,
 # and it runs again, as after a failed run; on its last attempt it is lost
 expect "a lost run with a retry left: it runs again, and ends as that run does" \
-	"$(timeout 20 cat "$LR/futures/1/wait") $(sed -n 's/^attempts: //p' "$LR/futures/1/status") $(cat "$LR/futures/1/result")" \
+	"$(timeout 60 cat "$LR/futures/1/wait") $(sed -n 's/^attempts: //p' "$LR/futures/1/status") $(cat "$LR/futures/1/result")" \
 	"done 2 again"
 check "... /log says it runs again" grep -q "pool lr: future 1 was running when pcfs stopped: it runs again (attempt 2 of 2)" "$M/log"
 expect "a lost run with no retry left: failed, lost" \
-	"$(timeout 5 cat "$LX/futures/1/wait") $(sed -n 's/^attempts: //p' "$LX/futures/1/status")" \
+	"$(timeout 60 cat "$LX/futures/1/wait") $(sed -n 's/^attempts: //p' "$LX/futures/1/status")" \
 	"failed 2"
 expect_match "... its error says lost" "$(cat "$LX/futures/1/error")" "^lost: "
 
@@ -151,7 +159,7 @@ start_pcfs "$CONF"
 expect "... and so from the compacted journal" "$(retry_state)" "pending 1"
 echo resume > "$R/ctl"
 expect "... resumed, it runs its two retries and fails as itself" \
-	"$(timeout 20 cat "$R/futures/1/wait") $(sed -n 's/^attempts: //p' "$R/futures/1/status") $(cat "$R/futures/1/error")" \
+	"$(timeout 60 cat "$R/futures/1/wait") $(sed -n 's/^attempts: //p' "$R/futures/1/status") $(cat "$R/futures/1/error")" \
 	"failed 3 exit status 1"
 
 # one daemon per state dir, one pcfs per mountpoint
@@ -199,7 +207,7 @@ dir = $ST2
 [fuse]
 auto_unmount = false"
 start_pcfs "$CONF2"
-for i in $(seq 30); do timeout 20 cat "$M/pools/r$i/futures/1/wait" >/dev/null; done
+for i in $(seq 30); do timeout 60 cat "$M/pools/r$i/futures/1/wait" >/dev/null; done
 kill_pcfs
 start_pcfs "$CONF2"
 expect "futures queued in 30 restored pools ran and kept their output over a restart" \
