@@ -176,6 +176,13 @@ expect_match "example: a built-in's result" "$ex" 'result of [0-9]+: cpu ops=500
 expect_match "example: a failed job" "$ex" 'slurm job [0-9]+ -> failed, exitcode 4'
 expect_match "example: map" "$ex" 'map: 1 4 9 16 25 36 49 64 81 100 '
 
+# the example took hpc from local back to Slurm: its local workers retire and
+# are not replaced (they were, up to workers=64, idle beside the Slurm jobs)
+local_workers() { ps --ppid "$PCFS_PID" -o args= | grep -c '^pcfs-worker pool' || true; }
+check "a pool gone to Slurm keeps no local workers" wait_until 1000 sh -c \
+	"[ \$(ps --ppid $PCFS_PID -o args= | grep -c '^pcfs-worker pool') = 0 ]"
+echo "     | local pool workers left: $(local_workers)"
+
 # --- no zombies; unmount scancels jobs in flight ---
 z=$(ps --ppid "$PCFS_PID" -o stat= | grep -c '^Z' || true)
 expect "no zombie children of the daemon" "$z" "0"
