@@ -143,8 +143,10 @@ expect "... as 30 distinct jobs" "$jobs" "30"
 
 # --- the controller goes away and comes back ---
 if grep -qx slurmctld /run/pcfs-slurm/started 2>/dev/null; then
-	kill "$(cat /run/slurmctld.pid)"
-	wait_until 200 sh -c '! kill -0 $(cat /run/slurmctld.pid) 2>/dev/null'
+	# (only the controller: a stale pid file's pid may be another process now)
+	ctld=$(cat /run/slurmctld.pid)
+	[ "$(cat "/proc/$ctld/comm" 2>/dev/null)" = slurmctld ] && kill "$ctld"
+	wait_until 200 sh -c "[ \"\$(cat /proc/$ctld/comm 2>/dev/null)\" != slurmctld ]"
 	b=$(submit hpc 'sh echo back')
 	# sbatch itself retries for ~9 s before it gives up
 	check "controller down: /log says the futures wait" \
