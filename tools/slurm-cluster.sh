@@ -25,8 +25,11 @@ CPUS=${SLURM_CPUS:-16}
 die() { echo "slurm-cluster: $*" >&2; exit 1; }
 say() { echo "slurm-cluster: $*"; }
 
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-pidfile_alive() { [ -s "$1" ] && pid_alive "$(cat "$1")"; }
+# pid_is PID NAME: PID is alive and is that daemon.  A pid file can outlive
+# its daemon (slurmctld cannot remove its own), and on a busy machine the
+# pid is soon another process's: never signal it, nor take it as running.
+pid_is() { [ -n "${1:-}" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]; }
+pidfile_alive() { [ -s "$1" ] && pid_is "$(cat "$1")" "$2"; }   # pidfile_alive FILE NAME
 recorded() { [ -f "$STATE/started" ] && grep -qx "$1" "$STATE/started"; }
 record() { mkdir -p "$STATE"; recorded "$1" || echo "$1" >>"$STATE/started"; }
 
@@ -48,7 +51,7 @@ install_packages() {
 }
 
 start_munge() {
-	if pidfile_alive /run/munge/munged.pid; then return 0; fi
+	if pidfile_alive /run/munge/munged.pid munged; then return 0; fi
 	mkdir -p /run/munge
 	chown munge:munge /run/munge
 	chmod 755 /run/munge
@@ -123,7 +126,7 @@ ensure_conf() {
 
 start_daemon() {   # name pidfile
 	local name=$1 pidfile=$2
-	if pidfile_alive "$pidfile"; then return 0; fi
+	if pidfile_alive "$pidfile" "$name"; then return 0; fi
 	rm -f "$pidfile"
 	"/usr/sbin/$name" || die "$name did not start (see /var/log/slurm/$name.log)"
 	record "$name"
@@ -163,11 +166,11 @@ start() {
 stop_daemon() {   # name pidfile
 	local name=$1 pidfile=$2 pid i
 	recorded "$name" || return 0
-	if pidfile_alive "$pidfile"; then
+	if pidfile_alive "$pidfile" "$name"; then
 		pid=$(cat "$pidfile")
 		kill "$pid"
-		for i in $(seq 100); do pid_alive "$pid" || break; sleep 0.1; done
-		pid_alive "$pid" && kill -9 "$pid"
+		for i in $(seq 100); do pid_is "$pid" "$name" || break; sleep 0.1; done
+		pid_is "$pid" "$name" && kill -9 "$pid"
 	fi
 	# slurmctld runs as slurm and cannot remove its root-owned pid file; a
 	# stale one makes the package's prerm talk to a dead controller
@@ -187,7 +190,7 @@ status() {
 	local ok=0 d
 	for d in "munged /run/munge/munged.pid" "slurmctld /run/slurmctld.pid" "slurmd /run/slurmd.pid"; do
 		set -- $d
-		if pidfile_alive "$2"; then echo "$1: running (pid $(cat "$2"))"; else echo "$1: not running"; ok=1; fi
+		if pidfile_alive "$2" "$1"; then echo "$1: running (pid $(cat "$2"))"; else echo "$1: not running"; ok=1; fi
 	done
 	echo "recorded as started: $(tr '\n' ' ' <"$STATE/started" 2>/dev/null || true)"
 	[ $ok -eq 0 ] && sinfo -h -o '%P %a %D %t' 2>/dev/null | grep -qE '(idle|mix|alloc)' || ok=1

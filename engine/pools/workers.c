@@ -405,7 +405,9 @@ static void pool_host_died(struct engine *e, struct host *h, const char *why)
 	} else if (why && !was_ready && ++p->failed_starts >= 3) {
 		log_add(e, LOG_LVL_ERROR, "pool %s: workers die before they start (%s); "
 			"not replacing them until the next submit or resize", p->name, why);
-	} else if (p->state != POOL_CLOSED) {
+	} else if (p->state != POOL_CLOSED && p->ex == &local_executor) {
+		/* (not once the pool went to Slurm: its retired workers ending
+		 * would bring up `workers=` local ones that nothing uses) */
 		ensure_workers(e, p);
 	}
 	pool_dispatch(e, p);
