@@ -189,7 +189,9 @@ for w in 0 25 100; do
 	expect "cow write=$w%: the child's pid is what the parent printed" \
 		"$(sed -n 's/.*child=\([0-9]*\).*/\1/p' "$P/$c/stdout")" "$(cat "$P/$ch/pid")"
 	expect "cow write=$w%: measured exactly" "$(field "$ch" method cow)" "pagemap"
-	expect "cow write=$w%: the region is the 64 MiB one" "$(field "$ch" region_kib cow)" "$MIB64"
+	# (the kernel may merge a small neighbouring anonymous mapping into it)
+	rk=$(field "$ch" region_kib cow)
+	check "cow write=$w%: the region is the 64 MiB one ($rk KiB)" within "$rk" "$MIB64" $((MIB64 + 1024))
 	pct=$(field "$ch" region_shared_pct cow | cut -d. -f1)
 	check "cow write=$w%: the region is ${pct}% shared: ${want[$w]}% +-5" within "$pct" $((want[$w] - 5)) $((want[$w] + 5))
 	cp=$(( $(field "$ch" region_copied cow) * $(getconf PAGESIZE) / 1024 ))
