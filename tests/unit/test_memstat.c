@@ -414,12 +414,16 @@ static void cow_region_of_a_real_child(void **state)
 {
 	const size_t big = 32 << 20, small = 1 << 20;
 	long page = sysconf(_SC_PAGESIZE);
-	/* two mappings with a hole between them, or the kernel merges them */
-	char *r = mmap(NULL, big + (size_t)page + small, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(r != MAP_FAILED);
-	char *s = r + big + page;
-	assert_int_equal(munmap(r + big, (size_t)page), 0);
+	/* guard, region, guard, small, guard: a PROT_NONE page on each side
+	 * keeps the kernel from merging either mapping with a neighbour (a
+	 * hole would not: the next mmap may fill it) */
+	size_t pg = (size_t)page, total = pg + big + pg + small + pg;
+	char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(base != MAP_FAILED);
+	char *r = base + pg, *s = r + big + pg;
+	assert_int_equal(mprotect(base, pg, PROT_NONE), 0);
+	assert_int_equal(mprotect(r + big, pg, PROT_NONE), 0);
+	assert_int_equal(mprotect(s + small, pg, PROT_NONE), 0);
 	memset(r, 1, big);
 	memset(s, 1, small);
 	int ready[2], done[2];
@@ -449,8 +453,7 @@ static void cow_region_of_a_real_child(void **state)
 		assert_int_equal(cow.region.shared, big * 3 / 4 / (size_t)page);
 		assert_true(cow.copied >= cow.region.copied + small / (size_t)page);
 	}
-	munmap(r, big);
-	munmap(s, small);
+	munmap(base, total);
 	close(ready[0]); close(ready[1]); close(done[0]); close(done[1]);
 }
 
