@@ -37,6 +37,8 @@ static const struct room *const rooms[] = {
 	&exec_room, &channels_room, &memory_room, &pools_room, &persist_room,
 };
 #define NROOMS (sizeof(rooms) / sizeof(rooms[0]))
+/* the walks that keep something per room (persist's replay) size for ROOMS_MAX */
+_Static_assert(NROOMS <= ROOMS_MAX, "raise ROOMS_MAX in core/core.h");
 
 /* The watch handlers by type, from the rooms' rows: a type is one room's. */
 static int register_watches(struct engine *e, char *err, size_t errlen)

@@ -195,7 +195,7 @@ struct watch_row {
 	bool unlocked;                 /* after the turn, with no lock held */
 };
 
-#define ROOMS_MAX 16   /* engine.c lists fewer */
+#define ROOMS_MAX 16   /* engine.c asserts it lists no more */
 
 struct room {
 	const char *name;

@@ -45,10 +45,6 @@ struct memory {
 };
 
 /* sample.c */
-int sample_init(struct engine *e);
-/* The sampling timer fired: read every live task's figures, without `lock`. */
-void sample_tick(struct engine *e, uint64_t id, uint32_t events);
-void task_mem_free(struct engine *e, struct task *t);
 /* Keep the last cow figures measured (lock held). */
 void task_store_cow(struct task *t, const struct ms_cow *c, bool exact);
 

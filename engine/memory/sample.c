@@ -37,7 +37,7 @@ static bool task_target(const struct task *t, pid_t *pid, pid_t *tid)
 	return *pid > 0 && (t->kind == TASK_PROCESS || *tid > 0);
 }
 
-int sample_init(struct engine *e)
+static int sample_init(struct engine *e)
 {
 	e->memory->samplefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (e->memory->samplefd < 0)
@@ -52,7 +52,7 @@ int sample_init(struct engine *e)
 	return engine_watch(e, e->memory->samplefd, WATCH_SAMPLE, 0);
 }
 
-void task_mem_free(struct engine *e, struct task *t)
+static void task_mem_free(struct engine *e, struct task *t)
 {
 	if (!t->mem)
 		return;
@@ -216,7 +216,7 @@ static void probe_read(struct probe *p)
 	sb_free(&sb);
 }
 
-void sample_tick(struct engine *e, uint64_t id, uint32_t events)
+static void sample_tick(struct engine *e, uint64_t id, uint32_t events)
 {
 	uint64_t ticks;
 	if (read(e->memory->samplefd, &ticks, sizeof(ticks)) < 0)
