@@ -216,6 +216,8 @@ static void probe_read(struct probe *p)
 	sb_free(&sb);
 }
 
+/* The sampling timer fired: read every live task's figures, without `lock`
+ * (a watch row of the memory room's, run after the loop's turn). */
 static void sample_tick(struct engine *e, uint64_t id, uint32_t events)
 {
 	uint64_t ticks;
