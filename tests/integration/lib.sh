@@ -118,6 +118,20 @@ cleanup() {
 trap cleanup EXIT
 
 # Every daemon of the test file, not only the last: a sanitizer report fails it.
+# Futures' times from their own records, not the wall clock around them (a
+# loaded machine stretches that): futures of one write share their
+# submission, so queued_for is a start and queued_for + runtime an end.
+fut_times() {   # fut_times POOL ID... -> "START END RUNTIME" per future, in seconds
+	local f
+	for f in "${@:2}"; do
+		awk '/^queued_for: / { q = $2 } /^runtime: / { r = $2 } END { print q, q + r, r }' \
+			"$M/pools/$1/futures/$f/status"
+	done
+}
+# fut_times lines in -> "SPAN SUM": first start to last end, and the runtimes' sum
+span_sum() { awk 'NR == 1 || $1 < lo { lo = $1 } $2 > hi { hi = $2 } { sum += $3 }
+	END { printf "%.3f %.3f\n", hi - lo, sum }'; }
+
 finish() {
 	local logs=("$WORKDIR/pcfs.stderr")
 	[ -f "$WORKDIR/pcfs.stderr.earlier" ] && logs+=("$WORKDIR/pcfs.stderr.earlier")

@@ -33,18 +33,7 @@ expect "lifecycle: ... in the order they ended ($(echo $ends))" "$ends" "$(echo 
 run_example futures-map-vs-as-completed.sh
 expect_match "map: submission order" "$(out futures-map-vs-as-completed.sh)" 'executor.map: \[9, 1, 16, 4\]'
 expect "as_completed: each result once" "$(out futures-map-vs-as-completed.sh | sed -n 's/^as_completed result: \([0-9]*\) .*/\1/p' | sort -n | tr '\n' ' ')" "1 4 9 16 "
-# Times from the futures' own records, not the wall clock around them (a
-# loaded machine stretches that): futures of one write share their
-# submission, so queued_for is a start and queued_for + runtime an end.
-fut_times() {   # fut_times POOL ID... -> "START END RUNTIME" per future, in seconds
-	local f
-	for f in "${@:2}"; do
-		awk '/^queued_for: / { q = $2 } /^runtime: / { r = $2 } END { print q, q + r, r }' \
-			"$M/pools/$1/futures/$f/status"
-	done
-}
-span_sum() { awk 'NR == 1 || $1 < lo { lo = $1 } $2 > hi { hi = $2 } { sum += $3 }
-	END { printf "%.3f %.3f\n", hi - lo, sum }'; }
+# (fut_times and span_sum: lib.sh)
 ac_ids=$(out futures-map-vs-as-completed.sh | sed -n 's/^as_completed result: .*(future \([0-9]*\))$/\1/p')
 map_ids=$(grep -l '^cmd: sh sleep' "$M"/pools/squares/futures/*/status | xargs -n1 dirname | xargs -n1 basename | sort -n | head -4)
 read -r span sum < <(fut_times squares $map_ids | span_sum)

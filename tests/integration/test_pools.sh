@@ -33,21 +33,13 @@ expect "workers= resizes" "$(sed -n 's/^workers: //p' "$P/sq/status")" "4"
 # on one time line.  The workers start on the first submit: first that.
 echo noop > "$P/sq/submit"; cat "$P/sq/futures/1/wait" >/dev/null
 wait_until 400 sh -c "[ \"\$(sed -n 's/^ready: //p' '$P/sq/status')\" = 4 ]"
-fut_times() {   # fut_times POOL ID... -> "START END RUNTIME" per future, in seconds
-	local f
-	for f in "${@:2}"; do
-		awk '/^queued_for: / { q = $2 } /^runtime: / { r = $2 } END { print q, q + r, r }' \
-			"$P/$1/futures/$f/status"
-	done
-}
 SQ=('sh sleep 0.3; echo 9' 'sh sleep 0.1; echo 1' 'sh sleep 0.4; echo 16' 'sh sleep 0.2; echo 4')
 exec 3<>"$P/sq/map"
 lines "${SQ[@]}" >&3
 got=$(cat <&3 | tr '\n' ' ')
 exec 3>&-
 expect "map gives results in submission order" "$got" "9 1 16 4 "
-read -r span sum < <(fut_times sq 2 3 4 5 | awk 'NR == 1 || $1 < lo { lo = $1 } $2 > hi { hi = $2 }
-	{ sum += $3 } END { printf "%.3f %.3f\n", hi - lo, sum }')
+read -r span sum < <(fut_times sq 2 3 4 5 | span_sum)
 check "map runs them side by side: first start to last end ($span s) is less than the sum ($sum s)" \
 	awk "BEGIN { exit !($span < $sum) }"
 exec 3<>"$P/sq/as_completed"
