@@ -111,6 +111,12 @@ expect "... and workers= did not apply either" "$(grep '^workers:' "$M/pools/mul
 check "... /log says why" grep -q "gil= is 0 or 1" "$M/log"
 expect "a command among settings: EINVAL" "$(write_err "$M/pools/multi/ctl" 'workers=2 pause')" "Invalid argument"
 check "... /log says so" grep -q "'pause' goes on a line of its own" "$M/log"
+# gil= holds only for threads: a pool made a process pool drops it, unless
+# the line asks for it, which is refused
+echo 'gil=1' > "$M/pools/multi/ctl"
+expect "type=process gil=1: EINVAL" "$(write_err "$M/pools/multi/ctl" 'type=process gil=1')" "Invalid argument"
+echo 'type=process' > "$M/pools/multi/ctl"
+expect "type=process alone drops gil=1" "$(cat "$M/pools/multi/ctl")" "workers=4 type=process gil=0"
 rmdir "$M/pools/multi"
 
 # max_pools: pools up to the limit, then ENOSPC with the reason in /log
