@@ -12,51 +12,12 @@
 
 #include "cmdtab.h"
 #include "spec.h"
+#include "reason.h"
 #include "strbuf.h"
 
 #define LOWER "abcdefghijklmnopqrstuvwxyz"
 #define KEY_CHARS LOWER "0123456789_"      /* setting keys, as spec.c's option keys */
 #define LIST_MAX 512                       /* the usages a refusal lists */
-
-/* ---- error messages ---------------------------------------------------- */
-
-struct perr {
-	char *buf;
-	size_t len;     /* 0: the caller wants no message */
-};
-
-__attribute__((format(printf, 3, 4)))
-static int fail(struct perr *e, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (e->len) {
-		va_start(ap, fmt);
-		vsnprintf(e->buf, e->len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
-/* Text from the line as a message may quote it: short, printable ASCII, so a
- * reason is always one readable line.  SHOW() gives each use its own buffer,
- * which lives until the end of the enclosing block. */
-#define SHOW_MAX 40
-#define SHOW_BUF (SHOW_MAX + sizeof "...")
-#define SHOW(s) show((char[SHOW_BUF]){ 0 }, (s))
-
-static const char *show(char *buf, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < SHOW_MAX && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	strcpy(buf + i, s[i] ? "..." : "");
-	return buf;
-}
 
 /* ---- the tokenizer ----------------------------------------------------- */
 
@@ -71,12 +32,12 @@ static int check_line(const char *line, struct perr *e)
 	size_t len = strnlen(line, CMD_LINE_MAX + 1);
 
 	if (len > CMD_LINE_MAX)
-		return fail(e, -E2BIG, "command longer than %d bytes", CMD_LINE_MAX);
+		return perr_fail(e, -E2BIG, "command longer than %d bytes", CMD_LINE_MAX);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail(e, -EINVAL, "control character 0x%02x at column %zu", c, i + 1);
+			return perr_fail(e, -EINVAL, "control character 0x%02x at column %zu", c, i + 1);
 	}
 	return 0;
 }
@@ -116,7 +77,7 @@ int cmd_tokenize(const char *line, struct cmd_words *out, char *err, size_t errl
 		if (*p == '\0')
 			break;
 		if (out->n == CMD_WORDS_MAX)
-			return fail(&e, -E2BIG, "more than %d words", CMD_WORDS_MAX);
+			return perr_fail(&e, -E2BIG, "more than %d words", CMD_WORDS_MAX);
 		/* Decided on the raw text: a quoted 'k=v' is a plain word. */
 		out->keylen[out->n] = key_prefix(p);
 		out->w[out->n] = p;
@@ -190,7 +151,7 @@ static int call(const struct cmdtab *row, void *ctx, size_t argc, char **argv, s
 		e->buf[0] = '\0';
 	rc = row->handler(ctx, argc, argv, e->buf, e->len);
 	if (rc < 0 && e->len && !e->buf[0])
-		fail(e, rc, "%s: %s", row->usage ? row->usage : row->name, strerror(-rc));
+		perr_fail(e, rc, "%s: %s", row->usage ? row->usage : row->name, strerror(-rc));
 	return rc;
 }
 
@@ -199,11 +160,11 @@ static int bad_arity(const struct cmdtab *row, struct perr *e)
 	const char *u = row->usage ? row->usage : row->name;
 
 	if (row->max_args == 0)
-		return fail(e, -EINVAL, "'%s' takes no arguments (usage: %s)", row->name, u);
+		return perr_fail(e, -EINVAL, "'%s' takes no arguments (usage: %s)", row->name, u);
 	if (row->min_args == row->max_args)
-		return fail(e, -EINVAL, "'%s' takes %u argument%s (usage: %s)", row->name,
+		return perr_fail(e, -EINVAL, "'%s' takes %u argument%s (usage: %s)", row->name,
 			    row->min_args, row->min_args == 1 ? "" : "s", u);
-	return fail(e, -EINVAL, "'%s' takes %u to %u arguments (usage: %s)", row->name,
+	return perr_fail(e, -EINVAL, "'%s' takes %u to %u arguments (usage: %s)", row->name,
 		    row->min_args, row->max_args, u);
 }
 
@@ -214,7 +175,7 @@ static int exec_command(const struct cmdtab *tab, size_t n, struct cmd_words *cw
 	char list[LIST_MAX];
 
 	if (!row)
-		return fail(e, -EINVAL, "unknown command '%s' (%s)", SHOW(cw->w[0]),
+		return perr_fail(e, -EINVAL, "unknown command '%s' (%s)", SHOW(cw->w[0]),
 			    cmd_usages(tab, n, list, sizeof(list)));
 	if (cw->n - 1 < row->min_args || cw->n - 1 > row->max_args)
 		return bad_arity(row, e);
@@ -230,21 +191,21 @@ static int find_one_setting(const struct cmdtab *tab, size_t n, struct cmd_words
 
 	if (!cw->keylen[i]) {
 		if (find_command(tab, n, w))
-			return fail(e, -EINVAL, "'%s' goes on a line of its own, not among settings",
+			return perr_fail(e, -EINVAL, "'%s' goes on a line of its own, not among settings",
 				    SHOW(w));
-		return fail(e, -EINVAL, "'%s' is not KEY=VALUE: a line of settings holds only "
+		return perr_fail(e, -EINVAL, "'%s' is not KEY=VALUE: a line of settings holds only "
 			    "settings (%s)", SHOW(w), cmd_usages(tab, n, list, sizeof(list)));
 	}
 	w[cw->keylen[i]] = '\0';
 	if (!(*row = find_setting(tab, n, w)))
-		return fail(e, -EINVAL, "unknown setting '%s=' (%s)", SHOW(w),
+		return perr_fail(e, -EINVAL, "unknown setting '%s=' (%s)", SHOW(w),
 			    cmd_usages(tab, n, list, sizeof(list)));
 	if ((*row)->min_args && !w[cw->keylen[i] + 1])
-		return fail(e, -EINVAL, "'%s=' needs a value (usage: %s)", w,
+		return perr_fail(e, -EINVAL, "'%s=' needs a value (usage: %s)", w,
 			    (*row)->usage ? (*row)->usage : (*row)->name);
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(cw->w[j], w) == 0)
-			return fail(e, -EINVAL, "'%s=' given twice", w);
+			return perr_fail(e, -EINVAL, "'%s=' given twice", w);
 	return 0;
 }
 
@@ -279,7 +240,7 @@ int cmd_exec(const struct cmdtab *tab, size_t n, const char *line, void *ctx, ch
 	if ((rc = cmd_tokenize(line, &cw, err, errlen)))
 		return rc;
 	if (cw.n == 0)
-		return fail(&e, -EINVAL, "empty command (%s)", cmd_usages(tab, n, list, sizeof(list)));
+		return perr_fail(&e, -EINVAL, "empty command (%s)", cmd_usages(tab, n, list, sizeof(list)));
 	/* A table without settings reads "x=y" as an unknown command. */
 	if (cw.keylen[0] && has_settings(tab, n))
 		return exec_settings(tab, n, &cw, ctx, &e);
@@ -309,17 +270,17 @@ static int check_write(const char *buf, size_t len, const struct cmd_write *how,
 			continue;
 		ncmds++;
 		if (line_has_ctrl(line, n))
-			return fail(e, -EINVAL, "a control character in the command");
+			return perr_fail(e, -EINVAL, "a control character in the command");
 		if (n > CMD_LINE_MAX)
-			return fail(e, -EINVAL, "command too long");
+			return perr_fail(e, -EINVAL, "command too long");
 	}
 	if (!ncmds)
-		return fail(e, -EINVAL, "no command in the write");
+		return perr_fail(e, -EINVAL, "no command in the write");
 	if (how && how->max_cmds == 1 && ncmds > 1)
-		return how->usage ? fail(e, -EINVAL, "one command per write (%s)", how->usage)
-				  : fail(e, -EINVAL, "one command per write");
+		return how->usage ? perr_fail(e, -EINVAL, "one command per write (%s)", how->usage)
+				  : perr_fail(e, -EINVAL, "one command per write");
 	if (how && how->max_cmds && ncmds > how->max_cmds)
-		return fail(e, -EINVAL, "at most %zu commands per write", how->max_cmds);
+		return perr_fail(e, -EINVAL, "at most %zu commands per write", how->max_cmds);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reason.h"
 #include "spec.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -66,50 +67,13 @@ static const char *const signal_names[32] = {
 
 #define SIGNAL_NUM_MAX 64
 
-/* ---- error messages ---------------------------------------------------- */
-
-struct perr {
-	char *buf;
-	size_t len;     /* 0: the caller wants no message */
-};
-
-__attribute__((format(printf, 3, 4)))
-static int fail(struct perr *e, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (e->len) {
-		va_start(ap, fmt);
-		vsnprintf(e->buf, e->len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
+/* ---- error messages (reason.h) ---------------------------------------- */
 
 static int nomem(struct perr *e)
 {
-	return fail(e, -ENOMEM, "out of memory");
+	return perr_fail(e, -ENOMEM, "out of memory");
 }
 
-/* Text from the line as an error message may quote it: short, and printable
- * ASCII only, so a message is always one readable line.  SHOW() gives each
- * use its own buffer, which lives until the end of the enclosing block. */
-#define SHOW_MAX 40
-#define SHOW_BUF (SHOW_MAX + sizeof "...")
-#define SHOW(s) show((char[SHOW_BUF]){ 0 }, (s))
-
-static const char *show(char *buf, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < SHOW_MAX && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	strcpy(buf + i, s[i] ? "..." : "");
-	return buf;
-}
 
 /* ---- value syntax ------------------------------------------------------ */
 
@@ -353,7 +317,7 @@ struct option {
 
 static int bad(const struct option *o, const char *v, struct perr *e)
 {
-	return fail(e, -EINVAL, "option '%s': bad value '%s' (expected %s)",
+	return perr_fail(e, -EINVAL, "option '%s': bad value '%s' (expected %s)",
 		    o->key, SHOW(v), o->help);
 }
 
@@ -443,7 +407,7 @@ static int opt_as(const struct option *o, struct task_spec *s, const char *v,
 		s->kind = TASK_PROCESS;
 	} else if (strcmp(v, "thread") == 0) {
 		if (!workload_is_builtin(s->workload))
-			return fail(e, -EINVAL, "as=thread cannot run %s: a thread cannot exec without replacing its whole host process (use as=process)",
+			return perr_fail(e, -EINVAL, "as=thread cannot run %s: a thread cannot exec without replacing its whole host process (use as=process)",
 				    workload_names[s->workload]);
 		s->kind = TASK_THREAD;
 	} else {
@@ -520,15 +484,15 @@ static int opt_env(const struct option *o, struct task_spec *s, const char *v,
 	    (v[0] >= '0' && v[0] <= '9'))
 		return bad(o, v, e);
 	if (strncmp(v, "PCFS_", 5) == 0)
-		return fail(e, -EINVAL, "option 'env': '%s' sets a PCFS_ variable, which pcfs sets itself",
+		return perr_fail(e, -EINVAL, "option 'env': '%s' sets a PCFS_ variable, which pcfs sets itself",
 			    SHOW(v));
 	/* Which of two copies a program sees is up to its libc: refuse both. */
 	for (i = 0; i < s->nenv; i++)
 		if (strncmp(s->env[i], v, klen + 1) == 0)
-			return fail(e, -EINVAL, "option 'env': '%s' sets a variable that is already set",
+			return perr_fail(e, -EINVAL, "option 'env': '%s' sets a variable that is already set",
 				    SHOW(v));
 	if (s->nenv == SPEC_ENV_MAX)
-		return fail(e, -EINVAL, "option 'env' given more than %d times", SPEC_ENV_MAX);
+		return perr_fail(e, -EINVAL, "option 'env' given more than %d times", SPEC_ENV_MAX);
 	return vec_push(&s->env, &s->nenv, v) ? nomem(e) : 0;
 }
 
@@ -605,9 +569,9 @@ static const struct option *find_option(const char *key, enum workload w,
 		known = true;
 	}
 	if (known)
-		fail(e, -EINVAL, "option '%s' does not apply to %s", key, workload_names[w]);
+		perr_fail(e, -EINVAL, "option '%s' does not apply to %s", key, workload_names[w]);
 	else
-		fail(e, -EINVAL, "unknown option '%s' for %s", SHOW(key), workload_names[w]);
+		perr_fail(e, -EINVAL, "unknown option '%s' for %s", SHOW(key), workload_names[w]);
 	return NULL;
 }
 
@@ -681,7 +645,7 @@ int spec_unquote(char **p, const char *raw, char *err, size_t errlen)
 		if (!quote && is_end(c))
 			break;
 		if (c == '\0')
-			return fail(e, -EINVAL, "unterminated %s quote in '%s'",
+			return perr_fail(e, -EINVAL, "unterminated %s quote in '%s'",
 				    quote == '\'' ? "single" : "double", SHOW(raw));
 		r++;
 		if (quote == '\'') {
@@ -700,7 +664,7 @@ int spec_unquote(char **p, const char *raw, char *err, size_t errlen)
 			quote = c;
 		} else if (c == '\\') {
 			if (*r == '\0')
-				return fail(e, -EINVAL, "trailing backslash in '%s'", SHOW(raw));
+				return perr_fail(e, -EINVAL, "trailing backslash in '%s'", SHOW(raw));
 			*w++ = *r++;
 		} else {
 			*w++ = c;
@@ -736,7 +700,7 @@ static int parse_workload(struct lexer *lx, struct task_spec *s, struct perr *e)
 			return 0;
 		}
 	}
-	return fail(e, -EINVAL, "unknown workload '%s' (one of: " WORKLOAD_LIST ")",
+	return perr_fail(e, -EINVAL, "unknown workload '%s' (one of: " WORKLOAD_LIST ")",
 		    SHOW(tok));
 }
 
@@ -752,7 +716,7 @@ static int parse_count(struct lexer *lx, struct task_spec *s,
 	if ((rc = lex_token(lx, &tok, e)))
 		return rc;
 	if (parse_uint(tok, SPEC_COUNT_MAX, &n))
-		return fail(e, -EINVAL, "count %s is too large (at most %d)",
+		return perr_fail(e, -EINVAL, "count %s is too large (at most %d)",
 			    SHOW(tok), SPEC_COUNT_MAX);
 	if (n == 0) {
 		/* Keep count in 1..SPEC_COUNT_MAX whatever the caller passes. */
@@ -774,7 +738,7 @@ static int parse_option(char *tok, struct task_spec *s, bool *seen,
 	if (!(o = find_option(tok, s->workload, e)))
 		return -EINVAL;
 	if (seen[o - options] && !o->repeat)
-		return fail(e, -EINVAL, "option '%s' given twice", o->key);
+		return perr_fail(e, -EINVAL, "option '%s' given twice", o->key);
 	seen[o - options] = true;
 	return o->set(o, s, v, e);
 }
@@ -806,23 +770,23 @@ static int parse_argv(struct lexer *lx, struct task_spec *s, struct perr *e)
 
 	while (lex_more(lx)) {
 		if (s->argc == SPEC_ARGV_MAX)
-			return fail(e, -EINVAL, "exec takes at most %d arguments", SPEC_ARGV_MAX);
+			return perr_fail(e, -EINVAL, "exec takes at most %d arguments", SPEC_ARGV_MAX);
 		if ((rc = lex_token(lx, &tok, e)))
 			return rc;
 		if (s->argc == 0 && *tok == '\0')
-			return fail(e, -EINVAL, "exec needs a program to run (got '')");
+			return perr_fail(e, -EINVAL, "exec needs a program to run (got '')");
 		if (vec_push(&s->argv, &s->argc, tok))
 			return nomem(e);
 	}
 	if (s->argc == 0)
-		return fail(e, -EINVAL, "exec needs a program to run");
+		return perr_fail(e, -EINVAL, "exec needs a program to run");
 	return 0;
 }
 
 static int parse_cmdline(struct lexer *lx, struct task_spec *s, struct perr *e)
 {
 	if (!lex_more(lx))
-		return fail(e, -EINVAL, "sh needs a command line");
+		return perr_fail(e, -EINVAL, "sh needs a command line");
 	return vec_push(&s->argv, &s->argc, lex_raw(lx)) ? nomem(e) : 0;
 }
 
@@ -835,7 +799,7 @@ static int parse_no_args(struct lexer *lx, struct task_spec *s, struct perr *e)
 		return 0;
 	if ((rc = lex_token(lx, &tok, e)))
 		return rc;
-	return fail(e, -EINVAL, "%s takes no arguments (got '%s')",
+	return perr_fail(e, -EINVAL, "%s takes no arguments (got '%s')",
 		    workload_names[s->workload], SHOW(tok));
 }
 
@@ -845,12 +809,12 @@ static int check_kind(const struct task_spec *s, struct perr *e)
 	bool thread = s->kind == TASK_THREAD;   /* only ever set by as=thread */
 
 	if (thread && s->method != METHOD_DEFAULT && s->method != METHOD_PTHREAD)
-		return fail(e, -EINVAL, "method=%s cannot start a thread (threads use method=pthread)",
+		return perr_fail(e, -EINVAL, "method=%s cannot start a thread (threads use method=pthread)",
 			    method_names[s->method]);
 	if (!thread && s->method == METHOD_PTHREAD)
-		return fail(e, -EINVAL, "method=pthread starts threads; processes use fork, spawn, vfork or clone");
+		return perr_fail(e, -EINVAL, "method=pthread starts threads; processes use fork, spawn, vfork or clone");
 	if (s->gil_set && !thread)
-		return fail(e, -EINVAL, "gil= applies to threads (add as=thread)");
+		return perr_fail(e, -EINVAL, "gil= applies to threads (add as=thread)");
 	return 0;
 }
 
@@ -883,12 +847,12 @@ static int check_line(const char *line, size_t len, struct perr *e)
 	size_t i;
 
 	if (len > SPEC_LINE_MAX)
-		return fail(e, -E2BIG, "line is %zu bytes long (at most %d)", len, SPEC_LINE_MAX);
+		return perr_fail(e, -E2BIG, "line is %zu bytes long (at most %d)", len, SPEC_LINE_MAX);
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail(e, -EINVAL, "control character 0x%02x at column %zu",
+			return perr_fail(e, -EINVAL, "control character 0x%02x at column %zu",
 				    c, i + 1);
 	}
 	return 0;
@@ -927,7 +891,7 @@ int spec_parse(const char *line, size_t len, unsigned online_cpus,
 	while (len && is_blank(line[len - 1]))
 		len--;
 	if (len == 0)
-		return fail(&e, -EINVAL, "empty line");
+		return perr_fail(&e, -EINVAL, "empty line");
 
 	out->line = strndup(line, len);
 	work = strndup(line, len);
