@@ -164,7 +164,9 @@ struct task {
  * it is written below, and nowhere else.
  *
  * Task lifecycle, all with `lock` held:
- *   task_started   the task runs (it has its pid), or was adopted running
+ *   task_started   the task runs (it has its pid), or was adopted running;
+ *                  one that ended before it was announced (a failed start,
+ *                  a process that exited at once) is told of its end only
  *   task_output    new bytes were captured from its stdout (stream 1) or
  *                  stderr (2), on the engine thread
  *   task_ended     it ended: its output is drained first (so `wait` then

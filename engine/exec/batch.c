@@ -273,7 +273,7 @@ static void announce_started(struct engine *e, uint64_t first, uint64_t last)
 	pthread_mutex_lock(&e->lock);
 	for (uint64_t id = first; id <= last; id++) {
 		struct task *t = task_find(e, id);
-		if (t)
+		if (t && task_live(t))   /* one that ended already was told of its end */
 			task_started(e, t);
 	}
 	engine_notify_locked(e, OBJ_STATS, 0);
