@@ -111,6 +111,15 @@ expect "... and workers= did not apply either" "$(grep '^workers:' "$M/pools/mul
 check "... /log says why" grep -q "gil= is 0 or 1" "$M/log"
 expect "a command among settings: EINVAL" "$(write_err "$M/pools/multi/ctl" 'workers=2 pause')" "Invalid argument"
 check "... /log says so" grep -q "'pause' goes on a line of its own" "$M/log"
+# the command table's limits: 255 bytes a line, 16 words
+expect "a ctl line over 255 bytes: EINVAL" \
+	"$(write_err "$M/pools/multi/ctl" "workers=$(printf '%0300d' 1)")" "Invalid argument"
+check "... /log says why" grep -q "command too long" "$M/log"
+expect "a ctl line of 17 words: refused" \
+	"$(write_err "$M/pools/multi/ctl" "$(printf 'pause %.0s' $(seq 17))")" "Argument list too long"
+check "... /log names the limit" grep -q "more than 16 words" "$M/log"
+expect "... and nothing of them applied" "$(grep -E '^(workers|paused):' "$M/pools/multi/status")" "workers: 4
+paused: 0"
 # gil= holds only for threads: a pool made a process pool drops it, unless
 # the line asks for it, which is refused
 echo 'gil=1' > "$M/pools/multi/ctl"
