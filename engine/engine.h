@@ -32,6 +32,7 @@
 #include "strbuf.h"
 
 struct engine;
+struct origin;
 
 /* What an engine event is about; fs uses (kind, id) as a wait key. */
 enum eng_obj {
@@ -133,9 +134,14 @@ int engine_spawn(struct engine *e, const char *buf, size_t len,
 /* The same, for a caller: the tasks are theirs, and run with their uid, gid
  * and groups when the daemon is root and they are not.  -EACCES (with the
  * reason) when that cannot be: a daemon that is not root would run them as
- * itself.  engine_spawn() is this for the daemon's own user. */
-int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, size_t len,
-		    struct strbuf *ids_out, char *err, size_t errlen);
+ * itself.  o is the writer's context (lib/origin.h): the tasks run in its
+ * directory with its environment; NULL: the daemon's (cwd= must then be
+ * absolute).  A line whose context cannot be read is refused with the
+ * errno of the read (ESRCH, EACCES, E2BIG) and the reason.  engine_spawn()
+ * is this for the daemon's own user and context. */
+int engine_spawn_as(struct engine *e, const struct cred *who, const struct origin *o,
+		    const char *buf, size_t len, struct strbuf *ids_out, char *err,
+		    size_t errlen);
 /* Who owns an object (OBJ_TASK, OBJ_POOL, OBJ_FUTURE: its pool's owner,
  * OBJ_CHANNEL): 0, or -ENOENT. */
 int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out);
@@ -241,9 +247,11 @@ int engine_pool_info(struct engine *e, uint64_t pool, struct pool_info *out);
  * slurm_time=) and workers=, several on one line. */
 int engine_pool_ctl(struct engine *e, uint64_t pool, const char *line, char *err, size_t errlen);
 /* Submit every task line in buf: all queued, or none (-EINVAL/-EAGAIN/-ESHUTDOWN
- * with the reason).  New future ids are appended to ids (malloc'd, grown). */
-int engine_pool_submit(struct engine *e, uint64_t pool, const char *buf, size_t len,
-		       uint64_t **ids, size_t *nids, char *err, size_t errlen);
+ * with the reason).  New future ids are appended to ids (malloc'd, grown).
+ * o: the writer's context, which each future runs with (its directory and
+ * environment; NULL: the daemon's), as engine_spawn_as says. */
+int engine_pool_submit(struct engine *e, uint64_t pool, const struct origin *o, const char *buf,
+		       size_t len, uint64_t **ids, size_t *nids, char *err, size_t errlen);
 /* Completion order: copy ids [from, from+max) of the pool's completed list;
  * *more = false once the pool is closed and the list will not grow. */
 int engine_pool_completed(struct engine *e, uint64_t pool, size_t from, uint64_t *out,

@@ -127,6 +127,9 @@ struct row {
 	const struct msgops *msg; /* R_MSG */
 	int arg;               /* R_MSG: which end of the object */
 	unsigned only;         /* shown only for objects whose variant is in this mask (0: all) */
+	bool here;             /* R_CTL, R_PULL: its lines run where their writer stands
+				  (each write captures the writer's directory and
+				  environment: h->origin) */
 };
 
 /* Row constructors.  KV() is two rows: `name` and its JSON twin `name.json`. */
@@ -141,6 +144,10 @@ struct row {
 #define STREAM(n, m, f)      { .name = n, .mode = m, .kind = R_STREAM, .stream = f }
 #define PULL(n, m, st, f, o) { .name = n, .mode = m, .kind = R_PULL, .store = st, .fill = f, \
 			       .waits_on = o }
+/* Files of task lines, which run where their writer stands. */
+#define CTL_HERE(n, m, f)    { .name = n, .mode = m, .kind = R_CTL, .store = f, .here = true }
+#define PULL_HERE(n, m, st, f, o) { .name = n, .mode = m, .kind = R_PULL, .store = st, \
+				    .fill = f, .waits_on = o, .here = true }
 #define MSG(n, m, ops, end, o, vis) { .name = n, .mode = m, .kind = R_MSG, .msg = ops, \
 				      .arg = end, .waits_on = o, .only = vis }
 
@@ -232,6 +239,8 @@ struct handle {
 	bool rendered;
 	size_t rpos;             /* CTL: read cursor into buf */
 	struct strbuf pend;      /* CTL: bytes of a line not yet terminated */
+	struct origin *origin;   /* rows with `here`: the last write's writer, whose
+				    context the lines of pend run with (owned) */
 	struct dirlist dir;      /* directories: the listing, taken at opendir */
 	uint64_t *ids;           /* R_PULL: objects submitted on this descriptor */
 	size_t nids, capids;

@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kind.h"
+#include "origin.h"
 #include "spec.h"
 
 /* Serve the unread replies of a stream-like handle (CTL, PULL); an empty
@@ -91,6 +93,14 @@ static int line_too_long(struct fs *fs, struct handle *h)
 	return -E2BIG;
 }
 
+/* The writer's directory and environment, read while it waits in write().
+ * A root daemon reads them for another user only as that user could. */
+static struct origin *capture_writer(struct fs *fs, const struct caller *c)
+{
+	uid_t as = geteuid() == 0 && c->uid != 0 ? c->uid : (uid_t)-1;
+	return origin_capture(c->pid, as);
+}
+
 /* A control write: complete lines run when the write that ends them arrives
  * (a line split across writes, as the kernel does with big writes, is
  * gathered first); a final line without a newline runs at close (flush). */
@@ -100,8 +110,15 @@ static void ctl_write(struct fs *fs, fuse_req_t req, struct handle *h, const cha
 	if (!h->row->store)
 		return (void)fuse_reply_err(req, EBADF);
 	struct caller c = caller_of(req);
+	struct origin *o = NULL;
+	if (h->row->here && !(o = capture_writer(fs, &c)))
+		return (void)fuse_reply_err(req, ENOMEM);
 
 	pthread_mutex_lock(&h->lock);
+	if (o) {   /* the lines this write ends run with its writer's context */
+		origin_put(h->origin);
+		h->origin = o;
+	}
 	int rc = pend_too_long(fs, h, size);
 	if (rc == 0) {
 		sb_add(&h->pend, buf, size);

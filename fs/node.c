@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "fs.h"
+#include "origin.h"
 
 static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_ROOT] = &dir_root,
@@ -101,6 +102,7 @@ void handle_put(struct handle *h)
 		return;
 	sb_free(&h->buf);
 	sb_free(&h->pend);
+	origin_put(h->origin);
 	free(h->dir.v);
 	free(h->ids);
 	waitset_free(h->ws);

@@ -107,7 +107,7 @@ static int submit_ids(struct fs *fs, struct handle *h, const char *buf, size_t l
 {
 	uint64_t *ids = NULL;
 	size_t n = 0;
-	int rc = engine_pool_submit(fs->eng, h->obj, buf, len, &ids, &n, err, errlen);
+	int rc = engine_pool_submit(fs->eng, h->obj, h->origin, buf, len, &ids, &n, err, errlen);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (echo)
 			sb_printf(&h->buf, "%" PRIu64 "\n", ids[i]);
@@ -306,9 +306,9 @@ static int kv_progress(struct fs *fs, uint64_t id, struct emit *e)
 
 static const struct row pool_rows[] = {
 	CTLSHOW("ctl", 0600, store_pool_ctl, show_pool_ctl),
-	CTL("submit", 0600, store_submit),
-	PULL("map", 0600, store_iter, fill_map, OBJ_POOL),
-	PULL("as_completed", 0600, store_iter, fill_as_completed, OBJ_POOL),
+	CTL_HERE("submit", 0600, store_submit),
+	PULL_HERE("map", 0600, store_iter, fill_map, OBJ_POOL),
+	PULL_HERE("as_completed", 0600, store_iter, fill_as_completed, OBJ_POOL),
 	PULL("completed", 0444, NULL, fill_completed, OBJ_POOL),
 	KV("status", 0444, kv_pool_status),
 	KV("progress", 0444, kv_progress),

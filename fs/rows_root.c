@@ -35,7 +35,10 @@ const char pcfs_readme[] =
 "  sh       /bin/sh -c CMDLINE        sh [COUNT] [opts] CMDLINE\n"
 "  COUNT 0 means one per online CPU.  Options for all: as=process|thread,\n"
 "  method=fork|spawn|vfork|clone|pthread, timeout=DUR, name=NAME, nice=N,\n"
-"  cwd=/ABS/PATH, env=K=V (repeatable), gil=0|1 (with as=thread).\n"
+"  cwd=PATH, env=K=V | env=-K | env=- (repeatable), stdin= stdout= stderr=\n"
+"  (a path with a /, append:PATH or truncate:PATH; else a channel),\n"
+"  gil=0|1 (with as=thread).  A line runs in its writer's directory with its\n"
+"  writer's environment (exec looks PROGRAM up on that PATH).\n"
 "  Durations: 500ms 2s 1.5m 1h.  Sizes: 4k 64M 1G.\n"
 "  A malformed line refuses the whole write (EINVAL); nothing starts, and the\n"
 "  reason is in /log and readable on the same descriptor.\n"
@@ -109,7 +112,7 @@ static int store_spawn(struct fs *fs, struct handle *h, const char *buf, size_t 
 {
 	struct cred who;
 	caller_cred(fs, c, &who);
-	return engine_spawn_as(fs->eng, &who, buf, len, &h->buf, err, errlen);
+	return engine_spawn_as(fs->eng, &who, h->origin, buf, len, &h->buf, err, errlen);
 }
 
 /* wait: many tasks at once.  Ids and A-B ranges written on a descriptor
@@ -162,7 +165,7 @@ static int show_top(struct fs *fs, uint64_t obj, struct strbuf *out)
 
 static const struct row root_rows[] = {
 	TEXT("README", 0444, show_readme),
-	CTL("spawn", 0666, store_spawn),   /* every user let in may start work */
+	CTL_HERE("spawn", 0666, store_spawn),   /* every user let in may start work */
 	/* woken by every task's end: OBJ_STATS changes with each */
 	PULL("wait", 0666, store_wait, fill_wait, OBJ_STATS),
 	TEXT("log", 0444, show_log),

@@ -131,11 +131,14 @@ static int wire_stdio(const struct fork_req *r)
 	return 0;
 }
 
-/* The setenv-style part of the payload, one K=V at a time.  The strings stay
+/* The task's whole environment is the payload's (its writer's, made by
+ * the daemon): nothing of the server's own is kept.  The strings stay
  * valid: they live in this process's copy of the receive buffer, which is
- * never reused here (the task never returns to the server loop). */
+ * never reused here (the task never returns to the server loop).  execvp
+ * then searches the task's own PATH. */
 static void apply_env(const struct fork_req *r)
 {
+	clearenv();
 	for (const char *kv = r->env; kv < r->env_end; kv += strlen(kv) + 1)
 		putenv((char *)kv);
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -19,13 +20,12 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "origin.h"
 #include "poolhost.h"
 #include "wire.h"
 
 #define DRAIN_MS 50            /* how long a reaped child's pipes are still read */
 #define EXIT_POLL_MS 10        /* without a pidfd: how often to look for the child's exit */
-
-extern char **environ;
 
 static int64_t now_ms(void)
 {
@@ -42,66 +42,90 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-static bool has_key(char *const *v, size_t n, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(v[i], kv, klen) == 0 && v[i][klen] == '=')
-			return true;
-	return false;
-}
-
-/* The child's environment: the payload's K=V list, then the host's own
- * environment without the keys already set.  The array is the caller's to
- * free; the strings are borrowed from the payload and from environ (which
- * nothing in the host modifies). */
+/* The child's environment: the payload's K=V list, which the daemon made
+ * whole (the writer's, the line's env=, PCFS_*): nothing of the host's own.
+ * The array is the caller's to free; the strings are the payload's. */
 static char **child_env(const struct future *f)
 {
-	size_t n = 0, ours, cap = 1;
+	size_t n = 0, cap = 1;
 	const char *kv;
 	char **v;
 
 	for (kv = f->env; kv < f->env_end; kv += strlen(kv) + 1)
-		cap++;
-	for (char **e = environ; *e; e++)
 		cap++;
 	v = malloc(cap * sizeof *v);
 	if (!v)
 		return NULL;
 	for (kv = f->env; kv < f->env_end; kv += strlen(kv) + 1)
 		v[n++] = (char *)kv;   /* execve does not write through envp */
-	ours = n;
-	for (char **e = environ; *e; e++)
-		if (!has_key(v, ours, *e))
-			v[n++] = *e;
 	v[n] = NULL;
 	return v;
+}
+
+/* stdin=, stdout=, stderr= files of the line, opened here, as the pool's
+ * owner (whom the host runs as), relative to the future's directory:
+ * stdout and stderr truncated (>) or appended to (append:).  Returns 0 with
+ * fds[i] (-1 where the line has none), or errno with what failed said. */
+static int open_files(struct future *f, int fds[3])
+{
+	static const char *const key[3] = { "stdin", "stdout", "stderr" };
+	int rc = 0;
+
+	for (int i = 0; i < 3; i++)
+		fds[i] = -1;
+	for (int i = 0; i < 3 && rc == 0; i++) {
+		const struct spec_file *sf = &f->spec.file[i];
+		char path[2 * ORIGIN_PATH_MAX + 2];
+		int flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+		if (!sf->path)
+			continue;
+		if (sf->path[0] != '/' && f->cwd[0])
+			snprintf(path, sizeof path, "%s/%s", f->cwd, sf->path);
+		else
+			snprintf(path, sizeof path, "%s", sf->path);
+		if (i > 0)
+			flags |= O_WRONLY | O_CREAT | (sf->append ? O_APPEND : O_TRUNC);
+		fds[i] = open(path, flags, 0666);
+		if (fds[i] < 0) {
+			rc = errno;
+			future_say(f, "%s=%s: %s", key[i], sf->path,
+				   rc == ENXIO ? "a FIFO with no reader" : strerror(rc));
+		} else {
+			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) & ~O_NONBLOCK);
+		}
+	}
+	if (rc)
+		for (int i = 0; i < 3; i++)
+			close_fd(&fds[i]);
+	return rc;
 }
 
 /* stdin /dev/null, stdout and stderr the write ends of our pipes, nothing
  * else (what the host opens is close-on-exec, but a descriptor the daemon
  * let it inherit would not be: as the fork server does, close them all),
- * cwd=. */
+ * the future's directory; a file or channel of the line's in place of any. */
 static int child_actions(posix_spawn_file_actions_t *fa, int out, int err, const char *cwd,
-			 const int io[2])
+			 const int io[2], const int file[3])
 {
 	int rc = posix_spawn_file_actions_init(fa);
 
 	if (rc)
 		return rc;
-	/* a channel's end where the line said stdin=/stdout= */
-	if (io[0] >= 0)
+	if (file[0] >= 0)
+		rc = posix_spawn_file_actions_adddup2(fa, file[0], 0);
+	else if (io[0] >= 0)   /* a channel's end where the line said stdin= */
 		rc = posix_spawn_file_actions_adddup2(fa, io[0], 0);
 	else
 		rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(fa, io[1] >= 0 ? io[1] : out, 1);
+		rc = posix_spawn_file_actions_adddup2(fa, file[1] >= 0 ? file[1]
+						      : io[1] >= 0 ? io[1] : out, 1);
 	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(fa, err, 2);
+		rc = posix_spawn_file_actions_adddup2(fa, file[2] >= 0 ? file[2] : err, 2);
 	if (!rc)
 		rc = posix_spawn_file_actions_addclosefrom_np(fa, STDERR_FILENO + 1);
-	if (!rc && cwd)
+	if (!rc && cwd[0])
 		rc = posix_spawn_file_actions_addchdir_np(fa, cwd);
 	if (rc)
 		posix_spawn_file_actions_destroy(fa);
@@ -109,22 +133,28 @@ static int child_actions(posix_spawn_file_actions_t *fa, int out, int err, const
 }
 
 /* posix_spawn the exec/sh line with stdout and stderr on the write ends
- * w[0], w[1].  Returns 0 with *pid, or errno. */
-static int spawn_line(const struct future *f, const int w[2], pid_t *pid)
+ * w[0], w[1].  The program is looked up on the future's own PATH (posix_spawnp
+ * would search the host's).  Returns 0 with *pid, or errno. */
+static int spawn_line(const struct future *f, const int w[2], const int file[3], pid_t *pid)
 {
 	const struct task_spec *s = &f->spec;
 	const posix_spawnattr_t *attr = &f->slot->pool->child_attr;
 	char *sh_argv[] = { "sh", "-c", s->argv[0], NULL };
+	char prog[ORIGIN_PATH_MAX];
 	posix_spawn_file_actions_t fa;
 	char **envp = child_env(f);
 	int rc;
 
 	if (!envp)
 		return ENOMEM;
-	rc = child_actions(&fa, w[0], w[1], s->cwd, f->io_fd);
+	rc = s->workload == WL_EXEC ? -origin_which(s->argv[0], env_lookup(envp, "PATH"),
+						   f->cwd[0] ? f->cwd : NULL, prog, sizeof prog)
+				    : 0;
+	if (!rc)
+		rc = child_actions(&fa, w[0], w[1], f->cwd, f->io_fd, file);
 	if (!rc) {
 		if (s->workload == WL_EXEC)
-			rc = posix_spawnp(pid, s->argv[0], &fa, attr, s->argv, envp);
+			rc = posix_spawn(pid, prog, &fa, attr, s->argv, envp);
 		else
 			rc = posix_spawn(pid, "/bin/sh", &fa, attr, sh_argv, envp);
 		posix_spawn_file_actions_destroy(&fa);
@@ -136,7 +166,7 @@ static int spawn_line(const struct future *f, const int w[2], pid_t *pid)
 /* Start the child.  On success returns 0 with *pid and the read ends of its
  * stdout and stderr pipes in rd[0], rd[1] (the caller's to close); on
  * failure returns errno and leaves no descriptor open. */
-static int start_child(const struct future *f, pid_t *pid, int rd[2])
+static int start_child(const struct future *f, const int file[3], pid_t *pid, int rd[2])
 {
 	int po[2], pe[2], w[2], rc;
 
@@ -150,7 +180,7 @@ static int start_child(const struct future *f, pid_t *pid, int rd[2])
 	}
 	w[0] = po[1];
 	w[1] = pe[1];
-	rc = spawn_line(f, w, pid);
+	rc = spawn_line(f, w, file, pid);
 	close(po[1]);   /* the child has its copies: EOF comes when it (and */
 	close(pe[1]);   /* whatever inherited them) has closed them */
 	if (rc) {
@@ -288,13 +318,18 @@ int run_child(struct future *f)
 
 	if (sig)
 		return -sig;   /* stopped before it started: as if killed at once */
-	err = start_child(f, &pid, rd);
+	int file[3];
+	if (open_files(f, file))
+		return CODE_CANNOT_RUN;
+	err = start_child(f, file, &pid, rd);
+	for (int i = 0; i < 3; i++)
+		close_fd(&file[i]);   /* the child has its own */
 	if (err) {
 		/* posix_spawn does not say whether the program or cwd= failed. */
 		const char *prog = f->spec.workload == WL_EXEC ? f->spec.argv[0] : "/bin/sh";
 
-		if (f->spec.cwd)
-			future_say(f, "%s (cwd %s): %s", prog, f->spec.cwd, strerror(err));
+		if (f->cwd[0])
+			future_say(f, "%s (cwd %s): %s", prog, f->cwd, strerror(err));
 		else
 			future_say(f, "%s: %s", prog, strerror(err));
 		return err == ENOENT ? CODE_NOT_FOUND : CODE_CANNOT_RUN;

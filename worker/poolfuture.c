@@ -13,15 +13,18 @@
 #include "poolhost.h"
 #include "spec.h"
 
-/* Split the W_PW_RUN payload, line \0 {K=V \0}*.  Returns the line, or NULL
- * if the payload is malformed. */
+/* Split the W_PW_RUN payload, line \0 cwd \0 {K=V \0}*.  Returns the line,
+ * or NULL if the payload is malformed. */
 static const char *split_request(struct future *f, const char *req, size_t len)
 {
 	const char *end = req + len, *kv;
 
 	if (len == 0 || end[-1] != '\0' || req[0] == '\0')
 		return NULL;
-	f->env = req + strlen(req) + 1;
+	f->cwd = req + strlen(req) + 1;
+	if (f->cwd >= end)
+		return NULL;
+	f->env = f->cwd + strlen(f->cwd) + 1;
 	f->env_end = end;
 	for (kv = f->env; kv < end; kv += strlen(kv) + 1)
 		if (kv[0] == '=' || !strchr(kv, '='))

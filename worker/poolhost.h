@@ -81,7 +81,8 @@ struct future {
 	uint64_t id;
 	struct wl_ctx ctx;           /* out: W_PW_OUTPUT messages for this future */
 	struct task_spec spec;
-	const char *env, *env_end;   /* the payload's K=V list (in its job's request) */
+	const char *cwd;             /* the payload's directory for it ("": the host's) */
+	const char *env, *env_end;   /* the payload's K=V list: the child's whole environment */
 	int io_fd[2];                /* taken from its job: the child's stdin, stdout, or -1 */
 	int code;                    /* a built-in's result... */
 	int64_t cpu_us;              /* ...and the CPU time it took, or the child's */

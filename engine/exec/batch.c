@@ -12,7 +12,7 @@
 
 /* One parsed line of a write. */
 struct parsed {
-	struct task_spec spec;
+	struct line_start ls;
 	unsigned nproc, nthread;
 };
 
@@ -60,9 +60,20 @@ static int check_limits_locked(struct engine *e, unsigned nproc, unsigned nthrea
 	return 0;
 }
 
-/* Split buf into lines and parse them all; nothing starts unless all parse. */
-static int parse_all(struct engine *e, const struct owner *owner, const char *buf, size_t len,
-		     struct parsed **out, size_t *nout, char *err, size_t errlen)
+static void free_lines(struct parsed *lines, size_t nlines)
+{
+	for (size_t i = 0; i < nlines; i++) {
+		spec_free(&lines[i].ls.spec);
+		launch_free(&lines[i].ls.launch);
+	}
+	free(lines);
+}
+
+/* Split buf into lines, parse them all and prepare what they start with
+ * from the writer's context o; nothing starts unless all of it can be. */
+static int parse_all(struct engine *e, const struct owner *owner, const struct origin *o,
+		     const char *buf, size_t len, struct parsed **out, size_t *nout, char *err,
+		     size_t errlen)
 {
 	struct parsed *v = NULL;
 	size_t n = 0, cap = 0;
@@ -95,22 +106,25 @@ static int parse_all(struct engine *e, const struct owner *owner, const char *bu
 		}
 		char why[256];
 		memset(&v[n], 0, sizeof(v[n]));
-		rc = spec_parse(line, ll, e->online_cpus, &v[n].spec, why, sizeof(why));
+		launch_init(&v[n].ls.launch);
+		struct task_spec *spec = &v[n].ls.spec;
+		rc = spec_parse(line, ll, e->online_cpus, spec, why, sizeof(why));
 		if (rc < 0) {
 			snprintf(err, errlen, "line %u: %s", lineno, why);
 			goto fail;
 		}
-		rc = chan_check_wiring(e, &v[n].spec, owner, why, sizeof(why));
-		if (rc < 0) {
-			spec_free(&v[n].spec);
-			snprintf(err, errlen, "line %u: %s", lineno, why);
-			goto fail;
-		}
-		if (v[n].spec.kind == TASK_THREAD)
-			v[n].nthread = v[n].spec.count;
-		else
-			v[n].nproc = v[n].spec.count;
 		n++;
+		rc = chan_check_wiring(e, spec, owner, why, sizeof(why));
+		if (rc == 0)
+			rc = launch_prepare(o, spec, &v[n - 1].ls.launch, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "line %u: %s", lineno, why);
+			goto fail;
+		}
+		if (spec->kind == TASK_THREAD)
+			v[n - 1].nthread = spec->count;
+		else
+			v[n - 1].nproc = spec->count;
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "no task line in the write");
@@ -121,9 +135,7 @@ static int parse_all(struct engine *e, const struct owner *owner, const char *bu
 	*nout = n;
 	return 0;
 fail:
-	for (size_t i = 0; i < n; i++)
-		spec_free(&v[i].spec);
-	free(v);
+	free_lines(v, n);
 	return rc;
 }
 
@@ -162,35 +174,35 @@ int engine_run_as(struct engine *e, const struct cred *who, const struct cred **
 static void start_all(struct engine *e, const struct parsed *lines, size_t nlines,
 		      struct task **tasks, size_t total, const struct cred *drop)
 {
-	const struct task_spec **specs = malloc(total * sizeof(*specs));
+	const struct line_start **ls = malloc(total * sizeof(*ls));
 	size_t k = 0, run = 0;   /* tasks[run..k) are processes not started yet */
 	for (size_t i = 0; i < nlines; i++) {
-		const struct task_spec *s = &lines[i].spec;
-		if (s->kind == TASK_THREAD) {
+		const struct line_start *l = &lines[i].ls;
+		if (l->spec.kind == TASK_THREAD) {
 			if (k > run)
-				spawn_processes(e, specs + run, tasks + run, (unsigned)(k - run), drop);
-			spawn_thread_tasks(e, s, tasks + k, s->count, drop);
-			k += s->count;
+				spawn_processes(e, ls + run, tasks + run, (unsigned)(k - run), drop);
+			spawn_thread_tasks(e, l, tasks + k, l->spec.count, drop);
+			k += l->spec.count;
 			run = k;
-		} else if (specs) {
-			for (unsigned c = 0; c < s->count; c++)
-				specs[k++] = s;
+		} else if (ls) {
+			for (unsigned c = 0; c < l->spec.count; c++)
+				ls[k++] = l;
 		} else {       /* no room for the list: one line at a time */
-			const struct task_spec *one[1] = { s };
-			for (unsigned c = 0; c < s->count; c++, k++)
+			const struct line_start *one[1] = { l };
+			for (unsigned c = 0; c < l->spec.count; c++, k++)
 				spawn_processes(e, one, tasks + k, 1, drop);
 			run = k;
 		}
 	}
 	if (k > run)
-		spawn_processes(e, specs + run, tasks + run, (unsigned)(k - run), drop);
-	free(specs);
+		spawn_processes(e, ls + run, tasks + run, (unsigned)(k - run), drop);
+	free(ls);
 }
 
 int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *ids_out,
 		 char *err, size_t errlen)
 {
-	return engine_spawn_as(e, NULL, buf, len, ids_out, err, errlen);
+	return engine_spawn_as(e, NULL, NULL, buf, len, ids_out, err, errlen);
 }
 
 static void count_refused(struct engine *e)
@@ -218,8 +230,8 @@ static int new_tasks_locked(struct engine *e, const struct parsed *lines, size_t
 {
 	size_t k = 0;
 	for (size_t i = 0; i < nlines; i++) {
-		for (unsigned c = 0; c < lines[i].spec.count; c++) {
-			struct task *t = task_new(e, &lines[i].spec, owner);
+		for (unsigned c = 0; c < lines[i].ls.spec.count; c++) {
+			struct task *t = task_new(e, &lines[i].ls.spec, owner);
 			if (!t) {
 				for (size_t j = 0; j < k; j++)
 					task_destroy(e, tasks[j]);
@@ -294,19 +306,31 @@ static void start_reserved(struct engine *e, const struct parsed *lines, size_t 
 	log_add(e, LOG_LVL_INFO, "spawned %zu task%s (ids %llu-%llu, uid %u%s): %s%s", total,
 		total == 1 ? "" : "s", (unsigned long long)first, (unsigned long long)last,
 		(unsigned)owner->uid, drop ? ", dropped from root" : "",
-		lines[0].spec.line, nlines > 1 ? " ..." : "");
+		lines[0].ls.spec.line, nlines > 1 ? " ..." : "");
 	announce_started(e, first, last);
 }
 
-static void free_lines(struct parsed *lines, size_t nlines)
+/* Open every line's files, as the owner; on a failure none is left open or
+ * made.  "line N: stdout=...: reason". */
+static int open_all(struct parsed *lines, size_t nlines, const struct cred *drop, char *err,
+		    size_t errlen)
 {
-	for (size_t i = 0; i < nlines; i++)
-		spec_free(&lines[i].spec);
-	free(lines);
+	for (size_t i = 0; i < nlines; i++) {
+		char why[256];
+		int rc = launch_open_files(&lines[i].ls.spec, drop, &lines[i].ls.launch, why,
+					   sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "line %zu: %s", i + 1, why);
+			for (size_t j = 0; j <= i; j++)
+				launch_undo(&lines[j].ls.spec, drop, &lines[j].ls.launch);
+			return rc;
+		}
+	}
+	return 0;
 }
 
-int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, size_t len,
-		    struct strbuf *ids_out, char *err, size_t errlen)
+int engine_spawn_as(struct engine *e, const struct cred *who, const struct origin *o,
+		    const char *buf, size_t len, struct strbuf *ids_out, char *err, size_t errlen)
 {
 	struct parsed *lines = NULL;
 	size_t nlines = 0;
@@ -314,8 +338,11 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, s
 	struct owner owner;
 	int rc = engine_run_as(e, who, &drop, &owner, err, errlen);
 	if (rc == 0)
-		rc = parse_all(e, &owner, buf, len, &lines, &nlines, err, errlen);
+		rc = parse_all(e, &owner, o, buf, len, &lines, &nlines, err, errlen);
+	if (rc == 0)
+		rc = open_all(lines, nlines, drop, err, errlen);
 	if (rc < 0) {
+		free_lines(lines, nlines);
 		count_refused(e);
 		return rc;   /* the caller logs the refusal with its reason */
 	}
@@ -329,6 +356,12 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const char *buf, s
 		snprintf(err, errlen, "out of memory");
 	} else {
 		rc = reserve_tasks(e, lines, nlines, &owner, nproc, nthread, tasks, err, errlen);
+	}
+	for (size_t i = 0; i < nlines; i++) {
+		if (rc == 0)
+			launch_commit(&lines[i].ls.spec, &lines[i].ls.launch);
+		else
+			launch_undo(&lines[i].ls.spec, drop, &lines[i].ls.launch);
 	}
 	if (rc == 0)
 		start_reserved(e, lines, nlines, tasks, total, drop, &owner, ids_out);

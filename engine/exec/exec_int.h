@@ -8,6 +8,39 @@
 #include <spawn.h>
 
 #include "exec.h"
+#include "origin.h"
+
+/* What a line's tasks start with (launch.c): made once per line, freed with
+ * the write, after its tasks have started. */
+struct launch {
+	char *cwd;            /* where they run (absolute); NULL: the daemon's directory */
+	char **env;           /* their environment before PCFS_*: borrowed strings */
+	char *prog;           /* exec: the program found on that environment's PATH */
+	int prog_err;         /* exec: why none was (ENOENT, EACCES): the task fails */
+	int file[3];          /* stdin=/stdout=/stderr= files, opened as the owner; -1 */
+	bool created[3];      /* made by launch_open_files: removed if the write is refused */
+};
+
+/* One line of a write, parsed and prepared. */
+struct line_start {
+	struct task_spec spec;
+	struct launch launch;
+};
+
+void launch_init(struct launch *l);
+/* Directory, environment, program: no effect outside the daemon.  0, or
+ * -errno with the reason (the writer's context could not be read...). */
+int launch_prepare(const struct origin *o, const struct task_spec *s, struct launch *l,
+		   char *err, size_t errlen);
+/* Open the line's files as `drop` (NULL: as the daemon, who is the owner).
+ * 0, or -errno with the reason ("stdout=./x: Permission denied"). */
+int launch_open_files(const struct task_spec *s, const struct cred *drop, struct launch *l,
+		      char *err, size_t errlen);
+/* The write is accepted: truncate what `>` truncates. */
+void launch_commit(const struct task_spec *s, struct launch *l);
+/* The write is refused: remove the files launch_open_files created. */
+void launch_undo(const struct task_spec *s, const struct cred *drop, struct launch *l);
+void launch_free(struct launch *l);
 
 /* A process task's stdout and stderr pipes (read ends [0], non-blocking),
  * and, when made ahead, posix_spawn's file actions putting /dev/null, out[1]
@@ -42,14 +75,14 @@ void spawn_attr_init(struct exec *x);
 int spawn_forkserver(struct engine *e, char *err, size_t errlen);
 void pipes_refill(struct engine *e);
 void pipes_free(struct engine *e);
-/* Start process tasks, tasks[i] from the line specs[i]; they are already in
+/* Start process tasks, tasks[i] from the line lines[i]; they are already in
  * the table (state STARTING, ids assigned).  Several at a time on a machine
  * with several CPUs.  Never fails as a whole: a task that cannot start ends
  * FAILED with its reason. */
-void spawn_processes(struct engine *e, const struct task_spec *const *specs,
+void spawn_processes(struct engine *e, const struct line_start *const *lines,
 		     struct task **tasks, unsigned count, const struct cred *drop);
 /* Start the `count` thread tasks of one line (one host process), likewise. */
-void spawn_thread_tasks(struct engine *e, const struct task_spec *spec, struct task **tasks,
+void spawn_thread_tasks(struct engine *e, const struct line_start *line, struct task **tasks,
 			unsigned count, const struct cred *drop);
 
 /* threadhost.c: what a spawn line's thread host says */

@@ -107,16 +107,6 @@ static void env_free(struct envlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Is kv's key among the strings pcfs set (which win over the daemon's)? */
-static bool env_has_key(const struct envlist *l, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	for (size_t i = 0; i < l->nowned; i++)
-		if (!strncmp(l->v[i], kv, klen) && l->v[i][klen] == '=')
-			return true;
-	return false;
-}
-
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xasprintf(const char *fmt, ...)
 {
@@ -128,22 +118,17 @@ static char *xasprintf(const char *fmt, ...)
 	return n < 0 ? NULL : s;
 }
 
-/* What pcfs adds for a task: the line's env=, then PCFS_*.  With `inherit`,
- * the daemon's own environment follows (minus keys already set), for
- * programs started from the daemon; the fork server has its own copy. */
-static int build_env(struct engine *e, const struct task_spec *s, const struct task *t,
-		     bool inherit, struct envlist *l)
+/* A task's environment: PCFS_* first (ours), then the line's (its writer's
+ * with the line's env=, launch.c), borrowed. */
+static int build_env(struct engine *e, const struct task *t, const struct launch *ln,
+		     struct envlist *l)
 {
-	bool ok = true;
-	for (size_t i = 0; ok && i < s->nenv; i++)
-		ok = env_push(l, strdup(s->env[i]));
-	ok = ok && env_push(l, xasprintf("PCFS_ID=%llu", (unsigned long long)t->id));
+	bool ok = env_push(l, xasprintf("PCFS_ID=%llu", (unsigned long long)t->id));
 	ok = ok && env_push(l, xasprintf("PCFS_MOUNT=%s", e->mountpoint));
 	ok = ok && env_push(l, xasprintf("PCFS_DEFAULT_TIME_MS=%lld",
 					 (long long)e->cfg.default_time_ms));
-	for (char **p = environ; ok && inherit && *p; p++)
-		if (!env_has_key(l, *p))
-			ok = env_borrow(l, *p);
+	for (char **p = ln->env; ok && p && *p; p++)
+		ok = env_borrow(l, *p);
 	if (!ok) {
 		env_free(l);
 		return -ENOMEM;
@@ -205,10 +190,12 @@ int spawn_forkserver(struct engine *e, char *err, size_t errlen)
 /* One request to the fork server; returns the new pid or -errno, and the
  * server's pid in *server (the process the task shares pages with).  drop:
  * the credentials the task takes before it runs (NULL: the server's). */
-static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
+static pid_t forkserver_request(struct engine *e, const struct line_start *ls,
 				const struct task *t, int method, const int fds[3], pid_t *server,
 				const struct cred *drop)
 {
+	const struct task_spec *s = &ls->spec;
+	const char *cwd = ls->launch.cwd ? ls->launch.cwd : "";
 	struct strbuf pl = STRBUF_INIT;
 	struct envlist env = { 0 };
 	pid_t pid = -ENOMEM;
@@ -216,10 +203,10 @@ static pid_t forkserver_request(struct engine *e, const struct task_spec *s,
 
 	if (drop && cred_format(drop, cred, sizeof(cred)) < 0)
 		return -EINVAL;
-	if (build_env(e, s, t, false, &env) < 0)
+	if (build_env(e, t, &ls->launch, &env) < 0)
 		return -ENOMEM;
 	sb_add(&pl, s->line, strlen(s->line) + 1);
-	sb_add(&pl, s->cwd ? s->cwd : "", strlen(s->cwd ? s->cwd : "") + 1);
+	sb_add(&pl, cwd, strlen(cwd) + 1);
 	sb_add(&pl, cred, strlen(cred) + 1);
 	for (size_t i = 0; i < env.n; i++)
 		sb_add(&pl, env.v[i], strlen(env.v[i]) + 1);
@@ -466,13 +453,15 @@ void pipes_free(struct engine *e)
 	e->exec->npipe_stash = 0;
 }
 
-/* argv for the program to run: the line's ARGV, sh -c CMDLINE, or the worker */
-static void program_for(struct engine *e, const struct task_spec *s, const char *argv_sh[4],
+/* argv for the program to run: the line's ARGV (the program as found on
+ * the task's PATH), sh -c CMDLINE, or the worker */
+static void program_for(struct engine *e, const struct line_start *ls, const char *argv_sh[4],
 			const char *argv_wk[4], const char **path, char *const **argv)
 {
+	const struct task_spec *s = &ls->spec;
 	switch (s->workload) {
 	case WL_EXEC:
-		*path = s->argv[0];
+		*path = ls->launch.prog ? ls->launch.prog : s->argv[0];
 		*argv = s->argv;
 		return;
 	case WL_SH:
@@ -494,28 +483,32 @@ static void program_for(struct engine *e, const struct task_spec *s, const char 
 	}
 }
 
-static pid_t start_spawn(struct engine *e, const struct task_spec *s, char *const *envp,
+/* The program is found already (launch.c, on the task's own PATH): a plain
+ * posix_spawn, never posix_spawnp, which would search the daemon's PATH. */
+static pid_t start_spawn(struct engine *e, const struct line_start *ls, char *const *envp,
 			 const int fds[3], const struct out_pipes *op)
 {
 	const char *argv_sh[4], *argv_wk[4], *path;
 	char *const *argv;
-	program_for(e, s, argv_sh, argv_wk, &path, &argv);
+	program_for(e, ls, argv_sh, argv_wk, &path, &argv);
 
-	/* the stash's actions are for the usual case: stdin /dev/null, no cwd */
+	/* the stash's actions are for the usual case: stdin /dev/null, stdout
+	 * and stderr the pipes, no cwd */
 	posix_spawn_file_actions_t own;
 	const posix_spawn_file_actions_t *fa = &op->fa;
-	bool made = !op->has_fa || fds[0] != e->devnull || s->cwd;
+	const char *cwd = ls->launch.cwd;
+	bool made = !op->has_fa || fds[0] != e->devnull || fds[1] != op->out[1] ||
+		    fds[2] != op->err[1] || cwd;
 	if (made) {
 		posix_spawn_file_actions_init(&own);
 		for (int i = 0; i < 3; i++)
 			posix_spawn_file_actions_adddup2(&own, fds[i], i);
-		if (s->cwd)
-			posix_spawn_file_actions_addchdir_np(&own, s->cwd);
+		if (cwd)
+			posix_spawn_file_actions_addchdir_np(&own, cwd);
 		fa = &own;
 	}
 	pid_t pid;
-	int rc = s->workload == WL_EXEC ? posix_spawnp(&pid, path, fa, &e->exec->spawn_attr, argv, envp)
-					: posix_spawn(&pid, path, fa, &e->exec->spawn_attr, argv, envp);
+	int rc = posix_spawn(&pid, path, fa, &e->exec->spawn_attr, argv, envp);
 	if (made)
 		posix_spawn_file_actions_destroy(&own);
 	return rc ? -rc : pid;
@@ -565,6 +558,18 @@ static bool prepare_stdio(struct engine *e, const struct task_spec *s, struct ta
 	return true;
 }
 
+/* The task's 0, 1, 2: a file of the line's (shared by its tasks, as one
+ * redirection of a shell's is), else a channel's end, else /dev/null for
+ * stdin and our pipes for stdout and stderr. */
+static void stdio_fds(const struct engine *e, const struct launch *ln,
+		      const struct chan_wiring *wire, const struct out_pipes *op, int fds[3])
+{
+	fds[0] = ln->file[0] >= 0 ? ln->file[0] : wire->child_stdin >= 0 ? wire->child_stdin
+									 : e->devnull;
+	fds[1] = ln->file[1] >= 0 ? ln->file[1] : op->out[1];
+	fds[2] = ln->file[2] >= 0 ? ln->file[2] : op->err[1];
+}
+
 /* What starting a process gave. */
 struct started {
 	pid_t pid;            /* or -errno */
@@ -576,23 +581,24 @@ struct started {
 /* A start by the daemon itself: posix_spawn, or vfork/clone + execve (also
  * spawn for a caller we drop to: posix_spawn's own clone(CLONE_VM|CLONE_VFORK),
  * made here to drop in it). */
-static void start_direct(struct engine *e, const struct task_spec *s, const struct task *t,
+static void start_direct(struct engine *e, const struct line_start *ls, const struct task *t,
 			 const struct cred *drop, const int fds[3], const struct out_pipes *op,
 			 struct started *st)
 {
 	struct envlist env = { 0 };
+	const struct task_spec *s = &ls->spec;
 
-	if (build_env(e, s, t, true, &env) < 0) {
+	if (build_env(e, t, &ls->launch, &env) < 0) {
 		st->pid = -ENOMEM;
 	} else if (t->method == METHOD_SPAWN && !drop) {
-		st->pid = start_spawn(e, s, env.v, fds, op);
+		st->pid = start_spawn(e, ls, env.v, fds, op);
 		st->nice_later = s->nice_set;
 	} else {
 		const char *argv_sh[4], *argv_wk[4], *path;
 		char *const *argv;
-		program_for(e, s, argv_sh, argv_wk, &path, &argv);
+		program_for(e, ls, argv_sh, argv_wk, &path, &argv);
 		struct child_exec c = {
-			.path = path, .argv = argv, .envp = env.v, .cwd = s->cwd,
+			.path = path, .argv = argv, .envp = env.v, .cwd = ls->launch.cwd,
 			.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop,
 			.nice = s->nice_set ? s->nice : WIRE_NO_NICE,
 		};
@@ -631,15 +637,20 @@ static void publish_running(struct engine *e, const struct task_spec *s, struct 
 		setpriority(PRIO_PROCESS, (id_t)st->pid, s->nice);
 }
 
-static void spawn_process(struct engine *e, const struct task_spec *s, struct task *t,
+static void spawn_process(struct engine *e, const struct line_start *ls, struct task *t,
 			  const struct cred *drop)
 {
+	const struct task_spec *s = &ls->spec;
+	if (ls->launch.prog_err) {   /* not on its PATH: as execvp would have failed */
+		fail_to_start(e, t, ls->launch.prog_err, "exec");
+		return;
+	}
 	struct out_pipes op;
 	struct chan_wiring wire;
 	if (!prepare_stdio(e, s, t, &op, &wire))
 		return;
-	int fds[3] = { wire.child_stdin >= 0 ? wire.child_stdin : e->devnull, op.out[1],
-		       op.err[1] };
+	int fds[3];
+	stdio_fds(e, &ls->launch, &wire, &op, fds);
 	struct started st = { .what = "exec" };
 
 	bool via_server = goes_via_server(s, t);
@@ -649,10 +660,10 @@ static void spawn_process(struct engine *e, const struct task_spec *s, struct ta
 	if (via_server) {
 		pthread_rwlock_rdlock(&e->reap_lock);
 		st.what = t->method == METHOD_FORK ? "fork" : "clone";
-		st.pid = forkserver_request(e, s, t, t->method, fds, &st.server, drop);
+		st.pid = forkserver_request(e, ls, t, t->method, fds, &st.server, drop);
 	} else {
 		spawn_window_open(e);
-		start_direct(e, s, t, drop, fds, &op, &st);
+		start_direct(e, ls, t, drop, fds, &op, &st);
 	}
 	pipes_done_fa(&op);
 	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
@@ -750,9 +761,10 @@ pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const
 	return pid;
 }
 
-static void spawn_threads(struct engine *e, const struct task_spec *s, struct task **tasks,
+static void spawn_threads(struct engine *e, const struct line_start *ls, struct task **tasks,
 			  unsigned n, const struct cred *drop)
 {
+	const struct task_spec *s = &ls->spec;
 	char gil[2] = { s->gil ? '1' : '0', 0 }, deftime[32], count[16];
 	snprintf(deftime, sizeof(deftime), "%lld", (long long)e->cfg.default_time_ms);
 	snprintf(count, sizeof(count), "%u", n);
@@ -763,8 +775,8 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
 	pid_t pid;
 
 	pthread_rwlock_rdlock(&e->reap_lock);
-	int rc = build_env(e, s, &fake, true, &env);
-	pid = rc < 0 ? rc : spawn_host(e, argv, env.v, s->cwd, drop,
+	int rc = build_env(e, &fake, &ls->launch, &env);
+	pid = rc < 0 ? rc : spawn_host(e, argv, env.v, ls->launch.cwd, drop,
 				       s->nice_set ? s->nice : WIRE_NO_NICE, &sock);
 	env_free(&env);
 	if (pid < 0) {
@@ -829,7 +841,7 @@ static void spawn_threads(struct engine *e, const struct task_spec *s, struct ta
  * server request of the write. */
 struct spawn_batch {
 	struct engine *e;
-	const struct task_spec *const *specs;   /* specs[i] is tasks[i]'s line */
+	const struct line_start *const *lines;   /* lines[i] is tasks[i]'s line */
 	struct task **tasks;
 	unsigned count;
 	const struct cred *drop;   /* the caller's credentials to become, or NULL */
@@ -841,8 +853,8 @@ static void *spawn_batch_direct(void *arg)
 	struct spawn_batch *b = arg;
 	unsigned i;
 	while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count)
-		if (!goes_via_server(b->specs[i], b->tasks[i]))
-			spawn_process(b->e, b->specs[i], b->tasks[i], b->drop);
+		if (!goes_via_server(&b->lines[i]->spec, b->tasks[i]))
+			spawn_process(b->e, b->lines[i], b->tasks[i], b->drop);
 	return NULL;
 }
 
@@ -855,7 +867,7 @@ static unsigned spawn_threads_for(const struct engine *e, const struct spawn_bat
 {
 	unsigned direct = 0;
 	for (unsigned i = 0; i < b->count; i++)
-		if (!goes_via_server(b->specs[i], b->tasks[i]))   /* method resolved by now */
+		if (!goes_via_server(&b->lines[i]->spec, b->tasks[i]))   /* method resolved by now */
 			direct++;
 	if (direct < 4)
 		return 1;
@@ -863,10 +875,10 @@ static unsigned spawn_threads_for(const struct engine *e, const struct spawn_bat
 	return n < direct ? n : direct;
 }
 
-void spawn_processes(struct engine *e, const struct task_spec *const *specs,
+void spawn_processes(struct engine *e, const struct line_start *const *lines,
 		     struct task **tasks, unsigned count, const struct cred *drop)
 {
-	struct spawn_batch b = { .e = e, .specs = specs, .tasks = tasks, .count = count,
+	struct spawn_batch b = { .e = e, .lines = lines, .tasks = tasks, .count = count,
 				 .drop = drop };
 	pthread_t helper[SPAWN_THREADS_MAX];
 	unsigned nhelpers = 0, want = spawn_threads_for(e, &b);
@@ -877,20 +889,20 @@ void spawn_processes(struct engine *e, const struct task_spec *const *specs,
 	if (nhelpers == 0) {
 		/* alone: every task in the write's order */
 		for (unsigned i = 0; i < count; i++)
-			spawn_process(e, specs[i], tasks[i], drop);
+			spawn_process(e, lines[i], tasks[i], drop);
 		return;
 	}
 	/* the fork server's tasks (in order) on this thread, then help with the rest */
 	for (unsigned i = 0; i < count; i++)
-		if (goes_via_server(specs[i], tasks[i]))
-			spawn_process(e, specs[i], tasks[i], drop);
+		if (goes_via_server(&lines[i]->spec, tasks[i]))
+			spawn_process(e, lines[i], tasks[i], drop);
 	spawn_batch_direct(&b);
 	for (unsigned i = 0; i < nhelpers; i++)
 		pthread_join(helper[i], NULL);
 }
 
-void spawn_thread_tasks(struct engine *e, const struct task_spec *s, struct task **tasks,
+void spawn_thread_tasks(struct engine *e, const struct line_start *ls, struct task **tasks,
 			unsigned count, const struct cred *drop)
 {
-	spawn_threads(e, s, tasks, count, drop);
+	spawn_threads(e, ls, tasks, count, drop);
 }

@@ -307,13 +307,14 @@ struct option {
 	opt_set_fn *set;
 	size_t off;             /* the field set by the generic setters: int64_t
 				 * for opt_ms/uint/bytes, int for opt_int/pct,
-				 * char * for opt_chan */
+				 * char * for opt_stdio's channels */
 	int64_t min, max;       /* the range, for the numeric setters */
 	bool repeat;            /* may be given more than once */
 	const char *help;       /* what a good value looks like */
 };
 
 #define FIELD(s, o, type) ((type *)((char *)(s) + (o)->off))
+#define F(field) offsetof(struct task_spec, field)
 
 static int bad(const struct option *o, const char *v, struct perr *e)
 {
@@ -451,14 +452,47 @@ static int opt_name(const struct option *o, struct task_spec *s, const char *v,
 	return 0;
 }
 
-static int opt_chan(const struct option *o, struct task_spec *s, const char *v,
-		    struct perr *e)
+/* A file for stdin=/stdout=/stderr=: PATH with a '/', or append:PATH /
+ * truncate:PATH for any path (stdin takes neither prefix: it only reads). */
+static int file_value(const char *v, bool is_stdin, struct spec_file *f)
 {
-	char *dup;
+	const char *path = v;
+	bool append = false;
+	if (!is_stdin && strncmp(v, "append:", 7) == 0)
+		path = v + 7, append = true;
+	else if (!is_stdin && strncmp(v, "truncate:", 9) == 0)
+		path = v + 9;
+	else if (!strchr(v, '/'))
+		return 0;   /* not a file */
+	if (!path[0] || strlen(path) > CWD_MAX)
+		return -EINVAL;
+	if (!(f->path = strdup(path)))
+		return -ENOMEM;
+	f->append = append;
+	return 1;
+}
 
+/* stdin=, stdout=, stderr=: a file (see file_value), else a channel's name
+ * (stdin and stdout of exec and sh only: a channel is pumped to a program). */
+static int opt_stdio(const struct option *o, struct task_spec *s, const char *v,
+		     struct perr *e)
+{
+	int which = o->off == F(stdin_chan) ? 0 : o->off == F(stdout_chan) ? 1 : 2;
+	int rc = file_value(v, which == 0, &s->file[which]);
+	if (rc < 0)
+		return rc == -ENOMEM ? nomem(e) : bad(o, v, e);
+	if (rc > 0)
+		return 0;
+	if (which == 2)
+		return perr_fail(e, -EINVAL, "option 'stderr': '%s' is not a file (a path with "
+				 "a '/' in it, or append:PATH or truncate:PATH)", SHOW(v));
+	if (!(s->workload == WL_EXEC || s->workload == WL_SH))
+		return perr_fail(e, -EINVAL, "option '%s': channels are for exec and sh (for a "
+				 "file, write a path with a '/' in it, like ./%s)", o->key, SHOW(v));
 	if (!valid_name(v) || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
 		return bad(o, v, e);
-	if (!(dup = strdup(v)))
+	char *dup = strdup(v);
+	if (!dup)
 		return nomem(e);
 	*FIELD(s, o, char *) = dup;
 	return 0;
@@ -467,38 +501,53 @@ static int opt_chan(const struct option *o, struct task_spec *s, const char *v,
 static int opt_cwd(const struct option *o, struct task_spec *s, const char *v,
 		   struct perr *e)
 {
-	if (v[0] != '/' || strlen(v) > CWD_MAX)
+	if (!v[0] || strlen(v) > CWD_MAX)
 		return bad(o, v, e);
 	if (!(s->cwd = strdup(v)))
 		return nomem(e);
 	return 0;
 }
 
+static bool env_key_ok(const char *k, size_t klen)
+{
+	return klen > 0 && strspn(k, ENV_CHARS) >= klen && !(k[0] >= '0' && k[0] <= '9');
+}
+
+/* env=K=V sets, env=-K removes one inherited, env=- starts from nothing. */
 static int opt_env(const struct option *o, struct task_spec *s, const char *v,
 		   struct perr *e)
 {
-	size_t klen = strcspn(v, "=");
+	bool unset = v[0] == '-';
+	const char *k = unset ? v + 1 : v;
+	size_t klen = strcspn(k, "=");
 	size_t i;
 
-	if (!v[klen] || klen == 0 || strspn(v, ENV_CHARS) != klen ||
-	    (v[0] >= '0' && v[0] <= '9'))
+	if (unset && !*k) {
+		if (s->env_clean)
+			return perr_fail(e, -EINVAL, "option 'env': '-' given twice");
+		s->env_clean = true;
+		return 0;
+	}
+	if (!env_key_ok(k, klen) || (unset ? k[klen] != '\0' : k[klen] != '='))
 		return bad(o, v, e);
-	if (strncmp(v, "PCFS_", 5) == 0)
+	if (strncmp(k, "PCFS_", 5) == 0)
 		return perr_fail(e, -EINVAL, "option 'env': '%s' sets a PCFS_ variable, which pcfs sets itself",
 			    SHOW(v));
 	/* Which of two copies a program sees is up to its libc: refuse both. */
-	for (i = 0; i < s->nenv; i++)
-		if (strncmp(s->env[i], v, klen + 1) == 0)
-			return perr_fail(e, -EINVAL, "option 'env': '%s' sets a variable that is already set",
-				    SHOW(v));
+	for (i = 0; i < s->nenv; i++) {
+		const char *had = s->env[i][0] == '-' ? s->env[i] + 1 : s->env[i];
+		if (strncmp(had, k, klen) == 0 && (had[klen] == '=' || had[klen] == '\0'))
+			return perr_fail(e, -EINVAL, "option 'env': '%s' %s a variable that is "
+					 "already set", SHOW(v), unset ? "removes" : "sets");
+	}
 	if (s->nenv == SPEC_ENV_MAX)
 		return perr_fail(e, -EINVAL, "option 'env' given more than %d times", SPEC_ENV_MAX);
 	return vec_push(&s->env, &s->nenv, v) ? nomem(e) : 0;
 }
 
-#define F(field) offsetof(struct task_spec, field)
 #define MS_ABOVE_0 "a duration above 0, like 250ms, 2s or 1.5m"
-#define CHANNEL "a channel name: 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)"
+#define FILE_OR_CHANNEL "a file (a path with a '/', append:PATH or truncate:PATH) or a " \
+	"channel name: 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)"
 
 static const struct option options[] = {
 	{ .key = "as", .workloads = WL_ALL, .set = opt_as,
@@ -542,16 +591,19 @@ static const struct option options[] = {
 	  .off = F(nice), .min = -20, .max = 19,
 	  .help = "a whole number from -20 to 19" },
 	{ .key = "cwd", .workloads = WL_ALL, .set = opt_cwd,
-	  .help = "an absolute path of at most 4095 bytes" },
+	  .help = "a path of at most 4095 bytes (relative: to the writer's directory)" },
 	{ .key = "env", .workloads = WL_ALL, .set = opt_env, .repeat = true,
-	  .help = "NAME=VALUE, NAME made of A-Z a-z 0-9 _ and not starting with a digit" },
+	  .help = "NAME=VALUE, -NAME or -; NAME made of A-Z a-z 0-9 _ and not starting "
+		  "with a digit" },
 	/* Only built-ins run as threads, so only they can take the GIL. */
 	{ .key = "gil", .workloads = WL_BUILTIN, .set = opt_gil,
 	  .help = "0 or 1" },
-	{ .key = "stdin", .workloads = WL_CMD, .set = opt_chan,
-	  .off = F(stdin_chan), .help = CHANNEL },
-	{ .key = "stdout", .workloads = WL_CMD, .set = opt_chan,
-	  .off = F(stdout_chan), .help = CHANNEL },
+	{ .key = "stdin", .workloads = WL_ALL, .set = opt_stdio,
+	  .off = F(stdin_chan), .help = FILE_OR_CHANNEL },
+	{ .key = "stdout", .workloads = WL_ALL, .set = opt_stdio,
+	  .off = F(stdout_chan), .help = FILE_OR_CHANNEL },
+	{ .key = "stderr", .workloads = WL_ALL, .set = opt_stdio,
+	  .off = F(file[2]), .help = "a file: a path with a '/', append:PATH or truncate:PATH" },
 };
 
 /* The row for key with workload w, or NULL with the reason in e. */
@@ -815,6 +867,9 @@ static int check_kind(const struct task_spec *s, struct perr *e)
 		return perr_fail(e, -EINVAL, "method=pthread starts threads; processes use fork, spawn, vfork or clone");
 	if (s->gil_set && !thread)
 		return perr_fail(e, -EINVAL, "gil= applies to threads (add as=thread)");
+	if (thread && (s->file[0].path || s->file[1].path || s->file[2].path))
+		return perr_fail(e, -EINVAL, "a thread has its host process's stdin, stdout and "
+				 "stderr: stdin=/stdout=/stderr= files are for processes");
 	return 0;
 }
 
@@ -916,6 +971,8 @@ void spec_free(struct task_spec *s)
 	free(s->cwd);
 	free(s->stdin_chan);
 	free(s->stdout_chan);
+	for (int i = 0; i < 3; i++)
+		free(s->file[i].path);
 	free(s->line);
 	memset(s, 0, sizeof(*s));
 }

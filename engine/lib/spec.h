@@ -47,6 +47,13 @@ enum start_method {
 #define SPEC_ENV_MAX 64         /* env= options per line */
 #define SPEC_ARGV_MAX 4096      /* exec arguments per line */
 
+/* stdin=PATH, stdout=PATH, stderr=PATH: a value with a '/' in it, or one
+ * that starts with `append:` or `truncate:`, is a file (else a channel). */
+struct spec_file {
+	char *path;                /* as written (relative: to the task's directory); NULL if none */
+	bool append;               /* append:PATH (>>); else truncated (>) */
+};
+
 struct task_spec {
 	enum workload workload;
 	unsigned count;            /* >= 1; "0" in the line means the number of online CPUs */
@@ -68,11 +75,13 @@ struct task_spec {
 	bool gil;                  /* gil=0|1 (threads only) */
 	bool gil_set;
 	char name[SPEC_NAME_MAX + 1]; /* name=, "" if absent */
-	char *cwd;                 /* cwd=, NULL if absent (must be absolute) */
+	char *cwd;                 /* cwd=, NULL if absent (relative: to the writer's) */
 	char *stdin_chan;          /* stdin=CHANNEL, NULL if absent (exec/sh only) */
 	char *stdout_chan;         /* stdout=CHANNEL, NULL if absent (exec/sh only) */
-	char **env;                /* env=K=V, repeated; NULL-terminated; NULL if none */
+	struct spec_file file[3];  /* stdin=, stdout=, stderr= files ([0] never appends) */
+	char **env;                /* env=K=V and env=-K, repeated; NULL-terminated; NULL if none */
 	size_t nenv;
+	bool env_clean;            /* env=-: none of the writer's environment */
 	char **argv;               /* exec: ARGV (NULL-terminated); sh: argv[0] = the raw CMDLINE */
 	size_t argc;
 	char *line;                /* the original line, trimmed, NUL-terminated */

@@ -29,7 +29,8 @@ enum wire_type {
 	 * stdin, stdout, stderr.  id = task id, a = enum start_method (FORK or
 	 * CLONE), b = nice or WIRE_NO_NICE.  Payload: line \0 cwd \0 cred \0
 	 * {K=V \0}... (cwd "" = inherit; cred "UID GID G1 G2 ..." the task
-	 * drops to, "" = stay the server's).  The server double-forks so the
+	 * drops to, "" = stay the server's; the K=V are the task's whole
+	 * environment).  The server double-forks so the
 	 * daemon (a child subreaper) becomes the task's parent, puts the task in
 	 * its own process group, wires fds 0-2, drops to cred, applies cwd, nice
 	 * and env, runs the workload and _exits with its result. */

@@ -167,14 +167,26 @@ static void runs_flush(struct engine *e, struct pool *p)
 	r->host = NULL;
 }
 
-/* The RUN payload: line \0 {K=V \0}*. */
+/* The RUN payload: line \0 cwd \0 {K=V \0}*, the K=V being the whole
+ * environment of an exec/sh child: its writer's (less what env=-K removes;
+ * none with env=-), its env=, and PCFS_*. */
 static int run_payload(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
 		       struct strbuf *pl)
 {
+	char *edits[SPEC_ENV_MAX];
+	size_t nedits = 0;
+	for (const char *kv = f->env; kv && kv < f->env + f->envlen && nedits < SPEC_ENV_MAX;
+	     kv += strlen(kv) + 1)
+		edits[nedits++] = (char *)kv;
+	char **env, why[256];
+	if (origin_env_edit(f->origin, f->env_clean, edits, nedits, &env, why, sizeof(why)) < 0)
+		return -ENOMEM;   /* readable at submit: only memory can fail now */
 	sb_reset(pl);
 	sb_add(pl, f->line, strlen(f->line) + 1);
-	if (f->env)
-		sb_add(pl, f->env, f->envlen);
+	sb_add(pl, f->cwd ? f->cwd : "", strlen(f->cwd ? f->cwd : "") + 1);
+	for (char **kv = env; *kv; kv++)
+		sb_add(pl, *kv, strlen(*kv) + 1);
+	free(env);
 	sb_printf(pl, "PCFS_ID=%llu", (unsigned long long)f->id);
 	sb_addc(pl, '\0');
 	sb_printf(pl, "PCFS_SLOT=%u", s->n);

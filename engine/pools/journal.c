@@ -89,6 +89,8 @@ static void render_submitted(struct strbuf *sb, const struct pool *p, const stru
 {
 	fut_record(sb, "S", p, f);
 	jr_str(sb, "line", f->line);
+	if (f->cwd)   /* its environment is not written down: it may hold secrets */
+		jr_str(sb, "cwd", f->cwd);
 	jr_end(sb);
 }
 
@@ -280,6 +282,7 @@ static bool pool_output_known(struct engine *e, const char *file)
 
 struct rfut {
 	char *line;                    /* S: the line (owned) */
+	char *cwd;                     /* S: where it runs, if not the worker's (owned) */
 	char *final;                   /* D: the raw record (owned) */
 	bool running;                  /* R */
 	uint64_t job;                  /* J */
@@ -315,6 +318,7 @@ static void rpool_clear(struct rpool *rp)
 		free(rp->ctl[i]);
 	for (size_t i = 0; i < rp->nf; i++) {
 		free(rp->f[i].line);
+		free(rp->f[i].cwd);
 		free(rp->f[i].final);
 	}
 	free(rp->ctl);
@@ -436,6 +440,9 @@ static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *
 		v = jr_get(rec, "line", NULL);
 		if (!v || f->line || !(f->line = strdup(v)))
 			return -EINVAL;
+		v = jr_get(rec, "cwd", NULL);
+		if (v && (v[0] != '/' || !(f->cwd = strdup(v))))
+			return -EINVAL;
 		break;
 	case 'R':
 		f->running = true;
@@ -480,11 +487,16 @@ static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, cha
  * future whatever COUNT the line says, and without the limits: it was
  * admitted once.  A line that no longer parses fails the future. */
 static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
-				  const char *line)
+				  const char *line, const char *cwd)
 {
 	struct future *f = fut_new(line ? line : "");
 	if (!f)
 		return NULL;
+	if (cwd && !(f->cwd = strdup(cwd))) {   /* nothing of it is watched yet */
+		free(f->line);
+		free(f);
+		return NULL;
+	}
 	f->id = id;
 	f->sopt = p->sopt;
 	f->submitted = mono_now();
@@ -631,7 +643,7 @@ static int replay_futures(struct engine *e, struct pool *p, const struct rpool *
 	p->fut = v;
 	p->capfut = rp->nf;
 	for (size_t k = 0; k < rp->nf; k++) {
-		struct future *f = fut_restore(e, p, k + 1, rp->f[k].line);
+		struct future *f = fut_restore(e, p, k + 1, rp->f[k].line, rp->f[k].cwd);
 		if (!f)
 			break;
 		p->fut[p->nfut++] = f;

@@ -136,6 +136,8 @@ static void fut_free(struct engine *e, struct future *f)
 	free(f->error);
 	free(f->line);
 	free(f->env);
+	free(f->cwd);
+	origin_put(f->origin);
 	free(f->stdin_chan);
 	free(f->stdout_chan);
 	free(f);
@@ -144,6 +146,8 @@ static void fut_free(struct engine *e, struct future *f)
 void record_final(struct engine *e, struct pool *p, struct future *f)
 {
 	f->ended = mono_now();
+	origin_put(f->origin);   /* it runs no more: the environment is not needed */
+	f->origin = NULL;
 	engine_close_watched(e, &f->timer_fd);
 	if (p->ndone == p->capdone) {
 		size_t cap = p->capdone ? p->capdone * 2 : 64;
@@ -514,6 +518,10 @@ static int check_pool_spec(const struct pool *p, const struct task_spec *s, unsi
 		why = "nice= does not apply to pool tasks";
 	else if (s->gil_set)
 		why = "gil= is a pool setting (ctl gil=1)";
+	else if (workload_is_builtin(s->workload) &&
+		 (s->file[0].path || s->file[1].path || s->file[2].path))
+		why = "stdin=/stdout=/stderr= files in a pool are for exec and sh (a built-in "
+		      "runs inside its worker)";
 	if (!why)
 		return 0;
 	snprintf(err, errlen, "line %u: %s", lineno, why);
@@ -570,6 +578,7 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 			  const struct slurm_opts *popts, const struct slurm_opts *lo, bool slurm)
 {
 	f->env = pack_env(s, &f->envlen);
+	f->env_clean = s->env_clean;
 	if ((s->stdin_chan && !(f->stdin_chan = strdup(s->stdin_chan))) ||
 	    (s->stdout_chan && !(f->stdout_chan = strdup(s->stdout_chan))))
 		return -ENOMEM;
@@ -587,6 +596,8 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 /* The lines of one write to submit, parsed. */
 struct submit_batch {
 	struct task_spec *specs;
+	char **cwd;                    /* each line's directory (NULL: the worker's) */
+	const struct origin *origin;   /* the writer's context */
 	struct slurm_opts *lopts;      /* each line's own Slurm options */
 	size_t n, cap;
 	size_t total;                  /* futures: lines times their COUNT */
@@ -594,9 +605,12 @@ struct submit_batch {
 
 static void batch_free(struct submit_batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		spec_free(&b->specs[i]);
+		free(b->cwd ? b->cwd[i] : NULL);
+	}
 	free(b->specs);
+	free(b->cwd);
 	free(b->lopts);
 }
 
@@ -642,6 +656,34 @@ static int batch_parse(struct engine *e, bool job_options, const char *buf, size
 	if (!b->n) {
 		snprintf(err, errlen, "no task line in the write");
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Each line's directory, and whether its writer's environment could be
+ * read if it takes it: a line that cannot run where it was written is
+ * refused, not run somewhere else. */
+static int batch_context(struct submit_batch *b, const struct origin *o, char *err,
+			 size_t errlen)
+{
+	b->origin = o;
+	if (!(b->cwd = calloc(b->n ? b->n : 1, sizeof(*b->cwd)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		char dir[ORIGIN_PATH_MAX], why[256];
+		char **env = NULL;
+		int rc = origin_cwd(o, b->specs[i].cwd, dir, sizeof(dir), why, sizeof(why));
+		if (rc == 0)
+			rc = origin_env(o, &b->specs[i], &env, why, sizeof(why));
+		free(env);
+		if (rc == 0 && dir[0] && !(b->cwd[i] = strdup(dir)))
+			rc = -ENOMEM;
+		if (rc < 0) {
+			snprintf(err, errlen, "line %zu: %s", i + 1, rc == -ENOMEM ? "out of memory" : why);
+			return rc;
+		}
 	}
 	return 0;
 }
@@ -709,6 +751,13 @@ static struct future **batch_futures(struct engine *e, const struct submit_batch
 	for (size_t i = 0; nf && i < b->n; i++) {
 		for (unsigned c = 0; c < b->specs[i].count; c++) {
 			struct future *f = fut_new(b->specs[i].line);
+			if (f) {
+				f->origin = origin_get((struct origin *)b->origin);
+				if (b->cwd[i] && !(f->cwd = strdup(b->cwd[i]))) {
+					fut_free(e, f);
+					f = NULL;
+				}
+			}
 			if (!f || fut_apply_spec(f, &b->specs[i], popts, &b->lopts[i],
 						 job_options) < 0) {
 				if (f)
@@ -773,8 +822,8 @@ static int batch_submit(struct engine *e, uint64_t id, const struct executor *ex
 	return 0;
 }
 
-int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t len,
-		       uint64_t **ids, size_t *nids, char *err, size_t errlen)
+int engine_pool_submit(struct engine *e, uint64_t id, const struct origin *o, const char *buf,
+		       size_t len, uint64_t **ids, size_t *nids, char *err, size_t errlen)
 {
 	struct submit_batch b = { 0 };
 	const struct executor *ex = NULL;
@@ -796,6 +845,8 @@ int engine_pool_submit(struct engine *e, uint64_t id, const char *buf, size_t le
 		rc = -ENOENT;
 	if (rc == 0)
 		rc = batch_parse(e, ex->job_options, buf, len, &b, err, errlen);
+	if (rc == 0)
+		rc = batch_context(&b, o, err, errlen);
 	if (rc == 0)
 		rc = batch_check_wiring(e, &b, &owner, err, errlen);
 	if (rc == 0) {

@@ -13,6 +13,7 @@
 
 #include <time.h>
 
+#include "origin.h"
 #include "pools.h"
 #include "slurm.h"
 
@@ -72,7 +73,11 @@ struct future {
 	int exitcode;
 	char *error;                   /* NULL until there is one */
 	char *line;
-	char *env;                     /* packed K=V\0... from env=, or NULL */
+	char *env;                     /* packed env= edits (K=V\0 and -K\0...), or NULL */
+	bool env_clean;                /* env=-: none of the writer's environment */
+	struct origin *origin;         /* the writer's context (its environment), until
+					  the future's end; NULL: the daemon's */
+	char *cwd;                     /* where it runs (absolute); NULL: the worker's */
 	char *stdin_chan, *stdout_chan; /* stdin=/stdout= channels (exec/sh), or NULL */
 	size_t envlen;
 	unsigned attempts, retries;
@@ -226,6 +231,9 @@ struct slurm_submit {                /* a future to submit: copied out of the po
 	uint64_t pool, fut;
 	char pool_name[POOL_NAME_MAX + 1];
 	char *line;                      /* owned (free) */
+	char *cwd;                       /* where the job runs; NULL: sbatch's default (owned) */
+	char *env;                       /* its environment, K=V\0... (owned; NULL: none) */
+	size_t envlen;
 	struct slurm_opts opts;
 	bool drop;                       /* sbatch runs as cred, the pool's owner */
 	struct cred cred;

@@ -336,10 +336,15 @@ static int write_script(struct engine *e, const struct slurm_submit *sub, const 
 	slurm_sh_quote(&b, e->mountpoint);
 	snprintf(num, sizeof(num), "%lld", (long long)e->cfg.default_time_ms);
 	sb_printf(&b, " PCFS_DEFAULT_TIME_MS=%s\n", num);
-	for (size_t i = 0; i < spec->nenv; i++) {
-		const char *eq = strchr(spec->env[i], '=');
-		sb_printf(&b, "export %.*s=", (int)(eq - spec->env[i]), spec->env[i]);
-		slurm_sh_quote(&b, eq + 1);
+	/* the future's environment (sbatch --export=NONE: none of sbatch's own);
+	 * a name sh cannot export (BASH_FUNC_f%%...) stays out */
+	for (const char *kv = sub->env; kv && kv < sub->env + sub->envlen; kv += strlen(kv) + 1) {
+		size_t klen = strcspn(kv, "=");
+		if (!kv[klen] || klen == 0 || (kv[0] >= '0' && kv[0] <= '9') ||
+		    strspn(kv, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < klen)
+			continue;
+		sb_printf(&b, "export %.*s=", (int)klen, kv);
+		slurm_sh_quote(&b, kv + klen + 1);
 		sb_addc(&b, '\n');
 	}
 	sb_adds(&b, "exec ");
@@ -429,6 +434,7 @@ static void sbatch_line(const struct slurm_submit *sub, const struct task_spec *
 	snprintf(l->name, sizeof(l->name), "pcfs-%s-%" PRIu64, sub->pool_name, sub->fut);
 	argv[n++] = "sbatch";
 	argv[n++] = "--parsable";
+	argv[n++] = "--export=NONE";   /* the job script sets the future's environment */
 	argv[n++] = "--job-name";
 	argv[n++] = l->name;
 	argv[n++] = "-o";
@@ -455,8 +461,8 @@ static void sbatch_line(const struct slurm_submit *sub, const struct task_spec *
 		snprintf(l->tlim, sizeof(l->tlim), "--time=%u", o->time_min);
 		argv[n++] = l->tlim;
 	}
-	if (spec->cwd) {
-		snprintf(l->chdir_opt, sizeof(l->chdir_opt), "--chdir=%s", spec->cwd);
+	if (sub->cwd) {   /* where the line was written, or its cwd= */
+		snprintf(l->chdir_opt, sizeof(l->chdir_opt), "--chdir=%s", sub->cwd);
 		argv[n++] = l->chdir_opt;
 	}
 	argv[n++] = f->script;
@@ -537,6 +543,8 @@ static void submit_all(struct engine *e)
 			log_add(e, LOG_LVL_DEBUG, "pool %s: future %" PRIu64 " is slurm job %" PRIu64,
 				subs[i].pool_name, subs[i].fut, job);
 		free(subs[i].line);
+		free(subs[i].cwd);
+		free(subs[i].env);
 	}
 	free(subs);
 }

@@ -23,6 +23,31 @@ static struct future *slurm_future(struct engine *e, uint64_t pool, uint64_t fut
 	return p && p->ex == &slurm_executor ? fut_get(p, fut) : NULL;
 }
 
+/* A future's environment for its job: its writer's, less what env=-K
+ * removes (none with env=-), and its env=, packed K=V\0...; PCFS_* the job
+ * script sets.  NULL with *len 0 when empty or out of memory. */
+static char *job_env(const struct future *f, size_t *len)
+{
+	char *edits[SPEC_ENV_MAX], **env, why[256];
+	size_t nedits = 0;
+	*len = 0;
+	for (const char *kv = f->env; kv && kv < f->env + f->envlen && nedits < SPEC_ENV_MAX;
+	     kv += strlen(kv) + 1)
+		edits[nedits++] = (char *)kv;
+	if (origin_env_edit(f->origin, f->env_clean, edits, nedits, &env, why, sizeof(why)) < 0)
+		return NULL;
+	struct strbuf b = STRBUF_INIT;
+	for (char **kv = env; *kv; kv++)
+		sb_add(&b, *kv, strlen(*kv) + 1);
+	free(env);
+	if (sb_error(&b) || !b.len) {
+		sb_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return sb_steal(&b);
+}
+
 size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 {
 	struct slurm_submit *v = NULL;
@@ -49,6 +74,8 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 			p->sl_inflight++;
 			v[n] = (struct slurm_submit){ .pool = p->id, .fut = f->id, .line = line,
 						      .opts = f->sopt };
+			v[n].cwd = f->cwd ? strdup(f->cwd) : NULL;
+			v[n].env = job_env(f, &v[n].envlen);
 			/* sbatch runs as the pool's owner, as its local workers would
 			 * (never as the daemon for someone else: a drop that cannot
 			 * be done fails the submission) */

@@ -21,6 +21,8 @@ as2() { setpriv --reuid=pcfs-test2 --regid=pcfs-test2 --init-groups "$@"; }
 as3() { setpriv --reuid=pcfs-test3 --regid=pcfs-test3 --init-groups "$@"; }
 # the other users must reach the mountpoint and run the build's programs
 chmod 755 "$WORKDIR"
+# and the directory their lines are written from (a line runs in its writer's)
+cd "$WORKDIR"
 
 # "Permission denied" from a command run as someone (and a non-zero status)
 denied() {
@@ -123,6 +125,33 @@ expect_match "owner refusals are in /log" "$(cat "$M/log")" \
 echo term > "$M/procs/$A/ctl"
 expect "root may term their task" "$(cat "$M/procs/$A/wait")" "-15"
 check "they may forget their own ended task" as2 rmdir "$M/procs/$A"
+
+# their context (issue 17): their directory, their environment, their files
+D2=$WORKDIR/home2; mkdir "$D2"; chown pcfs-test2: "$D2"
+RO=$WORKDIR/rootonly; mkdir -m 700 "$RO"; echo secret > "$RO/secret"
+C=$(as2 env FOO=theirs bash -c "cd '$D2' && exec 3<>'$M/spawn'; echo 'sh pwd; echo \$FOO; id -u; touch made' >&3; read -r id <&3; echo \$id")
+expect "a root daemon runs their line in their directory, with their environment, as them" \
+	"$(timeout 60 cat "$M/procs/$C/wait") $(cat "$M/procs/$C/stdout" | tr '\n' ' ')" "0 $D2 theirs $U2 "
+expect "... what it makes is theirs" "$(stat -c %U "$D2/made")" "pcfs-test2"
+C=$(as2 bash -c "cd '$D2' && exec 3<>'$M/spawn'; echo 'sh stdout=./out.txt echo hi' >&3; read -r id <&3; echo \$id")
+timeout 60 cat "$M/procs/$C/wait" >/dev/null
+expect "stdout= a file of theirs: made by them, in their directory" "$(stat -c %U "$D2/out.txt") $(cat "$D2/out.txt")" "pcfs-test2 hi"
+denied "stdout= in a directory only root may write: refused" \
+	as2 bash -c "cd '$D2' && echo 'sh stdout=$RO/x echo' > '$M/spawn'"
+check_fails "... and nothing is made there" test -e "$RO/x"
+denied "stdin= a file only root may read: refused" \
+	as2 bash -c "cd '$D2' && echo 'sh stdin=$RO/secret cat' > '$M/spawn'"
+denied "stdin=/etc/shadow: refused" as2 bash -c "echo 'sh stdin=/etc/shadow cat' > '$M/spawn'"
+expect_match "... saying why in /log" "$(cat "$M/log")" "stdin=/etc/shadow: Permission denied"
+denied "cwd= a directory only root may enter: the task fails entering it, as them" \
+	as2 bash -c "echo 'sh cwd=$RO pwd' > '$M/spawn'; id=\$(ls '$M/procs' | sort -n | tail -1); cat '$M/procs/'\$id/wait >/dev/null; cat '$M/procs/'\$id/error; exit 1"
+check "a pool of theirs: lines run where they stand" as2 mkdir "$M/pools/ctx2"
+as2 bash -c "cd '$D2' && printf 'sh pwd\nsh stdout=$RO/y echo\n' > '$M/pools/ctx2/submit'"
+expect "... in their directory" "$(as2 timeout 60 cat "$M/pools/ctx2/futures/1/result")" "$D2"
+expect_match "... and a file only root may write fails the future, as them" \
+	"$(as2 timeout 60 cat "$M/pools/ctx2/futures/2/wait") $(as2 cat "$M/pools/ctx2/futures/2/stderr")" "^failed .*stdout=$RO/y: Permission denied"
+check_fails "... nothing made there either" test -e "$RO/y"
+echo shutdown > "$M/pools/ctx2/ctl"
 
 running() { [ "$(cat "$M/procs/$1/state" 2>/dev/null)" = running ]; }
 # every start method runs as the caller (and a thread in a host of theirs)

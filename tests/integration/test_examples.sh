@@ -149,5 +149,15 @@ expect_match "ipc: the farm computed every job" "$(out ipc-queue-pipe-socket.sh)
 expect_match "ipc: ... exactly once" "$(out ipc-queue-pipe-socket.sh)" 'results: 12 of 12'
 expect_match "ipc: ... and the jobs queue drained" "$(out ipc-queue-pipe-socket.sh)" 'puts: 12 gets: 12 closed: 1'
 
+run_example run-where-you-are.sh
+rw() { out run-where-you-are.sh; }
+expect_match "where: a relative exec runs the project's script in its directory" "$(rw)" 'building demo in /[^ ]*/pcfs-proj\.'
+expect_match "where: the writer's environment" "$(rw)" 'PROJECT is demo'
+expect_match "where: a program on the writer's PATH" "$(rw)" 'exec square 12'$'\n''    144'
+expect_match "where: env= edits it" "$(rw)" 'PROJECT=other HOME=unset'
+expect_match "where: a relative cwd=" "$(rw)" 'cwd=data ls'$'\n''    numbers'
+expect_match "where: stdin= and stdout= files" "$(rw)" 'data/sum \(stdout=./data/sum\): 15'
+expect_match "where: a pool maps the project's command, in order" "$(rw)" 'squares: 1 4 9 16 25 '
+
 check "unmount" pcfs_umount
 finish

@@ -575,7 +575,7 @@ static uint64_t submit(uint64_t p, const char *lines)
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	char err[256] = "";
-	if (engine_pool_submit(eng, p, lines, strlen(lines), &ids, &n, err, sizeof(err)) < 0)
+	if (engine_pool_submit(eng, p, NULL, lines, strlen(lines), &ids, &n, err, sizeof(err)) < 0)
 		fail_msg("submit: %s", err);
 	uint64_t first = ids[0];
 	free(ids);
@@ -679,7 +679,7 @@ static void test_cancel_races(void **state)
 	assert_false(more);
 	assert_int_equal(n, 3);
 	assert_int_equal(order[0], f + 1);   /* cancelled first, while f ran */
-	assert_int_equal(engine_pool_submit(eng, p, "noop", 4, &(uint64_t *){ NULL },
+	assert_int_equal(engine_pool_submit(eng, p, NULL, "noop", 4, &(uint64_t *){ NULL },
 					    &(size_t){ 0 }, err, sizeof(err)), -ESHUTDOWN);
 	assert_int_equal(engine_pool_remove(eng, "one"), 0);
 }
@@ -1030,9 +1030,9 @@ static void test_pool_names_and_lines(void **state)
 	assert_int_equal(engine_pool_create(eng, "names", err, sizeof(err)), -EEXIST);
 	uint64_t *ids = NULL;
 	size_t n = 0;
-	assert_int_equal(engine_pool_submit(eng, p, "noop as=thread", 14, &ids, &n, err,
+	assert_int_equal(engine_pool_submit(eng, p, NULL, "noop as=thread", 14, &ids, &n, err,
 					    sizeof(err)), -EINVAL);
-	assert_int_equal(engine_pool_submit(eng, p, "noop\nbogus", 10, &ids, &n, err,
+	assert_int_equal(engine_pool_submit(eng, p, NULL, "noop\nbogus", 10, &ids, &n, err,
 					    sizeof(err)), -EINVAL);
 	assert_int_equal(n, 0);
 	assert_int_equal(engine_future_count(eng, p), 0);

@@ -769,20 +769,46 @@ static void test_opt_strings(void **state)
 	spec_free(&s);
 	BUILD(line, "noop cwd=/", 'd', 4095, "");
 	bad(line, "option 'cwd': bad value '/ddd");
-	bad("cpu cwd=tmp", "option 'cwd': bad value 'tmp' (expected an absolute path of at most 4095 bytes)");
-	bad("cpu cwd=", "option 'cwd': bad value ''");
-	bad("cpu cwd=./x", "option 'cwd': bad value './x'");
+	/* relative: to the writer's directory (lib/origin.c joins them) */
+	ok("cpu cwd=tmp", &s);
+	assert_string_equal(s.cwd, "tmp");
+	spec_free(&s);
+	ok("cpu cwd=./x", &s);
+	assert_string_equal(s.cwd, "./x");
+	spec_free(&s);
+	bad("cpu cwd=", "option 'cwd': bad value '' (expected a path of at most 4095 bytes");
 
 	ok("exec stdin=a.b_c-1 stdout=...x cat", &s);
 	assert_string_equal(s.stdin_chan, "a.b_c-1");
 	assert_string_equal(s.stdout_chan, "...x");
 	spec_free(&s);
-	bad("exec stdin=. cat", "option 'stdin': bad value '.' (expected a channel name");
+	bad("exec stdin=. cat", "option 'stdin': bad value '.' (expected a file (a path with a '/', append:PATH or truncate:PATH) or a channel name");
 	bad("exec stdout=.. cat", "option 'stdout': bad value '..'");
 	bad("exec stdout= cat", "option 'stdout': bad value ''");
-	bad("exec stdin=a/b cat", "option 'stdin': bad value 'a/b'");
 	BUILD(line, "sh stdin=", 'c', SPEC_NAME_MAX + 1, " cat");
 	bad(line, "option 'stdin': bad value");
+
+	/* files: a '/' in the value, or append:/truncate: */
+	ok("exec stdin=a/b stdout=./o stderr=/tmp/e cat", &s);
+	assert_null(s.stdin_chan);
+	assert_null(s.stdout_chan);
+	assert_string_equal(s.file[0].path, "a/b");
+	assert_string_equal(s.file[1].path, "./o");
+	assert_false(s.file[1].append);
+	assert_string_equal(s.file[2].path, "/tmp/e");
+	spec_free(&s);
+	ok("cpu stdout=append:log stderr=truncate:err", &s);
+	assert_string_equal(s.file[1].path, "log");
+	assert_true(s.file[1].append);
+	assert_string_equal(s.file[2].path, "err");
+	assert_false(s.file[2].append);
+	spec_free(&s);
+	bad("sh stdout=append: x", "option 'stdout': bad value 'append:'");
+	bad("sh stdin=append:x cat", "option 'stdin': bad value 'append:x'");
+	bad("sh stderr=chan x", "option 'stderr': 'chan' is not a file");
+	bad("cpu stdin=a", "option 'stdin': channels are for exec and sh");
+	bad("sleep as=thread stdout=./x", "a thread has its host process's stdin, stdout and stderr");
+	bad("exec stdout=./a stdout=./b x", "option 'stdout' given twice");
 }
 
 static void test_opt_env(void **state)
@@ -825,6 +851,19 @@ static void test_opt_env(void **state)
 	bad("cpu env=1A=1", "option 'env': bad value '1A=1'");
 	bad("cpu env=A-B=1", "option 'env': bad value 'A-B=1'");
 	bad("cpu env=", "option 'env': bad value ''");
+
+	/* -K removes an inherited variable; a lone - starts from nothing */
+	ok("sh env=-HOME env=- env=A=1 true", &s);
+	assert_int_equal(s.nenv, 2);
+	assert_string_equal(s.env[0], "-HOME");
+	assert_true(s.env_clean);
+	spec_free(&s);
+	bad("cpu env=- env=-", "option 'env': '-' given twice");
+	bad("cpu env=A=1 env=-A", "option 'env': '-A' removes a variable that is already set");
+	bad("cpu env=-A env=A=1", "option 'env': 'A=1' sets a variable that is already set");
+	bad("cpu env=-1A", "option 'env': bad value '-1A'");
+	bad("cpu env=-A=1", "option 'env': bad value '-A=1'");
+	bad("cpu env=-PCFS_ID", "sets a PCFS_ variable");
 }
 
 static void test_applicability(void **state)
@@ -843,8 +882,8 @@ static void test_applicability(void **state)
 		{ "cow step=4k", "option 'step' does not apply to cow" },
 		{ "cow rate=1s", "option 'rate' does not apply to cow" },
 		{ "cpu depth=5", "option 'depth' does not apply to cpu" },
-		{ "cpu stdin=a", "option 'stdin' does not apply to cpu" },
-		{ "noop stdout=a", "option 'stdout' does not apply to noop" },
+		{ "cpu stdin=a", "option 'stdin': channels are for exec and sh" },
+		{ "noop stdout=a", "option 'stdout': channels are for exec and sh" },
 		{ "sh gil=1 x", "option 'gil' does not apply to sh" },
 	};
 	static const char *const fine[] = {
