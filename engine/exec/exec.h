@@ -23,10 +23,11 @@ int engine_run_as(struct engine *e, const struct cred *who, const struct cred **
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
 		 const struct cred *drop, int64_t nice, int *sock);
 
-/* A command (PATH search) with fds as 0, 1, 2, as `drop` (not NULL): the
- * clone + exec posix_spawn would make, with the credential drop between.
- * Returns the pid or -errno.  Caller holds reap_lock for reading. */
-pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
+/* A command (found on the daemon's PATH) with fds as 0, 1, 2, as `drop` (not
+ * NULL): the clone + exec posix_spawn would make, with the credential drop
+ * between; its environment envp (NULL: the daemon's).  Returns the pid or
+ * -errno.  Caller holds reap_lock for reading. */
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
 		   const struct cred *drop);
 
 #endif

@@ -361,11 +361,11 @@ static pid_t vfork_exec(struct child_exec *c, bool use_clone)
 	return pid;
 }
 
-pid_t spawn_cmd_as(struct engine *e, char *const argv[], const int fds[3],
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
 		   const struct cred *drop)
 {
 	struct child_exec c = {
-		.path = argv[0], .argv = argv, .envp = environ,
+		.path = argv[0], .argv = argv, .envp = envp ? envp : environ,
 		.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop, .nice = WIRE_NO_NICE,
 	};
 	return vfork_exec(&c, true);

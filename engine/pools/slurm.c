@@ -119,10 +119,12 @@ static void drain_pipes(int fds[2], struct strbuf *bufs[2], int64_t deadline)
 	}
 }
 
-/* posix_spawnp argv with stdin /dev/null, stdout `out` and stderr `err`.  The
- * daemon blocks SIGCHLD and libfuse ignores SIGPIPE: the command gets
- * neither.  Returns 0 or an errno. */
-static int spawn_cmd(struct engine *e, char *const argv[], int out, int err, pid_t *pid)
+/* posix_spawnp argv (on the daemon's PATH) with stdin /dev/null, stdout
+ * `out` and stderr `err`, environment envp (NULL: the daemon's).  The daemon
+ * blocks SIGCHLD and libfuse ignores SIGPIPE: the command gets neither.
+ * Returns 0 or an errno. */
+static int spawn_cmd(struct engine *e, char *const argv[], char *const envp[], int out, int err,
+		     pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -138,7 +140,7 @@ static int spawn_cmd(struct engine *e, char *const argv[], int out, int err, pid
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
-	int rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
+	int rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, envp ? envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	return rc;
@@ -147,18 +149,18 @@ static int spawn_cmd(struct engine *e, char *const argv[], int out, int err, pid
 /* Start argv as `drop` (NULL: as the daemon) and make it the poller's child.
  * It is registered before the reaper can look: the reaper holds reap_lock
  * for writing.  Returns 0 or an errno. */
-static int start_cmd(struct engine *e, char *const argv[], const struct cred *drop, int out,
-		     int err, pid_t *pid)
+static int start_cmd(struct engine *e, char *const argv[], char *const envp[],
+		     const struct cred *drop, int out, int err, pid_t *pid)
 {
 	struct slurm *s = e->pools->slurm;
 	int rc;
 
 	pthread_rwlock_rdlock(&e->reap_lock);
 	if (drop) {   /* posix_spawn cannot change credentials */
-		*pid = spawn_cmd_as(e, argv, (int[3]){ e->devnull, out, err }, drop);
+		*pid = spawn_cmd_as(e, argv, envp, (int[3]){ e->devnull, out, err }, drop);
 		rc = *pid < 0 ? (int)-*pid : 0;
 	} else {
-		rc = spawn_cmd(e, argv, out, err, pid);
+		rc = spawn_cmd(e, argv, envp, out, err, pid);
 	}
 	if (rc == 0) {
 		pthread_mutex_lock(&s->mu);
@@ -206,10 +208,10 @@ static void close_pipe(int p[2])
 }
 
 /* Run argv (PATH search), capture stdout and stderr, wait for it; as `drop`
- * if not NULL (a pool owner's sbatch).  Runs on the poller thread with no
- * engine lock held. */
-static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *drop,
-		       struct cmd_result *r)
+ * if not NULL (a pool owner's sbatch), with envp (NULL: the daemon's
+ * environment).  Runs on the poller thread with no engine lock held. */
+static void run_cmd_as(struct engine *e, char *const argv[], char *const envp[],
+		       const struct cred *drop, struct cmd_result *r)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	pid_t pid = 0;
@@ -218,7 +220,7 @@ static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
 		r->spawn_err = errno;
 	} else {
-		r->spawn_err = start_cmd(e, argv, drop, po[1], pe[1], &pid);
+		r->spawn_err = start_cmd(e, argv, envp, drop, po[1], pe[1], &pid);
 		close(po[1]);   /* the child's copies are its own: EOF once it ends */
 		close(pe[1]);
 		po[1] = pe[1] = -1;
@@ -240,7 +242,7 @@ static void run_cmd_as(struct engine *e, char *const argv[], const struct cred *
 
 static void run_cmd(struct engine *e, char *const argv[], struct cmd_result *r)
 {
-	run_cmd_as(e, argv, NULL, r);
+	run_cmd_as(e, argv, NULL, NULL, r);
 }
 
 bool slurm_reaped(struct engine *e, pid_t pid, int status, const struct rusage *ru)
@@ -336,17 +338,6 @@ static int write_script(struct engine *e, const struct slurm_submit *sub, const 
 	slurm_sh_quote(&b, e->mountpoint);
 	snprintf(num, sizeof(num), "%lld", (long long)e->cfg.default_time_ms);
 	sb_printf(&b, " PCFS_DEFAULT_TIME_MS=%s\n", num);
-	/* the future's environment (sbatch --export=NONE: none of sbatch's own);
-	 * a name sh cannot export (BASH_FUNC_f%%...) stays out */
-	for (const char *kv = sub->env; kv && kv < sub->env + sub->envlen; kv += strlen(kv) + 1) {
-		size_t klen = strcspn(kv, "=");
-		if (!kv[klen] || klen == 0 || (kv[0] >= '0' && kv[0] <= '9') ||
-		    strspn(kv, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < klen)
-			continue;
-		sb_printf(&b, "export %.*s=", (int)klen, kv);
-		slurm_sh_quote(&b, kv + klen + 1);
-		sb_addc(&b, '\n');
-	}
 	sb_adds(&b, "exec ");
 	if (spec->workload == WL_SH) {
 		sb_adds(&b, "/bin/sh -c ");
@@ -434,7 +425,6 @@ static void sbatch_line(const struct slurm_submit *sub, const struct task_spec *
 	snprintf(l->name, sizeof(l->name), "pcfs-%s-%" PRIu64, sub->pool_name, sub->fut);
 	argv[n++] = "sbatch";
 	argv[n++] = "--parsable";
-	argv[n++] = "--export=NONE";   /* the job script sets the future's environment */
 	argv[n++] = "--job-name";
 	argv[n++] = l->name;
 	argv[n++] = "-o";
@@ -469,13 +459,44 @@ static void sbatch_line(const struct slurm_submit *sub, const struct task_spec *
 	argv[n] = NULL;
 }
 
+/* sbatch's environment, which it passes on to the job (--export=ALL): the
+ * future's (its writer's and its env=), plus the daemon's SLURM_ settings
+ * (SLURM_CONF...) it does not set itself, for sbatch to find the cluster.
+ * The vector borrows its strings; NULL (out of memory): the daemon's. */
+static char **sbatch_env(const struct slurm_submit *sub)
+{
+	size_t n = 0, cap = 1;
+	for (const char *kv = sub->env; kv && kv < sub->env + sub->envlen; kv += strlen(kv) + 1)
+		cap++;
+	for (char **p = environ; *p; p++)
+		cap++;
+	char **v = malloc(cap * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (const char *kv = sub->env; kv && kv < sub->env + sub->envlen; kv += strlen(kv) + 1)
+		v[n++] = (char *)kv;
+	size_t own = n;
+	for (char **p = environ; *p; p++) {
+		size_t klen = strcspn(*p, "=");
+		bool have = false;
+		for (size_t i = 0; i < own && !have; i++)
+			have = strncmp(v[i], *p, klen + 1) == 0;
+		if (!have && strncmp(*p, "SLURM_", 6) == 0)
+			v[n++] = *p;
+	}
+	v[n] = NULL;
+	return v;
+}
+
 /* Run sbatch as the pool's owner; returns as submit_one does. */
 static int run_sbatch(struct engine *e, const struct slurm_submit *sub, char *const argv[],
 		      uint64_t *job, char *why, size_t whylen)
 {
 	struct cmd_result r;
 	int res;
-	run_cmd_as(e, argv, sub->drop ? &sub->cred : NULL, &r);
+	char **envp = sbatch_env(sub);
+	run_cmd_as(e, argv, envp, sub->drop ? &sub->cred : NULL, &r);
+	free(envp);
 	if (cmd_ok(&r) && slurm_parse_sbatch(r.out.buf, job) == 0) {
 		res = 1;
 	} else {

@@ -58,6 +58,17 @@ expect "... Slurm knows it by name" "$(squeue -h -t all -j "$job" -o '%j|%T')" \
 	"pcfs-hpc-$f1|COMPLETED"
 expect "... status shows the job" "$(sed -n 's/^slurm_job: //p' "$P/hpc/futures/$f1/status")" "$job"
 
+# a job runs where its line was written, with its writer's environment (issue 17)
+mkdir -p "$WORKDIR/sproj/sub"
+printf '#!/bin/sh\necho "in $(pwd) FOO=$FOO BAR=${BAR-unset}"\n' > "$WORKDIR/sproj/run.sh"
+chmod +x "$WORKDIR/sproj/run.sh"
+fw=$(cd "$WORKDIR/sproj" && FOO=slurmy BAR=x bash -c "exec 3<>'$P/hpc/submit'; echo 'exec env=-BAR ./run.sh' >&3; read -r id <&3; echo \$id")
+expect "a job runs in its writer's directory, with its writer's environment" \
+	"$(wait_final hpc "$fw") $(fut hpc "$fw" result)" "done in $WORKDIR/sproj FOO=slurmy BAR=unset"
+fw=$(cd "$WORKDIR/sproj" && bash -c "exec 3<>'$P/hpc/submit'; echo 'sh cwd=sub pwd' >&3; read -r id <&3; echo \$id")
+expect "... a relative cwd= is --chdir to that" "$(wait_final hpc "$fw") $(fut hpc "$fw" result)" \
+	"done $WORKDIR/sproj/sub"
+
 f2=$(submit hpc 'cpu ops=2000 cpus=1')
 expect "a built-in runs on the cluster (pcfs-worker run)" "$(wait_final hpc "$f2")" "done"
 expect_match "... its result line" "$(fut hpc "$f2" result)" '^cpu ops=2000 elapsed='
