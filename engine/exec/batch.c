@@ -310,15 +310,15 @@ static void start_reserved(struct engine *e, const struct parsed *lines, size_t 
 	announce_started(e, first, last);
 }
 
-/* Open every line's files, as the owner; on a failure none is left open or
- * made.  "line N: stdout=...: reason". */
-static int open_all(struct parsed *lines, size_t nlines, const struct cred *drop, char *err,
-		    size_t errlen)
+/* Check every line's cwd= and open its files, as the owner; on a failure
+ * none is left open or made.  "line N: stdout=...: reason". */
+static int open_all(struct engine *e, struct parsed *lines, size_t nlines,
+		    const struct cred *drop, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < nlines; i++) {
-		char why[256];
-		int rc = launch_open_files(&lines[i].ls.spec, drop, &lines[i].ls.launch, why,
-					   sizeof(why));
+		char why[512];
+		int rc = launch_open_files(&lines[i].ls.spec, drop, e->mountpoint,
+					   &lines[i].ls.launch, why, sizeof(why));
 		if (rc < 0) {
 			snprintf(err, errlen, "line %zu: %s", i + 1, why);
 			for (size_t j = 0; j <= i; j++)
@@ -340,7 +340,7 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const struct origi
 	if (rc == 0)
 		rc = parse_all(e, &owner, o, buf, len, &lines, &nlines, err, errlen);
 	if (rc == 0)
-		rc = open_all(lines, nlines, drop, err, errlen);
+		rc = open_all(e, lines, nlines, drop, err, errlen);
 	if (rc < 0) {
 		free_lines(lines, nlines);
 		count_refused(e);

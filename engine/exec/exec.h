@@ -15,6 +15,12 @@ extern const struct room exec_room;
 int engine_run_as(struct engine *e, const struct cred *who, const struct cred **drop,
 		  struct owner *owner, char *err, size_t errlen);
 
+/* Is dir (a line's cwd=, as written: cwd_opt) a directory, looked at as
+ * `drop` (NULL: the daemon)?  0, or -errno with "cwd=X: reason" in err; 0
+ * at once when the line has no cwd=. */
+int exec_dir_check(const char *cwd_opt, const char *dir, const struct cred *drop, char *err,
+		   size_t errlen);
+
 /* Start a pcfs-worker host process with fd 3 = one end of a new SOCK_SEQPACKET
  * pair; *sock gets the other (non-blocking).  Returns the pid or -errno.
  * Caller holds reap_lock for reading (or is the reaper).  drop: become it in

@@ -32,10 +32,11 @@ void launch_init(struct launch *l);
  * -errno with the reason (the writer's context could not be read...). */
 int launch_prepare(const struct origin *o, const struct task_spec *s, struct launch *l,
 		   char *err, size_t errlen);
-/* Open the line's files as `drop` (NULL: as the daemon, who is the owner).
- * 0, or -errno with the reason ("stdout=./x: Permission denied"). */
-int launch_open_files(const struct task_spec *s, const struct cred *drop, struct launch *l,
-		      char *err, size_t errlen);
+/* As `drop` (NULL: as the daemon, who is the owner): check that a cwd= is a
+ * directory, and open the line's files (none inside mnt, pcfs's own
+ * mount).  0, or -errno with the reason ("stdout=./x: Permission denied"). */
+int launch_open_files(const struct task_spec *s, const struct cred *drop, const char *mnt,
+		      struct launch *l, char *err, size_t errlen);
 /* The write is accepted: truncate what `>` truncates. */
 void launch_commit(const struct task_spec *s, struct launch *l);
 /* The write is refused: remove the files launch_open_files created. */

@@ -153,19 +153,72 @@ static bool same_as_stdout(const struct task_spec *s, int which)
 	       s->file[1].append == s->file[2].append;
 }
 
-int launch_open_files(const struct task_spec *s, const struct cred *drop, struct launch *l,
-		      char *err, size_t errlen)
+/* A cwd= must be a directory, as a shell's cd refuses one that is not.
+ * Called as the owner: what they could not see, they learn nothing of
+ * (entering it is tried by the task itself, as them). */
+static int dir_check(const char *cwd_opt, const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc = stat(dir, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (rc < 0)
+		snprintf(err, errlen, "cwd=%s: %s", cwd_opt, strerror(-rc));
+	return rc;
+}
+
+int exec_dir_check(const char *cwd_opt, const char *dir, const struct cred *drop, char *err,
+		   size_t errlen)
 {
 	struct fs_ident was;
 	int rc = 0;
-	if (!s->file[0].path && !s->file[1].path && !s->file[2].path)
+	if (!cwd_opt || !dir || !dir[0])
+		return 0;   /* the writer's own directory: there, by definition */
+	if (drop && (rc = become(drop, &was)) < 0) {
+		snprintf(err, errlen, "cannot look at cwd= as uid %u: %s", (unsigned)drop->uid,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = dir_check(cwd_opt, dir, err, errlen);
+	if (drop)
+		unbecome(&was);
+	return rc;
+}
+
+/* A file of the daemon's own mount would be opened by the daemon from
+ * inside one of its own requests: a channel's name does that job. */
+static bool inside_mount(const char *dir, const char *path, const char *mnt)
+{
+	char full[2 * ORIGIN_PATH_MAX + 2];
+	size_t ml = strlen(mnt);
+	if (path[0] == '/' || !dir)
+		snprintf(full, sizeof(full), "%s", path);
+	else
+		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	return strncmp(full, mnt, ml) == 0 && (full[ml] == '/' || full[ml] == '\0');
+}
+
+int launch_open_files(const struct task_spec *s, const struct cred *drop, const char *mnt,
+		      struct launch *l, char *err, size_t errlen)
+{
+	struct fs_ident was;
+	int rc = 0;
+	bool files = s->file[0].path || s->file[1].path || s->file[2].path;
+	if (!files && !(s->cwd && l->cwd))
 		return 0;
 	if (drop && (rc = become(drop, &was)) < 0) {
 		snprintf(err, errlen, "cannot open files as uid %u: %s", (unsigned)drop->uid,
 			 strerror(-rc));
 		return rc;
 	}
+	if (s->cwd && l->cwd)
+		rc = dir_check(s->cwd, l->cwd, err, errlen);
 	for (int i = 0; i < 3 && rc == 0; i++) {
+		if (s->file[i].path && inside_mount(l->cwd, s->file[i].path, mnt)) {
+			snprintf(err, errlen, "%s=%s: a file inside pcfs's own mount (for a "
+				 "channel, give its name: %s=NAME)", stream_key[i],
+				 s->file[i].path, stream_key[i]);
+			rc = -EINVAL;
+			break;
+		}
 		if (!s->file[i].path)
 			continue;
 		if (same_as_stdout(s, i)) {

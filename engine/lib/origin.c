@@ -137,18 +137,6 @@ static const char *read_failure(int err)
 	     : strerror(err);
 }
 
-/* A cwd= must name a directory, as a shell's cd refuses one that does not:
- * the line is refused before anything starts.  (Whether its owner may enter
- * it is seen when the task does, as them.) */
-static int is_dir(const char *cwd_opt, const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	int rc = stat(path, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	if (rc < 0)
-		snprintf(err, errlen, "cwd=%s: %s", cwd_opt, strerror(-rc));
-	return rc;
-}
-
 int origin_cwd(const struct origin *o, const char *cwd_opt, char *out, size_t outlen,
 	       char *err, size_t errlen)
 {
@@ -156,7 +144,7 @@ int origin_cwd(const struct origin *o, const char *cwd_opt, char *out, size_t ou
 		if (strlen(cwd_opt) >= outlen)
 			goto too_long;
 		strcpy(out, cwd_opt);
-		return is_dir(cwd_opt, out, err, errlen);
+		return 0;
 	}
 	if (!o) {
 		if (cwd_opt) {
@@ -176,7 +164,7 @@ int origin_cwd(const struct origin *o, const char *cwd_opt, char *out, size_t ou
 				   o->cwd[1] ? "/" : "", cwd_opt)
 			: snprintf(out, outlen, "%s", o->cwd);
 	if (n >= 0 && (size_t)n < outlen)
-		return cwd_opt ? is_dir(cwd_opt, out, err, errlen) : 0;
+		return 0;
 too_long:
 	snprintf(err, errlen, "cwd: the directory's path is longer than %zu bytes", outlen - 1);
 	return -ENAMETOOLONG;

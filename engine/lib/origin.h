@@ -47,7 +47,9 @@ void origin_put(struct origin *o);
 /* The directory a line runs in, into out: an absolute cwd= as it is, a
  * relative one (or none) against the writer's directory.  No origin: the
  * daemon's own start (cwd= must then be absolute; none means the daemon's
- * directory, *out = ""). 0, or -errno with the reason in err. */
+ * directory, *out = "").  Path arithmetic only: whether it is a directory
+ * its owner may enter is for the caller to see, as them.  0, or -errno with
+ * the reason in err. */
 int origin_cwd(const struct origin *o, const char *cwd_opt, char *out, size_t outlen,
 	       char *err, size_t errlen);
 

@@ -663,8 +663,8 @@ static int batch_parse(struct engine *e, bool job_options, const char *buf, size
 /* Each line's directory, and whether its writer's environment could be
  * read if it takes it: a line that cannot run where it was written is
  * refused, not run somewhere else. */
-static int batch_context(struct submit_batch *b, const struct origin *o, char *err,
-			 size_t errlen)
+static int batch_context(struct submit_batch *b, const struct origin *o,
+			 const struct cred *drop, char *err, size_t errlen)
 {
 	b->origin = o;
 	if (!(b->cwd = calloc(b->n ? b->n : 1, sizeof(*b->cwd)))) {
@@ -675,6 +675,8 @@ static int batch_context(struct submit_batch *b, const struct origin *o, char *e
 		char dir[ORIGIN_PATH_MAX], why[256];
 		char **env = NULL;
 		int rc = origin_cwd(o, b->specs[i].cwd, dir, sizeof(dir), why, sizeof(why));
+		if (rc == 0)
+			rc = exec_dir_check(b->specs[i].cwd, dir, drop, why, sizeof(why));
 		if (rc == 0)
 			rc = origin_env(o, &b->specs[i], &env, why, sizeof(why));
 		free(env);
@@ -846,7 +848,7 @@ int engine_pool_submit(struct engine *e, uint64_t id, const struct origin *o, co
 	if (rc == 0)
 		rc = batch_parse(e, ex->job_options, buf, len, &b, err, errlen);
 	if (rc == 0)
-		rc = batch_context(&b, o, err, errlen);
+		rc = batch_context(&b, o, drop, err, errlen);
 	if (rc == 0)
 		rc = batch_check_wiring(e, &b, &owner, err, errlen);
 	if (rc == 0) {

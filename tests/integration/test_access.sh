@@ -145,9 +145,15 @@ denied "stdin=/etc/shadow: refused" as2 bash -c "echo 'sh stdin=/etc/shadow cat'
 expect_match "... saying why in /log" "$(cat "$M/log")" "stdin=/etc/shadow: Permission denied"
 denied "cwd= a directory only root may enter: the task fails entering it, as them" \
 	as2 bash -c "echo 'sh cwd=$RO pwd' > '$M/spawn'; id=\$(ls '$M/procs' | sort -n | tail -1); cat '$M/procs/'\$id/wait >/dev/null; cat '$M/procs/'\$id/error; exit 1"
+mkdir "$RO/hidden"
+denied "cwd= below a directory they cannot search: refused, as them (not told whether it exists)" \
+	as2 bash -c "echo 'sh cwd=$RO/hidden pwd' > '$M/spawn'"
+expect_match "... the reason" "$(cat "$M/log")" "cwd=$RO/hidden: Permission denied"
 check "a pool of theirs: lines run where they stand" as2 mkdir "$M/pools/ctx2"
 as2 bash -c "cd '$D2' && printf 'sh pwd\nsh stdout=$RO/y echo\n' > '$M/pools/ctx2/submit'"
 expect "... in their directory" "$(as2 timeout 60 cat "$M/pools/ctx2/futures/1/result")" "$D2"
+denied "... a pool's cwd= is looked at as them too" \
+	as2 bash -c "echo 'sh cwd=$RO/hidden pwd' > '$M/pools/ctx2/submit'"
 expect_match "... and a file only root may write fails the future, as them" \
 	"$(as2 timeout 60 cat "$M/pools/ctx2/futures/2/wait") $(as2 cat "$M/pools/ctx2/futures/2/stderr")" "^failed .*stdout=$RO/y: Permission denied"
 check_fails "... nothing made there either" test -e "$RO/y"

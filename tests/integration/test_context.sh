@@ -118,6 +118,9 @@ check "... the reason is in /log" grep -q 'stdout=./no/such/dir/x: No such file 
 expect "stdin=append:... makes no sense: EINVAL" "$(write_err "$M/spawn" 'sh stdin=append:x cat')" "Invalid argument"
 expect "stderr= takes no channel: EINVAL" "$(write_err "$M/spawn" 'sh stderr=chan true')" "Invalid argument"
 expect "a thread cannot have files: EINVAL" "$(write_err "$M/spawn" 'sleep as=thread stdout=./x')" "Invalid argument"
+expect "a file inside the mount itself is refused (a channel's name does that)" \
+	"$(write_err "$M/spawn" "sh stdout=$M/channels/x/put echo")" "Invalid argument"
+check "... saying why" grep -q "a file inside pcfs's own mount" "$M/log"
 mkfifo "$PROJ/fifo"
 expect "a FIFO with no reader is refused, not waited on" \
 	"$(cd "$PROJ" && write_err "$M/spawn" 'sh stdout=./fifo echo')" "No such device or address"
