@@ -67,8 +67,14 @@ static void capture_env(struct origin *o)
 	size_t cap = 8192, len = 0;
 	char *buf = malloc(cap);
 	ssize_t n = 0;
+	/* procfs fills a read as far as the environment goes: a short one is
+	 * its end, and saves asking again for the 0 */
 	while (buf && (n = read(fd, buf + len, cap - len)) > 0) {
 		len += (size_t)n;
+		if (len < cap) {
+			n = 0;
+			break;
+		}
 		if (len == cap) {
 			char *nb = cap < ORIGIN_ENV_MAX ? realloc(buf, cap * 2) : NULL;
 			if (!nb) {
@@ -101,7 +107,9 @@ struct origin *origin_capture(pid_t pid, uid_t as_uid)
 		return NULL;
 	o->refs = 1;
 	o->pid = pid;
-	int rc = pid > 0 ? readable_as(pid, as_uid) : -ESRCH;
+	/* (a read for the daemon's own user needs no look first: a pid that
+	 * is gone shows as ENOENT from the reads themselves) */
+	int rc = pid <= 0 ? -ESRCH : as_uid == (uid_t)-1 ? 0 : readable_as(pid, as_uid);
 	if (rc < 0) {
 		o->cwd_err = o->env_err = -rc;
 		return o;
