@@ -172,7 +172,8 @@ static int run_payload(struct engine *e, struct pool *p, struct pslot *s, struct
 		       struct strbuf *pl)
 {
 	sb_reset(pl);
-	sb_add(pl, f->line, strlen(f->line) + 1);
+	fut_line(f, s->n, pl);   /* a template's {%}: this slot */
+	sb_addc(pl, '\0');
 	if (f->env)
 		sb_add(pl, f->env, f->envlen);
 	sb_printf(pl, "PCFS_ID=%llu", (unsigned long long)f->id);
