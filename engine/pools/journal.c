@@ -185,6 +185,14 @@ static size_t render_settings(struct strbuf *sb, const struct pool *p)
 		render_pool_line(sb, "C", p, "gil=1");
 		n++;
 	}
+	int len = p->ex == &local_executor
+		  ? snprintf(line, sizeof(line), "workers=%u", p->target)
+		  : snprintf(line, sizeof(line), "executor=%s workers=%u", p->ex->name, p->target);
+	if (p->ex->job_options)
+		slurm_opts_format(&p->sopt, line + len, sizeof(line) - (size_t)len);
+	render_pool_line(sb, "C", p, line);
+	n++;
+	/* after executor=: a Slurm pool's template may hold job options */
 	if (p->tmpl) {   /* set checks that this fits a ctl line */
 		struct strbuf t = STRBUF_INIT;
 		sb_adds(&t, "template=");
@@ -193,13 +201,6 @@ static size_t render_settings(struct strbuf *sb, const struct pool *p)
 		sb_free(&t);
 		n++;
 	}
-	int len = p->ex == &local_executor
-		  ? snprintf(line, sizeof(line), "workers=%u", p->target)
-		  : snprintf(line, sizeof(line), "executor=%s workers=%u", p->ex->name, p->target);
-	if (p->ex->job_options)
-		slurm_opts_format(&p->sopt, line + len, sizeof(line) - (size_t)len);
-	render_pool_line(sb, "C", p, line);
-	n++;
 	if (p->paused) {
 		render_pool_line(sb, "C", p, "pause");
 		n++;

@@ -160,4 +160,24 @@ expect "lines are task lines again" "$(cat "$P/chg/futures/3/result")" "a task l
 expect "and blank lines are skipped again" \
 	"$( { printf '\n' > "$P/chg/submit"; } 2>&1 | sed 's/.*: //')" "Invalid argument"
 
+# --- with a [state] dir the template, and the {%} still to fill, come back ---
+pcfs_umount
+pcfs_mount "[state]
+dir = $WORKDIR/state"
+mkdir "$M/pools/st"
+echo "workers=1 template='sh echo {#}:{%}:{}'" > "$M/pools/st/ctl"
+echo pause > "$M/pools/st/ctl"
+write1 'a\nb c\n' > "$M/pools/st/submit"
+expect "a future not yet run shows {%}" "$(sed -n 's/^cmd: //p' "$M/pools/st/futures/2/status")" \
+	"sh echo 2:{%}:'b c'"
+pcfs_umount
+pcfs_mount "[state]
+dir = $WORKDIR/state"
+expect "after a restart the pool has its template" "$(cat "$M/pools/st/ctl")" \
+	"workers=1 type=process gil=0 paused template='sh echo {#}:{%}:{}'"
+echo resume > "$M/pools/st/ctl"
+expect "and its futures fill in the slot they run on" \
+	"$(cat "$M/pools/st/futures/1/result" "$M/pools/st/futures/2/result")" "1:1:a
+2:1:b c"
+
 finish
