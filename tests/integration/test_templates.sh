@@ -76,6 +76,34 @@ slot=$(awk 'NR == 40 { print $2 }' "$WORKDIR/slots")
 expect "and that slot's worker is the task that ran it" \
 	"$(readlink "$P/slots/workers/$slot")" "../../../procs/$task"
 
+# --- {#} under concurrent writers: each input numbered with the id it gets ---
+# (writes of 50 lines each, so that one is being expanded while another is
+# published; to submit, map and as_completed, since the kernel takes a
+# file's writes one at a time)
+mkdir "$P/conc"
+echo "workers=2 template='exec /bin/echo {#} {}'" > "$P/conc/ctl"
+writers=()
+into=(submit map as_completed submit)
+for w in 1 2 3 4; do   # 10 paragraphs of 50: awk writes each as one write
+	for i in $(seq 10); do seq -f "$w.$i.%g" 50; echo; done > "$WORKDIR/conc.in.$w"
+done
+for w in 1 2 3 4; do
+	awk -v RS= -v out="$P/conc/${into[w - 1]}" \
+		'{ print > out; if (close(out)) print "write " NR " failed" }' \
+		"$WORKDIR/conc.in.$w" > "$WORKDIR/conc.$w" 2>&1 &
+	writers+=($!)
+done
+wait "${writers[@]}"   # (not the daemon: it is a job of this shell too)
+expect "4 writers x 10 writes of 50 inputs, none refused" "$(cat "$WORKDIR"/conc.[1-4])" ""
+mism=
+for f in $(seq 2000); do
+	read -r n _ < "$P/conc/futures/$f/result"
+	[ "$n" = "$f" ] || mism+=" $f:$n"
+done
+expect "every future's {#} is its id" "${mism:0:200}" ""
+expect "and every input is there once" \
+	"$(cat "$P"/conc/futures/*/result | awk '{ print $2 }' | sort -u | wc -l)" "2000"
+
 # --- values arrive literally: spaces, both quotes, $(...), globs ---
 mkdir "$P/lit"
 cat > "$P/lit/ctl" <<'EOF'

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -54,17 +55,20 @@ static char *sh_words(const char *line)
 
 	parse(line, &s);
 	assert_int_equal(s.workload, WL_SH);
+	char path[] = "/tmp/pcfs_test_template.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
 	sb_printf(&cmd, "set -- %s; printf '%%s\\n' \"$@\"", s.argv[0]);
-	FILE *f = fopen("/tmp/pcfs_test_template.sh", "w");
-	assert_non_null(f);
-	fputs(sb_cstr(&cmd), f);
-	fclose(f);
-	FILE *p = popen("/bin/sh /tmp/pcfs_test_template.sh", "r");
+	assert_int_equal(write(fd, cmd.buf, cmd.len), (ssize_t)cmd.len);
+	close(fd);
+	sb_reset(&cmd);
+	sb_printf(&cmd, "/bin/sh %s", path);
+	FILE *p = popen(sb_cstr(&cmd), "r");
 	assert_non_null(p);
 	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
 		sb_add(&got, buf, n);
 	assert_int_equal(pclose(p), 0);
-	remove("/tmp/pcfs_test_template.sh");
+	unlink(path);
 	spec_free(&s);
 	sb_free(&cmd);
 	return sb_steal(&got);
