@@ -30,6 +30,7 @@
 #include "slurm.h"
 #include "spec.h"
 #include "strbuf.h"
+#include "template.h"
 
 struct engine;
 struct origin;
@@ -207,6 +208,7 @@ struct pool_info {
 	bool slurm;                 /* executor=slurm: futures are Slurm jobs */
 	struct slurm_opts slurm_opts;
 	struct owner owner;         /* who created it: its workers run as them */
+	char tmpl[TMPL_MAX + 1];    /* template=, "" if none */
 };
 
 struct future_info {
@@ -242,14 +244,15 @@ int engine_pool_find(struct engine *e, const char *name, uint64_t *id);
 int engine_pool_list(struct engine *e, uint64_t **ids, char (**names)[POOL_NAME_MAX + 1],
 		     size_t *n);
 int engine_pool_info(struct engine *e, uint64_t pool, struct pool_info *out);
-/* ctl: workers=N type=process|thread gil=0|1 shutdown [cancel] pause resume;
- * executor=local|slurm with Slurm options (partition= account= mem= cpus=
- * slurm_time=) and workers=, several on one line. */
+/* ctl: workers=N type=process|thread gil=0|1 template='LINE' shutdown [cancel]
+ * pause resume; executor=local|slurm with Slurm options (partition= account=
+ * mem= cpus= slurm_time=) and workers=, several on one line. */
 int engine_pool_ctl(struct engine *e, uint64_t pool, const char *line, char *err, size_t errlen);
-/* Submit every task line in buf: all queued, or none (-EINVAL/-EAGAIN/-ESHUTDOWN
- * with the reason).  New future ids are appended to ids (malloc'd, grown).
- * o: the writer's context, which each future runs with (its directory and
- * environment; NULL: the daemon's), as engine_spawn_as says. */
+/* Submit every task line in buf (through the pool's template: every input
+ * line): all queued, or none (-EINVAL/-EAGAIN/-ESHUTDOWN with the reason).
+ * New future ids are appended to ids (malloc'd, grown).  o: the writer's
+ * context, which each future runs with (its directory and environment;
+ * NULL: the daemon's), as engine_spawn_as says. */
 int engine_pool_submit(struct engine *e, uint64_t pool, const struct origin *o, const char *buf,
 		       size_t len, uint64_t **ids, size_t *nids, char *err, size_t errlen);
 /* Completion order: copy ids [from, from+max) of the pool's completed list;

@@ -95,10 +95,15 @@ static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
 	char slurm[256] = " executor=slurm";
 	if (pi.slurm)   /* a local pool's line stays as it was: no executor= means local */
 		slurm_opts_format(&pi.slurm_opts, slurm, sizeof(slurm));
-	sb_printf(out, "workers=%u type=%s gil=%d%s%s\n", pi.workers,
+	sb_printf(out, "workers=%u type=%s gil=%d%s%s", pi.workers,
 		  pi.type == TASK_THREAD ? "thread" : "process", pi.gil, pi.paused ? " paused" : "",
 		  pi.slurm ? slurm : "");
-	return 0;
+	if (pi.tmpl[0]) {   /* quoted as it can be written back */
+		sb_adds(out, " template=");
+		tmpl_quote_word(pi.tmpl, out);
+	}
+	sb_addc(out, '\n');
+	return sb_error(out);
 }
 
 /* Submit lines; remember the ids on this descriptor. */
@@ -277,6 +282,7 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_bool(e, "paused", pi.paused);
 	emit_bool(e, "gil", pi.gil);
 	emit_str(e, "executor", pi.slurm ? "slurm" : "local");
+	emit_str(e, "template", pi.tmpl[0] ? pi.tmpl : NULL);
 	emit_owner(fs, e, &pi.owner);
 	return 0;
 }

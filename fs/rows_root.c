@@ -21,6 +21,7 @@ const char pcfs_readme[] =
 "  /top             one line per live task: CPU%, RSS, VSZ (watch -n1 cat top)\n"
 "  /sys/meminfo     the system's memory totals (KiB); also meminfo.json\n"
 "  /pools/NAME/     executors: mkdir; ctl submit map as_completed completed futures/ workers/\n"
+"                   ctl template='exec /bin/prog {}': lines written are inputs ({} {1} {#} {%})\n"
 "  /channels/       message queues, duplex pipes and sockets (see below)\n"
 "\n"
 "Task line:  WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]\n"

@@ -2,19 +2,22 @@
  * command table (cmdtab.h).
  *
  * A pool's ctl line is either one command (shutdown [cancel], pause, resume)
- * or any number of settings (workers=, type=, gil=, executor= and the Slurm
- * job options), as a task line takes several options: `type=thread
- * workers=3` is one line.  The table's handlers only check a value and stage
+ * or any number of settings (workers=, type=, gil=, template=, executor= and
+ * the Slurm job options), as a task line takes several options: `type=thread
+ * workers=3` is one line.  template='exec ./square {}' is quoted the way
+ * task lines quote exec arguments, since a template has blanks in it.  The table's handlers only check a value and stage
  * it; what depends on the pool (is it busy?) is checked under the lock, and
  * then everything staged applies, or nothing does.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pools_int.h"
 #include "cmdtab.h"
+#include "template.h"
 
 /* ---- pools/NAME/ctl ---------------------------------------------------------------- */
 
@@ -26,6 +29,8 @@ struct pool_stage {
 	int type;                      /* -1, or an enum task_kind */
 	int gil;                       /* -1, 0, 1 */
 	const struct executor *ex;     /* NULL: unchanged */
+	bool tmpl_set;                 /* template= given: tmpl, "" to remove it */
+	char tmpl[TMPL_MAX + 1];
 	struct slurm_opts sopt;        /* the pool's options, the line's applied */
 	enum pool_op op;
 };
@@ -78,6 +83,32 @@ static int set_executor(void *ctx, size_t argc, char **argv, char *err, size_t e
 	return 0;
 }
 
+/* template=LINE: checked as far as it can be without the pool (the line a
+ * sample input makes is checked against the pool in stage_check); one that
+ * reading ctl could not show as a line to write back is refused. */
+static int set_template(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct pool_stage *st = ctx;
+	struct strbuf shown = STRBUF_INIT;
+	struct tmpl t;
+	int rc = 0;
+	if (argv[1][0]) {
+		rc = tmpl_compile(argv[1], &t, err, errlen);
+		tmpl_quote_word(argv[1], &shown);
+	}
+	if (rc == 0 && strlen("template=") + shown.len > CMD_LINE_MAX) {
+		snprintf(err, errlen, "template= quoted is over %d bytes (a ctl line's most)",
+			 CMD_LINE_MAX);
+		rc = -E2BIG;
+	}
+	sb_free(&shown);
+	if (rc < 0)
+		return rc;
+	st->tmpl_set = true;
+	snprintf(st->tmpl, sizeof(st->tmpl), "%s", argv[1]);
+	return 0;
+}
+
 static int set_slurm_option(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
 	int rc = slurm_opt_apply(&((struct pool_stage *)ctx)->sopt, argv[0], argv[1], err, errlen);
@@ -110,6 +141,7 @@ static const struct cmdtab pool_ctl_tab[] = {
 	{ "workers=", 1, 1, set_workers, "workers=N" },
 	{ "type=", 1, 1, set_type, "type=process|thread" },
 	{ "gil=", 1, 1, set_gil, "gil=0|1" },
+	{ "template=", 0, 1, set_template, "template='LINE'" },
 	{ "executor=", 1, 1, set_executor, "executor=local|slurm" },
 	{ "partition=", 1, 1, set_slurm_option, "partition=NAME" },
 	{ "account=", 1, 1, set_slurm_option, "account=NAME" },
@@ -136,8 +168,8 @@ static void staged_kind(const struct pool *p, const struct pool_stage *st, enum 
 }
 
 /* What the staged line may not do to this pool now (lock held). */
-static int stage_check(const struct pool *p, const struct pool_stage *st, char *err,
-		       size_t errlen)
+static int stage_check(struct engine *e, const struct pool *p, const struct pool_stage *st,
+		       char *err, size_t errlen)
 {
 	enum task_kind type;
 	bool gil;
@@ -154,6 +186,25 @@ static int stage_check(const struct pool *p, const struct pool_stage *st, char *
 		snprintf(err, errlen, "executor= changes only while nothing is queued or running");
 		return -EBUSY;
 	}
+	/* the template the line leaves, for the pool the line leaves */
+	const char *tmpl = st->tmpl_set ? st->tmpl : p->tmpl;
+	if (tmpl && tmpl[0] && (st->tmpl_set || st->ex || type != p->type))
+		return template_check(e, tmpl, type, st->ex ? st->ex : p->ex, err, errlen);
+	return 0;
+}
+
+/* The template the line sets (futures already made keep theirs). */
+static int stage_apply_template(struct engine *e, struct pool *p, const struct pool_stage *st)
+{
+	char *t = NULL;
+	if (!st->tmpl_set)
+		return 0;
+	if (st->tmpl[0] && !(t = strdup(st->tmpl)))
+		return -ENOMEM;
+	free(p->tmpl);
+	p->tmpl = t;
+	log_add(e, LOG_LVL_INFO, "pool %s: %s%s", p->name, t ? "template=" : "no template",
+		t ? t : "");
 	return 0;
 }
 
@@ -209,7 +260,9 @@ static void stage_apply_op(struct engine *e, struct pool *p, enum pool_op op)
 static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage *st,
 		       char *err, size_t errlen)
 {
-	int rc = stage_check(p, st, err, errlen);
+	int rc = stage_check(e, p, st, err, errlen);
+	if (rc == 0)
+		rc = stage_apply_template(e, p, st);
 	if (rc < 0)
 		return rc;
 	stage_apply_kind(e, p, st);

@@ -182,7 +182,8 @@ static int run_payload(struct engine *e, struct pool *p, struct pslot *s, struct
 	if (origin_env_edit(f->origin, f->env_clean, edits, nedits, &env, why, sizeof(why)) < 0)
 		return -ENOMEM;   /* readable at submit: only memory can fail now */
 	sb_reset(pl);
-	sb_add(pl, f->line, strlen(f->line) + 1);
+	fut_line(f, s->n, pl);   /* a template's {%}: this slot */
+	sb_addc(pl, '\0');
 	sb_add(pl, f->cwd ? f->cwd : "", strlen(f->cwd ? f->cwd : "") + 1);
 	for (char **kv = env; *kv; kv++)
 		sb_add(pl, *kv, strlen(*kv) + 1);

@@ -1,7 +1,8 @@
 /* journal.c - pools and futures in the [state] dir's journal (persist).
  *
  * Records: P (a pool made), C (a ctl line it took), X (removed), S (a future
- * submitted, with its line), R (it started on a local worker), J (its Slurm
+ * submitted, with its line, and slot_marks: 1 when a template's {%} markers
+ * in it wait for the slot it runs on), R (it started on a local worker), J (its Slurm
  * job id), Q (a run failed and it waits to be retried: the attempts so far;
  * the R or J before it is over), D (its final state, its output in
  * DIR/out/pNAME.ID.STREAM).
@@ -91,6 +92,8 @@ static void render_submitted(struct strbuf *sb, const struct pool *p, const stru
 	jr_str(sb, "line", f->line);
 	if (f->cwd)   /* its environment is not written down: it may hold secrets */
 		jr_str(sb, "cwd", f->cwd);
+	if (f->slot_marks)
+		jr_u64(sb, "slot_marks", 1);
 	jr_end(sb);
 }
 
@@ -191,6 +194,15 @@ static size_t render_settings(struct strbuf *sb, const struct pool *p)
 		slurm_opts_format(&p->sopt, line + len, sizeof(line) - (size_t)len);
 	render_pool_line(sb, "C", p, line);
 	n++;
+	/* after executor=: a Slurm pool's template may hold job options */
+	if (p->tmpl) {   /* set checks that this fits a ctl line */
+		struct strbuf t = STRBUF_INIT;
+		sb_adds(&t, "template=");
+		tmpl_quote_word(p->tmpl, &t);
+		render_pool_line(sb, "C", p, sb_cstr(&t));
+		sb_free(&t);
+		n++;
+	}
 	if (p->paused) {
 		render_pool_line(sb, "C", p, "pause");
 		n++;
@@ -283,6 +295,7 @@ static bool pool_output_known(struct engine *e, const char *file)
 struct rfut {
 	char *line;                    /* S: the line (owned) */
 	char *cwd;                     /* S: where it runs, if not the worker's (owned) */
+	bool slot_marks;               /* S: it holds a template's {%} markers */
 	char *final;                   /* D: the raw record (owned) */
 	bool running;                  /* R */
 	uint64_t job;                  /* J */
@@ -443,6 +456,7 @@ static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *
 		v = jr_get(rec, "cwd", NULL);
 		if (v && (v[0] != '/' || !(f->cwd = strdup(v))))
 			return -EINVAL;
+		f->slot_marks = jr_get_u64(rec, "slot_marks", &a) && a;
 		break;
 	case 'R':
 		f->running = true;
@@ -487,17 +501,19 @@ static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, cha
  * future whatever COUNT the line says, and without the limits: it was
  * admitted once.  A line that no longer parses fails the future. */
 static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
-				  const char *line, const char *cwd)
+				  const struct rfut *rf)
 {
+	const char *line = rf->line;
 	struct future *f = fut_new(line ? line : "");
 	if (!f)
 		return NULL;
-	if (cwd && !(f->cwd = strdup(cwd))) {   /* nothing of it is watched yet */
+	if (rf->cwd && !(f->cwd = strdup(rf->cwd))) {   /* nothing of it is watched yet */
 		free(f->line);
 		free(f);
 		return NULL;
 	}
 	f->id = id;
+	f->slot_marks = rf->slot_marks;
 	f->sopt = p->sopt;
 	f->submitted = mono_now();
 	struct task_spec spec;
@@ -643,7 +659,7 @@ static int replay_futures(struct engine *e, struct pool *p, const struct rpool *
 	p->fut = v;
 	p->capfut = rp->nf;
 	for (size_t k = 0; k < rp->nf; k++) {
-		struct future *f = fut_restore(e, p, k + 1, rp->f[k].line, rp->f[k].cwd);
+		struct future *f = fut_restore(e, p, k + 1, &rp->f[k]);
 		if (!f)
 			break;
 		p->fut[p->nfut++] = f;

@@ -377,6 +377,7 @@ static void pool_destroy(struct engine *e, struct pool *p)
 	free(p->slots);
 	free(p->done_order);
 	free(p->cred);
+	free(p->tmpl);
 	free(p);
 }
 
@@ -480,6 +481,7 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->slurm = p->ex == &slurm_executor;
 	o->slurm_opts = p->sopt;
 	o->owner = p->owner;
+	snprintf(o->tmpl, sizeof(o->tmpl), "%s", p->tmpl ? p->tmpl : "");
 	p->ex->load(p, &o->ready, &o->busy);
 	o->submitted = p->nfut;
 	o->queued = p->queued + p->prefetched;
@@ -503,12 +505,11 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	return 0;
 }
 
-static int check_pool_spec(const struct pool *p, const struct task_spec *s, unsigned lineno,
-			   char *err, size_t errlen)
+const char *pool_spec_refusal(enum task_kind type, const struct task_spec *s)
 {
 	const char *why = NULL;
-	if (s->kind_set && s->kind != p->type)
-		why = p->type == TASK_THREAD ? "this pool runs threads: as=process does not apply "
+	if (s->kind_set && s->kind != type)
+		why = type == TASK_THREAD ? "this pool runs threads: as=process does not apply "
 					       "(ctl type=process)"
 					     : "this pool runs processes: as=thread does not apply "
 					       "(ctl type=thread)";
@@ -522,10 +523,7 @@ static int check_pool_spec(const struct pool *p, const struct task_spec *s, unsi
 		 (s->file[0].path || s->file[1].path || s->file[2].path))
 		why = "stdin=/stdout=/stderr= files in a pool are for exec and sh (a built-in "
 		      "runs inside its worker)";
-	if (!why)
-		return 0;
-	snprintf(err, errlen, "line %u: %s", lineno, why);
-	return -EINVAL;
+	return why;
 }
 
 static char *pack_env(const struct task_spec *s, size_t *len)
@@ -593,6 +591,18 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 	return 0;
 }
 
+/* What a submit needs of its pool, copied under the lock. */
+struct submit_view {
+	const struct executor *ex;
+	struct slurm_opts popts;
+	struct owner owner;
+	uint64_t base;                 /* futures so far: the next one's id is base + 1 */
+	bool templated;
+	struct tmpl tmpl;              /* the pool's template=, when templated */
+	bool has_drop;                 /* its work runs as drop (a root daemon's other user) */
+	struct cred drop;
+};
+
 /* The lines of one write to submit, parsed. */
 struct submit_batch {
 	struct task_spec *specs;
@@ -601,6 +611,7 @@ struct submit_batch {
 	struct slurm_opts *lopts;      /* each line's own Slurm options */
 	size_t n, cap;
 	size_t total;                  /* futures: lines times their COUNT */
+	bool slot_marks;               /* their lines hold {%} markers */
 };
 
 static void batch_free(struct submit_batch *b)
@@ -630,21 +641,27 @@ static int batch_grow(struct submit_batch *b)
 	return 0;
 }
 
-/* Parse every line first: all or nothing. */
-static int batch_parse(struct engine *e, bool job_options, const char *buf, size_t len,
-		       struct submit_batch *b, char *err, size_t errlen)
+/* Parse every line first: all or nothing.  Through a template every line,
+ * blank or not, is an input. */
+static int batch_parse(struct engine *e, const struct submit_view *v, const char *buf,
+		       size_t len, struct submit_batch *b, char *err, size_t errlen)
 {
+	bool job_options = v->ex->job_options;
 	unsigned lineno = 0;
 	size_t pos = 0, ll;
+	b->slot_marks = v->templated && v->tmpl.uses_slot;
 	for (const char *line; (line = next_line(buf, len, &pos, &ll));) {
 		lineno++;
-		if (line_is_blank(line, ll))
+		if (!v->templated && line_is_blank(line, ll))
 			continue;
 		if (batch_grow(b) < 0)
 			return -ENOMEM;
 		char why[256];
-		int rc = parse_pool_line(e, job_options, line, ll, &b->specs[b->n], &b->lopts[b->n],
-					 why, sizeof(why));
+		int rc = v->templated
+			 ? template_line(e, &v->tmpl, job_options, line, ll, v->base + b->n + 1,
+					 &b->specs[b->n], &b->lopts[b->n], why, sizeof(why))
+			 : parse_pool_line(e, job_options, line, ll, &b->specs[b->n],
+					   &b->lopts[b->n], why, sizeof(why));
 		if (rc == -ENOMEM)
 			return rc;
 		if (rc < 0) {
@@ -709,11 +726,13 @@ static int batch_check_wiring(struct engine *e, const struct submit_batch *b,
 static int batch_admit(struct engine *e, struct pool *p, const struct executor *ex,
 		       const struct submit_batch *b, char *err, size_t errlen)
 {
-	int rc = 0;
-	for (size_t i = 0; i < b->n && rc == 0; i++)
-		rc = check_pool_spec(p, &b->specs[i], (unsigned)i + 1, err, errlen);
-	if (rc < 0)
-		return rc;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *no = pool_spec_refusal(p->type, &b->specs[i]);
+		if (no) {
+			snprintf(err, errlen, "line %zu: %s", i + 1, no);
+			return -EINVAL;
+		}
+	}
 	if (p->ex != ex) {
 		snprintf(err, errlen, "the pool's executor changed during the write; submit again");
 		return -EAGAIN;
@@ -754,6 +773,7 @@ static struct future **batch_futures(struct engine *e, const struct submit_batch
 		for (unsigned c = 0; c < b->specs[i].count; c++) {
 			struct future *f = fut_new(b->specs[i].line);
 			if (f) {
+				f->slot_marks = b->slot_marks;
 				f->origin = origin_get((struct origin *)b->origin);
 				if (b->cwd[i] && !(f->cwd = strdup(b->cwd[i]))) {
 					fut_free(e, f);
@@ -799,18 +819,21 @@ static void batch_publish(struct engine *e, struct pool *p, struct future **nf, 
 	engine_notify_locked(e, OBJ_POOL, p->id);
 }
 
-/* Under the locks: admit the batch, make its futures, publish them. */
-static int batch_submit(struct engine *e, uint64_t id, const struct executor *ex,
-			const struct slurm_opts *popts, const struct submit_batch *b,
-			uint64_t **ids, size_t *nids, char *err, size_t errlen)
+/* Under the locks: admit the batch, make its futures, publish them.
+ * -ESTALE: its inputs were numbered ({#}) for ids another write took. */
+static int batch_submit(struct engine *e, uint64_t id, const struct submit_view *v,
+			const struct submit_batch *b, uint64_t **ids, size_t *nids, char *err,
+			size_t errlen)
 {
 	struct pool *p = pool_by_id(e, id);
 	if (!p)
 		return -ENOENT;
-	int rc = batch_admit(e, p, ex, b, err, errlen);
+	if (v->templated && v->tmpl.uses_seq && p->nfut != v->base)
+		return -ESTALE;
+	int rc = batch_admit(e, p, v->ex, b, err, errlen);
 	if (rc < 0)
 		return rc;
-	struct future **nf = batch_futures(e, b, popts, ex->job_options);
+	struct future **nf = batch_futures(e, b, &v->popts, v->ex->job_options);
 	uint64_t *out = nf ? realloc(*ids, (*nids + b->total) * sizeof(**ids)) : NULL;
 	if (!out) {
 		for (size_t j = 0; nf && j < b->total; j++)
@@ -824,42 +847,78 @@ static int batch_submit(struct engine *e, uint64_t id, const struct executor *ex
 	return 0;
 }
 
-int engine_pool_submit(struct engine *e, uint64_t id, const struct origin *o, const char *buf,
+/* The pool as a submit sees it (lock taken here), its template compiled. */
+static int submit_peek(struct engine *e, uint64_t id, struct submit_view *v, char *err,
+		       size_t errlen)
+{
+	char tmpl[TMPL_MAX + 1] = "";
+	const struct cred *drop = NULL;
+	pthread_mutex_lock(&e->lock);
+	struct pool *p = pool_by_id(e, id);
+	int rc = p ? 0 : -ENOENT;
+	if (p) {
+		v->ex = p->ex;
+		v->popts = p->sopt;
+		v->owner = p->owner;
+		v->base = p->nfut;
+		snprintf(tmpl, sizeof(tmpl), "%s", p->tmpl ? p->tmpl : "");
+		/* work it could not run as its owner is refused here, not later */
+		rc = pool_run_as(e, p, &drop, err, errlen);
+		v->has_drop = rc == 0 && drop;
+		if (v->has_drop)   /* a copy: the pool may go once the lock is let go */
+			v->drop = *drop;
+	}
+	pthread_mutex_unlock(&e->lock);
+	v->templated = rc == 0 && tmpl[0];
+	if (v->templated)
+		rc = tmpl_compile(tmpl, &v->tmpl, err, errlen);   /* it compiled when it was set */
+	return rc;
+}
+
+/* One try at a submit: -ESTALE when a write took the ids it numbered by. */
+static int submit_once(struct engine *e, uint64_t id, const struct origin *o, const char *buf,
 		       size_t len, uint64_t **ids, size_t *nids, char *err, size_t errlen)
 {
 	struct submit_batch b = { 0 };
-	const struct executor *ex = NULL;
-	struct slurm_opts popts = { 0 };
-	struct owner owner = e->self;
-	const struct cred *drop;
-	int rc = 0;
-	pthread_mutex_lock(&e->lock);
-	struct pool *peek = pool_by_id(e, id);
-	if (peek) {
-		ex = peek->ex;
-		popts = peek->sopt;
-		owner = peek->owner;
-		/* work it could not run as its owner is refused here, not later */
-		rc = pool_run_as(e, peek, &drop, err, errlen);
-	}
-	pthread_mutex_unlock(&e->lock);
-	if (!peek)
-		rc = -ENOENT;
+	struct submit_view v;
+	pthread_mutex_lock(&e->pools->seq_lock);
+	int rc = submit_peek(e, id, &v, err, errlen);
+	bool serial = rc == 0 && v.templated && v.tmpl.uses_seq;
+	if (!serial)
+		pthread_mutex_unlock(&e->pools->seq_lock);
 	if (rc == 0)
-		rc = batch_parse(e, ex->job_options, buf, len, &b, err, errlen);
+		rc = batch_parse(e, &v, buf, len, &b, err, errlen);
 	if (rc == 0)
-		rc = batch_context(&b, o, drop, err, errlen);
+		rc = batch_context(&b, o, v.has_drop ? &v.drop : NULL, err, errlen);
 	if (rc == 0)
-		rc = batch_check_wiring(e, &b, &owner, err, errlen);
+		rc = batch_check_wiring(e, &b, &v.owner, err, errlen);
 	if (rc == 0) {
 		pthread_rwlock_rdlock(&e->reap_lock);
 		pthread_mutex_lock(&e->lock);
-		rc = batch_submit(e, id, ex, &popts, &b, ids, nids, err, errlen);
+		rc = batch_submit(e, id, &v, &b, ids, nids, err, errlen);
 		pthread_mutex_unlock(&e->lock);
 		pthread_rwlock_unlock(&e->reap_lock);
 		engine_flush_notify(e);
 	}
+	if (serial)
+		pthread_mutex_unlock(&e->pools->seq_lock);
 	batch_free(&b);
+	return rc;
+}
+
+#define SUBMIT_TRIES 8   /* a write whose {#} went stale (task lines raced it) */
+
+int engine_pool_submit(struct engine *e, uint64_t id, const struct origin *o, const char *buf,
+		       size_t len, uint64_t **ids, size_t *nids, char *err, size_t errlen)
+{
+	int rc = -ESTALE;
+	for (int i = 0; i < SUBMIT_TRIES && rc == -ESTALE; i++)
+		rc = submit_once(e, id, o, buf, len, ids, nids, err, errlen);
+	if (rc == -ESTALE) {
+		snprintf(err, errlen, "other writes kept taking the ids this one numbered its "
+			 "inputs with ({#}); submit again");
+		rc = -EAGAIN;
+	}
 	if (rc == -ENOMEM && !err[0])
 		snprintf(err, errlen, "out of memory");
 	return rc;
@@ -941,7 +1000,7 @@ int engine_future_cmd(struct engine *e, uint64_t pid, uint64_t fid, struct strbu
 	struct pool *p = pool_by_id(e, pid);
 	struct future *f = p ? fut_get(p, fid) : NULL;
 	if (f)
-		sb_adds(out, f->line);
+		fut_line(f, f->slot, out);
 	pthread_mutex_unlock(&e->lock);
 	return !f ? -ENOENT : sb_error(out);
 }
@@ -1016,6 +1075,7 @@ static int pools_init(struct engine *e, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	e->pools->next_id = 1;
+	pthread_mutex_init(&e->pools->seq_lock, NULL);
 	return 0;
 }
 
@@ -1025,6 +1085,7 @@ static void pools_fini(struct engine *e)
 		return;
 	slurm_free(e);
 	pools_free(e);
+	pthread_mutex_destroy(&e->pools->seq_lock);
 	free(e->pools);
 	e->pools = NULL;
 }

@@ -6,6 +6,7 @@
  *   slurm.c       the Slurm poller (its own thread)
  *   ctl.c         pools/NAME/ctl and futures/N/ctl
  *   journal.c     pools and futures in the [state] dir's journal, and replay
+ *   inputs.c      a pool's command template: checked, and inputs made task lines
  * Everything runs with `lock` held unless said otherwise.
  */
 #ifndef PCFS_POOLS_INT_H
@@ -16,6 +17,7 @@
 #include "origin.h"
 #include "pools.h"
 #include "slurm.h"
+#include "template.h"
 
 struct run_sender;
 struct slurm;
@@ -57,6 +59,10 @@ struct pools {
 	size_t n;
 	struct run_sender *runs;       /* W_PW_RUN batches being built (handing.c) */
 	struct slurm *slurm;           /* the Slurm poller, NULL until a pool uses it */
+	/* Submits through a template with {#} expand and publish one write at
+	 * a time, so the ids they number inputs with are the ids they get.
+	 * Taken before reap_lock and lock. */
+	pthread_mutex_t seq_lock;
 };
 
 
@@ -73,6 +79,7 @@ struct future {
 	int exitcode;
 	char *error;                   /* NULL until there is one */
 	char *line;
+	bool slot_marks;               /* line holds {%} markers: filled with the slot it runs on */
 	char *env;                     /* packed env= edits (K=V\0 and -K\0...), or NULL */
 	bool env_clean;                /* env=-: none of the writer's environment */
 	struct origin *origin;         /* the writer's context (its environment), until
@@ -121,6 +128,7 @@ struct pool {
 					  submitted to Slurm or watched there (pool_replay_done) */
 	enum pool_state state;
 	unsigned target;               /* workers= */
+	char *tmpl;                    /* template=: its text (owned), NULL: lines are task lines */
 
 	struct future **fut;           /* by id - 1 */
 	size_t nfut, capfut;
@@ -184,6 +192,8 @@ void maybe_close(struct engine *e, struct pool *p);
 void pool_dispatch(struct engine *e, struct pool *p);
 int parse_pool_line(struct engine *e, bool slurm, const char *line, size_t len,
 		    struct task_spec *spec, struct slurm_opts *lo, char *err, size_t errlen);
+/* Why a pool of this type cannot run the line, or NULL. */
+const char *pool_spec_refusal(enum task_kind type, const struct task_spec *s);
 struct future *fut_new(const char *line);
 int fut_apply_spec(struct future *f, const struct task_spec *s, const struct slurm_opts *pool_opts,
 		   const struct slurm_opts *line_opts, bool slurm);
@@ -214,6 +224,19 @@ void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future 
 void revoke_handed(struct pool *p, bool cancel);
 /* Cancel a future handed to a slot (waits for its worker, lock released). */
 int cancel_at_host(struct engine *e, struct pool *p, struct future *f);
+
+/* ---- inputs.c: a pool's template ----------------------------------------------------- */
+/* May a pool of this type and executor run text's lines (lock held)?  0,
+ * or -EINVAL with the reason. */
+int template_check(struct engine *e, const char *text, enum task_kind type,
+		   const struct executor *ex, char *err, size_t errlen);
+/* One input of a submit: its future's task line, parsed into *spec and
+ * *lo; seq is the id the future will have.  0, or -errno with the reason. */
+int template_line(struct engine *e, const struct tmpl *t, bool job_options, const char *in,
+		  size_t len, uint64_t seq, struct task_spec *spec, struct slurm_opts *lo,
+		  char *why, size_t whylen);
+/* f's line as it runs on slot (0: not known yet, its markers stay). */
+void fut_line(const struct future *f, unsigned slot, struct strbuf *out);
 
 /* ---- journal.c: the [state] dir's records ------------------------------------------- */
 extern const struct journal_client pools_journal;

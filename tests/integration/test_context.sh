@@ -138,5 +138,13 @@ got=$(cd "$PROJ/sub" && FOO=m bash -c "exec 3<>'$M/pools/ctx/map'; printf 'sh ec
 expect "map: every line where its writer stands, in order" "$(echo "$got" | awk '{ print $2, $3 }' | sort -u)" "m $PROJ/sub"
 expect "a file line on a built-in future is refused" "$(write_err "$M/pools/ctx/submit" 'cpu stdout=./x')" "Invalid argument"
 
+# the issue's own example: a template of the project's command, seq from its directory
+printf '#!/bin/sh\necho $(( $1 * $1 ))\n' > "$PROJ/square"; chmod +x "$PROJ/square"
+mkdir "$M/pools/sq"
+echo "workers=2 template='exec ./square {}'" > "$M/pools/sq/ctl"
+got=$(cd "$PROJ" && bash -c "exec 3<>'$M/pools/sq/map'; seq 1000 >&3; cat <&3" | md5sum)
+expect "template='exec ./square {}': seq 1000 > map from the project gives 1000 squares in order" \
+	"$got" "$(seq 1000 | awk '{ print $1 * $1 }' | md5sum)"
+
 check "unmount: the daemon exits 0" pcfs_umount
 finish
