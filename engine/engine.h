@@ -68,6 +68,9 @@ enum task_state {
 	TS_FAILED,    /* could not start: error says why; exitcode 127 (not found) or 126 */
 	TS_LOST,      /* it ran when a previous pcfs died ([state] dir): the exit status is
 		       * unknown (no exitcode); error says what is known */
+	TS_WAITING,   /* after=: waits for other tasks to end; no process yet */
+	TS_SKIPPED,   /* never ran: what it waited for did not end as after= needed (or a
+		       * ctl ended it first); no exitcode; error names why */
 };
 
 /* A copy of one task's state, taken under the engine lock. */
@@ -104,7 +107,7 @@ struct task_info {
 void task_info_free(struct task_info *ti);
 
 struct engine_stats {
-	uint64_t started, running, exited, killed, failed, refused, forgotten;
+	uint64_t started, running, exited, killed, failed, refused, forgotten, waiting, skipped;
 	uint64_t live_processes, live_threads, known;
 };
 
@@ -331,6 +334,8 @@ void engine_log_render(struct engine *e, struct strbuf *out);
 void engine_log_to_syslog(bool on);
 
 const char *task_state_name(enum task_state s);
+/* Ended with an exit code (exited, killed, failed): lost and skipped have none. */
+bool task_state_has_code(enum task_state s);
 
 /* ---- channels (engine/channels/channels.c) -------------------------------------------
  * Named message channels: queues, duplex pipes, and sockets bridged to a real

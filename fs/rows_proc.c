@@ -136,17 +136,18 @@ static int show_state(struct fs *fs, uint64_t id, struct strbuf *out)
 static int show_alive(struct fs *fs, uint64_t id, struct strbuf *out)
 {
 	WITH_TASK(fs, id, ti);
-	sb_adds(out, ti.ended ? "0\n" : "1\n");
+	sb_adds(out, ti.ended || ti.state == TS_WAITING ? "0\n" : "1\n");
 	task_info_free(&ti);
 	return 0;
 }
 
 /* Python's Process.exitcode: nothing (None) while running, and for a task
- * lost with a previous daemon (its status is unknown). */
+ * lost with a previous daemon (its status is unknown) or skipped (it never
+ * ran). */
 static int show_exitcode(struct fs *fs, uint64_t id, struct strbuf *out)
 {
 	WITH_TASK(fs, id, ti);
-	if (ti.ended && ti.state != TS_LOST)
+	if (task_state_has_code(ti.state))
 		sb_printf(out, "%d\n", ti.exitcode);
 	task_info_free(&ti);
 	return 0;
@@ -161,14 +162,15 @@ static int show_error(struct fs *fs, uint64_t id, struct strbuf *out)
 	return 0;
 }
 
-/* wait: ready once the task has ended; the content is its exitcode line
- * ("lost" when no one can know it). */
+/* wait: ready once the task has ended; the content is its exitcode line, or
+ * its state where it has none ("lost": no one can know it; "skipped": it
+ * never ran). */
 static int ready_wait(struct fs *fs, uint64_t id, struct strbuf *out)
 {
 	WITH_TASK(fs, id, ti);
 	int ready = ti.ended;
-	if (ready && ti.state == TS_LOST)
-		sb_adds(out, "lost\n");
+	if (ready && !task_state_has_code(ti.state))
+		sb_printf(out, "%s\n", task_state_name(ti.state));
 	else if (ready)
 		sb_printf(out, "%d\n", ti.exitcode);
 	task_info_free(&ti);
@@ -204,8 +206,8 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	else
 		emit_null(e, "slot");
 	emit_str(e, "state", task_state_name(ti.state));
-	emit_bool(e, "alive", !ti.ended);
-	if (ti.ended && ti.state != TS_LOST)
+	emit_bool(e, "alive", !ti.ended && ti.state != TS_WAITING);
+	if (task_state_has_code(ti.state))
 		emit_int(e, "exitcode", ti.exitcode);
 	else
 		emit_null(e, "exitcode");

@@ -38,6 +38,8 @@ const char pcfs_readme[] =
 "  method=fork|spawn|vfork|clone|pthread, timeout=DUR, name=NAME, nice=N,\n"
 "  cwd=PATH, env=K=V | env=-K | env=- (repeatable), stdin= stdout= stderr=\n"
 "  (a path with a /, append:PATH or truncate:PATH; else a channel),\n"
+"  after=ID,... | after_any= | after_fail= (wait for those tasks to end: run if\n"
+"  all succeeded / whatever they ended as / if one failed; else skipped),\n"
 "  gil=0|1 (with as=thread).  A line runs in its writer's directory with its\n"
 "  writer's environment (exec looks PROGRAM up on that PATH).\n"
 "  Durations: 500ms 2s 1.5m 1h.  Sizes: 4k 64M 1G.\n"
@@ -101,6 +103,8 @@ static int kv_stats(struct fs *fs, uint64_t obj, struct emit *e)
 	emit_uint(e, "failed", st.failed);
 	emit_uint(e, "refused", st.refused);
 	emit_uint(e, "forgotten", st.forgotten);
+	emit_uint(e, "waiting", st.waiting);
+	emit_uint(e, "skipped", st.skipped);
 	emit_uint(e, "known", st.known);
 	emit_uint(e, "live_processes", st.live_processes);
 	emit_uint(e, "live_threads", st.live_threads);

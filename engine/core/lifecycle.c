@@ -42,6 +42,8 @@ void task_ended(struct engine *e, struct task *t, enum task_state st, int code)
 	if (task_state_ended(t->state))
 		return;
 	bool was_thread = t->kind == TASK_THREAD;
+	if (t->state == TS_WAITING)   /* it ends without having run (skipped) */
+		e->st.waiting--;
 	t->state = st;
 	live_unlink(e, t);
 	t->exitcode = code;
@@ -62,6 +64,8 @@ void task_ended(struct engine *e, struct task *t, enum task_state st, int code)
 		e->st.exited++;
 	else if (st == TS_KILLED)
 		e->st.killed++;
+	else if (st == TS_SKIPPED)
+		e->st.skipped++;
 	else
 		e->st.failed++;
 	if (t->pid > 0 && !was_thread)
@@ -117,6 +121,8 @@ int task_send_signal(struct engine *e, struct task *t, int sig)
 			return -ESRCH;
 		return t->host->ops->signal ? t->host->ops->signal(e, t->host, t, sig) : -EPERM;
 	}
+	if (t->pid <= 0)
+		return -ESRCH;   /* none yet (waiting): kill(-0) would be our own group */
 	/* The task leads its own process group: the signal reaches its
 	 * descendants too (`sh sleep 100 & wait` dies whole). */
 	if (kill(-t->pid, sig) < 0 && kill(t->pid, sig) < 0)
@@ -257,6 +263,22 @@ static const struct cmdtab task_ctl_tab[] = {
 	{ "cont", 0, 0, want_cont, "cont" },
 };
 
+/* A waiting task has no process: a signal that would end it ends it before it
+ * runs (skipped, saying so: what waits for it hears of that); stop and cont
+ * have nothing to act on. */
+static int end_waiting(struct engine *e, struct task *t, int sig, const char *cmd, char *err,
+		       size_t errlen)
+{
+	if (sig == SIGSTOP || sig == SIGCONT) {
+		snprintf(err, errlen, "task %llu is waiting (after=): it has no process to %s yet",
+			 (unsigned long long)t->id, sig == SIGSTOP ? "stop" : "continue");
+		return -EINVAL;
+	}
+	snprintf(t->error, sizeof(t->error), "ended by ctl %s while it waited: it never ran", cmd);
+	task_ended(e, t, TS_SKIPPED, 0);
+	return 0;
+}
+
 int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
 {
 	struct task_cmd c = { 0 };
@@ -275,6 +297,8 @@ int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, s
 	} else if (task_state_ended(t->state)) {
 		snprintf(err, errlen, "task %llu has already ended", (unsigned long long)id);
 		rc = -ESRCH;
+	} else if (t->state == TS_WAITING) {
+		rc = end_waiting(e, t, sig, cmd, err, errlen);
 	} else if (t->kind == TASK_THREAD && (sig == SIGSTOP || sig == SIGCONT)) {
 		snprintf(err, errlen, "a thread cannot be stopped on its own: SIGSTOP stops its "
 			 "whole host process");

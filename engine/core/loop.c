@@ -39,6 +39,20 @@ static void output_readable(struct engine *e, uint64_t id, int stream)
 	engine_notify_locked(e, OBJ_TASK, id);
 }
 
+/* Work still waiting (after=) never runs once pcfs goes: it ends skipped,
+ * which may decide others (restart from the head: the list changed). */
+static void skip_waiting(struct engine *e)
+{
+	for (struct task *t = e->live_first, *next; t; t = next) {
+		next = t->lnext;
+		if (t->state != TS_WAITING)
+			continue;
+		snprintf(t->error, sizeof(t->error), "pcfs was unmounted while it waited");
+		task_ended(e, t, TS_SKIPPED, 0);
+		next = e->live_first;
+	}
+}
+
 /* Shutdown: apply the unmount policy, once, then escalate after the grace. */
 static void shutdown_signal_all(struct engine *e, int sig)
 {
@@ -93,6 +107,7 @@ static bool groups_empty(struct engine *e)
 
 static void begin_shutdown(struct engine *e)
 {
+	skip_waiting(e);
 	if (e->cfg.unmount_policy != UNMOUNT_LEAVE)
 		remember_groups(e);
 	switch (e->cfg.unmount_policy) {

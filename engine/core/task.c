@@ -14,7 +14,7 @@
 static const char *const state_names[] = {
 	[TS_STARTING] = "starting", [TS_RUNNING] = "running", [TS_STOPPED] = "stopped",
 	[TS_EXITED] = "exited",     [TS_KILLED] = "killed",   [TS_FAILED] = "failed",
-	[TS_LOST] = "lost",
+	[TS_LOST] = "lost",         [TS_WAITING] = "waiting", [TS_SKIPPED] = "skipped",
 };
 
 const char *task_state_name(enum task_state s)
@@ -24,7 +24,13 @@ const char *task_state_name(enum task_state s)
 
 bool task_state_ended(enum task_state s)
 {
-	return s == TS_EXITED || s == TS_KILLED || s == TS_FAILED || s == TS_LOST;
+	return s == TS_EXITED || s == TS_KILLED || s == TS_FAILED || s == TS_LOST ||
+	       s == TS_SKIPPED;
+}
+
+bool task_state_has_code(enum task_state s)
+{
+	return s == TS_EXITED || s == TS_KILLED || s == TS_FAILED;
 }
 
 /* ---- tables ---------------------------------------------------------------- */

@@ -203,8 +203,8 @@ static int ws_report(struct task_waitset *w, struct ws_found *f, struct strbuf *
 		sb_printf(out, "%" PRIu64 " ", x->id);
 		if (x->state == TS_STARTING)
 			sb_adds(out, "forgotten\n");
-		else if (x->state == TS_LOST)
-			sb_adds(out, "lost\n");
+		else if (!task_state_has_code(x->state))
+			sb_printf(out, "%s\n", task_state_name(x->state));
 		else
 			sb_printf(out, "%d\n", x->exitcode);
 		ws_find(w, x->id)->done = true;

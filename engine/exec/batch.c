@@ -14,6 +14,9 @@
 struct parsed {
 	struct line_start ls;
 	unsigned nproc, nthread;
+	unsigned count;           /* its tasks (ls.spec.count: ls is emptied once held) */
+	struct dep_seen *seen;    /* after=: how each id stood at the write */
+	bool held;                /* its tasks wait (waiting.c has the line now) */
 };
 
 static struct task *task_new(struct engine *e, const struct task_spec *s,
@@ -65,6 +68,7 @@ static void free_lines(struct parsed *lines, size_t nlines)
 	for (size_t i = 0; i < nlines; i++) {
 		spec_free(&lines[i].ls.spec);
 		launch_free(&lines[i].ls.launch);
+		free(lines[i].seen);
 	}
 	free(lines);
 }
@@ -125,6 +129,12 @@ static int parse_all(struct engine *e, const struct owner *owner, const struct o
 			v[n - 1].nthread = spec->count;
 		else
 			v[n - 1].nproc = spec->count;
+		v[n - 1].count = spec->count;
+		if (spec->nafter && !(v[n - 1].seen = calloc(spec->nafter, sizeof(struct dep_seen)))) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "no task line in the write");
@@ -175,28 +185,32 @@ static void start_all(struct engine *e, const struct parsed *lines, size_t nline
 		      struct task **tasks, size_t total, const struct cred *drop)
 {
 	const struct line_start **ls = malloc(total * sizeof(*ls));
-	size_t k = 0, run = 0;   /* tasks[run..k) are processes not started yet */
-	for (size_t i = 0; i < nlines; i++) {
+	struct task **ts = malloc(total * sizeof(*ts));
+	size_t k = 0, n = 0, run = 0;   /* ts[run..n) are processes not started yet */
+	for (size_t i = 0; i < nlines; k += lines[i++].count) {
 		const struct line_start *l = &lines[i].ls;
+		if (lines[i].held)
+			continue;      /* they wait: waiting.c starts them */
 		if (l->spec.kind == TASK_THREAD) {
-			if (k > run)
-				spawn_processes(e, ls + run, tasks + run, (unsigned)(k - run), drop);
+			if (n > run)
+				spawn_processes(e, ls + run, ts + run, (unsigned)(n - run), drop);
 			spawn_thread_tasks(e, l, tasks + k, l->spec.count, drop);
-			k += l->spec.count;
-			run = k;
-		} else if (ls) {
-			for (unsigned c = 0; c < l->spec.count; c++)
-				ls[k++] = l;
-		} else {       /* no room for the list: one line at a time */
+			run = n;
+		} else if (ls && ts) {
+			for (unsigned c = 0; c < l->spec.count; c++, n++) {
+				ls[n] = l;
+				ts[n] = tasks[k + c];
+			}
+		} else {       /* no room for the lists: one task at a time */
 			const struct line_start *one[1] = { l };
-			for (unsigned c = 0; c < l->spec.count; c++, k++)
-				spawn_processes(e, one, tasks + k, 1, drop);
-			run = k;
+			for (unsigned c = 0; c < l->spec.count; c++)
+				spawn_processes(e, one, tasks + k + c, 1, drop);
 		}
 	}
-	if (k > run)
-		spawn_processes(e, ls + run, tasks + run, (unsigned)(k - run), drop);
+	if (n > run)
+		spawn_processes(e, ls + run, ts + run, (unsigned)(n - run), drop);
 	free(ls);
+	free(ts);
 }
 
 int engine_spawn(struct engine *e, const char *buf, size_t len, struct strbuf *ids_out,
@@ -261,18 +275,63 @@ static void link_tasks_locked(struct engine *e, struct task **tasks, unsigned np
 
 /* Reserve: allocate every task and check the limits before starting any, so
  * a write starts all its tasks or none.  A refusal is counted. */
-static int reserve_tasks(struct engine *e, const struct parsed *lines, size_t nlines,
+/* With `lock` held: every after= names an earlier task; how each stands is
+ * kept (a later make_room may forget one that ended). */
+static int check_deps_locked(struct engine *e, struct parsed *lines, size_t nlines,
+			     uint64_t nnew, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < nlines; i++) {
+		char why[256];
+		if (!lines[i].ls.spec.nafter)
+			continue;
+		int rc = waiting_check_locked(e, &lines[i].ls.spec, e->next_id, nnew,
+					      lines[i].seen, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "line %zu: %s", i + 1, why);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* With `lock` held: the lines with after= hand their tasks to waiting.c. */
+static void hold_waiting_locked(struct engine *e, struct parsed *lines, size_t nlines,
+				struct task **tasks, const struct origin *o,
+				const struct cred *drop)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nlines; k += lines[i++].count) {
+		if (!lines[i].ls.spec.nafter)
+			continue;
+		launch_commit(&lines[i].ls.spec, &lines[i].ls.launch);   /* `>` at the write */
+		lines[i].held = waiting_add_locked(e, &lines[i].ls, o, drop, lines[i].seen,
+						   tasks + k, lines[i].count) == 0;
+		if (!lines[i].held)   /* no memory to hold it: it fails, never runs early */
+			for (unsigned c = 0; c < lines[i].count; c++)
+				task_failed_to_start(e, tasks[k + c], ENOMEM, "after=");
+	}
+}
+
+/* Reserve: allocate every task and check the limits before starting any, so
+ * a write starts all its tasks or none; a line with after= waits.  A
+ * refusal is counted. */
+static int reserve_tasks(struct engine *e, struct parsed *lines, size_t nlines,
 			 const struct owner *owner, unsigned nproc, unsigned nthread,
-			 struct task **tasks, char *err, size_t errlen)
+			 struct task **tasks, const struct origin *o, const struct cred *drop,
+			 char *err, size_t errlen)
 {
 	pthread_mutex_lock(&e->lock);
-	int rc = check_limits_locked(e, nproc, nthread, err, errlen);
+	int rc = check_deps_locked(e, lines, nlines, (uint64_t)nproc + nthread, err, errlen);
+	if (rc == 0)
+		rc = check_limits_locked(e, nproc, nthread, err, errlen);
 	if (rc == 0)
 		rc = new_tasks_locked(e, lines, nlines, owner, tasks, err, errlen);
-	if (rc == 0)
+	if (rc == 0) {
 		link_tasks_locked(e, tasks, nproc, nthread);
-	else
+		hold_waiting_locked(e, lines, nlines, tasks, o, drop);
+	} else {
 		e->st.refused++;
+	}
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }
@@ -285,7 +344,9 @@ static void announce_started(struct engine *e, uint64_t first, uint64_t last)
 	pthread_mutex_lock(&e->lock);
 	for (uint64_t id = first; id <= last; id++) {
 		struct task *t = task_find(e, id);
-		if (t && task_live(t))   /* one that ended already was told of its end */
+		/* one that ended already was told of its end; one that waits is
+		 * told of when it starts (waiting.c) */
+		if (t && task_live(t) && t->state != TS_WAITING)
 			task_started(e, t);
 	}
 	engine_notify_locked(e, OBJ_STATS, 0);
@@ -355,7 +416,8 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const struct origi
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 	} else {
-		rc = reserve_tasks(e, lines, nlines, &owner, nproc, nthread, tasks, err, errlen);
+		rc = reserve_tasks(e, lines, nlines, &owner, nproc, nthread, tasks, o, drop, err,
+				   errlen);
 	}
 	for (size_t i = 0; i < nlines; i++) {
 		if (rc == 0)

@@ -23,7 +23,18 @@ static int exec_init(struct engine *e, char *err, size_t errlen)
 	pthread_mutex_init(&x->pipe_lock, NULL);
 	spawn_attr_init(x);
 	e->exec = x;
+	if (waiting_init(e) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	return spawn_forkserver(e, err, errlen);
+}
+
+/* After each turn: pipes made ahead, and the work whose wait is over started. */
+static void exec_after_turn(struct engine *e)
+{
+	pipes_refill(e);
+	waiting_start_ready(e);
 }
 
 /* The fork server is the daemon's child too. */
@@ -60,6 +71,7 @@ static void exec_fini(struct engine *e)
 		return;
 	if (x->server_sock >= 0)
 		close(x->server_sock);
+	waiting_fini(e);
 	pipes_free(e);
 	posix_spawnattr_destroy(&x->spawn_attr);
 	pthread_mutex_destroy(&x->server_lock);
@@ -75,5 +87,6 @@ const struct room exec_room = {
 	.stopped = exec_stopped,
 	.fini = exec_fini,
 	.claim_child = forkserver_reaped,
-	.after_turn = pipes_refill,
+	.task_ended = waiting_task_ended,
+	.after_turn = exec_after_turn,
 };

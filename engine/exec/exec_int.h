@@ -65,6 +65,8 @@ struct exec {
 
 	posix_spawnattr_t spawn_attr;  /* made once (spawn_attr_init), only read after */
 
+	struct waiting *waiting;       /* after=: held lines and their waiters (waiting.c) */
+
 	/* Output pipes made ahead by the engine thread (pipes_take). */
 	pthread_mutex_t pipe_lock;
 	struct out_pipes pipe_stash[PIPE_STASH];
@@ -85,6 +87,28 @@ void spawn_processes(struct engine *e, const struct line_start *const *lines,
 /* Start the `count` thread tasks of one line (one host process), likewise. */
 void spawn_thread_tasks(struct engine *e, const struct line_start *line, struct task **tasks,
 			unsigned count, const struct cred *drop);
+
+/* waiting.c: after=.  How each dependency of a line stood at its write. */
+struct dep_seen {
+	bool ended, ok;               /* ended; ended with exit code 0 */
+	char how[96];                 /* "task 7 failed (exit code 1)" */
+};
+int waiting_init(struct engine *e);
+void waiting_fini(struct engine *e);
+/* With `lock` held, before the write's tasks are made: every id of s's after=
+ * is an earlier task's (the write's own will be first_new..+nnew: one of
+ * those is a cycle); how each stands into seen[0..nafter).  -EINVAL with the
+ * reason. */
+int waiting_check_locked(struct engine *e, const struct task_spec *s, uint64_t first_new,
+			 uint64_t nnew, struct dep_seen *seen, char *err, size_t errlen);
+/* With `lock` held: the line's tasks (linked, STARTING) wait.  The line is
+ * taken over (ls is left empty); o and drop are kept for their start. */
+int waiting_add_locked(struct engine *e, struct line_start *ls, const struct origin *o,
+		       const struct cred *drop, const struct dep_seen *seen, struct task **tasks,
+		       unsigned count);
+/* The room's task_ended row (lock held) and after_turn work (no lock). */
+void waiting_task_ended(struct engine *e, struct task *t);
+void waiting_start_ready(struct engine *e);
 
 /* threadhost.c: what a spawn line's thread host says */
 extern const struct host_ops thread_host_ops;

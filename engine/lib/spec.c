@@ -545,6 +545,43 @@ static int opt_env(const struct option *o, struct task_spec *s, const char *v,
 	return vec_push(&s->env, &s->nenv, v) ? nomem(e) : 0;
 }
 
+/* after=ID[,ID...] and its two kin: one of them per line. */
+static int opt_after(const struct option *o, struct task_spec *s, const char *v,
+		     struct perr *e)
+{
+	enum after_kind k = !strcmp(o->key, "after") ? AFTER_OK
+			  : !strcmp(o->key, "after_any") ? AFTER_ANY : AFTER_FAIL;
+	if (s->after_kind != AFTER_NONE)
+		return perr_fail(e, -EINVAL, "one of after=, after_any=, after_fail= per line");
+	s->after_kind = k;
+	for (const char *p = v;;) {
+		char id[24];
+		size_t n = strcspn(p, ",");
+		uint64_t x;
+		if (n == 0 || n >= sizeof(id))
+			return bad(o, v, e);
+		memcpy(id, p, n);
+		id[n] = '\0';
+		if (parse_uint(id, UINT64_MAX, &x) < 0 || x == 0)
+			return bad(o, v, e);
+		if (s->nafter == SPEC_AFTER_MAX)
+			return perr_fail(e, -EINVAL, "option '%s': more than %d ids", o->key,
+					 SPEC_AFTER_MAX);
+		s->after[s->nafter++] = x;
+		p += n;
+		if (!*p++)
+			return 0;
+	}
+}
+
+const char *after_kind_name(enum after_kind k)
+{
+	static const char *const names[] = { [AFTER_NONE] = "", [AFTER_OK] = "after",
+					     [AFTER_ANY] = "after_any", [AFTER_FAIL] = "after_fail" };
+	return names[k];
+}
+
+#define AFTER_HELP "ids of earlier work, like 12 or 12,13"
 #define MS_ABOVE_0 "a duration above 0, like 250ms, 2s or 1.5m"
 #define FILE_OR_CHANNEL "a file (a path with a '/', append:PATH or truncate:PATH) or a " \
 	"channel name: 1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)"
@@ -598,6 +635,9 @@ static const struct option options[] = {
 	/* Only built-ins run as threads, so only they can take the GIL. */
 	{ .key = "gil", .workloads = WL_BUILTIN, .set = opt_gil,
 	  .help = "0 or 1" },
+	{ .key = "after", .workloads = WL_ALL, .set = opt_after, .help = AFTER_HELP },
+	{ .key = "after_any", .workloads = WL_ALL, .set = opt_after, .help = AFTER_HELP },
+	{ .key = "after_fail", .workloads = WL_ALL, .set = opt_after, .help = AFTER_HELP },
 	{ .key = "stdin", .workloads = WL_ALL, .set = opt_stdio,
 	  .off = F(stdin_chan), .help = FILE_OR_CHANNEL },
 	{ .key = "stdout", .workloads = WL_ALL, .set = opt_stdio,

@@ -46,6 +46,16 @@ enum start_method {
 #define SPEC_COUNT_MAX 100000   /* largest COUNT the grammar accepts */
 #define SPEC_ENV_MAX 64         /* env= options per line */
 #define SPEC_ARGV_MAX 4096      /* exec arguments per line */
+#define SPEC_AFTER_MAX 64       /* ids in after=, after_any=, after_fail= */
+
+/* after=, after_any=, after_fail=: what the ids must have ended as for the
+ * line's work to run (Slurm's afterok, afterany, afternotok). */
+enum after_kind {
+	AFTER_NONE,
+	AFTER_OK,      /* every one of them succeeded (exit 0) */
+	AFTER_ANY,     /* whatever they ended as */
+	AFTER_FAIL,    /* at least one of them did not succeed */
+};
 
 /* stdin=PATH, stdout=PATH, stderr=PATH: a value with a '/' in it, or one
  * that starts with `append:` or `truncate:`, is a file (else a channel). */
@@ -82,6 +92,9 @@ struct task_spec {
 	char **env;                /* env=K=V and env=-K, repeated; NULL-terminated; NULL if none */
 	size_t nenv;
 	bool env_clean;            /* env=-: none of the writer's environment */
+	enum after_kind after_kind;
+	uint64_t after[SPEC_AFTER_MAX]; /* the ids it waits for (nafter of them) */
+	unsigned nafter;
 	char **argv;               /* exec: ARGV (NULL-terminated); sh: argv[0] = the raw CMDLINE */
 	size_t argc;
 	char *line;                /* the original line, trimmed, NUL-terminated */
@@ -96,6 +109,7 @@ int spec_parse(const char *line, size_t len, unsigned online_cpus,
 void spec_free(struct task_spec *s);
 
 const char *workload_name(enum workload w);      /* "cpu", "exec", ... */
+const char *after_kind_name(enum after_kind k);  /* "after", "after_any", "after_fail" */
 const char *method_name(enum start_method m);     /* "fork", "spawn", ... "default" */
 bool workload_is_builtin(enum workload w);        /* everything but exec and sh */
 

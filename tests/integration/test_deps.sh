@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Work that waits for other work (issue 18): after=, after_any=, after_fail=
+# on spawn lines; chains and fans in their order; a failure skipping the
+# chain below it at once; cycles and unknown ids refused; ctl on waiting
+# work; what a waiting line holds (its directory, its files); unmount.
+. "$(dirname "$0")/lib.sh"
+
+pcfs_mount "[tasks]
+default_time = 30s"
+cd "$WORKDIR"
+LOG=$WORKDIR/order.log
+: > "$LOG"
+# spawn LINE -> its first id (read back on the descriptor)
+spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
+state() { cat "$M/procs/$1/state"; }
+done_with() { timeout 60 cat "$M/procs/$1/wait"; }
+
+# --- a chain and a fan: A, then B and C, then D when both have ended --------------
+# A runs until the test lets it finish, so the others are seen waiting first
+A=$(spawn "sh while [ ! -e go.A ]; do sleep 0.05; done; echo A >> $LOG")
+B=$(spawn "sh after=$A echo B >> $LOG")
+C=$(spawn "sh after=$A echo C >> $LOG")
+D=$(spawn "sh after=$B,$C echo D >> $LOG")
+expect "B, C and D wait while A runs" "$(state "$B") $(state "$C") $(state "$D")" "waiting waiting waiting"
+expect "... with no process" "$(cat "$M/procs/$D/pid") $(cat "$M/procs/$D/alive") $(stat -c %s "$M/procs/$D/exitcode")" " 0 0"
+expect "/stats counts them" "$(sed -n 's/^waiting: //p' "$M/stats")" "3"
+O_NONBLOCK_WAIT=$(dd if="$M/procs/$D/wait" iflag=nonblock 2>&1)
+expect_match "wait on waiting work blocks (EAGAIN without blocking)" "$O_NONBLOCK_WAIT" 'Resource temporarily unavailable'
+touch go.A
+expect "D ends once B and C have" "$(done_with "$D")" "0"
+expect "the order: A, then B and C (either way), then D" \
+	"$(head -1 "$LOG") $(sed -n '2,3p' "$LOG" | sort | tr '\n' ' ')$(tail -1 "$LOG")" "A B C D"
+expect "... each once" "$(wc -l < "$LOG")" "4"
+expect "nothing waits any more" "$(sed -n 's/^waiting: //p' "$M/stats")" "0"
+
+# --- after_any and after_fail, and a failure down a chain ---------------------------
+F=$(spawn "sh exit 3")
+done_with "$F" >/dev/null
+S1=$(spawn "sh after=$F echo never")
+S2=$(spawn "sh after=$S1 echo never")
+S3=$(spawn "sh 2 after=$S2 echo never")
+expect "after=: a failed dependency skips it" "$(done_with "$S1")" "skipped"
+expect "... its error names the dependency and how it ended" "$(cat "$M/procs/$S1/error")" \
+	"after=$F: task $F exited with code 3"
+expect "... it never ran: no exit code, no pid" "$(stat -c %s "$M/procs/$S1/exitcode") $(cat "$M/procs/$S1/pid")" "0 "
+expect "a chain below it is skipped at once, whole" "$(done_with "$S2") $(done_with "$S3") $(done_with $((S3 + 1)))" \
+	"skipped skipped skipped"
+expect "... each saying why" "$(cat "$M/procs/$S2/error")" "after=$S1: task $S1 was skipped"
+expect "status and status.json say skipped" "$(sed -n 's/^state: //p' "$M/procs/$S2/status") $(jq -r '"\(.state) \(.exitcode)"' "$M/procs/$S2/status.json")" \
+	"skipped skipped null"
+expect "/wait tells a skipped task by its state" "$(exec 3<>"$M/wait"; echo "$S1" >&3; read -r l <&3; echo "$l")" "$S1 skipped"
+ANY=$(spawn "sh after_any=$F,$A echo any ran")
+expect "after_any=: runs whatever they ended as" "$(done_with "$ANY") $(cat "$M/procs/$ANY/stdout")" "0 any ran"
+NF=$(spawn "sh after_fail=$A,$F echo cleanup ran")
+expect "after_fail=: runs when one of them failed" "$(done_with "$NF") $(cat "$M/procs/$NF/stdout")" "0 cleanup ran"
+NO=$(spawn "sh after_fail=$A,$B echo never")
+expect "... and is skipped when every one succeeded" "$(done_with "$NO") $(cat "$M/procs/$NO/error")" \
+	"skipped after_fail=: every one of them succeeded"
+expect "/stats counts the skipped (S1, S2, S3's two, the after_fail one)" "$(sed -n 's/^skipped: //p' "$M/stats")" "5"
+
+# --- refused: unknown ids, cycles, bad values ------------------------------------------
+next=$(( $(ls "$M/procs" | sort -n | tail -1) + 1 ))
+expect "an id that does not exist: EINVAL" "$(write_err "$M/spawn" "sh after=999 true")" "Invalid argument"
+check "... the reason" grep -q 'after=999: there is no task 999 (not started yet)' "$M/log"
+expect "an id of the write itself (a cycle): EINVAL" "$(write_err "$M/spawn" "sh after=$next true")" "Invalid argument"
+check "... the reason says cycle" grep -q "after=$next: task $next is one of this write's own.*(a cycle)" "$M/log"
+printf 'sh true\nsh after=%s true\n' "$((next + 1))" > two
+expect "a later line of the same write, even one that would come first: EINVAL" \
+	"$( { cat two > "$M/spawn"; } 2>&1 | sed 's/.*: //')" "Invalid argument"
+expect "... and nothing of that write started" "$(ls "$M/procs" | sort -n | tail -1)" "$((next - 1))"
+expect "two kinds on one line: EINVAL" "$(write_err "$M/spawn" "sh after=$A after_any=$A true")" "Invalid argument"
+expect "after=0: EINVAL" "$(write_err "$M/spawn" "sh after=0 true")" "Invalid argument"
+expect "after=1,,2: EINVAL" "$(write_err "$M/spawn" "sh after=$A,,$A true")" "Invalid argument"
+
+# --- ctl on waiting work -------------------------------------------------------------
+L=$(spawn "sleep time=10m")
+W1=$(spawn "sh after=$L echo never")
+W2=$(spawn "sh after_any=$W1 echo after W1: ran")
+expect "stop on waiting work: EINVAL (no process yet)" "$(write_err "$M/procs/$W1/ctl" stop)" "Invalid argument"
+echo kill > "$M/procs/$W1/ctl"
+expect "kill on waiting work: it never runs (skipped)" "$(done_with "$W1") $(cat "$M/procs/$W1/error")" \
+	"skipped ended by ctl kill while it waited: it never ran"
+expect "... what waited for it hears of that (after_any: runs)" "$(done_with "$W2") $(cat "$M/procs/$W2/stdout")" "0 after W1: ran"
+check_fails "rmdir of waiting work: EBUSY" rmdir "$M/procs/$(spawn "sh after=$L true")"
+echo kill > "$M/procs/$L/ctl"
+
+# --- what a waiting line holds: its writer's directory, its files, COUNT, threads ------
+mkdir -p proj
+G=$(spawn "sh while [ ! -e go.G ]; do sleep 0.05; done")
+H=$( (cd proj && FOO=held bash -c "exec 3<>'$M/spawn'; echo 'sh 2 after=$G stdout=./out.txt echo \$FOO in \$(pwd)' >&3; read -r id <&3; echo \$id") )
+T=$(spawn "sleep as=thread time=100ms after=$G")
+check "its stdout= file is there (opened at the write, as its writer)" test -e proj/out.txt
+touch go.G
+done_with "$H" >/dev/null; done_with $((H + 1)) >/dev/null
+expect "COUNT tasks that waited run where their line was written, with its environment and file" \
+	"$(cat proj/out.txt)" "held in $WORKDIR/proj
+held in $WORKDIR/proj"
+expect "a thread that waited runs too" "$(done_with "$T") $(cat "$M/procs/$T/kind")" "0 thread"
+
+# --- unmount with work still waiting --------------------------------------------------
+L=$(spawn "sleep time=10m")
+spawn "sh after=$L true" >/dev/null
+check "unmount with work waiting: the daemon exits 0" pcfs_umount
+finish
