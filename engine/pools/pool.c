@@ -523,6 +523,9 @@ const char *pool_spec_refusal(enum task_kind type, const struct task_spec *s)
 		 (s->file[0].path || s->file[1].path || s->file[2].path))
 		why = "stdin=/stdout=/stderr= files in a pool are for exec and sh (a built-in "
 		      "runs inside its worker)";
+	else if (s->after_kind != AFTER_NONE)   /* never ignored: refused until they can wait */
+		why = "after=, after_any=, after_fail= are for spawn lines: pool futures cannot "
+		      "wait for other work yet";
 	return why;
 }
 

@@ -97,6 +97,11 @@ expect "COUNT tasks that waited run where their line was written, with its envir
 held in $WORKDIR/proj"
 expect "a thread that waited runs too" "$(done_with "$T") $(cat "$M/procs/$T/kind")" "0 thread"
 
+# --- pools: not yet, and said so ------------------------------------------------------
+mkdir "$M/pools/dp"
+expect "after= on a pool line is refused, never ignored" "$(write_err "$M/pools/dp/submit" "sh after=1 true")" "Invalid argument"
+check "... saying so" grep -q "pool futures cannot wait for other work yet" "$M/log"
+
 # --- unmount with work still waiting --------------------------------------------------
 L=$(spawn "sleep time=10m")
 spawn "sh after=$L true" >/dev/null
