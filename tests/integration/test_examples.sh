@@ -159,5 +159,14 @@ expect_match "where: a relative cwd=" "$(rw)" 'cwd=data ls'$'\n''    numbers'
 expect_match "where: stdin= and stdout= files" "$(rw)" 'data/sum \(stdout=./data/sum\): 15'
 expect_match "where: a pool maps the project's command, in order" "$(rw)" 'squares: 1 4 9 16 25 '
 
+run_example dependencies-and-events.sh
+de() { out dependencies-and-events.sh; }
+expect_match "pipeline: the test waits right after the write, with no process" "$(de)" "just written: test is waiting \(pid: ''\)"
+expect_match "pipeline: all five succeed, the cleanup is skipped" "$(de)" 'test +task [0-9]+ +exited +0'$'\n''  cleanup +task [0-9]+ +skipped +after_fail=: every one of them succeeded'
+# the order from the steps' own log: fetch first, the compiles either way, then link, test
+expect_match "pipeline: fetch, the two compiles, link, test" "$(de)" 'order: fetch compile-[ab] compile-[ab] link test '
+expect_match "failing: link and test skipped, naming why" "$(de)" 'link +task [0-9]+ +skipped +after=[0-9]+: task [0-9]+ exited with code 1'$'\n''  test +task [0-9]+ +skipped +after=[0-9]+: task [0-9]+ was skipped'
+expect_match "failing: the cleanup runs, link and test never" "$(de)" 'order: fetch compile-[ab] compile-[ab] cleanup $'
+
 check "unmount" pcfs_umount
 finish
