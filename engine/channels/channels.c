@@ -254,7 +254,11 @@ static int ep_flush(struct endpoint *ep)
 }
 
 /* Can ep take the next message now?  A task's stdin holds at most one that
- * the task has not read, so idle workers are the ones fed. */
+ * the task has not read, so idle workers are the ones fed.  SIOCOUTQ counts
+ * the socket's write memory, and the kernel (sock_wfree) wakes us while it
+ * still holds 1 of it, dropped just after: read then, that 1 is not a
+ * message (any real one counts hundreds of bytes with its overhead), and
+ * taking it for one would wait for a wakeup that never comes. */
 static bool ep_idle(const struct endpoint *ep)
 {
 	if (ep->out)
