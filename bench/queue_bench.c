@@ -2,8 +2,8 @@
  * pipe and an AF_UNIX socketpair, one producer and one consumer process each,
  * in the same run.  Prints one line per transport: name, msgs/s, MB/s.
  *
- * The queue is MOUNT/channels/NAME/{put,get}: each write() is one message and
- * each read() returns one, so the producer writes SIZE bytes N times and the
+ * The queue is MOUNT/channels/NAME/{put,get} in message mode (binary data):
+ * each write() is one message and each read() returns one, so the producer writes SIZE bytes N times and the
  * consumer reads N messages.  The pipe and the socketpair get the same bytes
  * in SIZE writes and are read in SIZE reads (no message boundaries there). */
 #include <errno.h>
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof(name), "bench%d", (int)getpid());
 	snprintf(path, sizeof(path), "%s/channels/ctl", mnt);
 	int ctl = open(path, O_WRONLY);
-	int len = snprintf(line, sizeof(line), "queue %s capacity=256 maxmsg=%zu\n", name, size);
+	int len = snprintf(line, sizeof(line), "queue %s capacity=256 maxmsg=%zu mode=message\n", name, size);
 	if (ctl < 0 || write(ctl, line, (size_t)len) != len)
 		die(path);
 	close(ctl);

@@ -358,6 +358,7 @@ struct chan_info {
 	uint64_t id;
 	char name[CHAN_NAME_MAX + 1];
 	enum chan_type type;
+	enum chan_mode mode;
 	uint32_t capacity;
 	uint64_t maxmsg, max_bytes;
 	bool closed;
@@ -394,12 +395,34 @@ int engine_chan_put(struct engine *e, uint64_t id, enum chan_end end, const void
 /* 1 (*out is the caller's: chan_msg_free), 0 at the end (closed and drained,
  * or removed), -EAGAIN while empty, -EBADF for an end that does not read. */
 int engine_chan_get(struct engine *e, uint64_t id, enum chan_end end, struct chan_msg **out);
+/* A write through a file end, framed by the channel's mode: lines mode,
+ * the complete lines of head + buf (head: the writer's unfinished line) as
+ * messages, as chan_put_lines() (all or none, or in parts if they could
+ * never fit at once); message mode, head + buf as one message (head is
+ * empty unless the mode changed while a descriptor held an unfinished line).
+ * Returns how many bytes of buf went into messages: the rest of buf, if it
+ * holds no newline, is the writer's unfinished line, kept on its
+ * descriptor; if it does, the write went in part.  Errors as
+ * chan_put_lines() and chan_put() (-EAGAIN: wait for room), plus -EBADF and
+ * -EPIPE as engine_chan_put(); a write that could never fit is logged. */
+ssize_t engine_chan_write(struct engine *e, uint64_t id, enum chan_end end, const char *head,
+			  size_t hlen, const char *buf, size_t len);
+/* Would engine_chan_write() of these bytes wait for room now? */
+bool engine_chan_write_waits(struct engine *e, uint64_t id, enum chan_end end, size_t hlen,
+			     const char *buf, size_t len);
+/* A read through a file end: lines mode, the oldest whole messages that fit
+ * in room bytes together (chan_get_upto); message mode, the oldest message.
+ * Either way a message longer than room comes alone (the reader keeps its
+ * rest).  Returns as engine_chan_get(); *out is a chain (chan_msg_free_all). */
+int engine_chan_take(struct engine *e, uint64_t id, enum chan_end end, size_t room,
+		     struct chan_msg **out);
 /* What would not wait now through this end, as poll(2) bits: POLLIN (a
  * message, or the end: then POLLHUP too), POLLOUT (room for a message of len
  * bytes; with POLLERR once closed). */
 unsigned engine_chan_events(struct engine *e, uint64_t id, enum chan_end end, size_t len);
 int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out);
-/* ctl: "close", "capacity=N".  -EINVAL with a reason. */
+/* ctl: "close", or settings "capacity=N", "mode=lines|message".  -EINVAL
+ * with a reason; -EBUSY for mode= while messages wait (nothing applied). */
 int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen);
 /* The fs tells how many of its requests are blocked on a channel (+1/-1). */
 void engine_chan_blocked(struct engine *e, uint64_t id, bool writer, int delta);

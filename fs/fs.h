@@ -68,8 +68,9 @@ enum row_kind {
 	R_STREAM,   /* append-only live content (stdout): true size, read in place */
 	R_PULL,     /* replies produced over time (map, as_completed, completed): `fill`
 		       moves what is available into the handle; reads block until some is */
-	R_MSG,      /* a message endpoint (channels): each write() is one message, each
-		       read() returns at most one; both park while they cannot proceed */
+	R_MSG,      /* a message endpoint (channels): a write() is one message or, in
+		       lines mode, one per line; a read() returns one, or as many whole
+		       lines as fit; both park while they cannot proceed */
 };
 
 struct fs;
@@ -100,11 +101,22 @@ typedef int (*fill_fn)(struct fs *fs, struct handle *h);
 
 /* R_MSG rows (fs/msg.c serves them; h->row->arg says which end). */
 struct msgops {
-	/* The next message: 1 (*out is the caller's), 0 at the end, -EAGAIN none
-	 * yet, <0 -errno. */
-	int (*take)(struct fs *fs, struct handle *h, struct chan_msg **out);
-	/* One write as one message: 0, -EAGAIN no room yet, <0 -errno. */
-	int (*give)(struct fs *fs, struct handle *h, const char *buf, size_t len);
+	/* What a read of room bytes gets: the oldest whole messages that fit
+	 * (one, in message mode), or one longer than room alone, chained by
+	 * ->next: 1 (*out is the caller's), 0 at the end, -EAGAIN none yet,
+	 * <0 -errno. */
+	int (*take)(struct fs *fs, struct handle *h, size_t room, struct chan_msg **out);
+	/* A write: the complete lines of head + buf (head: the descriptor's
+	 * unfinished line), or in message mode buf as one message.  Returns
+	 * how many bytes of buf went into messages (the rest is the unfinished
+	 * line), -EAGAIN no room for all of them yet, <0 -errno. */
+	ssize_t (*give)(struct fs *fs, struct handle *h, const char *head, size_t hlen,
+			const char *buf, size_t len);
+	/* A descriptor's unfinished line at its close, as one message: 0,
+	 * -EAGAIN no room yet, <0 -errno. */
+	int (*give_last)(struct fs *fs, struct handle *h, const char *buf, size_t len);
+	/* Would give() of these bytes wait for room now? */
+	bool (*waits)(struct fs *fs, struct handle *h, size_t hlen, const char *buf, size_t len);
 	/* What would not wait now: POLLIN (a take), POLLOUT (a give of len bytes). */
 	unsigned (*events)(struct fs *fs, struct handle *h, size_t len);
 	/* A request on h started (+1) or stopped (-1) waiting. */
@@ -238,7 +250,7 @@ struct handle {
 	struct strbuf buf;       /* snapshot, WAIT result, or CTL replies */
 	bool rendered;
 	size_t rpos;             /* CTL: read cursor into buf */
-	struct strbuf pend;      /* CTL: bytes of a line not yet terminated */
+	struct strbuf pend;      /* CTL, R_MSG: bytes of a line not yet terminated */
 	struct origin *origin;   /* rows with `here`: the last write's writer, whose
 				    context the lines of pend run with (owned) */
 	struct dirlist dir;      /* directories: the listing, taken at opendir */

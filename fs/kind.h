@@ -13,6 +13,8 @@
 
 #include "fs.h"
 
+#define KIND_ANSWERED 1   /* flush: req is answered or parked */
+
 struct kind_ops {
 	/* A new open of h (flags: the open's): render its snapshot.  0 or
 	 * -errno.  NULL: nothing to do. */
@@ -26,7 +28,9 @@ struct kind_ops {
 	 * EBADF. */
 	void (*write)(struct fs *fs, fuse_req_t req, struct handle *h, const char *buf,
 		      size_t size, int flags);
-	/* A close of the descriptor: 0 or -errno.  NULL: 0. */
+	/* A close of the descriptor: 0 or -errno, which the caller replies, or
+	 * KIND_ANSWERED: req was answered or parked here.  NULL: 0.  Only
+	 * descriptors that can write get a flush: see op_open. */
 	int (*flush)(struct fs *fs, fuse_req_t req, struct handle *h);
 	/* The poll events now.  To be notified of a change it keeps *ph (and
 	 * sets it NULL).  NULL: POLLIN, never notified. */

@@ -328,9 +328,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	/* Only control files act on close (a last line without a newline runs
-	 * then): the rest need no FLUSH round trip on every close. */
-	fi->noflush = !row->store;
+	/* Only descriptors that write a file acting on close (a control file's
+	 * last line without a newline runs then, a message end's becomes a
+	 * message) get a FLUSH: the rest need no round trip on every close. */
+	fi->noflush = !k->flush || (!row->store && (fi->flags & O_ACCMODE) == O_RDONLY);
 	fi->nonseekable = k->nonseekable;
 	fi->fh = (uintptr_t)h;
 	handle_opened(fs, h);
@@ -383,7 +384,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	const struct kind_ops *k = kind_of(h->row);
 	int rc = k->flush ? k->flush(fs_of(req), req, h) : 0;
-	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	if (rc != KIND_ANSWERED)
+		fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

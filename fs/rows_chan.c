@@ -53,7 +53,7 @@ static int create(struct fs *fs, const struct caller *c, const struct chan_spec 
 	return engine_chan_create_as(fs->eng, s, &who, id, err, errlen);
 }
 
-/* mkdir /channels/NAME: a queue with the configured defaults. */
+/* mkdir /channels/NAME: a queue with the configured defaults, in lines mode. */
 static int chans_mkdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c,
 		       uint64_t *child)
 {
@@ -128,14 +128,27 @@ static unsigned chan_variant(struct fs *fs, uint64_t id)
 	return t < 0 ? 0 : 1u << t;
 }
 
-static int take(struct fs *fs, struct handle *h, struct chan_msg **out)
+static int take(struct fs *fs, struct handle *h, size_t room, struct chan_msg **out)
 {
-	return engine_chan_get(fs->eng, h->obj, (enum chan_end)h->row->arg, out);
+	return engine_chan_take(fs->eng, h->obj, (enum chan_end)h->row->arg, room, out);
 }
 
-static int give(struct fs *fs, struct handle *h, const char *buf, size_t len)
+static ssize_t give(struct fs *fs, struct handle *h, const char *head, size_t hlen,
+		    const char *buf, size_t len)
+{
+	return engine_chan_write(fs->eng, h->obj, (enum chan_end)h->row->arg, head, hlen, buf,
+				 len);
+}
+
+static int give_last(struct fs *fs, struct handle *h, const char *buf, size_t len)
 {
 	return engine_chan_put(fs->eng, h->obj, (enum chan_end)h->row->arg, buf, len);
+}
+
+static bool waits(struct fs *fs, struct handle *h, size_t hlen, const char *buf, size_t len)
+{
+	return engine_chan_write_waits(fs->eng, h->obj, (enum chan_end)h->row->arg, hlen, buf,
+				       len);
 }
 
 static unsigned events(struct fs *fs, struct handle *h, size_t len)
@@ -149,7 +162,8 @@ static void blocked(struct fs *fs, struct handle *h, bool writer, int delta)
 }
 
 static const struct msgops chan_msgops = {
-	.take = take, .give = give, .events = events, .blocked = blocked,
+	.take = take, .give = give, .give_last = give_last, .waits = waits, .events = events,
+	.blocked = blocked,
 };
 
 static int show_address(struct fs *fs, uint64_t id, struct strbuf *out)
@@ -175,6 +189,7 @@ static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "depth", q[0].depth + q[1].depth);
 	emit_uint(e, "capacity", ci.capacity);
 	emit_uint(e, "maxmsg", ci.maxmsg);
+	emit_str(e, "mode", chan_mode_name(ci.mode));
 	emit_uint(e, "bytes", q[0].bytes + q[1].bytes);
 	emit_uint(e, "max_bytes", ci.max_bytes);
 	emit_uint(e, "puts", q[0].puts + q[1].puts);
@@ -198,7 +213,7 @@ static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 	return 0;
 }
 
-/* ctl: one command per line ("close", "capacity=N"). */
+/* ctl: one command per line ("close", "capacity=N", "mode=lines|message"). */
 static int chan_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen)
 {
 	return engine_chan_ctl(fs->eng, obj, cmd, err, errlen);

@@ -254,7 +254,11 @@ static int ep_flush(struct endpoint *ep)
 }
 
 /* Can ep take the next message now?  A task's stdin holds at most one that
- * the task has not read, so idle workers are the ones fed. */
+ * the task has not read, so idle workers are the ones fed.  SIOCOUTQ counts
+ * the socket's write memory, and the kernel (sock_wfree) wakes us while it
+ * still holds 1 of it, dropped just after: read then, that 1 is not a
+ * message (any real one counts hundreds of bytes with its overhead), and
+ * taking it for one would wait for a wakeup that never comes. */
 static bool ep_idle(const struct endpoint *ep)
 {
 	if (ep->out)
@@ -262,7 +266,7 @@ static bool ep_idle(const struct endpoint *ep)
 	if (ep->kind != EP_STDIN)
 		return true;
 	int unread = 0;
-	return ioctl(ep->fd, SIOCOUTQ, &unread) == 0 && unread == 0;
+	return ioctl(ep->fd, SIOCOUTQ, &unread) == 0 && unread <= 1;
 }
 
 static uint32_t reading_events(const struct endpoint *ep)
@@ -623,6 +627,7 @@ int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const str
 	ch->owner = *who;
 	chan_init(&ch->c, s->type, s->capacity ? s->capacity : e->cfg.chan_capacity,
 		  s->maxmsg ? s->maxmsg : e->cfg.chan_maxmsg, e->cfg.chan_max_bytes);
+	chan_set_mode(&ch->c, s->mode);
 
 	int rc = 0;
 	pthread_mutex_lock(&e->lock);
@@ -646,9 +651,9 @@ int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const str
 		t->first = ch;
 		t->n++;
 		*id = ch->id;
-		log_add(e, LOG_LVL_INFO, "channel %s: %s created for uid %u (capacity %u, "
+		log_add(e, LOG_LVL_INFO, "channel %s: %s created for uid %u (mode %s, capacity %u, "
 			"maxmsg %llu)%s%s", ch->name, chan_type_name(s->type), (unsigned)who->uid,
-			ch->c.capacity,
+			chan_mode_name(ch->c.mode), ch->c.capacity,
 			(unsigned long long)ch->c.maxmsg, ch->path ? " at " : "",
 			ch->path ? ch->path : "");
 	}
@@ -761,6 +766,74 @@ int engine_chan_get(struct engine *e, uint64_t id, enum chan_end end, struct cha
 	return rc;
 }
 
+/* A write that could never go in, whatever the readers do: said in /log,
+ * since the writer only sees an errno. */
+static void log_never_fits(struct engine *e, const struct channel *ch, int rc)
+{
+	const char *what = ch->c.mode == CHAN_MODE_LINES ? "line" : "message";
+	if (rc == -ENOSPC)
+		log_add(e, LOG_LVL_WARN, "channel %s: refused a write: a %s over max_bytes (%llu "
+			"bytes) could never fit", ch->name, what,
+			(unsigned long long)ch->c.max_bytes);
+	else if (rc == -EMSGSIZE)
+		log_add(e, LOG_LVL_WARN, "channel %s: refused a write: a %s over maxmsg (%llu "
+			"bytes)", ch->name, what, (unsigned long long)ch->c.maxmsg);
+}
+
+ssize_t engine_chan_write(struct engine *e, uint64_t id, enum chan_end end, const char *head,
+			  size_t hlen, const char *buf, size_t len)
+{
+	pthread_mutex_lock(&e->lock);
+	struct channel *ch = find(e, id);
+	int qi = ch ? queue_of(ch->c.type, end, true) : -1;
+	ssize_t rc;
+	if (!ch || qi < 0)
+		rc = !ch ? -EPIPE : -EBADF;
+	else if (ch->c.mode == CHAN_MODE_LINES)
+		rc = chan_put_lines(&ch->c, qi, head, hlen, buf, len);
+	else if ((rc = chan_put_joined(&ch->c, qi, head, hlen, buf, len)) == 0)
+		rc = (ssize_t)len;   /* head: an unfinished line of lines mode, now ended */
+	if (rc > 0)
+		changed(e, ch);
+	else if (rc < 0 && rc != -EAGAIN && ch)
+		log_never_fits(e, ch, (int)rc);
+	pthread_mutex_unlock(&e->lock);
+	if (rc > 0)
+		kick(e);
+	return rc;
+}
+
+bool engine_chan_write_waits(struct engine *e, uint64_t id, enum chan_end end, size_t hlen,
+			     const char *buf, size_t len)
+{
+	pthread_mutex_lock(&e->lock);
+	struct channel *ch = find(e, id);
+	int qi = ch ? queue_of(ch->c.type, end, true) : -1;
+	bool waits = false;
+	if (qi >= 0 && ch->c.mode == CHAN_MODE_LINES)
+		waits = chan_lines_refuse(&ch->c, qi, hlen, buf, len) == -EAGAIN;
+	else if (qi >= 0)
+		waits = !chan_can_put(&ch->c, qi, hlen + len);
+	pthread_mutex_unlock(&e->lock);
+	return waits;
+}
+
+int engine_chan_take(struct engine *e, uint64_t id, enum chan_end end, size_t room,
+		     struct chan_msg **out)
+{
+	pthread_mutex_lock(&e->lock);
+	struct channel *ch = find(e, id);
+	int qi = ch ? queue_of(ch->c.type, end, false) : -1;
+	int rc = !ch ? 0 : qi < 0 ? -EBADF
+		: chan_get_upto(&ch->c, qi, ch->c.mode == CHAN_MODE_LINES ? room : 0, out);
+	if (rc == 1)
+		changed(e, ch);   /* room for a blocked writer or a paused pump */
+	pthread_mutex_unlock(&e->lock);
+	if (rc == 1)
+		kick(e);
+	return rc;
+}
+
 unsigned engine_chan_events(struct engine *e, uint64_t id, enum chan_end end, size_t len)
 {
 	pthread_mutex_lock(&e->lock);
@@ -790,6 +863,7 @@ int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out)
 		out->id = ch->id;
 		strcpy(out->name, ch->name);
 		out->type = ch->c.type;
+		out->mode = ch->c.mode;
 		out->capacity = ch->c.capacity;
 		out->maxmsg = ch->c.maxmsg;
 		out->max_bytes = ch->c.max_bytes;
@@ -823,31 +897,66 @@ static int chan_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct o
 	return 0;
 }
 
-/* A ctl line's command, staged by chan_ctl_tab's handlers and done once the
- * whole line is known good. */
+/* A ctl line, staged by chan_ctl_tab's handlers and done once the whole
+ * line is known good: `close`, or any of the settings. */
 struct chan_cmd {
-	enum { CHAN_CMD_CLOSE, CHAN_CMD_CAPACITY } op;
+	bool close, set_capacity, set_mode;
 	uint32_t capacity;
+	enum chan_mode mode;
 };
 
 static int want_close(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
-	((struct chan_cmd *)ctx)->op = CHAN_CMD_CLOSE;
+	((struct chan_cmd *)ctx)->close = true;
 	return 0;
 }
 
 static int set_capacity(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
 	struct chan_cmd *c = ctx;
-	c->op = CHAN_CMD_CAPACITY;
+	c->set_capacity = true;
 	return chan_parse_capacity(argv[1], &c->capacity, err, errlen);
+}
+
+static int set_mode(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct chan_cmd *c = ctx;
+	c->set_mode = true;
+	return chan_parse_mode(argv[1], &c->mode, err, errlen);
 }
 
 /* channels/NAME/ctl: one command a line. */
 static const struct cmdtab chan_ctl_tab[] = {
 	{ "close", 0, 0, want_close, "close" },
 	{ "capacity=", 1, 1, set_capacity, "capacity=N" },
+	{ "mode=", 1, 1, set_mode, "mode=lines|message" },
 };
+
+static void close_channel(struct engine *e, struct channel *ch)
+{
+	chan_close(&ch->c);
+	/* no new clients; the connected ones are closed once drained */
+	for (struct endpoint *ep = ch->eps, *n; ep; ep = n) {
+		n = ep->next;
+		if (ep->kind == EP_LISTEN)
+			ep_close(e, ep);
+	}
+}
+
+/* Apply a line's settings, all or none: mode= only while no message waits. */
+static int apply_settings(struct channel *ch, const struct chan_cmd *c, char *err,
+			  size_t errlen)
+{
+	if (c->set_mode && c->mode != ch->c.mode && chan_set_mode(&ch->c, c->mode) < 0) {
+		snprintf(err, errlen, "mode=%s: %u messages wait in the channel; its mode changes "
+			 "only while it is empty", chan_mode_name(c->mode),
+			 ch->c.q[0].depth + ch->c.q[1].depth);
+		return -EBUSY;
+	}
+	if (c->set_capacity)
+		chan_set_capacity(&ch->c, c->capacity);
+	return 0;
+}
 
 int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen)
 {
@@ -858,23 +967,16 @@ int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, s
 		return rc;
 	pthread_mutex_lock(&e->lock);
 	struct channel *ch = find(e, id);
-	if (!ch) {
+	if (!ch)
 		rc = -ENOENT;
-	} else if (c.op == CHAN_CMD_CLOSE) {
-		chan_close(&ch->c);
-		/* no new clients; the connected ones are closed once drained */
-		for (struct endpoint *ep = ch->eps, *n; ep; ep = n) {
-			n = ep->next;
-			if (ep->kind == EP_LISTEN)
-				ep_close(e, ep);
-		}
+	else if (c.close)
+		close_channel(e, ch);
+	else
+		rc = apply_settings(ch, &c, err, errlen);
+	if (rc == 0) {
 		changed(e, ch);
-	} else {
-		chan_set_capacity(&ch->c, c.capacity);
-		changed(e, ch);
-	}
-	if (ch)
 		log_add(e, LOG_LVL_INFO, "channel %s: %s", ch->name, cmd);
+	}
 	pthread_mutex_unlock(&e->lock);
 	kick(e);
 	return rc;

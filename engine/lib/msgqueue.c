@@ -12,9 +12,18 @@ static const char *const type_names[CHAN__TYPES] = {
 	[CHAN_QUEUE] = "queue", [CHAN_PIPE] = "pipe", [CHAN_SOCKET] = "socket",
 };
 
+static const char *const mode_names[CHAN__MODES] = {
+	[CHAN_MODE_LINES] = "lines", [CHAN_MODE_MESSAGE] = "message",
+};
+
 const char *chan_type_name(enum chan_type t)
 {
 	return (unsigned)t < CHAN__TYPES ? type_names[t] : "?";
+}
+
+const char *chan_mode_name(enum chan_mode m)
+{
+	return (unsigned)m < CHAN__MODES ? mode_names[m] : "?";
 }
 
 void chan_init(struct chan *c, enum chan_type type, uint32_t capacity, uint64_t maxmsg,
@@ -54,6 +63,14 @@ struct chan_msg *chan_msg_new(const void *data, size_t len)
 void chan_msg_free(struct chan_msg *m)
 {
 	free(m);
+}
+
+void chan_msg_free_all(struct chan_msg *list)
+{
+	for (struct chan_msg *n; list; list = n) {
+		n = list->next;
+		free(list);
+	}
 }
 
 static uint64_t bytes_waiting(const struct chan *c)
@@ -104,17 +121,28 @@ int chan_put_msg(struct chan *c, int qi, struct chan_msg *m)
 	return 0;
 }
 
-int chan_put(struct chan *c, int qi, const void *buf, size_t len)
+int chan_put_joined(struct chan *c, int qi, const char *head, size_t hlen, const void *buf,
+		    size_t len)
 {
-	if (len > c->maxmsg)
+	if (hlen + len > c->maxmsg)
 		return c->closed ? -EPIPE : -EMSGSIZE;
-	int rc = refuse(c, qi, len);
+	int rc = refuse(c, qi, hlen + len);
 	if (rc < 0)
 		return rc;
-	struct chan_msg *m = chan_msg_new(buf, len);
+	struct chan_msg *m = malloc(sizeof(*m) + hlen + len);
 	if (!m)
 		return -ENOMEM;
+	m->next = NULL;
+	m->len = hlen + len;
+	if (hlen)
+		memcpy(m->data, head, hlen);
+	memcpy(m->data + hlen, buf, len);
 	return chan_put_msg(c, qi, m);
+}
+
+int chan_put(struct chan *c, int qi, const void *buf, size_t len)
+{
+	return chan_put_joined(c, qi, NULL, 0, buf, len);
 }
 
 int chan_get(struct chan *c, int qi, struct chan_msg **out)
@@ -158,6 +186,144 @@ void chan_set_capacity(struct chan *c, uint32_t capacity)
 	c->capacity = capacity;
 }
 
+int chan_set_mode(struct chan *c, enum chan_mode mode)
+{
+	if (c->q[0].depth || c->q[1].depth)
+		return -EBUSY;
+	c->mode = mode;
+	return 0;
+}
+
+int chan_get_upto(struct chan *c, int qi, size_t room, struct chan_msg **out)
+{
+	struct chan_msg *first;
+	int rc = chan_get(c, qi, &first);
+	if (rc <= 0)
+		return rc;
+	struct chan_msg *last = first;
+	size_t used = first->len;
+	while (used < room && c->q[qi].head && c->q[qi].head->len <= room - used) {
+		struct chan_msg *m;
+		chan_get(c, qi, &m);
+		used += m->len;
+		last->next = m;
+		last = m;
+	}
+	*out = first;
+	return 1;
+}
+
+/* ---- lines mode ---------------------------------------------------------------- */
+
+/* The complete lines of head + buf (head, the writer's unfinished line, begins
+ * the first): how many, their bytes, the longest, where in buf the last one
+ * ends (0: buf has no newline) and the unfinished line left after it; and
+ * how many of the first ones fit in the room there is now (fit_n lines,
+ * ending at fit_end in buf). */
+struct line_count {
+	size_t n, bytes, longest, end, unfinished;
+	size_t fit_n, fit_end;
+};
+
+static struct line_count count_lines(const struct chan *c, int qi, size_t hlen,
+				     const char *buf, size_t len)
+{
+	struct line_count lc = { 0 };
+	uint64_t room_n = c->q[qi].depth < c->capacity ? c->capacity - c->q[qi].depth : 0;
+	uint64_t room_bytes = c->max_bytes > bytes_waiting(c) ? c->max_bytes - bytes_waiting(c) : 0;
+	size_t start = 0;
+	for (const char *nl; (nl = memchr(buf + start, '\n', len - start));) {
+		size_t end = (size_t)(nl - buf) + 1;
+		size_t line = end - start + (lc.n == 0 ? hlen : 0);
+		lc.n++;
+		lc.bytes += line;
+		if (line > lc.longest)
+			lc.longest = line;
+		if (lc.fit_n == lc.n - 1 && lc.n <= room_n && lc.bytes <= room_bytes) {
+			lc.fit_n = lc.n;
+			lc.fit_end = end;
+		}
+		start = end;
+	}
+	lc.end = start;
+	lc.unfinished = lc.n ? len - start : hlen + len;
+	return lc;
+}
+
+/* 0: put the first *take lines (ending at buf[*end]), or -errno.  A write
+ * that could go in at once goes in whole or waits; one that never could
+ * (more lines than the capacity, more bytes than max_bytes) goes in parts,
+ * as many lines as there is room for, so a big write streams through a
+ * small channel rather than fail. */
+static int lines_to_put(const struct chan *c, const struct line_count *lc, size_t *take,
+			size_t *end)
+{
+	*take = *end = 0;
+	if (c->closed)
+		return -EPIPE;
+	if (lc->longest > c->maxmsg || lc->unfinished > c->maxmsg)
+		return -EMSGSIZE;
+	if (lc->longest > c->max_bytes)
+		return -ENOSPC;   /* this line alone could never fit */
+	if (lc->n == 0)
+		return 0;
+	bool whole = lc->n <= c->capacity && lc->bytes <= c->max_bytes;
+	if (whole ? lc->fit_n < lc->n : lc->fit_n == 0)
+		return -EAGAIN;
+	*take = lc->fit_n;
+	*end = lc->fit_end;
+	return 0;
+}
+
+int chan_lines_refuse(const struct chan *c, int qi, size_t hlen, const char *buf, size_t len)
+{
+	struct line_count lc = count_lines(c, qi, hlen, buf, len);
+	size_t take, end;
+	return lines_to_put(c, &lc, &take, &end);
+}
+
+/* The lines as messages, chained by ->next; NULL if out of memory. */
+static struct chan_msg *make_lines(const char *head, size_t hlen, const char *buf, size_t end)
+{
+	struct chan_msg *first = NULL, **tail = &first;
+	for (size_t start = 0; start < end;) {
+		size_t stop = (size_t)((const char *)memchr(buf + start, '\n', end - start) - buf) + 1;
+		size_t h = start == 0 ? hlen : 0;
+		struct chan_msg *m = malloc(sizeof(*m) + h + stop - start);
+		if (!m) {
+			chan_msg_free_all(first);
+			return NULL;
+		}
+		m->next = NULL;
+		m->len = h + stop - start;
+		if (h)
+			memcpy(m->data, head, h);
+		memcpy(m->data + h, buf + start, stop - start);
+		*tail = m;
+		tail = &m->next;
+		start = stop;
+	}
+	return first;
+}
+
+ssize_t chan_put_lines(struct chan *c, int qi, const char *head, size_t hlen, const char *buf,
+		       size_t len)
+{
+	struct line_count lc = count_lines(c, qi, hlen, buf, len);
+	size_t take, end;
+	int rc = lines_to_put(c, &lc, &take, &end);
+	if (rc < 0 || take == 0)
+		return rc;
+	struct chan_msg *list = make_lines(head, hlen, buf, end);
+	if (!list)
+		return -ENOMEM;
+	for (struct chan_msg *m = list, *n; m; m = n) {
+		n = m->next;
+		chan_put_msg(c, qi, m);   /* room for all of them was checked */
+	}
+	return (ssize_t)end;
+}
+
 /* ---- partial reads ---------------------------------------------------------- */
 
 size_t chan_rest_peek(const struct chan_rest *r, size_t size, const char **p)
@@ -171,25 +337,43 @@ size_t chan_rest_peek(const struct chan_rest *r, size_t size, const char **p)
 	return left < size ? left : size;
 }
 
-void chan_rest_advance(struct chan_rest *r, size_t n)
+size_t chan_rest_fit(const struct chan_rest *r, size_t size)
 {
 	if (!r->m)
-		return;
-	r->off += n;
-	if (r->off >= r->m->len)
-		chan_rest_clear(r);
+		return 0;
+	size_t n = r->m->len - r->off;
+	if (n >= size)
+		return size;
+	for (const struct chan_msg *m = r->m->next; m && m->len <= size - n; m = m->next)
+		n += m->len;
+	return n;
 }
 
-void chan_rest_set(struct chan_rest *r, struct chan_msg *m)
+void chan_rest_advance(struct chan_rest *r, size_t n)
+{
+	while (r->m && n) {
+		size_t left = r->m->len - r->off, step = n < left ? n : left;
+		r->off += step;
+		n -= step;
+		if (r->off < r->m->len)
+			return;
+		struct chan_msg *next = r->m->next;
+		free(r->m);
+		r->m = next;
+		r->off = 0;
+	}
+}
+
+void chan_rest_set(struct chan_rest *r, struct chan_msg *chain)
 {
 	chan_rest_clear(r);
-	r->m = m;
+	r->m = chain;
 	r->off = 0;
 }
 
 void chan_rest_clear(struct chan_rest *r)
 {
-	free(r->m);
+	chan_msg_free_all(r->m);
 	r->m = NULL;
 	r->off = 0;
 }
@@ -245,6 +429,17 @@ int chan_parse_capacity(const char *v, uint32_t *out, char *err, size_t errlen)
 	return 0;
 }
 
+int chan_parse_mode(const char *v, enum chan_mode *out, char *err, size_t errlen)
+{
+	for (int m = 0; m < CHAN__MODES; m++) {
+		if (!strcmp(v, mode_names[m])) {
+			*out = (enum chan_mode)m;
+			return 0;
+		}
+	}
+	return bad(err, errlen, "mode=%.32s: want lines or message", v);
+}
+
 int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t errlen)
 {
 	char copy[LINE_MAX_], *w[WORDS_MAX];
@@ -254,7 +449,8 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 		return bad(err, errlen, "line too long or too many words (the limits are %d bytes, "
 			   "%d words)", LINE_MAX_ - 1, WORDS_MAX);
 	if (n < 2)
-		return bad(err, errlen, "want: queue|pipe|socket NAME [capacity=N] [maxmsg=SIZE]");
+		return bad(err, errlen, "want: queue|pipe|socket NAME [capacity=N] [maxmsg=SIZE] "
+			   "[mode=lines|message]");
 	int t;
 	for (t = 0; t < CHAN__TYPES; t++)
 		if (!strcmp(w[0], type_names[t]))
@@ -275,8 +471,12 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 			if (parse_size(w[i] + 7, &v) < 0 || v == 0 || v > CHAN_MAXMSG_MAX)
 				return bad(err, errlen, "maxmsg=%.32s: want a size of 1..16M", w[i] + 7);
 			out->maxmsg = v;
+		} else if (!strncmp(w[i], "mode=", 5)) {
+			if (chan_parse_mode(w[i] + 5, &out->mode, err, errlen) < 0)
+				return -EINVAL;
 		} else {
-			return bad(err, errlen, "unknown option '%.32s' (capacity=N, maxmsg=SIZE)", w[i]);
+			return bad(err, errlen, "unknown option '%.32s' (capacity=N, maxmsg=SIZE, "
+				   "mode=lines|message)", w[i]);
 		}
 	}
 	return 0;

@@ -54,6 +54,11 @@ void sb_add(struct strbuf *sb, const void *p, size_t n)
 	sb->buf[sb->len] = '\0';
 }
 
+int sb_reserve(struct strbuf *sb, size_t n)
+{
+	return sb_grow(sb, n) ? 0 : -ENOMEM;
+}
+
 void sb_adds(struct strbuf *sb, const char *s)
 {
 	sb_add(sb, s, strlen(s));

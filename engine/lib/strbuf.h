@@ -26,6 +26,7 @@ void sb_addc(struct strbuf *sb, char c);
 void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void sb_consume(struct strbuf *sb, size_t n);     /* drop the first n bytes */
+int sb_reserve(struct strbuf *sb, size_t n);      /* room for n more: 0 or -ENOMEM */
 const char *sb_cstr(struct strbuf *sb);           /* never NULL */
 int sb_error(const struct strbuf *sb);            /* 0 or -ENOMEM */
 char *sb_steal(struct strbuf *sb);                /* caller frees; sb is reset */

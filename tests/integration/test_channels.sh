@@ -2,7 +2,10 @@
 # Channels (issue 4) through a real mount: queues, duplex pipes and sockets as
 # files; boundaries, partial reads, capacity, blocking and interrupts, close
 # and drain, poll, socket clients, tasks' stdio wired to channels, and many
-# producers and consumers at once with every message counted.
+# producers and consumers at once with every message counted.  Lines mode
+# (issue 17, the default): a write of N lines is N messages, a read as many
+# whole lines as fit, 100,000 lines between tasks.  The sections about one
+# message per write use mode=message channels.
 . "$(dirname "$0")/lib.sh"
 
 pcfs_mount "[channels]
@@ -13,9 +16,9 @@ C=$M/channels
 
 # --- the namespace ---
 expect "/channels starts with only ctl" "$(ls "$C" | tr '\n' ' ')" "ctl "
-echo 'queue q capacity=2 maxmsg=16' > "$C/ctl"
+echo 'queue q capacity=2 maxmsg=16 mode=message' > "$C/ctl"
 echo 'pipe p capacity=1' > "$C/ctl"
-echo 'socket s' > "$C/ctl"
+echo 'socket s mode=message' > "$C/ctl"
 check "mkdir makes a default queue" mkdir "$C/m"
 expect "the channels are listed" "$(ls "$C" | tr '\n' ' ')" "ctl m p q s "
 expect "a queue shows put and get" "$(ls "$C/q" | tr '\n' ' ')" "ctl get put stat stat.json "
@@ -24,7 +27,12 @@ expect "a socket shows its address" "$(ls "$C/s" | tr '\n' ' ')" "address ctl ge
 check_fails "files of other types are not there" test -e "$C/q/a"
 check_fails "... not even by name" cat "$C/p/get"
 expect_match "stat" "$(cat "$C/q/stat")" "type: queue"$'\n'"depth: 0"$'\n'"capacity: 2"
+expect "stat shows the mode given" "$(sed -n 's/^mode: //p' "$C/q/stat")" "message"
 expect_match "mkdir's queue has the configured capacity" "$(cat "$C/m/stat")" "capacity: 64"
+expect "... and is in lines mode" "$(sed -n 's/^mode: //p' "$C/m/stat")" "lines"
+expect "a channel made without mode= is in lines mode" "$(sed -n 's/^mode: //p' "$C/p/stat")" "lines"
+expect "a bad mode: EINVAL" "$(write_err "$C/ctl" 'queue z mode=binary')" "Invalid argument"
+check "... and /log says why" grep -q "mode=binary: want lines or message" "$M/log"
 
 # --- names and refusals ---
 expect "a duplicate name: EEXIST" "$(write_err "$C/ctl" 'queue q')" "File exists"
@@ -105,6 +113,115 @@ check "rmdir of a closed channel" rmdir "$C/q"
 check_fails "... it is gone" test -e "$C/q/stat"
 expect "ctl: unknown command: EINVAL" "$(write_err "$C/p/ctl" open)" "Invalid argument"
 
+# --- lines mode (the default): a write of N lines is N messages ---
+mkdir "$C/l"; echo capacity=100 > "$C/l/ctl"   # (this mount's default is 64)
+seq 100 > "$C/l/put"
+expect "seq 100 > put: 100 messages" "$(sed -n 's/^depth: //p' "$C/l/stat")" "100"
+echo close > "$C/l/ctl"
+expect "cat get gives 1..100 back, and ends once drained" "$(timeout 60 cat "$C/l/get")" "$(seq 100)"
+rmdir "$C/l"; mkdir "$C/l"
+# (env printf: one write; bash's own printf writes each line as it ends)
+env printf 'a\nb' > "$C/l/put"
+expect "printf 'a\\nb' > put (one write): two messages, the last one at close" \
+	"$(sed -n 's/^depth: //p' "$C/l/stat")" "2"
+# (O_NONBLOCK reads: a wrong answer fails the check instead of blocking it)
+out=$(timeout 60 python3 - "$C/l" <<'PY'
+import os, sys
+d = sys.argv[1]
+g = os.open(d + "/get", os.O_RDONLY | os.O_NONBLOCK)
+def rd(n):
+    try:
+        return os.read(g, n)
+    except BlockingIOError:
+        return b"EAGAIN"
+got = [rd(100)]                          # both: a, then b as printf left it
+p = os.open(d + "/put", os.O_WRONLY)
+os.write(p, b"one\ntwo\nthree\n")
+got += [rd(9), rd(9)]                    # whole lines only, never "t" of three
+os.write(p, b"abcdefghijkl\n")
+got += [rd(5), rd(5), rd(5), rd(5)]      # one longer than the buffer: in parts
+os.write(p, b"unfini")
+os.write(p, b"shed\nx")                  # the next write ends the line
+got += [rd(100)]
+os.close(p)                              # ... and close puts what is left
+got += [rd(100), rd(100)]
+print(repr(got))
+PY
+)
+expect "a read takes as many whole lines as fit; a longer one comes in parts" "$out" \
+	"[b'a\\nb', b'one\\ntwo\\n', b'three\\n', b'abcde', b'fghij', b'kl\\n', b'EAGAIN', b'unfinished\\n', b'x', b'EAGAIN']"
+echo kept > "$C/l/put"
+expect "mode= while messages wait: EBUSY" "$(write_err "$C/l/ctl" mode=message)" "Device or resource busy"
+exec 3<>"$C/l/ctl"; echo 'capacity=5 mode=message' >&3 2>/dev/null; read -r reply <&3; exec 3>&-
+expect_match "... the reason is readable on the descriptor" "$reply" \
+	"^error: mode=message: 1 messages wait in the channel; its mode changes only while it is empty"
+check "... and in /log" grep -q "mode=message: 1 messages wait in the channel" "$M/log"
+expect "... and nothing of the line was applied" \
+	"$(sed -n 's/^capacity: //p; s/^mode: //p' "$C/l/stat" | tr '\n' ' ')" "64 lines "
+expect "drained, the mode changes" "$(timeout 60 dd if="$C/l/get" bs=64 count=1 status=none; echo mode=message > "$C/l/ctl" && sed -n 's/^mode: //p' "$C/l/stat")" "kept
+message"
+env printf 'a\nb\n' > "$C/l/put"; env printf 'c\n' > "$C/l/put"
+expect "in message mode a write is one message, a read returns one" \
+	"$(sed -n 's/^depth: //p' "$C/l/stat") $(timeout 60 dd if="$C/l/get" bs=64 count=1 status=none | tr '\n' ,)" "2 a,b,"
+expect "mode=lines again, once drained" "$(timeout 60 dd if="$C/l/get" bs=64 count=1 status=none; echo mode=lines > "$C/l/ctl" && sed -n 's/^mode: //p' "$C/l/stat")" "c
+lines"
+echo 'queue lm maxmsg=4' > "$C/ctl"
+expect "a line over maxmsg: EMSGSIZE" "$( { env printf 'ok\ntoolong\n' > "$C/lm/put"; } 2>&1 | sed 's/.*: //')" "Message too long"
+expect "... nothing of the write was put" "$(sed -n 's/^depth: //p' "$C/lm/stat")" "0"
+check "... and /log says why" grep -q "channel lm: refused a write: a line over maxmsg (4 bytes)" "$M/log"
+# A write of more lines than the capacity could ever hold goes in parts: the
+# lines there is room for, and write(2) says how many bytes that was.
+echo 'queue tiny capacity=3' > "$C/ctl"
+out=$(timeout 60 python3 - "$C/tiny/put" <<'PY'
+import os, sys
+p = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+n = os.write(p, b"1\n2\n3\n4\n5\n")
+try:
+    os.write(p, b"4\n5\n"); print(n, "no EAGAIN")
+except BlockingIOError:
+    print(n, "then EAGAIN")
+PY
+)
+expect "a write of 5 lines to a queue of capacity 3 takes 3 (a short write)" "$out" "6 then EAGAIN"
+timeout 60 cat "$C/tiny/get" > "$WORKDIR/tiny" & reader=$!
+seq 1000 > "$C/tiny/put"; rc=$?
+echo close > "$C/tiny/ctl"; wait $reader
+expect "seq 1000 through a queue of capacity 3: no error, nothing lost or doubled" \
+	"$rc $(tr '\n' ' ' < "$WORKDIR/tiny")" "0 $( (seq 3; seq 1000) | tr '\n' ' ')"
+# A close with an unfinished line and no room waits for room, as a write would.
+echo 'queue full capacity=1' > "$C/ctl"
+echo first > "$C/full/put"
+printf 'last' > "$C/full/put" & closer=$!
+check "a close whose line has no room waits" wait_until 400 grep -qx 'blocked_writers: 1' "$C/full/stat"
+expect "a get makes room" "$(timeout 60 dd if="$C/full/get" bs=64 count=1 status=none)" "first"
+wait $closer; expect "... the close completes" "$?" "0"
+expect "... and its line is the next message" "$(timeout 60 dd if="$C/full/get" bs=64 count=1 status=none)" "last"
+
+# 100,000 lines between two tasks, both ways a task meets a channel: its
+# wired stdout into its wired stdin, and a shell's `seq > put` into a
+# shell's `cat get`.  None lost, none doubled, in order.
+echo 'queue wired' > "$C/ctl"; echo 'queue files' > "$C/ctl"
+exec 3<>"$M/spawn"
+echo "sh stdin=wired cat > $WORKDIR/wired.out" >&3; read -r wcons <&3
+echo "sh stdout=wired seq 100000" >&3; read -r wprod <&3
+echo "sh cat \"\$PCFS_MOUNT/channels/files/get\" > $WORKDIR/files.out" >&3; read -r fcons <&3
+echo "sh seq 100000 > \"\$PCFS_MOUNT/channels/files/put\"" >&3; read -r fprod <&3
+exec 3>&-
+expect "the producers end well" "$(timeout 300 cat "$M/procs/$wprod/wait" "$M/procs/$fprod/wait" | tr '\n' ' ')" "0 0 "
+# A wired stdout is read on after its task's end while the channel has no
+# room; its end leaves `wired` once all of it is in, and only then may the
+# channel be closed (a close refuses what has not gone in yet).
+check "... and all the wired producer wrote is in" wait_until 6000 grep -qx 'wired: 1' "$C/wired/stat"
+echo close > "$C/wired/ctl"; echo close > "$C/files/ctl"
+expect "... and so do the consumers, at the channels' end" \
+	"$(timeout 300 cat "$M/procs/$wcons/wait" "$M/procs/$fcons/wait" | tr '\n' ' ')" "0 0 "
+for f in wired files; do
+	expect "$f: 100000 lines got, 100000 distinct" \
+		"$(wc -l < "$WORKDIR/$f.out") $(sort -n "$WORKDIR/$f.out" | uniq | wc -l)" "100000 100000"
+	check "$f: ... 1 to 100000 in order" cmp -s "$WORKDIR/$f.out" <(seq 100000)
+done
+expect_match "stat counts them" "$(cat "$C/files/stat")" "puts: 100000"$'\n'"gets: 100000"
+
 # --- pipes: two independent directions ---
 echo "to b" > "$C/p/a"
 out=$(echo more | dd of="$C/p/a" oflag=nonblock 2>&1)
@@ -132,7 +249,7 @@ cat "$M/procs/$prod/wait" "$M/procs/$cons/wait" >/dev/null
 expect "seed Queue: the consumer got the producer's object" "$(cat "$M/procs/$cons/stdout")" 'Получено из очереди: {"val": 123}'
 
 # --- poll/select ---
-echo 'queue pq capacity=1' > "$C/ctl"
+echo 'queue pq capacity=1 mode=message' > "$C/ctl"   # (a write of "x": one message)
 check "select: get readable only with a message, put writable only with room" python3 - "$C/pq" <<'EOF'
 import os, select, sys, time
 d = sys.argv[1]

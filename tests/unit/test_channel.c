@@ -177,6 +177,86 @@ static void test_partial_reads_keep_the_rest(void **state)
 	chan_destroy(&c);
 }
 
+/* Lines mode's writes: each complete line a message, all or none when they
+ * could fit at once, in parts when they never could; the writer's
+ * unfinished line begins the first and is left after the last. */
+static void test_put_lines(void **state)
+{
+	struct chan c;
+	chan_init(&c, CHAN_QUEUE, 4, 4, 11);
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "ab", 2), 0);     /* no line yet */
+	assert_int_equal(c.q[0].depth, 0);
+	assert_int_equal(chan_put_lines(&c, 0, "ab", 2, "c\nd\ne", 5), 4);
+	get_str(&c, 0, "abc\n");
+	get_str(&c, 0, "d\n");
+	assert_int_equal(chan_put_lines(&c, 0, "e", 1, "abcd", 4), -EMSGSIZE);  /* unfinished */
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "abcde\n", 6), -EMSGSIZE);
+	/* more lines than the capacity: as many as there is room for */
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "1\n2\n3\n4\n5\n", 10), 8);
+	assert_int_equal(c.q[0].depth, 4);
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "5\n", 2), -EAGAIN);
+	get_str(&c, 0, "1\n");
+	/* two lines could fit at once, but there is room for one: all or none */
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "5\n6\n", 4), -EAGAIN);
+	assert_int_equal(chan_lines_refuse(&c, 0, 0, "5\n6\n", 4), -EAGAIN);
+	assert_int_equal(chan_lines_refuse(&c, 0, 0, "y", 1), 0);   /* no line: no room needed */
+	assert_int_equal(c.q[0].depth, 3);
+	get_str(&c, 0, "2\n");
+	get_str(&c, 0, "3\n");
+	get_str(&c, 0, "4\n");
+	/* more bytes than max_bytes: in parts too */
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "abc\nabc\nabc\n", 12), 8);
+	assert_int_equal(chan_set_mode(&c, CHAN_MODE_MESSAGE), -EBUSY);   /* not empty */
+	chan_close(&c);
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "y", 1), -EPIPE);
+	chan_destroy(&c);
+	assert_int_equal(chan_set_mode(&c, CHAN_MODE_MESSAGE), 0);
+	/* a line over max_bytes alone could never fit */
+	chan_init(&c, CHAN_QUEUE, 4, 100, 10);
+	assert_int_equal(chan_put_lines(&c, 0, NULL, 0, "0123456789a\n", 12), -ENOSPC);
+	chan_destroy(&c);
+}
+
+/* Lines mode's reads: the oldest whole messages that fit, or one too long
+ * alone; the reader goes through them in parts. */
+static void test_get_upto_and_rest_chains(void **state)
+{
+	struct chan c;
+	struct chan_msg *m;
+	struct chan_rest r = { 0 };
+	const char *p;
+	chan_init(&c, CHAN_QUEUE, 10, 100, 1000);
+	put_str(&c, 0, "aa\n");
+	put_str(&c, 0, "bbbbbbbb\n");
+	put_str(&c, 0, "c\n");
+	assert_int_equal(chan_get_upto(&c, 0, 5, &m), 1);    /* "aa\n" fits, the next not */
+	assert_null(m->next);
+	chan_rest_set(&r, m);
+	assert_int_equal(chan_rest_fit(&r, 100), 3);
+	chan_rest_advance(&r, 3);
+	assert_true(chan_rest_empty(&r));
+	assert_int_equal(chan_get_upto(&c, 0, 4, &m), 1);    /* too long: alone */
+	assert_int_equal(m->len, 9);
+	assert_null(m->next);
+	assert_int_equal(c.q[0].depth, 1);
+	chan_msg_free(m);
+	put_str(&c, 0, "dd\n");
+	assert_int_equal(chan_get_upto(&c, 0, 100, &m), 1);  /* both */
+	chan_rest_set(&r, m);
+	assert_int_equal(chan_rest_fit(&r, 1), 1);            /* a part of the first */
+	assert_int_equal(chan_rest_fit(&r, 4), 2);            /* the first, not a part of "dd" */
+	assert_int_equal(chan_rest_peek(&r, 1, &p), 1);
+	assert_memory_equal(p, "c", 1);
+	chan_rest_advance(&r, 1);
+	assert_int_equal(chan_rest_fit(&r, 100), 4);          /* "\n" and "dd\n" */
+	chan_rest_advance(&r, 2);                             /* across the two */
+	assert_int_equal(chan_rest_peek(&r, 100, &p), 2);
+	assert_memory_equal(p, "d\n", 2);
+	chan_rest_clear(&r);
+	assert_int_equal(chan_get_upto(&c, 0, 100, &m), -EAGAIN);
+	chan_destroy(&c);
+}
+
 static void test_destroy_frees_waiting_messages(void **state)
 {
 	struct chan c;
@@ -216,12 +296,19 @@ static void test_parse_create(void **state)
 	assert_string_equal(s.name, "jobs");
 	assert_int_equal(s.capacity, 0);
 	assert_int_equal(s.maxmsg, 0);
+	assert_int_equal(s.mode, CHAN_MODE_LINES);   /* the default */
 	assert_int_equal(chan_parse_create("queue q capacity=3 maxmsg=4k\n", &s, err,
 					   sizeof(err)), 0);
 	assert_int_equal(s.capacity, 3);
 	assert_int_equal(s.maxmsg, 4096);
-	assert_int_equal(chan_parse_create("pipe p capacity=1", &s, err, sizeof(err)), 0);
+	assert_int_equal(chan_parse_create("pipe p capacity=1 mode=message", &s, err, sizeof(err)),
+			 0);
 	assert_int_equal(s.type, CHAN_PIPE);
+	assert_int_equal(s.mode, CHAN_MODE_MESSAGE);
+	assert_int_equal(chan_parse_create("queue l mode=lines", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.mode, CHAN_MODE_LINES);
+	assert_int_equal(chan_parse_create("queue b mode=binary", &s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "mode=binary: want lines or message");
 	assert_int_equal(chan_parse_create("socket s", &s, err, sizeof(err)), 0);
 	assert_int_equal(s.type, CHAN_SOCKET);
 
@@ -268,6 +355,8 @@ int main(void)
 		cmocka_unit_test(test_pipe_directions_are_independent),
 		cmocka_unit_test(test_unget_restores_order_and_counts),
 		cmocka_unit_test(test_partial_reads_keep_the_rest),
+		cmocka_unit_test(test_put_lines),
+		cmocka_unit_test(test_get_upto_and_rest_chains),
 		cmocka_unit_test(test_destroy_frees_waiting_messages),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_parse_create),

@@ -983,13 +983,13 @@ static struct chan_info chan_info(uint64_t id)
 	return ci;
 }
 
-/* channels/NAME/ctl: close or capacity=N, a malformed line refused whole
- * with the reason, before the channel is looked at. */
+/* channels/NAME/ctl: close, capacity=N or mode=M, a malformed line refused
+ * whole with the reason, before the channel is looked at. */
 static void test_channel_ctl_lines(void **state)
 {
 	static const struct { const char *line, *why; } bad[] = {
-		{ "open", "unknown command 'open' (close, capacity=N)" },
-		{ "", "empty command (close, capacity=N)" },
+		{ "open", "unknown command 'open' (close, capacity=N, mode=lines|message)" },
+		{ "", "empty command (close, capacity=N, mode=lines|message)" },
 		{ "close now", "'close' takes no arguments" },
 		{ "capacity=x", "capacity=x: want 1..1000000 messages" },
 		{ "capacity=0", "capacity=0: want 1..1000000 messages" },
@@ -997,7 +997,9 @@ static void test_channel_ctl_lines(void **state)
 		{ "capacity=", "'capacity=' needs a value" },
 		{ "capacity=3 capacity=4", "'capacity=' given twice" },
 		{ "capacity=3 close", "'close' goes on a line of its own" },
-		{ "maxmsg=4k", "unknown setting 'maxmsg=' (close, capacity=N)" },
+		{ "maxmsg=4k", "unknown setting 'maxmsg=' (close, capacity=N, mode=" },
+		{ "mode=binary", "mode=binary: want lines or message" },
+		{ "capacity=5 mode=text", "mode=text: want lines or message" },
 		{ "capacity 3", "unknown command 'capacity'" },
 	};
 	struct chan_spec spec = { .type = CHAN_QUEUE, .name = "q" };
@@ -1019,6 +1021,58 @@ static void test_channel_ctl_lines(void **state)
 	assert_false(chan_info(id).closed);
 	assert_int_equal(engine_chan_ctl(eng, id, "'close'", err, sizeof(err)), 0);
 	assert_true(chan_info(id).closed);
+}
+
+static const char *take_str(uint64_t id, size_t room, char *buf, size_t size)
+{
+	struct chan_msg *m = NULL;
+	assert_int_equal(engine_chan_take(eng, id, CHAN_END_GET, room, &m), 1);
+	size_t n = 0;
+	for (struct chan_msg *x = m; x; x = x->next) {
+		assert_true(n + x->len < size);
+		memcpy(buf + n, x->data, x->len);
+		n += x->len;
+	}
+	buf[n] = '\0';
+	chan_msg_free_all(m);
+	return buf;
+}
+
+/* Lines mode, the default: a write is its lines, a take as many whole ones
+ * as fit; mode= switches while empty only, all of a line's settings or none. */
+static void test_channel_lines_mode(void **state)
+{
+	struct chan_spec spec = { .type = CHAN_QUEUE, .name = "lines", .capacity = 4 };
+	char err[256], got[64];
+	uint64_t id;
+
+	assert_int_equal(engine_chan_create(eng, &spec, &id, err, sizeof(err)), 0);
+	assert_int_equal(chan_info(id).mode, CHAN_MODE_LINES);
+	assert_int_equal(engine_chan_write(eng, id, CHAN_END_PUT, NULL, 0, "a\nbb\nc", 7), 5);
+	assert_int_equal(chan_info(id).q[0].depth, 2);
+	/* "c" was the writer's unfinished line: its next write ends it */
+	assert_int_equal(engine_chan_write(eng, id, CHAN_END_PUT, "c", 1, "d\ne\n", 4), 4);
+	assert_int_equal(engine_chan_write(eng, id, CHAN_END_PUT, NULL, 0, "f\n", 2), -EAGAIN);
+	assert_true(engine_chan_write_waits(eng, id, CHAN_END_PUT, 0, "f\n", 2));
+	assert_false(engine_chan_write_waits(eng, id, CHAN_END_PUT, 0, "no newline", 10));
+	/* more lines than the capacity could go in parts, but there is no room */
+	assert_int_equal(engine_chan_write(eng, id, CHAN_END_PUT, NULL, 0, "1\n2\n3\n4\n5\n",
+					   10), -EAGAIN);
+	assert_string_equal(take_str(id, 5, got, sizeof(got)), "a\nbb\n");
+	assert_string_equal(take_str(id, 1, got, sizeof(got)), "cd\n");   /* alone, too long */
+	assert_int_equal(engine_chan_ctl(eng, id, "capacity=9 mode=message", err, sizeof(err)),
+			 -EBUSY);
+	assert_non_null(strstr(err, "only while it is empty"));
+	assert_int_equal(chan_info(id).capacity, 4);   /* nothing of the line was applied */
+	assert_string_equal(take_str(id, 100, got, sizeof(got)), "e\n");
+	assert_int_equal(engine_chan_ctl(eng, id, "capacity=9 mode=message", err, sizeof(err)), 0);
+	assert_int_equal(chan_info(id).mode, CHAN_MODE_MESSAGE);
+	assert_int_equal(engine_chan_write(eng, id, CHAN_END_PUT, NULL, 0, "x\ny\n", 4), 4);
+	assert_int_equal(engine_chan_write(eng, id, CHAN_END_PUT, NULL, 0, "z\n", 2), 2);
+	assert_string_equal(take_str(id, 100, got, sizeof(got)), "x\ny\n");   /* one message */
+	assert_int_equal(engine_chan_remove(eng, id), -ENOTEMPTY);
+	assert_string_equal(take_str(id, 100, got, sizeof(got)), "z\n");
+	assert_int_equal(engine_chan_remove(eng, id), 0);
 }
 
 static void test_pool_names_and_lines(void **state)
@@ -1181,6 +1235,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_rebalance, setup_near_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_channel_ctl_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_lines_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_names_and_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_info_copies_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_survives_restart, setup_state,
