@@ -13,6 +13,9 @@ kill_grace = 300ms"
 P=$M/pools
 GATE=$WORKDIR/gate
 
+expect "/README says halt=, retry and priority=" \
+	"$(grep -c -e 'ctl halt=now|soon' -e 'ctl retry failed|cancelled' -e 'futures/ID/ctl priority=N' "$M/README")" "3"
+
 lines() { printf '%s\n' "$@" > "$WORKDIR/lines"; cat "$WORKDIR/lines"; }
 field() { sed -n "s/^$2: //p" "$1"; }
 # completed, without waiting at its end: the ids so far
