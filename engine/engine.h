@@ -212,6 +212,9 @@ struct pool_info {
 	struct slurm_opts slurm_opts;
 	struct owner owner;         /* who created it: its workers run as them */
 	char tmpl[TMPL_MAX + 1];    /* template=, "" if none */
+	char halt[48];              /* halt= as ctl takes it ("now,fail=3"), "" if never */
+	bool halted;                /* halt= was met: nothing starts, submits refused */
+	char halt_why[256];         /* why, "" unless halted */
 };
 
 struct future_info {
@@ -229,6 +232,8 @@ struct future_info {
 	uint64_t out_bytes[3], out_dropped[3];
 	uint64_t slurm_job;         /* a Slurm pool's job id, 0 if none (yet) */
 	struct owner owner;         /* its pool's owner */
+	int priority;               /* priority=: pending futures start highest first */
+	char name[SPEC_NAME_MAX + 1]; /* name=, "" if none */
 };
 
 const char *pool_state_name(enum pool_state s);
@@ -262,6 +267,9 @@ int engine_pool_submit(struct engine *e, uint64_t pool, const struct origin *o, 
  * *more = false once the pool is closed and the list will not grow. */
 int engine_pool_completed(struct engine *e, uint64_t pool, size_t from, uint64_t *out,
 			  size_t max, size_t *n, bool *more);
+/* The running futures, `ID` or `ID:NAME` (name=) blank-separated, in id
+ * order, appended to out (pool status). */
+int engine_pool_running(struct engine *e, uint64_t pool, struct strbuf *out);
 /* The /procs task id of worker slot `slot` (1-based), for workers/N. */
 int engine_pool_worker(struct engine *e, uint64_t pool, unsigned slot, uint64_t *task);
 
@@ -275,7 +283,8 @@ ssize_t engine_future_output(struct engine *e, uint64_t pool, uint64_t fut, int 
 			     uint64_t off, char *buf, size_t size, uint64_t *total);
 /* cancel a pending future: 0; -EBUSY if it runs or has ended */
 int engine_future_cancel(struct engine *e, uint64_t pool, uint64_t fut);
-/* term | kill | signal N: stop a running future (it fails with -N) */
+/* term | kill | signal N: stop a running future (it fails with -N);
+ * priority=N: a pending future's place in the queue */
 int engine_future_ctl(struct engine *e, uint64_t pool, uint64_t fut, const char *cmd,
 		      char *err, size_t errlen);
 /* Memory and scheduling figures (engine/memory/sample.c).  A live task's are read

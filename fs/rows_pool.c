@@ -98,6 +98,8 @@ static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
 	sb_printf(out, "workers=%u type=%s gil=%d%s%s", pi.workers,
 		  pi.type == TASK_THREAD ? "thread" : "process", pi.gil, pi.paused ? " paused" : "",
 		  pi.slurm ? slurm : "");
+	if (pi.halt[0])
+		sb_printf(out, " halt=%s", pi.halt);
 	if (pi.tmpl[0]) {   /* quoted as it can be written back */
 		sb_adds(out, " template=");
 		tmpl_quote_word(pi.tmpl, out);
@@ -178,19 +180,25 @@ static int fill_map(struct fs *fs, struct handle *h)
 	return 1;   /* everything handed out: EOF once read */
 }
 
-static bool have_id(const struct handle *h, uint64_t id)
+/* as_completed marks the ids it has told in their top bit (ids are below
+ * 2^32): a future that runs again (retry) and ends again is not told twice. */
+#define TOLD (UINT64_C(1) << 63)
+
+/* Where id is among the descriptor's ids (appended in increasing order), or NULL. */
+static uint64_t *find_id(struct handle *h, uint64_t id)
 {
-	size_t lo = 0, hi = h->nids;   /* ids are appended in increasing order */
+	size_t lo = 0, hi = h->nids;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (h->ids[mid] == id)
-			return true;
-		if (h->ids[mid] < id)
+		uint64_t v = h->ids[mid] & ~TOLD;
+		if (v == id)
+			return &h->ids[mid];
+		if (v < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return NULL;
 }
 
 /* One `ID RESULT` line: the result on one line, or why there is none. */
@@ -229,11 +237,14 @@ static int fill_as_completed(struct fs *fs, struct handle *h)
 			return rc;
 		for (size_t i = 0; i < n; i++) {
 			h->cursor++;
-			if (!have_id(h, batch[i]))
+			/* 0: a future that ran again (retry) since */
+			uint64_t *mine = batch[i] ? find_id(h, batch[i]) : NULL;
+			if (!mine || (*mine & TOLD))
 				continue;
 			rc = append_completed_line(fs, h->obj, batch[i], &h->buf);
 			if (rc < 0)
 				return rc;
+			*mine |= TOLD;
 			h->delivered++;
 		}
 	} while (n == 256);
@@ -253,7 +264,8 @@ static int fill_completed(struct fs *fs, struct handle *h)
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)
-		sb_printf(&h->buf, "%" PRIu64 "\n", batch[i]);
+		if (batch[i])   /* 0: it ran again (retry); it comes again at its new end */
+			sb_printf(&h->buf, "%" PRIu64 "\n", batch[i]);
 	h->cursor += n;
 	if (h->rpos < h->buf.len || !more)
 		return 1;
@@ -278,7 +290,14 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "done", pi.done);
 	emit_uint(e, "failed", pi.failed);
 	emit_uint(e, "cancelled", pi.cancelled);
-	emit_str(e, "state", pool_state_name(pi.state));
+	emit_str(e, "state", pi.halted && pi.state == POOL_RUNNING ? "halted"
+							       : pool_state_name(pi.state));
+	emit_str(e, "halt", pi.halt[0] ? pi.halt : NULL);
+	emit_str(e, "halted", pi.halted ? pi.halt_why : NULL);
+	struct strbuf run = STRBUF_INIT;
+	rc = engine_pool_running(fs->eng, id, &run);
+	emit_str(e, "running_futures", rc == 0 ? sb_cstr(&run) : NULL);
+	sb_free(&run);
 	emit_bool(e, "paused", pi.paused);
 	emit_bool(e, "gil", pi.gil);
 	emit_str(e, "executor", pi.slurm ? "slurm" : "local");
@@ -459,7 +478,7 @@ static int store_fctl(struct fs *fs, struct handle *h, const char *buf, size_t l
 		      const struct caller *c, char *err, size_t errlen)
 {
 	static const struct cmd_write one = {
-		.max_cmds = 1, .usage = "term, kill, signal N|NAME",
+		.max_cmds = 1, .usage = "term, kill, signal N|NAME, priority=N",
 	};
 	return run_commands(fs, h->obj, buf, len, &one, future_cmd, err, errlen);
 }
@@ -476,7 +495,9 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 	}
 	emit_str(e, "cmd", sb_cstr(&cmd));
 	sb_free(&cmd);
+	emit_str(e, "name", fi.name[0] ? fi.name : NULL);
 	emit_str(e, "state", future_state_name(fi.state));
+	emit_int(e, "priority", fi.priority);
 	if (fi.final && fi.state != FUT_CANCELLED)
 		emit_int(e, "exitcode", fi.exitcode);
 	else

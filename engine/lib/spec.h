@@ -42,6 +42,8 @@ enum start_method {
 
 #define SPEC_UNSET (-1)
 #define SPEC_NAME_MAX 64
+#define SPEC_PRIORITY_MIN (-1000) /* priority= (pools): bigger starts first */
+#define SPEC_PRIORITY_MAX 1000
 #define SPEC_LINE_MAX 65536     /* longest accepted line, bytes (E2BIG beyond) */
 #define SPEC_COUNT_MAX 100000   /* largest COUNT the grammar accepts */
 #define SPEC_ENV_MAX 64         /* env= options per line */
@@ -80,6 +82,7 @@ struct task_spec {
 	int64_t depth;             /* depth= recursion depth (stack), SPEC_UNSET if absent */
 	int64_t timeout_ms;        /* timeout= (SPEC_UNSET if absent) */
 	int retries;               /* retries= (pools), 0 if absent */
+	int priority;              /* priority= (pools): SPEC_PRIORITY_MIN..MAX, 0 if absent */
 	int nice;                  /* nice= -20..19 */
 	bool nice_set;
 	bool gil;                  /* gil=0|1 (threads only) */

@@ -1,9 +1,9 @@
 /* ctl.c - pools/NAME/ctl and pools/NAME/futures/N/ctl, each parsed by one
  * command table (cmdtab.h).
  *
- * A pool's ctl line is either one command (shutdown [cancel], pause, resume)
- * or any number of settings (workers=, type=, gil=, template=, executor= and
- * the Slurm job options), as a task line takes several options: `type=thread
+ * A pool's ctl line is either one command (shutdown [cancel], pause, resume,
+ * retry failed|cancelled) or any number of settings (workers=, type=, gil=,
+ * template=, executor=, halt= and the Slurm job options), as a task line takes several options: `type=thread
  * workers=3` is one line.  template='exec ./square {}' is quoted the way
  * task lines quote exec arguments, since a template has blanks in it.  The table's handlers only check a value and stage
  * it; what depends on the pool (is it busy?) is checked under the lock, and
@@ -21,7 +21,7 @@
 
 /* ---- pools/NAME/ctl ---------------------------------------------------------------- */
 
-enum pool_op { OP_NONE, OP_SHUTDOWN, OP_SHUTDOWN_CANCEL, OP_PAUSE, OP_RESUME };
+enum pool_op { OP_NONE, OP_SHUTDOWN, OP_SHUTDOWN_CANCEL, OP_PAUSE, OP_RESUME, OP_RETRY };
 
 /* What one line asks for; unset fields leave the pool as it is. */
 struct pool_stage {
@@ -32,6 +32,9 @@ struct pool_stage {
 	bool tmpl_set;                 /* template= given: tmpl, "" to remove it */
 	char tmpl[TMPL_MAX + 1];
 	struct slurm_opts sopt;        /* the pool's options, the line's applied */
+	bool halt_set;                 /* halt= given */
+	struct halt_rule halt;
+	bool retry_failed, retry_cancelled;   /* retry's states */
 	enum pool_op op;
 };
 
@@ -115,6 +118,33 @@ static int set_slurm_option(void *ctx, size_t argc, char **argv, char *err, size
 	return rc < 0 ? rc : 0;
 }
 
+static int set_halt(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct pool_stage *st = ctx;
+	int rc = halt_parse(argv[1], &st->halt, err, errlen);
+	st->halt_set = rc == 0;
+	return rc;
+}
+
+/* retry failed | retry cancelled | retry failed cancelled */
+static int cmd_retry(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct pool_stage *st = ctx;
+	for (size_t i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "failed"))
+			st->retry_failed = true;
+		else if (!strcmp(argv[i], "cancelled"))
+			st->retry_cancelled = true;
+		else {
+			snprintf(err, errlen, "retry takes failed, cancelled or both (the futures "
+				 "of those states run again), not '%.40s'", argv[i]);
+			return -EINVAL;
+		}
+	}
+	st->op = OP_RETRY;
+	return 0;
+}
+
 static int cmd_shutdown(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
 	if (argc == 2 && strcmp(argv[1], "cancel")) {
@@ -148,9 +178,11 @@ static const struct cmdtab pool_ctl_tab[] = {
 	{ "mem=", 1, 1, set_slurm_option, "mem=SIZE" },
 	{ "cpus=", 1, 1, set_slurm_option, "cpus=N" },
 	{ "slurm_time=", 1, 1, set_slurm_option, "slurm_time=DUR" },
+	{ "halt=", 1, 1, set_halt, "halt=never|now,fail=N|soon,success=P%..." },
 	{ "shutdown", 0, 1, cmd_shutdown, "shutdown [cancel]" },
 	{ "pause", 0, 0, cmd_pause, "pause" },
 	{ "resume", 0, 0, cmd_resume, "resume" },
+	{ "retry", 1, 2, cmd_retry, "retry failed|cancelled" },
 };
 
 static bool pool_busy(const struct pool *p)
@@ -227,17 +259,18 @@ static void stage_apply_kind(struct engine *e, struct pool *p, const struct pool
 	p->gil = gil;
 }
 
-static void stage_apply_op(struct engine *e, struct pool *p, enum pool_op op)
+static void stage_apply_op(struct engine *e, struct pool *p, const struct pool_stage *st)
 {
 	struct future *f;
-	switch (op) {
+	switch (st->op) {
 	case OP_NONE:
+	case OP_RETRY:   /* stage_apply: it may be refused */
 		return;
 	case OP_SHUTDOWN:
 	case OP_SHUTDOWN_CANCEL:
 		if (p->state == POOL_RUNNING)
 			p->state = POOL_SHUTDOWN;
-		if (op == OP_SHUTDOWN_CANCEL) {
+		if (st->op == OP_SHUTDOWN_CANCEL) {
 			while ((f = fut_dequeue(p)))
 				cancel_pending(e, p, f, "cancelled by shutdown");
 			/* those handed to slots are cancelled as their workers
@@ -261,6 +294,10 @@ static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage
 		       char *err, size_t errlen)
 {
 	int rc = stage_check(e, p, st, err, errlen);
+	if (rc == 0 && st->op == OP_RETRY) {   /* a command alone on its line: nothing staged */
+		long n = pool_retry(e, p, st->retry_failed, st->retry_cancelled, err, errlen);
+		rc = n < 0 ? (int)n : 0;
+	}
 	if (rc == 0)
 		rc = stage_apply_template(e, p, st);
 	if (rc < 0)
@@ -273,7 +310,9 @@ static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage
 		if (p->ex->workers)
 			p->ex->workers(e, p);
 	}
-	stage_apply_op(e, p, st->op);
+	if (st->halt_set)
+		halt_set(e, p, &st->halt);
+	stage_apply_op(e, p, st);
 	pool_dispatch(e, p);
 	engine_notify_locked(e, OBJ_POOL, p->id);
 	return 0;
@@ -307,15 +346,22 @@ int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 
 /* ---- pools/NAME/futures/N/ctl ------------------------------------------------------ */
 
+/* What a future's ctl line asks: a signal, or a new priority. */
+struct fut_stage {
+	int sig;                       /* 0: none */
+	bool prio_set;
+	int prio;
+};
+
 static int fut_term(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
-	*(int *)ctx = SIGTERM;
+	((struct fut_stage *)ctx)->sig = SIGTERM;
 	return 0;
 }
 
 static int fut_kill(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
-	*(int *)ctx = SIGKILL;
+	((struct fut_stage *)ctx)->sig = SIGKILL;
 	return 0;
 }
 
@@ -327,7 +373,23 @@ static int fut_signal(void *ctx, size_t argc, char **argv, char *err, size_t err
 			 "'signal USR1')");
 		return -EINVAL;
 	}
-	*(int *)ctx = sig;
+	((struct fut_stage *)ctx)->sig = sig;
+	return 0;
+}
+
+static int fut_priority(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct fut_stage *st = ctx;
+	const char *v = argv[1];
+	uint64_t mag;
+	bool neg = v[0] == '-';
+	if (parse_uint(v + neg, 1000, &mag) < 0) {
+		snprintf(err, errlen, "priority= takes a whole number from %d to %d (bigger "
+			 "starts first)", SPEC_PRIORITY_MIN, SPEC_PRIORITY_MAX);
+		return -EINVAL;
+	}
+	st->prio = neg ? -(int)mag : (int)mag;
+	st->prio_set = true;
 	return 0;
 }
 
@@ -335,30 +397,43 @@ static const struct cmdtab future_ctl_tab[] = {
 	{ "term", 0, 0, fut_term, "term" },
 	{ "kill", 0, 0, fut_kill, "kill" },
 	{ "signal", 1, 1, fut_signal, "signal N|NAME" },
+	{ "priority=", 1, 1, fut_priority, "priority=N" },
 };
+
+/* A signal to a running future (lock held). */
+static int fut_stop(struct engine *e, struct pool *p, struct future *f, int sig, char *err,
+		    size_t errlen)
+{
+	if (f->state != FUT_RUNNING) {
+		snprintf(err, errlen, "future %llu is %s, not running (cancel a pending one)",
+			 (unsigned long long)f->id, future_state_name(f->state));
+		return -ESRCH;
+	}
+	f->stopped = true;
+	f->stop_sig = sig;
+	return p->ex->signal(e, p, f, sig);
+}
 
 int engine_future_ctl(struct engine *e, uint64_t pid, uint64_t fid, const char *cmd,
 		      char *err, size_t errlen)
 {
-	int sig = 0;
+	struct fut_stage st = { 0 };
 	int rc = cmd_exec(future_ctl_tab, sizeof(future_ctl_tab) / sizeof(future_ctl_tab[0]), cmd,
-			  &sig, err, errlen);
+			  &st, err, errlen);
 	if (rc < 0)
 		return rc;
+	pthread_rwlock_rdlock(&e->reap_lock);   /* as for the pool's ctl: it may dispatch */
 	pthread_mutex_lock(&e->lock);
 	struct pool *p = pool_by_id(e, pid);
 	struct future *f = p ? fut_get(p, fid) : NULL;
-	if (!f) {
+	if (!f)
 		rc = -ENOENT;
-	} else if (f->state != FUT_RUNNING) {
-		snprintf(err, errlen, "future %llu is %s, not running (cancel a pending one)",
-			 (unsigned long long)fid, future_state_name(f->state));
-		rc = -ESRCH;
-	} else {
-		f->stopped = true;
-		f->stop_sig = sig;
-		rc = p->ex->signal(e, p, f, sig);
-	}
+	else if (st.prio_set)
+		rc = fut_set_priority(e, p, f, st.prio, err, errlen);
+	else
+		rc = fut_stop(e, p, f, st.sig, err, errlen);
 	pthread_mutex_unlock(&e->lock);
+	pthread_rwlock_unlock(&e->reap_lock);
+	engine_flush_notify(e);
 	return rc;
 }

@@ -103,21 +103,6 @@ static unsigned host_slot(const struct pool *p, const struct pslot *s)
 	return p->type == TASK_THREAD ? s->n : 1;
 }
 
-/* Back in the pool's queue, in id order among what waits there: a future
- * taken back from a slot was submitted after those it passed on the way. */
-static void requeue(struct pool *p, struct future *f)
-{
-	struct future **pp = &p->qhead;
-	while (*pp && (*pp)->id < f->id)
-		pp = &(*pp)->qnext;
-	f->state = FUT_PENDING;
-	f->qnext = *pp;
-	*pp = f;
-	if (!f->qnext)
-		p->qtail = f;
-	p->queued++;
-}
-
 /* Off slot s's queue (f is at_host there). */
 void slot_unlink(struct pool *p, struct pslot *s, struct future *f)
 {
@@ -141,7 +126,9 @@ void slot_unhand(struct pool *p, struct pslot *s, struct future *f)
 {
 	slot_unlink(p, s, f);
 	f->cancel_wanted = false;
-	requeue(p, f);
+	/* in id order among what waits there: it was submitted after those
+	 * it passed on the way */
+	fut_enqueue_by_id(p, f);
 }
 
 /* Send the batch; if it cannot go, its futures go back to the queue (a
@@ -393,7 +380,7 @@ void local_dispatch(struct engine *e, struct pool *p)
 	fill = p->nslots <= 16 ? stack_fill : malloc(p->nslots * sizeof(*fill));
 	if (!fill)
 		return;
-	for (size_t i = 0; i < p->nslots && p->qhead; i++) {
+	for (size_t i = 0; i < p->nslots && p->queued; i++) {
 		struct pslot *s = p->slots[i];
 		if (!s || !s->ready || s->retiring || !s->host || s->host->sock < 0)
 			continue;
@@ -403,9 +390,9 @@ void local_dispatch(struct engine *e, struct pool *p)
 			continue;
 		fill[nfill++] = (struct fill){ s, depth - held, NULL };
 	}
-	for (bool more = true; more && p->qhead;) {
+	for (bool more = true; more && p->queued;) {
 		more = false;
-		for (size_t i = 0; i < nfill && p->qhead; i++) {
+		for (size_t i = 0; i < nfill && p->queued; i++) {
 			if (!fill[i].want)
 				continue;
 			struct future *f = fut_dequeue(p);
@@ -420,7 +407,7 @@ void local_dispatch(struct engine *e, struct pool *p)
 	runs_flush(e, p);
 	if (fill != stack_fill)
 		free(fill);
-	if (!p->qhead)
+	if (!p->queued)
 		pool_rebalance(e, p, now);
 }
 
@@ -437,6 +424,7 @@ void future_started(struct engine *e, struct pool *p, struct pslot *s, struct fu
 	f->started = mono_now();
 	s->running = f;
 	p->running++;
+	worker_shows(e, p, s, f);
 	journal_running(e, p, f);
 	arm_future_timer(e, p, f);
 	notify_future(e, p, f);
@@ -449,6 +437,7 @@ void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future 
 {
 	s->running = NULL;
 	p->running--;
+	worker_shows(e, p, s, NULL);
 	/* the pace that decides how far ahead slots are handed futures */
 	int64_t ns = ns_between(f->started, mono_now());
 	if (ns < 1)
@@ -468,6 +457,23 @@ void revoke_handed(struct pool *p, bool cancel)
 			if (ask_back(p, f) == 0 && cancel)
 				f->cancel_wanted = true;
 		}
+	}
+}
+
+/* A future that waits outranks futures handed to slots ahead of it: they
+ * come back (W_PW_REVOKE) and go out again in priority order, so a
+ * priority does not wait behind a pipeline of lower ones.  Only pools that
+ * use priorities pay for the walk, at most workers x depth futures. */
+void revoke_outranked(struct pool *p)
+{
+	int top;
+	if (!p->prio_mixed || !p->prefetched || queue_highest(p, &top) < 0)
+		return;
+	for (size_t i = 0; i < p->nslots; i++) {
+		struct pslot *s = p->slots[i];
+		for (struct future *f = s ? s->qhead : NULL; f; f = f->qnext)
+			if (f->priority < top && !f->cancel_wanted)
+				ask_back(p, f);
 	}
 }
 

@@ -5,7 +5,9 @@
  * in it wait for the slot it runs on), R (it started on a local worker), J (its Slurm
  * job id), Q (a run failed and it waits to be retried: the attempts so far;
  * the R or J before it is over), D (its final state, its output in
- * DIR/out/pNAME.ID.STREAM).
+ * DIR/out/pNAME.ID.STREAM); and for policy.c: PH (the pool halted, and
+ * why), FP (a pending future's new priority=), FA (a final future runs
+ * again, by a ctl `retry`: its D is over).
  * Replay makes the pools again with the same settings and the futures with
  * the same ids: final ones as they ended (in the same completion order),
  * pending ones (retries too) queued again, Slurm ones with a job watched
@@ -90,6 +92,8 @@ static void render_submitted(struct strbuf *sb, const struct pool *p, const stru
 {
 	fut_record(sb, "S", p, f);
 	jr_str(sb, "line", f->line);
+	if (p->prio_mixed)   /* a priority= by ctl may differ from its line's */
+		jr_i64(sb, "priority", f->priority);
 	if (f->cwd)   /* its environment is not written down: it may hold secrets */
 		jr_str(sb, "cwd", f->cwd);
 	if (f->slot_marks)
@@ -139,6 +143,8 @@ static void render_requeued(struct strbuf *sb, const struct pool *p, const struc
 {
 	fut_record(sb, "Q", p, f);
 	jr_u64(sb, "attempts", attempts);
+	if (f->retry_base)
+		jr_u64(sb, "base", f->retry_base);
 	jr_end(sb);
 }
 
@@ -147,6 +153,44 @@ void journal_requeued(struct engine *e, struct pool *p, struct future *f)
 	struct strbuf *sb = state_record(e);
 	if (sb)
 		render_requeued(sb, p, f, f->attempts);
+}
+
+/* PH: the pool halted (policy.c) */
+static void render_halted(struct strbuf *sb, const struct pool *p)
+{
+	jr_begin(sb, "PH");
+	jr_str(sb, "name", p->name);
+	jr_str(sb, "why", p->halt_why);
+	jr_end(sb);
+}
+
+void journal_halted(struct engine *e, struct pool *p)
+{
+	struct strbuf *sb = state_record(e);
+	if (sb)
+		render_halted(sb, p);
+}
+
+/* FA: a final future runs again (retry); attempts so far */
+void journal_again(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	fut_record(sb, "FA", p, f);
+	jr_u64(sb, "attempts", f->attempts);
+	jr_end(sb);
+}
+
+/* FP: a pending future's priority= */
+void journal_priority(struct engine *e, struct pool *p, struct future *f)
+{
+	struct strbuf *sb = state_record(e);
+	if (!sb)
+		return;
+	fut_record(sb, "FP", p, f);
+	jr_i64(sb, "priority", f->priority);
+	jr_end(sb);
 }
 
 void journal_job(struct engine *e, struct pool *p, struct future *f)
@@ -203,6 +247,16 @@ static size_t render_settings(struct strbuf *sb, const struct pool *p)
 		sb_free(&t);
 		n++;
 	}
+	if (p->halt.when != HALT_NEVER) {
+		char h[64] = "halt=";
+		halt_format(&p->halt, h + 5, sizeof(h) - 5);
+		render_pool_line(sb, "C", p, h);
+		n++;
+	}
+	if (p->halted) {   /* after its halt=, which runs the pool again */
+		render_halted(sb, p);
+		n++;
+	}
 	if (p->paused) {
 		render_pool_line(sb, "C", p, "pause");
 		n++;
@@ -254,6 +308,8 @@ static size_t pool_render_state(struct engine *e, struct strbuf *sb)
 			}
 		}
 		for (size_t k = 0; k < p->ndone; k++) {   /* completion order */
+			if (!p->done_order[k])
+				continue;   /* it ran again since */
 			struct future *f = fut_get(p, p->done_order[k]);
 			if (f) {
 				render_final(sb, p, f);
@@ -300,6 +356,10 @@ struct rfut {
 	bool running;                  /* R */
 	uint64_t job;                  /* J */
 	unsigned attempts;             /* Q: attempts that ended before a retry */
+	unsigned base;                 /* Q, FA: attempts before a ctl retry */
+	bool prio_set;                 /* S, FP: its priority, over its line's */
+	int prio;
+	size_t done_idx;               /* D: its place in rpool.done + 1 */
 };
 
 struct rpool {
@@ -310,9 +370,10 @@ struct rpool {
 	size_t nctl;
 	struct rfut *f;                /* by id - 1 */
 	size_t nf;
-	uint64_t *done;                /* ids, in the order D records came */
+	uint64_t *done;                /* ids, in the order D records came (0: ran again) */
 	size_t ndone;
 	bool removed;
+	char *halted_why;              /* PH, unless a halt= or retry came after it (owned) */
 };
 
 struct pool_replay {
@@ -337,6 +398,7 @@ static void rpool_clear(struct rpool *rp)
 	free(rp->ctl);
 	free(rp->f);
 	free(rp->done);
+	free(rp->halted_why);
 	memset(rp, 0, sizeof(*rp));
 }
 
@@ -428,6 +490,10 @@ static int replay_pool_record(struct pool_replay *r, struct rpool *rp, const cha
 			return -EINVAL;
 		}
 		rp->ctl[rp->nctl - 1] = c;
+		if (strstr(c, "halt=") || !strncmp(c, "retry", 5)) {
+			free(rp->halted_why);   /* the pool ran again */
+			rp->halted_why = NULL;
+		}
 		break;
 	}
 	}
@@ -435,12 +501,51 @@ static int replay_pool_record(struct pool_replay *r, struct rpool *rp, const cha
 	return 0;
 }
 
-/* S, R, J, Q, D: a future submitted, started, a job, waiting for a retry
- * (the run or job before it is over), or its end.  0 or -EINVAL; a D keeps
- * its line (parsed again when applied), the others free it. */
+/* PH: the pool halted, and why. */
+static int replay_halted(struct rpool *rp, const struct jrec *rec, char *line)
+{
+	const char *why = jr_get(rec, "why", NULL);
+	char *w = rp && why ? strdup(why) : NULL;
+	if (!w)
+		return -EINVAL;
+	free(rp->halted_why);
+	rp->halted_why = w;
+	free(line);
+	return 0;
+}
+
+/* FA: a final future runs again: its D is over (its place in the
+ * completion order too); FP: a new priority. */
+static int replay_policy_record(struct rpool *rp, struct rfut *f, const struct jrec *rec)
+{
+	uint64_t a;
+	int64_t v;
+	if (!strcmp(rec->kind, "FP")) {
+		if (!jr_get_i64(rec, "priority", &v) || v < SPEC_PRIORITY_MIN || v > SPEC_PRIORITY_MAX)
+			return -EINVAL;
+		f->prio = (int)v;
+		f->prio_set = true;
+		return 0;
+	}
+	if (!f->final || !jr_get_u64(rec, "attempts", &a) || a > UINT32_MAX)
+		return -EINVAL;
+	rp->done[f->done_idx - 1] = 0;
+	free(f->final);
+	f->final = NULL;
+	f->done_idx = 0;
+	f->attempts = f->base = (unsigned)a;
+	f->running = false;
+	f->job = 0;
+	return 0;
+}
+
+/* S, R, J, Q, D (and FA, FP): a future submitted, started, a job, waiting
+ * for a retry (the run or job before it is over), or its end.  0 or
+ * -EINVAL; a D keeps its line (parsed again when applied), the others
+ * free it. */
 static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *line)
 {
-	char k = rec->kind[0];
+	char k = rec->kind[1] ? 'F' : rec->kind[0];
 	uint64_t id, a;
 	if (!rp || !jr_get_u64(rec, "id", &id))
 		return -EINVAL;
@@ -448,11 +553,21 @@ static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *
 	if (!f || (k != 'S' && !f->line))
 		return -EINVAL;
 	const char *v;
+	int64_t pr;
 	switch (k) {
+	case 'F':
+		if (replay_policy_record(rp, f, rec) < 0)
+			return -EINVAL;
+		break;
 	case 'S':
 		v = jr_get(rec, "line", NULL);
 		if (!v || f->line || !(f->line = strdup(v)))
 			return -EINVAL;
+		if (jr_get_i64(rec, "priority", &pr) && pr >= SPEC_PRIORITY_MIN &&
+		    pr <= SPEC_PRIORITY_MAX) {
+			f->prio = (int)pr;
+			f->prio_set = true;
+		}
 		v = jr_get(rec, "cwd", NULL);
 		if (v && (v[0] != '/' || !(f->cwd = strdup(v))))
 			return -EINVAL;
@@ -469,6 +584,8 @@ static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *
 		if (!jr_get_u64(rec, "attempts", &a) || a > UINT32_MAX)
 			return -EINVAL;
 		f->attempts = (unsigned)a;
+		if (jr_get_u64(rec, "base", &a) && a <= f->attempts)
+			f->base = (unsigned)a;
 		f->running = false;
 		f->job = 0;
 		break;
@@ -476,6 +593,7 @@ static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *
 		if (f->final || !push((void **)&rp->done, &rp->ndone, sizeof(*rp->done)))
 			return -EINVAL;
 		rp->done[rp->ndone - 1] = id;
+		f->done_idx = rp->ndone;
 		f->final = line;
 		return 0;
 	}
@@ -486,13 +604,16 @@ static int replay_future_record(struct rpool *rp, const struct jrec *rec, char *
 static int pool_replay_record(struct pool_replay *r, const struct jrec *rec, char *line)
 {
 	const char *k = rec->kind;
-	if (strlen(k) != 1 || !strchr("PCXSRJQD", k[0]))
+	bool policy = !strcmp(k, "PH") || !strcmp(k, "FP") || !strcmp(k, "FA");
+	if (!policy && (strlen(k) != 1 || !strchr("PCXSRJQD", k[0])))
 		return -ENOENT;
-	bool pool_rec = strchr("PCX", k[0]) != NULL;
+	bool pool_rec = k[0] == 'P' || (!k[1] && strchr("CX", k[0]));
 	const char *name = jr_get(rec, pool_rec ? "name" : "pool", NULL);
 	if (!name || strlen(name) > POOL_NAME_MAX || !pool_name_valid(name))
 		return -EINVAL;
 	struct rpool *rp = rpool_find(r, name);
+	if (!strcmp(k, "PH"))
+		return replay_halted(rp, rec, line);
 	return pool_rec ? replay_pool_record(r, rp, name, rec, line)
 			: replay_future_record(rp, rec, line);
 }
@@ -514,6 +635,7 @@ static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
 	}
 	f->id = id;
 	f->slot_marks = rf->slot_marks;
+	f->retry_base = rf->base;
 	f->sopt = p->sopt;
 	f->submitted = mono_now();
 	struct task_spec spec;
@@ -526,6 +648,10 @@ static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
 		rc = fut_apply_spec(f, &spec, &p->sopt, &lo, p->ex->job_options);
 		spec_free(&spec);
 	}
+	if (rf->prio_set)
+		f->priority = rf->prio;
+	p->prio_mixed |= f->priority != 0;
+	queue_bucket(p, f->priority);   /* failing, it waits in the nearest (queue.c) */
 	if (rc < 0) {
 		f->state = FUT_FAILED;
 		f->exitcode = 1;
@@ -590,6 +716,8 @@ static void replay_ctl(struct engine *e, uint64_t id, const struct rpool *rp, bo
 		char err[256] = "";
 		if (!strncmp(l, "shutdown", 8))
 			*shut = true;
+		else if (!strncmp(l, "retry", 5))
+			;   /* its futures' FA records say what ran again */
 		else if (!strcmp(l, "pause"))
 			*paused = true;
 		else if (!strcmp(l, "resume"))
@@ -627,7 +755,7 @@ static void replay_unfinished(struct engine *e, struct pool *p, struct future *f
 {
 	if (rf->job && p->ex->readopt && p->ex->readopt(e, p, f, rf->job)) {
 		f->attempts = rf->attempts + 1;   /* it runs elsewhere still */
-	} else if (rf->running && rf->attempts + 1 <= f->retries) {
+	} else if (rf->running && rf->attempts + 1 - f->retry_base <= f->retries) {
 		/* the crash ended that run, as a failure would have: with a
 		 * retry left it runs again (future_ended's rule) */
 		f->attempts = rf->attempts + 1;
@@ -667,7 +795,7 @@ static int replay_futures(struct engine *e, struct pool *p, const struct rpool *
 	if (p->nfut)
 		p->first_submit = mono_now();
 	for (size_t k = 0; k < rp->ndone; k++) {
-		struct future *f = fut_get(p, rp->done[k]);
+		struct future *f = rp->done[k] ? fut_get(p, rp->done[k]) : NULL;
 		if (f && !fut_final(f))
 			apply_final(e, p, f, rp->f[rp->done[k] - 1].final);
 	}
@@ -697,6 +825,10 @@ static size_t pool_replay_apply(struct engine *e, struct pool_replay *r)
 		if (replay_futures(e, p, rp) == 0) {
 			if (shut && p->state == POOL_RUNNING)
 				p->state = POOL_SHUTDOWN;
+			if (rp->halted_why) {   /* it stays halted: nothing is queued again */
+				p->halted = true;
+				p->halt_why = strdup(rp->halted_why);
+			}
 			p->paused = paused;
 			if (p->queued && p->ex->workers)
 				p->ex->workers(e, p);   /* they start; nothing runs until done */

@@ -1,9 +1,10 @@
 /* pool.c - executors: pools of worker processes or threads running futures.
  *
- * concurrent.futures as an engine object.  A pool has a FIFO queue of
- * pending futures and `workers` slots.  Each slot lives in a pcfs-worker host
- * in `pool` mode: a process pool has one host (one process) per slot, a
- * thread pool one host whose slots are threads.  A slot runs one future at a
+ * concurrent.futures as an engine object.  A pool has a queue of pending
+ * futures (by priority, then in submission order: queue.c) and `workers`
+ * slots.  Each slot lives in a pcfs-worker host in `pool` mode: a process
+ * pool has one host (one process) per slot, a thread pool one host whose
+ * slots are threads.  A slot runs one future at a
  * time: built-ins inside the slot itself (the cost of a process is paid once
  * per worker, not per future), exec/sh as a child of the worker.
  *
@@ -140,14 +141,19 @@ static void fut_free(struct engine *e, struct future *f)
 	origin_put(f->origin);
 	free(f->stdin_chan);
 	free(f->stdout_chan);
+	free(f->name);
 	free(f);
 }
 
 void record_final(struct engine *e, struct pool *p, struct future *f)
 {
 	f->ended = mono_now();
-	origin_put(f->origin);   /* it runs no more: the environment is not needed */
-	f->origin = NULL;
+	if (f->state == FUT_DONE) {
+		/* it runs no more: the environment is not needed (a failed or
+		 * cancelled one keeps it for a `retry`, as its writer gave it) */
+		origin_put(f->origin);
+		f->origin = NULL;
+	}
 	engine_close_watched(e, &f->timer_fd);
 	if (p->ndone == p->capdone) {
 		size_t cap = p->capdone ? p->capdone * 2 : 64;
@@ -157,8 +163,11 @@ void record_final(struct engine *e, struct pool *p, struct future *f)
 			p->capdone = cap;
 		}
 	}
-	if (p->ndone < p->capdone)
+	f->done_pos = 0;
+	if (p->ndone < p->capdone) {
 		p->done_order[p->ndone++] = f->id;
+		f->done_pos = p->ndone;
+	}
 	if (f->state == FUT_DONE)
 		p->ndone_ok++;
 	else if (f->state == FUT_FAILED)
@@ -168,6 +177,7 @@ void record_final(struct engine *e, struct pool *p, struct future *f)
 	journal_final(e, p, f);
 	notify_future(e, p, f);
 	engine_notify_locked(e, OBJ_POOL, p->id);
+	halt_count(e, p, f);   /* last: it may end other futures */
 }
 
 /* A pending future, already taken off its queue (the pool's or a slot's),
@@ -177,52 +187,6 @@ void cancel_pending(struct engine *e, struct pool *p, struct future *f, const ch
 	f->state = FUT_CANCELLED;
 	fut_set_error(f, "%s", why);
 	record_final(e, p, f);
-}
-
-void fut_enqueue(struct pool *p, struct future *f, bool front)
-{
-	f->state = FUT_PENDING;
-	f->qnext = NULL;
-	if (front) {
-		f->qnext = p->qhead;
-		p->qhead = f;
-		if (!p->qtail)
-			p->qtail = f;
-	} else {
-		if (p->qtail)
-			p->qtail->qnext = f;
-		else
-			p->qhead = f;
-		p->qtail = f;
-	}
-	p->queued++;
-}
-
-struct future *fut_dequeue(struct pool *p)
-{
-	struct future *f = p->qhead;
-	if (!f)
-		return NULL;
-	p->qhead = f->qnext;
-	if (!p->qhead)
-		p->qtail = NULL;
-	f->qnext = NULL;
-	p->queued--;
-	return f;
-}
-
-void fut_unqueue(struct pool *p, struct future *f)
-{
-	for (struct future **pp = &p->qhead, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->qnext) {
-		if (*pp != f)
-			continue;
-		*pp = f->qnext;
-		if (p->qtail == f)
-			p->qtail = prev;
-		f->qnext = NULL;
-		p->queued--;
-		return;
-	}
 }
 
 /* A run of f ended, on any executor: done, failed, or retried (first in line). */
@@ -245,8 +209,10 @@ void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
 		fut_set_error(f, "exit status %d", code);
 	else
 		fut_set_error(f, "killed by signal %d%s", -code,
-			  f->timed_out ? " (timeout)" : f->stopped ? " (ctl)" : "");
-	if (!f->stopped && f->attempts <= f->retries && p->state != POOL_CLOSED) {
+			  f->timed_out ? " (timeout)" : f->halted ? " (halt)"
+			  : f->stopped ? " (ctl)" : "");
+	if (!f->stopped && f->attempts - f->retry_base <= f->retries &&
+	    p->state != POOL_CLOSED) {
 		/* run it again, first in line; keep only the last attempt's output */
 		out_free(e, &f->out[1]);
 		out_free(e, &f->out[2]);
@@ -286,7 +252,7 @@ const struct executor *executor_by_name(const char *name)
 void pool_dispatch(struct engine *e, struct pool *p)
 {
 	p->dispatch_pending = false;
-	if (p->paused || p->held)
+	if (p->paused || p->held || p->halted)
 		return;
 	p->ex->dispatch(e, p);
 }
@@ -338,6 +304,10 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 		rc = -ENOSPC;
 	} else {
 		struct pool *p = calloc(1, sizeof(*p));
+		if (p && queue_init(p) < 0) {
+			free(p);
+			p = NULL;
+		}
 		if (!p) {
 			rc = -ENOMEM;
 		} else {
@@ -378,6 +348,8 @@ static void pool_destroy(struct engine *e, struct pool *p)
 	free(p->done_order);
 	free(p->cred);
 	free(p->tmpl);
+	free(p->halt_why);
+	queue_free(p);
 	free(p);
 }
 
@@ -482,6 +454,9 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->slurm_opts = p->sopt;
 	o->owner = p->owner;
 	snprintf(o->tmpl, sizeof(o->tmpl), "%s", p->tmpl ? p->tmpl : "");
+	halt_format(&p->halt, o->halt, sizeof(o->halt));
+	o->halted = p->halted;
+	snprintf(o->halt_why, sizeof(o->halt_why), "%s", p->halt_why ? p->halt_why : "");
 	p->ex->load(p, &o->ready, &o->busy);
 	o->submitted = p->nfut;
 	o->queued = p->queued + p->prefetched;
@@ -584,6 +559,9 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 	    (s->stdout_chan && !(f->stdout_chan = strdup(s->stdout_chan))))
 		return -ENOMEM;
 	f->retries = (unsigned)s->retries;
+	f->priority = s->priority;
+	if (s->name[0] && !(f->name = strdup(s->name)))
+		return -ENOMEM;
 	f->timeout_ms = s->timeout_ms;
 	f->sopt = *popts;
 	slurm_opts_merge(&f->sopt, lo);
@@ -744,6 +722,14 @@ static int batch_admit(struct engine *e, struct pool *p, const struct executor *
 		snprintf(err, errlen, "pool %s is shut down: no more submits", p->name);
 		return -ESHUTDOWN;
 	}
+	if (p->halted) {
+		snprintf(err, errlen, "pool %s is halted (%s): no more submits; ctl halt=never or "
+			 "retry failed runs it again", p->name, p->halt_why ? p->halt_why : "halt=");
+		return -ESHUTDOWN;
+	}
+	for (size_t i = 0; i < b->n; i++)   /* so that queueing them cannot fail */
+		if (queue_bucket(p, b->specs[i].priority) < 0)
+			return -ENOMEM;
 	if (p->queued + p->prefetched + b->total > e->cfg.max_queued) {
 		snprintf(err, errlen, "limit: %zu queued + %zu would exceed max_queued=%u",
 			 p->queued + p->prefetched, b->total, e->cfg.max_queued);
@@ -812,12 +798,14 @@ static void batch_publish(struct engine *e, struct pool *p, struct future **nf, 
 		f->submitted = now;
 		p->fut[f->id - 1] = f;
 		fut_enqueue(p, f, false);
+		p->prio_mixed |= f->priority != 0;
 		journal_submitted(e, p, f);
 		ids[(*nids)++] = f->id;
 	}
 	p->failed_starts = 0;
 	if (p->ex->workers)
 		p->ex->workers(e, p);
+	revoke_outranked(p);
 	pool_dispatch(e, p);
 	engine_notify_locked(e, OBJ_POOL, p->id);
 }
@@ -980,6 +968,8 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 		snprintf(o->error, sizeof(o->error), "%s", f->error);
 	o->attempts = f->attempts;
 	o->retries = f->retries;
+	o->priority = f->priority;
+	snprintf(o->name, sizeof(o->name), "%s", f->name ? f->name : "");
 	o->slot = f->slot;
 	o->task = f->task;
 	o->child = f->child;

@@ -7,6 +7,8 @@
  *   ctl.c         pools/NAME/ctl and futures/N/ctl
  *   journal.c     pools and futures in the [state] dir's journal, and replay
  *   inputs.c      a pool's command template: checked, and inputs made task lines
+ *   queue.c       the pending queue: by priority, then by submission
+ *   policy.c      halt= (GNU parallel's --halt), retry failed, future priority=
  * Everything runs with `lock` held unless said otherwise.
  */
 #ifndef PCFS_POOLS_INT_H
@@ -69,6 +71,10 @@ struct pools {
 struct future {
 	uint64_t id;
 	struct future *qnext;          /* the pending queue, or its slot's (at_host) */
+	struct future *qprev;          /* the pending queue only (its bucket's list) */
+	bool in_queue;                 /* in the pool's pending queue (queue.c) */
+	int priority;                  /* priority=: bigger first (queue.c) */
+	char *name;                    /* name=, NULL if none (owned) */
 	enum future_state state;
 	/* handed to a slot, not started (still FUT_PENDING, not in the pool's queue) */
 	bool at_host;
@@ -88,9 +94,13 @@ struct future {
 	char *stdin_chan, *stdout_chan; /* stdin=/stdout= channels (exec/sh), or NULL */
 	size_t envlen;
 	unsigned attempts, retries;
+	unsigned retry_base;           /* attempts before the last `retry` (ctl): retries= counts
+					  from there */
+	size_t done_pos;               /* its place in done_order + 1; 0: not there */
 	int64_t timeout_ms;
 	int timer_fd, timer_stage;
 	bool timed_out, stopped;       /* stopped: by ctl term/kill (never retried) */
+	bool halted;                   /* stopped by the pool's halt=now */
 	int stop_sig;
 	unsigned slot;
 	uint64_t task;
@@ -118,6 +128,26 @@ struct pslot {
 	bool emptying;                 /* a process slot told W_PW_SLOTS 0: gone at W_PW_GONE */
 };
 
+/* The pending queue (queue.c): one FIFO bucket per priority, by priority. */
+struct pbucket {
+	int prio;
+	struct future *head, *tail;
+};
+struct pqueue {
+	struct pbucket *b;             /* lowest priority first; never shrinks */
+	size_t n, cap;
+	size_t top;                    /* no bucket above it holds a future */
+};
+
+/* halt= (policy.c): GNU parallel's --halt WHEN,WHAT=N|P% */
+enum halt_when { HALT_NEVER, HALT_SOON, HALT_NOW };
+struct halt_rule {
+	enum halt_when when;
+	bool on_success;               /* success=; else fail= */
+	bool percent;                  /* N is a percentage of the futures counted */
+	unsigned n;
+};
+
 struct pool {
 	uint64_t id;
 	char name[POOL_NAME_MAX + 1];
@@ -132,14 +162,14 @@ struct pool {
 
 	struct future **fut;           /* by id - 1 */
 	size_t nfut, capfut;
-	struct future *qhead, *qtail;
+	struct pqueue q;               /* pending, not handed out: queue.c */
 	size_t queued;
 	size_t prefetched;             /* pending futures handed to slots (at_host) */
 	uint64_t tickets;
 	int64_t avg_run_ns;            /* recent futures' run time (EWMA), 0: none yet */
 	bool dispatch_pending;         /* a host's messages freed room: hand out after them */
 	int balance_fd;                /* timerfd: look at rebalancing again (-1 until needed) */
-	uint64_t *done_order;          /* completion order */
+	uint64_t *done_order;          /* completion order; 0: a future that ran again */
 	size_t ndone, capdone;
 	uint64_t running, ndone_ok, nfailed, ncancelled;
 
@@ -155,6 +185,13 @@ struct pool {
 	const struct executor *ex;      /* executor=: local, or slurm (futures are jobs;
 					 * workers= bounds the jobs in flight) */
 	struct slurm_opts sopt;
+	/* halt= and its count: futures that ended done or failed since it was set
+	 * (or since the last retry); of those the pool held then or got since */
+	struct halt_rule halt;
+	uint64_t halt_ok, halt_failed, halt_base;
+	bool halted;                   /* nothing starts; submits refused (ESHUTDOWN) */
+	char *halt_why;                /* why (owned), NULL unless halted */
+	bool prio_mixed;               /* a future ever had a priority other than 0 */
 	uint64_t sl_inflight;          /* submitted (or being submitted), not yet ended in Slurm */
 	/* who created it: its owner, and the credentials its work runs with */
 	struct owner owner;
@@ -175,10 +212,23 @@ int pool_run_as(struct engine *e, const struct pool *p, const struct cred **drop
 		size_t errlen);
 void notify_future(struct engine *e, struct pool *p, struct future *f);
 void fut_set_error(struct future *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The pending queue: front puts it first in line (a retry). */
+
+/* ---- queue.c: the pending queue, by priority then submission ------------------------- */
+int queue_init(struct pool *p);
+void queue_free(struct pool *p);
+/* Make sure priority prio has its bucket: 0 or -ENOMEM.  Done wherever a
+ * future gets a priority, so that enqueueing it never allocates. */
+int queue_bucket(struct pool *p, int prio);
+/* Into the queue; front: first among its priority (a retry). */
 void fut_enqueue(struct pool *p, struct future *f, bool front);
+/* Into the queue in id order among its priority. */
+void fut_enqueue_by_id(struct pool *p, struct future *f);
+struct future *fut_queue_first(struct pool *p);
 struct future *fut_dequeue(struct pool *p);
+/* Out of the queue, if it is there. */
 void fut_unqueue(struct pool *p, struct future *f);
+/* The highest priority waiting: 0, or -ENOENT when nothing waits. */
+int queue_highest(struct pool *p, int *prio);
 /* f reached its final state: counted, listed in `completed`, journaled. */
 void record_final(struct engine *e, struct pool *p, struct future *f);
 void cancel_pending(struct engine *e, struct pool *p, struct future *f, const char *why);
@@ -207,6 +257,9 @@ void retire_over_target(struct engine *e, struct pool *p);
 /* Let every idle worker go (busy ones go when their future ends). */
 void retire_all(struct engine *e, struct pool *p);
 void pool_timer_fired(struct engine *e, uint64_t key);
+/* Slot s's worker task is named after f while it runs f (f has a name=),
+ * else POOL.SLOT: /top shows what a worker does.  f NULL: it is idle. */
+void worker_shows(struct engine *e, struct pool *p, struct pslot *s, const struct future *f);
 
 /* ---- handing.c: futures handed to slots ahead ---------------------------------------- */
 /* The local executor's dispatch: hand pending futures to slots with room. */
@@ -222,8 +275,35 @@ void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future 
 	       const char *why);
 /* Ask for every future handed to a slot back (to cancel it, or into the queue). */
 void revoke_handed(struct pool *p, bool cancel);
+/* Ask back the futures handed to slots that one waiting in the queue outranks. */
+void revoke_outranked(struct pool *p);
 /* Cancel a future handed to a slot (waits for its worker, lock released). */
 int cancel_at_host(struct engine *e, struct pool *p, struct future *f);
+
+/* ---- policy.c: halt=, retry, a future's priority= ------------------------------------ */
+/* halt=VALUE: never, or now|soon,fail|success=N|P%.  0, or -EINVAL with why. */
+int halt_parse(const char *v, struct halt_rule *out, char *err, size_t errlen);
+/* "now,fail=3" as ctl shows and takes it; "" for never. */
+void halt_format(const struct halt_rule *r, char *buf, size_t len);
+/* A halt= took effect: counting starts again; a halted pool runs again. */
+void halt_set(struct engine *e, struct pool *p, const struct halt_rule *r);
+/* f reached its final state (record_final): counted; the pool halts when
+ * the rule is met (which ends other futures: callers expect that). */
+void halt_count(struct engine *e, struct pool *p, struct future *f);
+/* Halt now: the pool's state says why; what waits is cancelled, and with
+ * halt=now what runs is stopped (TERM, KILL after [tasks] kill_grace). */
+void pool_halt(struct engine *e, struct pool *p, const char *why);
+/* retry: every final future of the states asked runs again, as a new
+ * attempt of the same future.  How many, or -errno with the reason. */
+long pool_retry(struct engine *e, struct pool *p, bool failed, bool cancelled, char *err,
+		size_t errlen);
+/* One future runs again (retry, and its replay). */
+void fut_again(struct engine *e, struct pool *p, struct future *f);
+/* A pending future's priority=: it takes its new place.  0 or -errno. */
+int fut_set_priority(struct engine *e, struct pool *p, struct future *f, int prio, char *err,
+		     size_t errlen);
+/* Pool status: the running futures, `ID` or `ID:NAME`, blank-separated. */
+void running_futures(struct pool *p, struct strbuf *out);
 
 /* ---- inputs.c: a pool's template ----------------------------------------------------- */
 /* May a pool of this type and executor run text's lines (lock held)?  0,
@@ -248,6 +328,9 @@ void journal_running(struct engine *e, struct pool *p, struct future *f);
 void journal_requeued(struct engine *e, struct pool *p, struct future *f);
 void journal_job(struct engine *e, struct pool *p, struct future *f);
 void journal_final(struct engine *e, struct pool *p, struct future *f);
+void journal_halted(struct engine *e, struct pool *p);
+void journal_again(struct engine *e, struct pool *p, struct future *f);
+void journal_priority(struct engine *e, struct pool *p, struct future *f);
 
 /* ---- slurm_exec.c, for slurm.c: futures of Slurm pools.  All with `lock` held. */
 struct slurm_submit {                /* a future to submit: copied out of the pool */

@@ -53,9 +53,10 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 	struct slurm_submit *v = NULL;
 	size_t n = 0, cap = 0;
 	for (struct pool *p = e->pools->first; p; p = p->next) {
-		if (p->ex != &slurm_executor || p->paused || p->held || p->state == POOL_CLOSED)
+		if (p->ex != &slurm_executor || p->paused || p->held || p->halted ||
+		    p->state == POOL_CLOSED)
 			continue;
-		while (p->qhead && p->sl_inflight < p->target) {
+		while (p->queued && p->sl_inflight < p->target) {
 			if (n == cap) {
 				size_t c = cap ? cap * 2 : 16;
 				struct slurm_submit *nv = realloc(v, c * sizeof(*nv));
@@ -64,7 +65,7 @@ size_t pool_slurm_take(struct engine *e, struct slurm_submit **out)
 				v = nv;
 				cap = c;
 			}
-			struct future *f = p->qhead;
+			struct future *f = fut_queue_first(p);
 			char *line = strdup(f->line);
 			if (!line)
 				goto out;
@@ -198,7 +199,7 @@ static void slurm_failure(struct future *f, const struct slurm_job *j, int code,
 		snprintf(buf + n, len - (size_t)n, ", exit status %d", code);
 	else if (code < 0)
 		snprintf(buf + n, len - (size_t)n, ", killed by signal %d%s", -code,
-			 f->stopped ? " (ctl)" : "");
+			 f->halted ? " (halt)" : f->stopped ? " (ctl)" : "");
 }
 
 void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const struct slurm_job *j,
@@ -270,7 +271,7 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 
 static void slurm_dispatch(struct engine *e, struct pool *p)
 {
-	if (p->qhead)
+	if (p->queued)
 		slurm_kick(e);   /* the poller submits, outside the lock */
 }
 

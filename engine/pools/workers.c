@@ -87,6 +87,17 @@ static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
 	return h;
 }
 
+void worker_shows(struct engine *e, struct pool *p, struct pslot *s, const struct future *f)
+{
+	struct task *t = task_find(e, s->task);
+	if (!t)
+		return;
+	if (f && f->name)
+		snprintf(t->name, sizeof(t->name), "%s", f->name);
+	else
+		snprintf(t->name, sizeof(t->name), "%.50s.%u", p->name, s->n);
+}
+
 /* Attach a worker task to slot s of host h. */
 static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struct host *h,
 			enum task_kind kind)
@@ -100,11 +111,11 @@ static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struc
 	t->host = h;
 	t->pool = p;
 	t->slot = s->n;
-	snprintf(t->name, sizeof(t->name), "%.50s.%u", p->name, s->n);
 	t->owner = p->owner;
 	h->live++;
 	s->host = h;
 	s->task = t->id;
+	worker_shows(e, p, s, NULL);
 	return true;
 }
 
@@ -430,12 +441,12 @@ void pool_timer_fired(struct engine *e, uint64_t key)
 	uint64_t ticks;
 	if (read(f->timer_fd, &ticks, sizeof(ticks)) < 0)
 		return;
-	struct pslot *s = p->slots[f->slot - 1];
-	if (!s || !s->host || s->host->sock < 0)
-		return;
+	/* a timeout's TERM then KILL; a halt=now sent its TERM itself */
 	int sig = f->timer_stage == 0 ? SIGTERM : SIGKILL;
-	f->timed_out = true;
-	wire_send(s->host->sock, W_PW_STOP, f->id, sig, 0, NULL, 0, NULL, 0);
+	if (!f->halted)
+		f->timed_out = true;
+	if (p->ex->signal(e, p, f, sig) < 0)
+		return;
 	if (f->timer_stage++ == 0)
 		arm_timer_ms(f->timer_fd, e->cfg.kill_grace_ms);
 	else

@@ -16,8 +16,9 @@ start() {   # start LINE -> the first new id
 	echo "$id"
 }
 
-# Fields whose text may look like a number while being a string.
-FREE_TEXT='^(cmd|name|error|note|reason)$'
+# Fields whose text may look like a number while being a string
+# (running_futures: a list of `ID[:NAME]`, one id alone when one runs).
+FREE_TEXT='^(cmd|name|error|note|reason|running_futures)$'
 
 # twin FILE: compare FILE with FILE.json
 twin() {
