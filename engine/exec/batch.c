@@ -16,12 +16,18 @@ struct parsed {
 	unsigned nproc, nthread;
 };
 
-static struct task *task_new(struct engine *e, const struct task_spec *s,
-			     const struct owner *owner)
+static struct task *task_new(struct engine *e, const struct line_start *ls,
+			     const struct owner *owner, const struct cred *drop)
 {
+	const struct task_spec *s = &ls->spec;
 	struct task *t = task_alloc(e, s->line);
 	if (!t)
 		return NULL;
+	/* on_end= runs where the task runs, as whom it runs */
+	if (s->on_end && !(t->on_end = end_hook_new(s->on_end, ls->launch.cwd, drop))) {
+		task_destroy(e, t);
+		return NULL;
+	}
 	t->owner = *owner;
 	t->kind = s->kind;
 	t->workload = s->workload;
@@ -225,13 +231,13 @@ static void count_tasks(const struct parsed *lines, size_t nlines, unsigned *npr
 /* With `lock` held: a task for each one the lines ask for, in their order,
  * into tasks.  On failure none is left (their ids are never reused). */
 static int new_tasks_locked(struct engine *e, const struct parsed *lines, size_t nlines,
-			    const struct owner *owner, struct task **tasks, char *err,
-			    size_t errlen)
+			    const struct owner *owner, const struct cred *drop,
+			    struct task **tasks, char *err, size_t errlen)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < nlines; i++) {
 		for (unsigned c = 0; c < lines[i].ls.spec.count; c++) {
-			struct task *t = task_new(e, &lines[i].ls.spec, owner);
+			struct task *t = task_new(e, &lines[i].ls, owner, drop);
 			if (!t) {
 				for (size_t j = 0; j < k; j++)
 					task_destroy(e, tasks[j]);
@@ -262,13 +268,13 @@ static void link_tasks_locked(struct engine *e, struct task **tasks, unsigned np
 /* Reserve: allocate every task and check the limits before starting any, so
  * a write starts all its tasks or none.  A refusal is counted. */
 static int reserve_tasks(struct engine *e, const struct parsed *lines, size_t nlines,
-			 const struct owner *owner, unsigned nproc, unsigned nthread,
-			 struct task **tasks, char *err, size_t errlen)
+			 const struct owner *owner, const struct cred *drop, unsigned nproc,
+			 unsigned nthread, struct task **tasks, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&e->lock);
 	int rc = check_limits_locked(e, nproc, nthread, err, errlen);
 	if (rc == 0)
-		rc = new_tasks_locked(e, lines, nlines, owner, tasks, err, errlen);
+		rc = new_tasks_locked(e, lines, nlines, owner, drop, tasks, err, errlen);
 	if (rc == 0)
 		link_tasks_locked(e, tasks, nproc, nthread);
 	else
@@ -355,7 +361,8 @@ int engine_spawn_as(struct engine *e, const struct cred *who, const struct origi
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 	} else {
-		rc = reserve_tasks(e, lines, nlines, &owner, nproc, nthread, tasks, err, errlen);
+		rc = reserve_tasks(e, lines, nlines, &owner, drop, nproc, nthread, tasks, err,
+				   errlen);
 	}
 	for (size_t i = 0; i < nlines; i++) {
 		if (rc == 0)

@@ -46,6 +46,7 @@ enum start_method {
 #define SPEC_COUNT_MAX 100000   /* largest COUNT the grammar accepts */
 #define SPEC_ENV_MAX 64         /* env= options per line */
 #define SPEC_ARGV_MAX 4096      /* exec arguments per line */
+#define SPEC_ON_END_MAX 4096    /* on_end=: the longest hook command, bytes */
 
 /* stdin=PATH, stdout=PATH, stderr=PATH: a value with a '/' in it, or one
  * that starts with `append:` or `truncate:`, is a file (else a channel). */
@@ -78,6 +79,8 @@ struct task_spec {
 	char *cwd;                 /* cwd=, NULL if absent (relative: to the writer's) */
 	char *stdin_chan;          /* stdin=CHANNEL, NULL if absent (exec/sh only) */
 	char *stdout_chan;         /* stdout=CHANNEL, NULL if absent (exec/sh only) */
+	char *on_end;              /* on_end=CMD: a shell command run once it has ended
+				      (the notice room), NULL if absent */
 	struct spec_file file[3];  /* stdin=, stdout=, stderr= files ([0] never appends) */
 	char **env;                /* env=K=V and env=-K, repeated; NULL-terminated; NULL if none */
 	size_t nenv;
