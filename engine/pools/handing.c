@@ -439,6 +439,7 @@ void future_started(struct engine *e, struct pool *p, struct pslot *s, struct fu
 	p->running++;
 	journal_running(e, p, f);
 	arm_future_timer(e, p, f);
+	notice_of(e, p, f, false);
 	notify_future(e, p, f);
 }
 

@@ -105,6 +105,7 @@ static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struc
 	h->live++;
 	s->host = h;
 	s->task = t->id;
+	task_started(e, t);   /* the rooms hear of it as of any task (notice: an event) */
 	return true;
 }
 
