@@ -159,7 +159,9 @@ struct task {
 	uint64_t parent_id;            /* a cow child: the cow task that forked it */
 	bool cow_scanned;              /* a cow task: its announcement line was seen */
 
+	/* notice's */
 	struct end_hook *on_end;       /* on_end=, NULL if none (notice runs it) */
+	bool announced;                /* its start is in the events ring */
 
 	/* persist's ([state] dir) */
 	bool persist;                  /* a result to keep (not a pool's worker) */

@@ -18,9 +18,12 @@
 
 #include "notice_int.h"
 
-static void ring_add(struct engine *e, struct event *ev)
+static void ring_add(struct engine *e, struct event *ev, const struct timespec *at)
 {
-	clock_gettime(CLOCK_REALTIME, &ev->at);
+	if (at)
+		ev->at = *at;
+	else
+		clock_gettime(CLOCK_REALTIME, &ev->at);
 	ev_ring_push(&e->notice->ring, ev);   /* a pool counter short of memory: kept anyway */
 	engine_notify_locked(e, OBJ_EVENTS, 0);
 	if (ev->pool)
@@ -36,7 +39,9 @@ static void worker_pool_name(struct engine *e, struct task *t, char *buf, size_t
 	snprintf(buf, len, "%s", ti.pool);
 }
 
-static void task_event(struct engine *e, struct task *t, enum ev_what what)
+/* at: when it happened; NULL: now. */
+static void task_event(struct engine *e, struct task *t, enum ev_what what,
+		       const struct timespec *at)
 {
 	struct event ev = {
 		.id = t->id, .what = what, .state = task_state_name(t->state),
@@ -46,7 +51,7 @@ static void task_event(struct engine *e, struct task *t, enum ev_what what)
 	snprintf(ev.name, sizeof(ev.name), "%s", t->name);
 	if (t->pool)
 		worker_pool_name(e, t, ev.pool_name, sizeof(ev.pool_name));
-	ring_add(e, &ev);
+	ring_add(e, &ev, at);
 }
 
 static double ts_seconds(struct timespec t)
@@ -94,12 +99,23 @@ static void task_hook(struct engine *e, struct task *t)
 
 static void notice_task_started(struct engine *e, struct task *t)
 {
-	task_event(e, t, EV_STARTED);
+	t->announced = true;
+	task_event(e, t, EV_STARTED, NULL);
 }
 
+/* A task that ran and ended before the rooms heard of its start (`sh true`
+ * often does: core.h) gets its start, as of when it started, before its
+ * end: every reader sees both.  One that failed to start has its end only. */
 static void notice_task_ended(struct engine *e, struct task *t)
 {
-	task_event(e, t, EV_ENDED);
+	if (!t->announced && t->state != TS_FAILED) {
+		enum task_state end = t->state;
+		t->state = TS_RUNNING;   /* what it was then, for the line */
+		task_event(e, t, EV_STARTED, &t->start_rt);
+		t->state = end;
+	}
+	t->announced = true;
+	task_event(e, t, EV_ENDED, NULL);
 	if (!t->pool)
 		task_joblog(e, t);
 	if (t->on_end)
@@ -116,7 +132,7 @@ static void future_event(struct engine *e, const struct notice_future *f, enum e
 		.code = f->code,
 	};
 	snprintf(ev.pool_name, sizeof(ev.pool_name), "%s", f->pool_name);
-	ring_add(e, &ev);
+	ring_add(e, &ev, NULL);
 }
 
 void notice_future_started(struct engine *e, const struct notice_future *f)
