@@ -124,6 +124,10 @@ static const struct key keys[] = {
 	    "finished tasks kept; the oldest are forgotten first"),
 	SIZE("tasks", "output_max", output_max, MiB, 0, GiB,
 	     "bytes captured per stream per task; the rest is dropped and counted"),
+	DUR("tasks", "on_end_timeout", on_end_timeout_ms, MINUTE, 1, 24 * HOUR,
+	    "an on_end= hook still running this long is killed (SIGKILL to its process group)"),
+	U32("tasks", "on_end_max", on_end_max, 4, 1, 256,
+	    "on_end= hooks running at once; the others wait their turn"),
 
 	ENUM("unmount", "policy", unmount_policy, unmount_names, UNMOUNT_TERM,
 	     "live tasks at unmount: SIGTERM then SIGKILL after grace, SIGKILL, or left running"),
@@ -133,6 +137,10 @@ static const struct key keys[] = {
 	U32("log", "lines", log_lines, 1000, 10, 1000000, "lines kept in the /log ring"),
 	ENUM("log", "level", log_level, level_names, LOG_LVL_INFO,
 	     "least severe messages written to stderr/syslog"),
+	U32("log", "events", events, 4096, 16, 1000000,
+	    "task and future starts and ends kept in the /events ring"),
+	U32("log", "joblog", joblog, 10000, 16, 1000000,
+	    "task and future ends kept for /joblog and pools/NAME/joblog"),
 
 	U32("fuse", "threads", fuse_threads, 16, 2, 256, "FUSE worker threads"),
 	BOOL("fuse", "auto_unmount", auto_unmount, true, "the mount goes away if the daemon dies"),

@@ -40,6 +40,8 @@ struct pcfs_config {
 	int64_t kill_grace_ms;     /* timeout=: SIGTERM, then SIGKILL after this */
 	uint32_t history;          /* finished tasks kept; oldest forgotten first */
 	uint64_t output_max;       /* captured bytes per stream per task; the rest is dropped and counted */
+	int64_t on_end_timeout_ms; /* an on_end= hook is killed (SIGKILL, its group) after this */
+	uint32_t on_end_max;       /* on_end= hooks running at once; the rest wait their turn */
 
 	/* [unmount] */
 	enum unmount_policy unmount_policy;
@@ -48,6 +50,8 @@ struct pcfs_config {
 	/* [log] */
 	uint32_t log_lines;        /* lines kept in the /log ring */
 	enum log_level log_level;  /* what goes to stderr/syslog */
+	uint32_t events;           /* starts and ends kept in the /events ring */
+	uint32_t joblog;           /* ends kept for /joblog and pools/NAME/joblog */
 
 	/* [fuse] */
 	uint32_t fuse_threads;     /* FUSE worker threads (libfuse max_threads) */

@@ -8,9 +8,12 @@
  *     there before its end is journaled (task_ended), and a pool's replayed
  *     futures find their channels;
  *   - memory before pools, so a pool worker's figures are kept like a task's;
- *   - persist last: it journals what every other room has settled, it is
- *     flushed before anyone is told (before_tell), and restores (start) once
- *     every other room is ready.
+ *   - persist after the rooms that do the work: it journals what they have
+ *     settled, it is flushed before anyone is told (before_tell), and
+ *     restores (start) once they are ready;
+ *   - notice last: it only observes (events, joblog, on_end hooks), so it
+ *     hears of an end once every other room has settled it; its stop kills
+ *     the hooks still running while the loop still reaps them.
  * engine_free undoes them in the reverse order.
  */
 #include <errno.h>
@@ -32,9 +35,10 @@
 #include "memory/memory.h"
 #include "pools/pools.h"
 #include "persist/persist.h"
+#include "notice/notice.h"
 
 static const struct room *const rooms[] = {
-	&exec_room, &channels_room, &memory_room, &pools_room, &persist_room,
+	&exec_room, &channels_room, &memory_room, &pools_room, &persist_room, &notice_room,
 };
 #define NROOMS (sizeof(rooms) / sizeof(rooms[0]))
 /* the walks that keep something per room (persist's replay) size for ROOMS_MAX */

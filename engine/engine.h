@@ -43,6 +43,7 @@ enum eng_obj {
 	OBJ_FUTURE,       /* id = FUTURE_KEY(pool, future): it changed state */
 	OBJ_CHANNEL,      /* a channel changed: a message came or went, closed, removed */
 	OBJ_TASK_GONE,    /* a task was forgotten: its id names nothing any more */
+	OBJ_EVENTS,       /* the events ring grew: id 0 for every event, id = pool for its own */
 	OBJ__COUNT
 };
 
@@ -215,6 +216,7 @@ struct pool_info {
 	char halt[48];              /* halt= as ctl takes it ("now,fail=3"), "" if never */
 	bool halted;                /* halt= was met: nothing starts, submits refused */
 	char halt_why[256];         /* why, "" unless halted */
+	char on_end[SPEC_ON_END_MAX + 1]; /* on_end=, "" if none */
 };
 
 struct future_info {
@@ -334,6 +336,23 @@ struct top_row {
 	int64_t rss, vsz;           /* KiB */
 };
 int engine_top(struct engine *e, struct top_row **rows, size_t *n);
+
+/* ---- notice (engine/notice/): events, job logs ---------------------------------
+ * /events and pools/NAME/events: one line per start and end, from a bounded
+ * ring ([log] events).  A reader is a place in the ring: each read gives what
+ * came since its last, told first how many it missed if the ring moved past
+ * it.  pool 0: every event; else that pool's futures only. */
+struct event_reader;
+struct event_reader *engine_events_open(struct engine *e, uint64_t pool, bool json);
+void engine_events_close(struct event_reader *r);
+/* Append the lines that came since the last read (at most about max bytes)
+ * to out: how many lines were added (0: none yet, wait for OBJ_EVENTS), or
+ * -ENOMEM. */
+long engine_events_read(struct engine *e, struct event_reader *r, struct strbuf *out,
+			size_t max);
+/* GNU parallel's --joblog of the last [log] joblog ends: pool 0, the tasks
+ * spawned (pool workers are not jobs); else that pool's futures. */
+int engine_joblog(struct engine *e, uint64_t pool, struct strbuf *out);
 
 /* The event log: a bounded ring of lines, newest last. */
 void engine_log(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -261,6 +261,7 @@ struct handle {
 				    read that reports it: a poll() only looks */
 	size_t delivered;        /* R_PULL: how many ids have been answered */
 	struct task_waitset *ws; /* /wait: the tasks waited for on this descriptor */
+	struct event_reader *evr; /* events: this descriptor's place in the ring */
 	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
 	int refs;                /* the open file + parked requests/pollers */
 	struct handle *open_next, *open_prev;   /* fs->open: linked while the kernel
@@ -405,6 +406,9 @@ int run_commands(struct fs *fs, uint64_t obj, const char *buf, size_t len,
 void emit_owner(struct fs *fs, struct emit *e, const struct owner *o);
 /* Remember an id on a descriptor (R_PULL rows). */
 int handle_add_id(struct handle *h, uint64_t id);
+/* An events row's fill: what came since this descriptor's last read, from
+ * pool's events (0: every event).  1: something to read; 0: wait. */
+int fill_events_of(struct fs *fs, struct handle *h, uint64_t pool, bool json);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops pcfs_ops;

@@ -73,6 +73,20 @@ int node_resolve(struct fs *fs, fuse_ino_t ino, const struct dirdesc **dd,
 	return 0;
 }
 
+/* Lines of at most this many bytes per fill: a reader far behind takes the
+ * ring in pieces, not in one buffer of all of it. */
+#define EVENTS_FILL_MAX 65536
+
+int fill_events_of(struct fs *fs, struct handle *h, uint64_t pool, bool json)
+{
+	if (!h->evr && !(h->evr = engine_events_open(fs->eng, pool, json)))
+		return -ENOMEM;
+	long n = engine_events_read(fs->eng, h->evr, &h->buf, EVENTS_FILL_MAX);
+	if (n < 0)
+		return (int)n;
+	return h->rpos < h->buf.len;
+}
+
 int dirlist_add(struct dirlist *l, const char *name, fuse_ino_t ino, mode_t mode)
 {
 	if (l->n == l->cap) {
@@ -106,6 +120,7 @@ void handle_put(struct handle *h)
 	free(h->dir.v);
 	free(h->ids);
 	waitset_free(h->ws);
+	engine_events_close(h->evr);
 	chan_rest_clear(&h->rest);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

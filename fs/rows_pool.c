@@ -1,6 +1,6 @@
 /* rows_pool.c - /pools: executors and their futures as files.
  *
- *   /pools/NAME/  ctl submit map as_completed completed status[.json]
+ *   /pools/NAME/  ctl submit map as_completed completed events[.json] joblog status[.json]
  *                 progress[.json] futures/ID/ workers/N -> ../../../procs/TASK
  *
  * map and as_completed are per descriptor, like a Python iterator: lines
@@ -103,6 +103,10 @@ static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
 	if (pi.tmpl[0]) {   /* quoted as it can be written back */
 		sb_adds(out, " template=");
 		tmpl_quote_word(pi.tmpl, out);
+	}
+	if (pi.on_end[0]) {
+		sb_adds(out, " on_end=");
+		tmpl_quote_word(pi.on_end, out);
 	}
 	sb_addc(out, '\n');
 	return sb_error(out);
@@ -272,6 +276,33 @@ static int fill_completed(struct fs *fs, struct handle *h)
 	return 0;
 }
 
+/* events: the pool's futures' starts and ends (its workers' are in
+ * /events); EOF once the pool is closed and all of them are read. */
+static int fill_pool_events_as(struct fs *fs, struct handle *h, bool json)
+{
+	struct pool_info pi;
+	if (engine_pool_info(fs->eng, h->obj, &pi) < 0)
+		return 1;   /* removed: nothing more will come */
+	int rc = fill_events_of(fs, h, h->obj, json);
+	return rc == 0 && pi.state == POOL_CLOSED ? 1 : rc;
+}
+
+static int fill_pool_events(struct fs *fs, struct handle *h)
+{
+	return fill_pool_events_as(fs, h, false);
+}
+
+static int fill_pool_events_json(struct fs *fs, struct handle *h)
+{
+	return fill_pool_events_as(fs, h, true);
+}
+
+/* joblog: its futures that ran, as GNU parallel's --joblog (Seq = {#}). */
+static int show_pool_joblog(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	return engine_joblog(fs->eng, id, out);
+}
+
 static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct pool_info pi;
@@ -335,6 +366,9 @@ static const struct row pool_rows[] = {
 	PULL_HERE("map", 0600, store_iter, fill_map, OBJ_POOL),
 	PULL_HERE("as_completed", 0600, store_iter, fill_as_completed, OBJ_POOL),
 	PULL("completed", 0444, NULL, fill_completed, OBJ_POOL),
+	PULL("events", 0444, NULL, fill_pool_events, OBJ_EVENTS),
+	PULL("events.json", 0444, NULL, fill_pool_events_json, OBJ_EVENTS),
+	TEXT("joblog", 0444, show_pool_joblog),
 	KV("status", 0444, kv_pool_status),
 	KV("progress", 0444, kv_progress),
 	DIR_ROW("futures", N_FUTURES),

@@ -16,6 +16,10 @@ const char pcfs_readme[] =
 "  /wait            write task ids or ranges A-B; read `ID CODE` lines as they end\n"
 "  /procs/ID/       one directory per task (ids are never reused)\n"
 "  /log             recent events and errors, newest last\n"
+"  /events[.json]   a line per task start and end, oldest kept first, then as they\n"
+"                   come (like tail -f): TIME ID KIND EVENT STATE code=N name=N\n"
+"                   [pool=P]; `# missed N events` when the ring moved past you\n"
+"  /joblog          GNU parallel's --joblog of the tasks that ended (Seq = id)\n"
 "  /stats[.json]    engine counters\n"
 "  /config          the effective configuration (ini)\n"
 "  /top             one line per live task: CPU%, RSS, VSZ (watch -n1 cat top)\n"
@@ -26,6 +30,7 @@ const char pcfs_readme[] =
 "                   ctl retry failed|cancelled: run those futures again (new attempts)\n"
 "                   lines take priority=N (-1000..1000, bigger first) and name=NAME;\n"
 "                   futures/ID/ctl priority=N moves a pending future\n"
+"                   ctl on_end='CMD': every future's hook; events[.json] joblog: its futures'\n"
 "  /channels/       message queues, duplex pipes and sockets (see below)\n"
 "\n"
 "Task line:  WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]\n"
@@ -39,6 +44,8 @@ const char pcfs_readme[] =
 "  exec     run a program             exec [COUNT] [opts] PROGRAM ARGS...\n"
 "  sh       /bin/sh -c CMDLINE        sh [COUNT] [opts] CMDLINE\n"
 "  COUNT 0 means one per online CPU.  Options for all: as=process|thread,\n"
+"  on_end='CMD' (sh -c CMD once it ended, in its directory, as its owner, with\n"
+"  PCFS_ID PCFS_STATE PCFS_EXITCODE [PCFS_POOL]; output to /log),\n"
 "  method=fork|spawn|vfork|clone|pthread, timeout=DUR, name=NAME, nice=N,\n"
 "  cwd=PATH, env=K=V | env=-K | env=- (repeatable), stdin= stdout= stderr=\n"
 "  (a path with a /, append:PATH or truncate:PATH; else a channel),\n"
@@ -139,6 +146,24 @@ static int store_wait(struct fs *fs, struct handle *h, const char *buf, size_t l
 	return waitset_add(fs->eng, h->ws, buf, len, &h->buf, err, errlen);
 }
 
+/* events: every start and end, from the oldest kept, then each as it comes
+ * (tail -f); it never ends by itself. */
+static int fill_events(struct fs *fs, struct handle *h)
+{
+	return fill_events_of(fs, h, 0, false);
+}
+
+static int fill_events_json(struct fs *fs, struct handle *h)
+{
+	return fill_events_of(fs, h, 0, true);
+}
+
+/* joblog: the tasks spawned, as GNU parallel's --joblog. */
+static int show_joblog(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	return engine_joblog(fs->eng, 0, out);
+}
+
 static int fill_wait(struct fs *fs, struct handle *h)
 {
 	if (!h->ws)
@@ -182,6 +207,9 @@ static const struct row root_rows[] = {
 	/* woken by every task's end: OBJ_STATS changes with each */
 	PULL("wait", 0666, store_wait, fill_wait, OBJ_STATS),
 	TEXT("log", 0444, show_log),
+	PULL("events", 0444, NULL, fill_events, OBJ_EVENTS),
+	PULL("events.json", 0444, NULL, fill_events_json, OBJ_EVENTS),
+	TEXT("joblog", 0444, show_joblog),
 	KV("stats", 0444, kv_stats),
 	TEXT("config", 0444, show_config),
 	DIR_ROW("procs", N_PROCS),

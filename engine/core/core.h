@@ -99,6 +99,15 @@ struct host {
 struct task_mem_store;
 struct journal_client;
 
+/* on_end=: what to run once a task has ended (the notice room runs it; the
+ * exec room fills it from the line).  Owned by its task. */
+struct end_hook {
+	char *cmd;                     /* the shell command (/bin/sh -c) */
+	char *cwd;                     /* the task's directory (absolute); NULL: the daemon's */
+	bool drop;                     /* run as `cred` (the daemon is root, the owner is not) */
+	struct cred cred;
+};
+
 struct task {
 	uint64_t id;
 	struct task *hnext;            /* id hash chain */
@@ -149,6 +158,10 @@ struct task {
 	pid_t cow_ref;                 /* the process it was forked from, 0 if exec'd */
 	uint64_t parent_id;            /* a cow child: the cow task that forked it */
 	bool cow_scanned;              /* a cow task: its announcement line was seen */
+
+	/* notice's */
+	struct end_hook *on_end;       /* on_end=, NULL if none (notice runs it) */
+	bool announced;                /* its start is in the events ring */
 
 	/* persist's ([state] dir) */
 	bool persist;                  /* a result to keep (not a pool's worker) */
@@ -253,6 +266,7 @@ struct pools;
 struct chantab;
 struct memory;
 struct state;
+struct notice;
 
 struct engine {
 	struct pcfs_config cfg;
@@ -327,6 +341,7 @@ struct engine {
 	struct chantab *chans;
 	struct memory *memory;
 	struct state *state;           /* NULL without a [state] dir */
+	struct notice *notice;         /* events ring, job log, on_end hooks */
 
 	/* the log ring */
 	pthread_mutex_t log_lock;
@@ -353,6 +368,10 @@ void fin_append(struct engine *e, struct task *t);
 void trim_history(struct engine *e, struct task *keep);
 /* A new task with the next id, not yet in any table (lock held). */
 struct task *task_alloc(struct engine *e, const char *cmd);
+/* on_end=cmd for a task that runs in cwd (NULL: the daemon's) as drop
+ * (NULL: the daemon): NULL if cmd is NULL or memory is short. */
+struct end_hook *end_hook_new(const char *cmd, const char *cwd, const struct cred *drop);
+void end_hook_free(struct end_hook *h);
 /* A pool's worker, as a task in /procs: counted as live, running. */
 struct task *task_new_worker(struct engine *e, enum task_kind kind, const char *cmd);
 /* Make room under max_tasks by forgetting the oldest ended tasks. */

@@ -200,8 +200,38 @@ void task_destroy(struct engine *e, struct task *t)
 	task_close_timer(e, t);
 	task_close_stat(t);
 	task_close_out_w(t);
+	end_hook_free(t->on_end);
 	free(t->cmd);
 	free(t);
+}
+
+struct end_hook *end_hook_new(const char *cmd, const char *cwd, const struct cred *drop)
+{
+	if (!cmd)
+		return NULL;
+	struct end_hook *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->cmd = strdup(cmd);
+	h->cwd = cwd ? strdup(cwd) : NULL;
+	if (!h->cmd || (cwd && !h->cwd)) {
+		end_hook_free(h);
+		return NULL;
+	}
+	if (drop) {
+		h->drop = true;
+		h->cred = *drop;
+	}
+	return h;
+}
+
+void end_hook_free(struct end_hook *h)
+{
+	if (!h)
+		return;
+	free(h->cmd);
+	free(h->cwd);
+	free(h);
 }
 
 /* Remove an ended task from every table and free it. */

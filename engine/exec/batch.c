@@ -19,12 +19,18 @@ struct parsed {
 	bool held;                /* its tasks wait (waiting.c has the line now) */
 };
 
-static struct task *task_new(struct engine *e, const struct task_spec *s,
-			     const struct owner *owner)
+static struct task *task_new(struct engine *e, const struct line_start *ls,
+			     const struct owner *owner, const struct cred *drop)
 {
+	const struct task_spec *s = &ls->spec;
 	struct task *t = task_alloc(e, s->line);
 	if (!t)
 		return NULL;
+	/* on_end= runs where the task runs, as whom it runs */
+	if (s->on_end && !(t->on_end = end_hook_new(s->on_end, ls->launch.cwd, drop))) {
+		task_destroy(e, t);
+		return NULL;
+	}
 	t->owner = *owner;
 	t->kind = s->kind;
 	t->workload = s->workload;
@@ -239,13 +245,13 @@ static void count_tasks(const struct parsed *lines, size_t nlines, unsigned *npr
 /* With `lock` held: a task for each one the lines ask for, in their order,
  * into tasks.  On failure none is left (their ids are never reused). */
 static int new_tasks_locked(struct engine *e, const struct parsed *lines, size_t nlines,
-			    const struct owner *owner, struct task **tasks, char *err,
-			    size_t errlen)
+			    const struct owner *owner, const struct cred *drop,
+			    struct task **tasks, char *err, size_t errlen)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < nlines; i++) {
 		for (unsigned c = 0; c < lines[i].ls.spec.count; c++) {
-			struct task *t = task_new(e, &lines[i].ls.spec, owner);
+			struct task *t = task_new(e, &lines[i].ls, owner, drop);
 			if (!t) {
 				for (size_t j = 0; j < k; j++)
 					task_destroy(e, tasks[j]);
@@ -325,7 +331,7 @@ static int reserve_tasks(struct engine *e, struct parsed *lines, size_t nlines,
 	if (rc == 0)
 		rc = check_limits_locked(e, nproc, nthread, err, errlen);
 	if (rc == 0)
-		rc = new_tasks_locked(e, lines, nlines, owner, tasks, err, errlen);
+		rc = new_tasks_locked(e, lines, nlines, owner, drop, tasks, err, errlen);
 	if (rc == 0) {
 		link_tasks_locked(e, tasks, nproc, nthread);
 		hold_waiting_locked(e, lines, nlines, tasks, o, drop);

@@ -35,5 +35,10 @@ pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const
  * -errno.  Caller holds reap_lock for reading. */
 pid_t spawn_cmd_as(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
 		   const struct cred *drop);
+/* The same in directory cwd (NULL: the daemon's), drop NULL: as the daemon.
+ * It leads a process group of its own.  -errno also when the drop or the
+ * chdir fails (the child is then reaped as a stranger). */
+pid_t spawn_cmd_in(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
+		   const struct cred *drop, const char *cwd);
 
 #endif

@@ -361,14 +361,20 @@ static pid_t vfork_exec(struct child_exec *c, bool use_clone)
 	return pid;
 }
 
-pid_t spawn_cmd_as(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
-		   const struct cred *drop)
+pid_t spawn_cmd_in(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
+		   const struct cred *drop, const char *cwd)
 {
 	struct child_exec c = {
-		.path = argv[0], .argv = argv, .envp = envp ? envp : environ,
+		.path = argv[0], .argv = argv, .envp = envp ? envp : environ, .cwd = cwd,
 		.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop, .nice = WIRE_NO_NICE,
 	};
 	return vfork_exec(&c, true);
+}
+
+pid_t spawn_cmd_as(struct engine *e, char *const argv[], char *const envp[], const int fds[3],
+		   const struct cred *drop)
+{
+	return spawn_cmd_in(e, argv, envp, fds, drop, NULL);
 }
 
 /* ---- processes -------------------------------------------------------------------- */

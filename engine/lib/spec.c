@@ -508,6 +508,18 @@ static int opt_cwd(const struct option *o, struct task_spec *s, const char *v,
 	return 0;
 }
 
+/* on_end=CMD: run by /bin/sh -c once the task has ended; quoted like exec
+ * arguments ('...') since a command has blanks in it. */
+static int opt_on_end(const struct option *o, struct task_spec *s, const char *v,
+		      struct perr *e)
+{
+	if (!v[0] || strlen(v) > SPEC_ON_END_MAX)
+		return bad(o, v, e);
+	if (!(s->on_end = strdup(v)))
+		return nomem(e);
+	return 0;
+}
+
 static bool env_key_ok(const char *k, size_t klen)
 {
 	return klen > 0 && strspn(k, ENV_CHARS) >= klen && !(k[0] >= '0' && k[0] <= '9');
@@ -645,6 +657,8 @@ static const struct option options[] = {
 	  .off = F(stdin_chan), .help = FILE_OR_CHANNEL },
 	{ .key = "stdout", .workloads = WL_ALL, .set = opt_stdio,
 	  .off = F(stdout_chan), .help = FILE_OR_CHANNEL },
+	{ .key = "on_end", .workloads = WL_ALL, .set = opt_on_end,
+	  .help = "a shell command of 1 to 4096 bytes, quoted: on_end='notify-send done'" },
 	{ .key = "stderr", .workloads = WL_ALL, .set = opt_stdio,
 	  .off = F(file[2]), .help = "a file: a path with a '/', append:PATH or truncate:PATH" },
 };
@@ -1014,6 +1028,7 @@ void spec_free(struct task_spec *s)
 	free(s->cwd);
 	free(s->stdin_chan);
 	free(s->stdout_chan);
+	free(s->on_end);
 	for (int i = 0; i < 3; i++)
 		free(s->file[i].path);
 	free(s->line);

@@ -58,6 +58,7 @@ enum after_kind {
 	AFTER_ANY,     /* whatever they ended as */
 	AFTER_FAIL,    /* at least one of them did not succeed */
 };
+#define SPEC_ON_END_MAX 4096    /* on_end=: the longest hook command, bytes */
 
 /* stdin=PATH, stdout=PATH, stderr=PATH: a value with a '/' in it, or one
  * that starts with `append:` or `truncate:`, is a file (else a channel). */
@@ -91,6 +92,8 @@ struct task_spec {
 	char *cwd;                 /* cwd=, NULL if absent (relative: to the writer's) */
 	char *stdin_chan;          /* stdin=CHANNEL, NULL if absent (exec/sh only) */
 	char *stdout_chan;         /* stdout=CHANNEL, NULL if absent (exec/sh only) */
+	char *on_end;              /* on_end=CMD: a shell command run once it has ended
+				      (the notice room), NULL if absent */
 	struct spec_file file[3];  /* stdin=, stdout=, stderr= files ([0] never appends) */
 	char **env;                /* env=K=V and env=-K, repeated; NULL-terminated; NULL if none */
 	size_t nenv;

@@ -3,7 +3,7 @@
  *
  * A pool's ctl line is either one command (shutdown [cancel], pause, resume,
  * retry failed|cancelled) or any number of settings (workers=, type=, gil=,
- * template=, executor=, halt= and the Slurm job options), as a task line takes several options: `type=thread
+ * template=, on_end=, executor=, halt= and the Slurm job options), as a task line takes several options: `type=thread
  * workers=3` is one line.  template='exec ./square {}' is quoted the way
  * task lines quote exec arguments, since a template has blanks in it.  The table's handlers only check a value and stage
  * it; what depends on the pool (is it busy?) is checked under the lock, and
@@ -31,6 +31,8 @@ struct pool_stage {
 	const struct executor *ex;     /* NULL: unchanged */
 	bool tmpl_set;                 /* template= given: tmpl, "" to remove it */
 	char tmpl[TMPL_MAX + 1];
+	bool on_end_set;               /* on_end= given: on_end, "" to remove it */
+	char on_end[SPEC_ON_END_MAX + 1];
 	struct slurm_opts sopt;        /* the pool's options, the line's applied */
 	bool halt_set;                 /* halt= given */
 	struct halt_rule halt;
@@ -112,6 +114,21 @@ static int set_template(void *ctx, size_t argc, char **argv, char *err, size_t e
 	return 0;
 }
 
+/* on_end='CMD': the hook of every future that has no on_end= of its own,
+ * run once it has ended (notice/hooks.c); on_end= alone removes it. */
+static int set_on_end(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct pool_stage *st = ctx;
+	const char *v = argc > 1 ? argv[1] : "";
+	if (strlen(v) > SPEC_ON_END_MAX) {
+		snprintf(err, errlen, "on_end= takes a command of at most %d bytes", SPEC_ON_END_MAX);
+		return -EINVAL;
+	}
+	st->on_end_set = true;
+	snprintf(st->on_end, sizeof(st->on_end), "%s", v);
+	return 0;
+}
+
 static int set_slurm_option(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
 	int rc = slurm_opt_apply(&((struct pool_stage *)ctx)->sopt, argv[0], argv[1], err, errlen);
@@ -172,6 +189,7 @@ static const struct cmdtab pool_ctl_tab[] = {
 	{ "type=", 1, 1, set_type, "type=process|thread" },
 	{ "gil=", 1, 1, set_gil, "gil=0|1" },
 	{ "template=", 0, 1, set_template, "template='LINE'" },
+	{ "on_end=", 0, 1, set_on_end, "on_end='CMD'" },
 	{ "executor=", 1, 1, set_executor, "executor=local|slurm" },
 	{ "partition=", 1, 1, set_slurm_option, "partition=NAME" },
 	{ "account=", 1, 1, set_slurm_option, "account=NAME" },
@@ -240,6 +258,21 @@ static int stage_apply_template(struct engine *e, struct pool *p, const struct p
 	return 0;
 }
 
+/* The hook the line sets (futures ended already had theirs). */
+static int stage_apply_on_end(struct engine *e, struct pool *p, const struct pool_stage *st)
+{
+	char *c = NULL;
+	if (!st->on_end_set)
+		return 0;
+	if (st->on_end[0] && !(c = strdup(st->on_end)))
+		return -ENOMEM;
+	free(p->on_end);
+	p->on_end = c;
+	log_add(e, LOG_LVL_INFO, "pool %s: %s%s", p->name, c ? "on_end=" : "no on_end",
+		c ? c : "");
+	return 0;
+}
+
 /* A new executor, or a new kind of worker: the idle workers go; new ones
  * start on the next submit. */
 static void stage_apply_kind(struct engine *e, struct pool *p, const struct pool_stage *st)
@@ -300,6 +333,8 @@ static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage
 	}
 	if (rc == 0)
 		rc = stage_apply_template(e, p, st);
+	if (rc == 0)
+		rc = stage_apply_on_end(e, p, st);
 	if (rc < 0)
 		return rc;
 	stage_apply_kind(e, p, st);

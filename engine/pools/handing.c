@@ -427,6 +427,7 @@ void future_started(struct engine *e, struct pool *p, struct pslot *s, struct fu
 	worker_shows(e, p, s, f);
 	journal_running(e, p, f);
 	arm_future_timer(e, p, f);
+	notice_of(e, p, f, false);
 	notify_future(e, p, f);
 }
 

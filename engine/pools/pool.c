@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "notice/notice.h"
 #include "pools_int.h"
 #include "channels/channels.h"
 #include "exec/exec.h"
@@ -142,6 +143,7 @@ static void fut_free(struct engine *e, struct future *f)
 	free(f->stdin_chan);
 	free(f->stdout_chan);
 	free(f->name);
+	free(f->on_end);
 	free(f);
 }
 
@@ -175,9 +177,32 @@ void record_final(struct engine *e, struct pool *p, struct future *f)
 	else
 		p->ncancelled++;
 	journal_final(e, p, f);
+	notice_of(e, p, f, true);
 	notify_future(e, p, f);
 	engine_notify_locked(e, OBJ_POOL, p->id);
 	halt_count(e, p, f);   /* last: it may end other futures */
+}
+
+void notice_of(struct engine *e, struct pool *p, struct future *f, bool ended)
+{
+	struct notice_future nf = {
+		.pool = p->id, .pool_name = p->name, .id = f->id,
+		.state = future_state_name(f->state),
+	};
+	if (!ended)
+		return notice_future_started(e, &nf);
+	struct strbuf line = STRBUF_INIT;
+	fut_line(f, f->slot, &line);
+	nf.has_code = f->state != FUT_CANCELLED;
+	nf.code = f->exitcode;
+	nf.ran = f->started.tv_sec && f->state != FUT_CANCELLED;
+	nf.runtime = f->started.tv_sec ? ts_since(f->started, f->ended) : 0;
+	nf.line = sb_cstr(&line);
+	nf.on_end = f->on_end ? f->on_end : p->on_end;
+	nf.cwd = f->cwd;
+	nf.drop = p->cred;
+	notice_future_ended(e, &nf);
+	sb_free(&line);
 }
 
 /* A pending future, already taken off its queue (the pool's or a slot's),
@@ -350,6 +375,7 @@ static void pool_destroy(struct engine *e, struct pool *p)
 	free(p->tmpl);
 	free(p->halt_why);
 	queue_free(p);
+	free(p->on_end);
 	free(p);
 }
 
@@ -457,6 +483,7 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	halt_format(&p->halt, o->halt, sizeof(o->halt));
 	o->halted = p->halted;
 	snprintf(o->halt_why, sizeof(o->halt_why), "%s", p->halt_why ? p->halt_why : "");
+	snprintf(o->on_end, sizeof(o->on_end), "%s", p->on_end ? p->on_end : "");
 	p->ex->load(p, &o->ready, &o->busy);
 	o->submitted = p->nfut;
 	o->queued = p->queued + p->prefetched;
@@ -556,7 +583,8 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 	f->env = pack_env(s, &f->envlen);
 	f->env_clean = s->env_clean;
 	if ((s->stdin_chan && !(f->stdin_chan = strdup(s->stdin_chan))) ||
-	    (s->stdout_chan && !(f->stdout_chan = strdup(s->stdout_chan))))
+	    (s->stdout_chan && !(f->stdout_chan = strdup(s->stdout_chan))) ||
+	    (s->on_end && !(f->on_end = strdup(s->on_end))))
 		return -ENOMEM;
 	f->retries = (unsigned)s->retries;
 	f->priority = s->priority;

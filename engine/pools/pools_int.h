@@ -92,6 +92,7 @@ struct future {
 					  the future's end; NULL: the daemon's */
 	char *cwd;                     /* where it runs (absolute); NULL: the worker's */
 	char *stdin_chan, *stdout_chan; /* stdin=/stdout= channels (exec/sh), or NULL */
+	char *on_end;                  /* the line's on_end=, or NULL (then the pool's) */
 	size_t envlen;
 	unsigned attempts, retries;
 	unsigned retry_base;           /* attempts before the last `retry` (ctl): retries= counts
@@ -159,6 +160,7 @@ struct pool {
 	enum pool_state state;
 	unsigned target;               /* workers= */
 	char *tmpl;                    /* template=: its text (owned), NULL: lines are task lines */
+	char *on_end;                  /* on_end=: its futures' hook (owned), NULL: none */
 
 	struct future **fut;           /* by id - 1 */
 	size_t nfut, capfut;
@@ -211,6 +213,8 @@ struct future *fut_get(struct pool *p, uint64_t id);
 int pool_run_as(struct engine *e, const struct pool *p, const struct cred **drop, char *err,
 		size_t errlen);
 void notify_future(struct engine *e, struct pool *p, struct future *f);
+/* The notice room hears that f started, or reached its final state. */
+void notice_of(struct engine *e, struct pool *p, struct future *f, bool ended);
 void fut_set_error(struct future *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- queue.c: the pending queue, by priority then submission ------------------------- */

@@ -214,6 +214,7 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 		f->state = FUT_RUNNING;
 		f->started = mono_now();
 		p->running++;
+		notice_of(e, p, f, false);
 		notify_future(e, p, f);
 		engine_notify_locked(e, OBJ_POOL, p->id);
 		return;

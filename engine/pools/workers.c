@@ -116,6 +116,7 @@ static bool slot_attach(struct engine *e, struct pool *p, struct pslot *s, struc
 	s->host = h;
 	s->task = t->id;
 	worker_shows(e, p, s, NULL);
+	task_started(e, t);   /* the rooms hear of it as of any task (notice: an event) */
 	return true;
 }
 

@@ -21,7 +21,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 check "mkdir creates a pool" mkdir "$P/sq"
 expect "its files" "$(ls "$P/sq" | tr '\n' ' ')" \
-	"as_completed completed ctl futures map progress progress.json status status.json submit workers "
+	"as_completed completed ctl events events.json futures joblog map progress progress.json status status.json submit workers "
 expect_match "ctl shows the settings" "$(cat "$P/sq/ctl")" '^workers=[0-9]+ type=process gil=0$'
 echo workers=4 > "$P/sq/ctl"
 expect "workers= resizes" "$(sed -n 's/^workers: //p' "$P/sq/status")" "4"
