@@ -3,7 +3,8 @@
 # fetch, two compiles side by side once it is done, a link that waits for
 # both, a test that waits for the link (after=); then the same pipeline with
 # a compile that fails, which stops the chain below it (skipped), and a
-# cleanup that runs only because something failed (after_fail=).
+# cleanup that runs only because something failed (after_fail=).  /events
+# tells each start and end as it happens, as `tail -f` would.
 set -euo pipefail
 M=${1:-${PCFS_MOUNT:?usage: dependencies-and-events.sh MOUNTPOINT}}
 
@@ -52,3 +53,9 @@ echo "== the same with compile-b failing"
 ids=$(pipeline 1)
 show $ids
 echo "steps ran in this order: $(tr '\n' ' ' < steps.log)"
+
+echo
+echo "what /events told of it (a monitor would follow it with: cat $M/events):"
+first=$(echo "$ids" | sed 's/^fetch=\([0-9]*\).*/\1/')
+# every event kept so far, then EOF where it would wait for the next
+timeout 5 cat "$M/events" | awk -v f="$first" '$3 == "task" && $2 >= f { print "  " $0 }' || true

@@ -88,5 +88,6 @@ const struct room exec_room = {
 	.fini = exec_fini,
 	.claim_child = forkserver_reaped,
 	.task_ended = waiting_task_ended,
+	.turn_end = waiting_turn_end,
 	.after_turn = exec_after_turn,
 };

@@ -106,8 +106,10 @@ int waiting_check_locked(struct engine *e, const struct task_spec *s, uint64_t f
 int waiting_add_locked(struct engine *e, struct line_start *ls, const struct origin *o,
 		       const struct cred *drop, const struct dep_seen *seen, struct task **tasks,
 		       unsigned count);
-/* The room's task_ended row (lock held) and after_turn work (no lock). */
+/* The room's task_ended and turn_end rows (lock held) and after_turn work
+ * (no lock). */
 void waiting_task_ended(struct engine *e, struct task *t);
+void waiting_turn_end(struct engine *e);
 void waiting_start_ready(struct engine *e);
 
 /* threadhost.c: what a spawn line's thread host says */

@@ -9,9 +9,10 @@
  * down the waiters of that id.  A waiter whose dependencies have ended as it
  * needs is ready, and started after the loop's turn (after_turn: the engine
  * thread, without the lock); one whose dependencies cannot end as it needs
- * any more is SKIPPED at once, which is an end like any other, so a chain of
- * dependents is skipped in one go: through a worklist, never a recursion as
- * deep as the chain.
+ * any more is SKIPPED at the end of that turn of the loop (once every room
+ * has heard of the end that decided it), which is an end like any other, so
+ * a chain of dependents is skipped in one go: through a worklist, never a
+ * recursion as deep as the chain.
  *
  * Everything here runs with e->lock held, but waiting_start_ready (without).
  */
@@ -254,7 +255,16 @@ void waiting_task_ended(struct engine *e, struct task *t)
 		waiter_put(x->w);
 		free(x);
 	}
-	drain_skips(e);
+	/* the skips it decided end at the end of the turn, after every room
+	 * (the events among them) has heard of this end: cause before effect */
+	if (wt->nskips)
+		engine_wake(e);
+}
+
+void waiting_turn_end(struct engine *e)
+{
+	if (W(e))
+		drain_skips(e);
 }
 
 /* ---- a write's waiting lines -------------------------------------------------------- */

@@ -46,7 +46,8 @@ static void task_event(struct engine *e, struct task *t, enum ev_what what,
 	struct event ev = {
 		.id = t->id, .what = what, .state = task_state_name(t->state),
 		.source = t->pool ? EV_WORKER : EV_TASK,
-		.has_code = ev_whats[what].final && t->state != TS_LOST, .code = t->exitcode,
+		.has_code = ev_whats[what].final && task_state_has_code(t->state),
+		.code = t->exitcode,
 	};
 	snprintf(ev.name, sizeof(ev.name), "%s", t->name);
 	if (t->pool)
@@ -67,7 +68,8 @@ static void task_joblog(struct engine *e, struct task *t)
 	};
 	if (x.runtime < 0)
 		x.runtime = 0;
-	jl_codes(true, t->exitcode, t->state == TS_FAILED, &x.exitval, &x.signal);
+	jl_codes(task_state_has_code(t->state), t->exitcode, t->state != TS_EXITED || t->exitcode,
+		 &x.exitval, &x.signal);
 	if (jl_push(&e->notice->jl, &x) < 0)
 		log_add(e, LOG_LVL_WARN, "joblog: out of memory: task %" PRIu64 " left out", t->id);
 }
@@ -93,7 +95,7 @@ static void task_hook(struct engine *e, struct task *t)
 	snprintf(j->what, sizeof(j->what), "task %s", id);
 	hook_job_setenv(j, "PCFS_ID", id);
 	hook_job_setenv(j, "PCFS_STATE", task_state_name(t->state));
-	set_code_env(j, t->state != TS_LOST, t->exitcode);
+	set_code_env(j, task_state_has_code(t->state), t->exitcode);
 	hooks_queue(e, j);
 }
 
@@ -105,10 +107,11 @@ static void notice_task_started(struct engine *e, struct task *t)
 
 /* A task that ran and ended before the rooms heard of its start (`sh true`
  * often does: core.h) gets its start, as of when it started, before its
- * end: every reader sees both.  One that failed to start has its end only. */
+ * end: every reader sees both.  One that failed to start, or was skipped
+ * (after=: it never ran), has its end only. */
 static void notice_task_ended(struct engine *e, struct task *t)
 {
-	if (!t->announced && t->state != TS_FAILED) {
+	if (!t->announced && t->state != TS_FAILED && t->state != TS_SKIPPED) {
 		enum task_state end = t->state;
 		t->state = TS_RUNNING;   /* what it was then, for the line */
 		task_event(e, t, EV_STARTED, &t->start_rt);
@@ -116,7 +119,9 @@ static void notice_task_ended(struct engine *e, struct task *t)
 	}
 	t->announced = true;
 	task_event(e, t, EV_ENDED, NULL);
-	if (!t->pool)
+	/* skipped work never ran: no line, as parallel writes none for a job it
+	 * never started (so --resume runs it) */
+	if (!t->pool && t->state != TS_SKIPPED)
 		task_joblog(e, t);
 	if (t->on_end)
 		task_hook(e, t);

@@ -32,6 +32,12 @@ expect "the order: A, then B and C (either way), then D" \
 	"$(head -1 "$LOG") $(sed -n '2,3p' "$LOG" | sort | tr '\n' ' ')$(tail -1 "$LOG")" "A B C D"
 expect "... each once" "$(wc -l < "$LOG")" "4"
 expect "nothing waits any more" "$(sed -n 's/^waiting: //p' "$M/stats")" "0"
+# the exact order from /events: each start after the ends it waited for
+timeout 5 cat "$M/events" > events.txt || true
+at() { grep -n " $1 task $2 " events.txt | head -1 | cut -d: -f1; }
+check "/events: B and C start after A ends, D after both B and C end" test \
+	"$(at "$A" ended)" -lt "$(at "$B" started)" -a "$(at "$A" ended)" -lt "$(at "$C" started)" -a \
+	"$(at "$B" ended)" -lt "$(at "$D" started)" -a "$(at "$C" ended)" -lt "$(at "$D" started)"
 
 # --- after_any and after_fail, and a failure down a chain ---------------------------
 F=$(spawn "sh exit 3")
@@ -49,6 +55,14 @@ expect "... each saying why" "$(cat "$M/procs/$S2/error")" "after=$S1: task $S1 
 expect "status and status.json say skipped" "$(sed -n 's/^state: //p' "$M/procs/$S2/status") $(jq -r '"\(.state) \(.exitcode)"' "$M/procs/$S2/status.json")" \
 	"skipped skipped null"
 expect "/wait tells a skipped task by its state" "$(exec 3<>"$M/wait"; echo "$S1" >&3; read -r l <&3; echo "$l")" "$S1 skipped"
+X=$(spawn "sh while [ ! -e go.X ]; do sleep 0.05; done; exit 1")
+Y=$(spawn "sh after=$X true")
+Z=$(spawn "sh after=$Y true")
+touch go.X
+done_with "$Z" >/dev/null
+timeout 5 cat "$M/events" > events.txt || true
+check "/events: the cause first, then the chain it skips (X ended, then Y, then Z)" test \
+	"$(at "$X" ended)" -lt "$(at "$Y" ended)" -a "$(at "$Y" ended)" -lt "$(at "$Z" ended)"
 ANY=$(spawn "sh after_any=$F,$A echo any ran")
 expect "after_any=: runs whatever they ended as" "$(done_with "$ANY") $(cat "$M/procs/$ANY/stdout")" "0 any ran"
 NF=$(spawn "sh after_fail=$A,$F echo cleanup ran")
@@ -56,7 +70,11 @@ expect "after_fail=: runs when one of them failed" "$(done_with "$NF") $(cat "$M
 NO=$(spawn "sh after_fail=$A,$B echo never")
 expect "... and is skipped when every one succeeded" "$(done_with "$NO") $(cat "$M/procs/$NO/error")" \
 	"skipped after_fail=: every one of them succeeded"
-expect "/stats counts the skipped (S1, S2, S3's two, the after_fail one)" "$(sed -n 's/^skipped: //p' "$M/stats")" "5"
+timeout 5 cat "$M/events" > events.txt || true
+expect "/events: skipped work ends skipped, with no code and no start" \
+	"$(grep -c " $S2 task started " events.txt) $(grep " $S2 task ended " events.txt | cut -d' ' -f5-6)" "0 skipped code=-"
+check_fails "/joblog has no line for work that never ran" grep -qP "^$S2\t" "$M/joblog"
+expect "/stats counts the skipped (S1, S2, S3's two, Y, Z, the after_fail one)" "$(sed -n 's/^skipped: //p' "$M/stats")" "7"
 
 # --- refused: unknown ids, cycles, bad values ------------------------------------------
 next=$(( $(ls "$M/procs" | sort -n | tail -1) + 1 ))

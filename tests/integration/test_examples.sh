@@ -166,7 +166,9 @@ expect_match "pipeline: all five succeed, the cleanup is skipped" "$(de)" 'test 
 # the order from the steps' own log: fetch first, the compiles either way, then link, test
 expect_match "pipeline: fetch, the two compiles, link, test" "$(de)" 'order: fetch compile-[ab] compile-[ab] link test '
 expect_match "failing: link and test skipped, naming why" "$(de)" 'link +task [0-9]+ +skipped +after=[0-9]+: task [0-9]+ exited with code 1'$'\n''  test +task [0-9]+ +skipped +after=[0-9]+: task [0-9]+ was skipped'
-expect_match "failing: the cleanup runs, link and test never" "$(de)" 'order: fetch compile-[ab] compile-[ab] cleanup $'
+expect_match "failing: the cleanup runs, link and test never" "$(de)" 'order: fetch compile-[ab] compile-[ab] cleanup '$'\n'
+expect_match "failing: /events tells the link skipped, with no code" "$(de)" ' [0-9]+ task ended skipped code=- '
+
 
 check "unmount" pcfs_umount
 finish
