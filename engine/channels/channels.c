@@ -752,19 +752,6 @@ int engine_chan_put(struct engine *e, uint64_t id, enum chan_end end, const void
 	return rc;
 }
 
-int engine_chan_get(struct engine *e, uint64_t id, enum chan_end end, struct chan_msg **out)
-{
-	pthread_mutex_lock(&e->lock);
-	struct channel *ch = find(e, id);
-	int qi = ch ? queue_of(ch->c.type, end, false) : -1;
-	int rc = !ch ? 0 : qi < 0 ? -EBADF : chan_get(&ch->c, qi, out);
-	if (rc == 1)
-		changed(e, ch);   /* room for a blocked writer or a paused pump */
-	pthread_mutex_unlock(&e->lock);
-	if (rc == 1)
-		kick(e);
-	return rc;
-}
 
 /* A write that could never go in, whatever the readers do: said in /log,
  * since the writer only sees an errno. */
@@ -832,6 +819,12 @@ int engine_chan_take(struct engine *e, uint64_t id, enum chan_end end, size_t ro
 	if (rc == 1)
 		kick(e);
 	return rc;
+}
+
+/* One message: a take with no room for a second. */
+int engine_chan_get(struct engine *e, uint64_t id, enum chan_end end, struct chan_msg **out)
+{
+	return engine_chan_take(e, id, end, 0, out);
 }
 
 unsigned engine_chan_events(struct engine *e, uint64_t id, enum chan_end end, size_t len)
