@@ -38,9 +38,11 @@ for m in fork vfork clone spawn; do
 	expect "method=$m: the same directory and environment" "$(out "$id")" \
 		"run.sh in $PROJ with FOO=bar"
 done
-id=$(spawn_in "$PROJ/sub" 'sleep as=thread time=2s')
+# (it runs for minutes, not for a time a loaded machine could use up first)
+id=$(spawn_in "$PROJ/sub" 'sleep as=thread time=10m')
 expect "a thread's host process runs there too" \
 	"$(readlink "/proc/$(cat "$M/procs/$id/pid")/cwd")" "$PROJ/sub"
+echo kill > "$M/procs/$id/ctl"
 expect "a cwd= that does not exist refuses the line, as cd would" \
 	"$(cd "$PROJ" && write_err "$M/spawn" 'sh cwd=nowhere pwd')" "No such file or directory"
 check "... saying why in /log" grep -q 'cwd=nowhere: No such file or directory' "$M/log"
