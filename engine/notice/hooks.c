@@ -48,20 +48,13 @@ struct hook_run {
 	int status;
 };
 
+/* What to run is a copy of the task's or pool's end_hook (the core's). */
 struct hook_job *hook_job_new(const char *cmd, const char *cwd, const struct cred *drop)
 {
 	struct hook_job *j = calloc(1, sizeof(*j));
-	if (!j)
-		return NULL;
-	j->cmd = strdup(cmd);
-	j->cwd = cwd ? strdup(cwd) : NULL;
-	if (!j->cmd || (cwd && !j->cwd)) {
-		hook_job_free(j);
-		return NULL;
-	}
-	if (drop) {
-		j->drop = true;
-		j->cred = *drop;
+	if (j && !(j->hook = end_hook_new(cmd, cwd, drop))) {
+		free(j);
+		j = NULL;
 	}
 	return j;
 }
@@ -76,8 +69,7 @@ void hook_job_free(struct hook_job *j)
 {
 	if (!j)
 		return;
-	free(j->cmd);
-	free(j->cwd);
+	end_hook_free(j->hook);
 	free(j);
 }
 
@@ -147,13 +139,13 @@ static struct timespec deadline_after(int64_t ms)
 static int hook_spawn(struct engine *e, struct hooks *h, struct hook_job *j,
 		      struct hook_run *run, int p[2])
 {
-	char *argv[] = { "/bin/sh", "-c", j->cmd, NULL };
+	char *argv[] = { "/bin/sh", "-c", j->hook->cmd, NULL };
 	char **envp = hook_env(j);
 	if (!envp)
 		return -ENOMEM;
 	pthread_rwlock_rdlock(&e->reap_lock);
 	pid_t pid = spawn_cmd_in(e, argv, envp, (int[3]){ e->devnull, p[1], p[1] },
-				 j->drop ? &j->cred : NULL, j->cwd);
+				 j->hook->drop ? &j->hook->cred : NULL, j->hook->cwd);
 	if (pid > 0) {
 		run->pid = pid;
 		pthread_mutex_lock(&h->mu);
@@ -183,7 +175,7 @@ static void hook_start(struct engine *e, struct hooks *h, struct hook_job *j)
 	if (rc == 0)
 		return;
 	log_add(e, LOG_LVL_WARN, "on_end of %s not run: %s (in %s)", j->what, strerror(-rc),
-		j->cwd ? j->cwd : "pcfs's directory");
+		j->hook->cwd ? j->hook->cwd : "pcfs's directory");
 	if (p[0] >= 0)
 		close(p[0]);
 	free(run);

@@ -118,9 +118,7 @@ void jl_codes(bool has_code, int code, bool failed, int *exitval, int *signal);
 /* One hook to run: everything copied, nothing borrowed from its task. */
 struct hook_job {
 	struct hook_job *next;
-	char *cmd, *cwd;
-	bool drop;
-	struct cred cred;
+	struct end_hook *hook;         /* its command, directory and credentials (owned) */
 	char what[96];                 /* "task 42", "pool p future 7": for /log */
 	char env[4][POOL_NAME_MAX + 16];   /* PCFS_ID= PCFS_STATE= PCFS_EXITCODE= [PCFS_POOL=] */
 	unsigned nenv;
