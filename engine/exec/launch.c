@@ -23,6 +23,18 @@
 
 static const char *const stream_key[3] = { "stdin", "stdout", "stderr" };
 
+#define FILE_PATH_MAX (2 * ORIGIN_PATH_MAX + 2)
+
+/* A line's file as opened: absolute, or relative to its directory (none:
+ * the daemon's). */
+static void file_path(const char *dir, const char *path, char out[FILE_PATH_MAX])
+{
+	if (path[0] == '/' || !dir)
+		snprintf(out, FILE_PATH_MAX, "%s", path);
+	else
+		snprintf(out, FILE_PATH_MAX, "%s/%s", dir, path);
+}
+
 void launch_init(struct launch *l)
 {
 	*l = (struct launch){ .file = { -1, -1, -1 } };
@@ -105,11 +117,8 @@ static int become(const struct cred *c, struct fs_ident *was)
  * truncated.  Never blocks: a FIFO with no reader is ENXIO. */
 static int open_one(const char *dir, const struct spec_file *f, int which, bool *created)
 {
-	char path[2 * ORIGIN_PATH_MAX + 2];
-	if (f->path[0] == '/' || !dir)
-		snprintf(path, sizeof(path), "%s", f->path);
-	else
-		snprintf(path, sizeof(path), "%s/%s", dir, f->path);
+	char path[FILE_PATH_MAX];
+	file_path(dir, f->path, path);
 	int base = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	int fd;
 	*created = false;
@@ -136,12 +145,8 @@ static int open_one(const char *dir, const struct spec_file *f, int which, bool 
 
 static void remove_created(const struct launch *l, const struct task_spec *s, int which)
 {
-	char path[2 * ORIGIN_PATH_MAX + 2];
-	const char *p = s->file[which].path;
-	if (p[0] == '/' || !l->cwd)
-		snprintf(path, sizeof(path), "%s", p);
-	else
-		snprintf(path, sizeof(path), "%s/%s", l->cwd, p);
+	char path[FILE_PATH_MAX];
+	file_path(l->cwd, s->file[which].path, path);
 	unlink(path);
 }
 
@@ -187,12 +192,9 @@ int exec_dir_check(const char *cwd_opt, const char *dir, const struct cred *drop
  * inside one of its own requests: a channel's name does that job. */
 static bool inside_mount(const char *dir, const char *path, const char *mnt)
 {
-	char full[2 * ORIGIN_PATH_MAX + 2];
+	char full[FILE_PATH_MAX];
 	size_t ml = strlen(mnt);
-	if (path[0] == '/' || !dir)
-		snprintf(full, sizeof(full), "%s", path);
-	else
-		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	file_path(dir, path, full);
 	return strncmp(full, mnt, ml) == 0 && (full[ml] == '/' || full[ml] == '\0');
 }
 
