@@ -207,17 +207,24 @@ static int env_push(char ***v, size_t *n, size_t *cap, char *s)
 	return 0;
 }
 
+int origin_env_check(const struct origin *o, bool clean, char *err, size_t errlen)
+{
+	if (clean || !o || o->env)
+		return 0;
+	snprintf(err, errlen, "the writer's environment (/proc/%d/environ) cannot be read: %s",
+		 (int)o->pid, read_failure(o->env_err));
+	return -o->env_err;
+}
+
 int origin_env_edit(const struct origin *o, bool clean, char *const *edits, size_t nedits,
 		    char ***out, char *err, size_t errlen)
 {
-	if (!clean && o && !o->env) {
-		snprintf(err, errlen, "the writer's environment (/proc/%d/environ) cannot be "
-			 "read: %s", (int)o->pid, read_failure(o->env_err));
-		return -o->env_err;
-	}
+	int rc = origin_env_check(o, clean, err, errlen);
+	if (rc < 0)
+		return rc;
 	size_t n = 0, cap = 16;
 	char **v = calloc(cap, sizeof(*v));   /* an empty environment is still a vector */
-	int rc = v ? 0 : -ENOMEM;
+	rc = v ? 0 : -ENOMEM;
 	if (rc == 0 && !clean && o) {
 		for (const char *kv = o->env; rc == 0 && kv < o->env + o->env_len;
 		     kv += strlen(kv) + 1)

@@ -61,6 +61,11 @@ int origin_cwd(const struct origin *o, const char *cwd_opt, char *out, size_t ou
 int origin_env(const struct origin *o, const struct task_spec *s, char ***out, char *err,
 	       size_t errlen);
 
+/* Can a line take its environment from o (clean: it has env=-, and takes
+ * none)?  0, or -errno with the reason: what origin_env would refuse,
+ * without making the vector. */
+int origin_env_check(const struct origin *o, bool clean, char *err, size_t errlen);
+
 /* The same with the edits given apart: env=K=V and env=-K strings, and
  * clean for env=-. */
 int origin_env_edit(const struct origin *o, bool clean, char *const *edits, size_t nedits,

@@ -699,13 +699,11 @@ static int batch_context(struct submit_batch *b, const struct origin *o,
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		char dir[ORIGIN_PATH_MAX], why[256];
-		char **env = NULL;
 		int rc = origin_cwd(o, b->specs[i].cwd, dir, sizeof(dir), why, sizeof(why));
 		if (rc == 0)
 			rc = exec_dir_check(b->specs[i].cwd, dir, drop, why, sizeof(why));
-		if (rc == 0)
-			rc = origin_env(o, &b->specs[i], &env, why, sizeof(why));
-		free(env);
+		if (rc == 0)   /* the vector itself is made at each hand-off */
+			rc = origin_env_check(o, b->specs[i].env_clean, why, sizeof(why));
 		if (rc == 0 && dir[0] && !(b->cwd[i] = strdup(dir)))
 			rc = -ENOMEM;
 		if (rc < 0) {

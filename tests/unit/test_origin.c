@@ -49,6 +49,10 @@ static void test_capture_refusals(void **state)
 	struct task_spec s = { 0 };
 	char **env;
 	assert_int_equal(origin_env(o, &s, &env, err, sizeof(err)), -EACCES);
+	assert_int_equal(origin_env_check(o, false, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "/proc/1/environ"));
+	assert_int_equal(origin_env_check(o, true, err, sizeof(err)), 0);
+	assert_int_equal(origin_env_check(NULL, false, err, sizeof(err)), 0);
 	/* a line that needs none of it still goes: env=- and an absolute cwd= */
 	s.env_clean = true;
 	assert_int_equal(origin_env(o, &s, &env, err, sizeof(err)), 0);
