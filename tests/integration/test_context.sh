@@ -93,6 +93,12 @@ expect "stdout=PATH truncates, as > does" "$(cat "$PROJ/out.txt")" "again"
 id=$(spawn_in "$PROJ" 'sh stdout=append:out.txt echo more')
 timeout 60 cat "$M/procs/$id/wait" >/dev/null
 expect "stdout=append:PATH appends, as >> does" "$(cat "$PROJ/out.txt" | tr '\n' ' ')" "again more "
+id=$(spawn_in "$PROJ" 'sh stdout=truncate:out.txt stderr=append:err.txt echo t; echo e >&2')
+timeout 60 cat "$M/procs/$id/wait" >/dev/null
+id=$(spawn_in "$PROJ" 'sh stderr=append:err.txt echo e2 >&2')
+timeout 60 cat "$M/procs/$id/wait" >/dev/null
+expect "truncate:PATH and stderr=append:PATH, paths without a '/'" \
+	"$(cat "$PROJ/out.txt") $(cat "$PROJ/err.txt" | tr '\n' ' ')" "t e e2 "
 id=$(spawn_in "$PROJ" 'sh 4 stdout=./four.txt echo task $PCFS_ID')
 for i in 0 1 2 3; do timeout 60 cat "$M/procs/$((id + i))/wait" >/dev/null; done
 expect "COUNT tasks share one open of the file, as one shell redirection does" \
