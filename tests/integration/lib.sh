@@ -62,6 +62,11 @@ wait_until() {
 	return 1
 }
 
+# What a tail -f file (/events, a pool's events) holds now, without waiting
+# for more: reads until the file would block (O_NONBLOCK gives EAGAIN), so
+# no timeout guesses how long a loaded machine takes to read it.
+kept_now() { dd if="$1" iflag=nonblock bs=65536 status=none 2>/dev/null || true; }
+
 is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }
 
 # Mount pcfs on a fresh directory; optional ini text becomes --config, and

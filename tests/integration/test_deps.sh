@@ -33,7 +33,7 @@ expect "the order: A, then B and C (either way), then D" \
 expect "... each once" "$(wc -l < "$LOG")" "4"
 expect "nothing waits any more" "$(sed -n 's/^waiting: //p' "$M/stats")" "0"
 # the exact order from /events: each start after the ends it waited for
-timeout 5 cat "$M/events" > events.txt || true
+kept_now "$M/events" > events.txt
 at() { grep -n " $1 task $2 " events.txt | head -1 | cut -d: -f1; }
 check "/events: B and C start after A ends, D after both B and C end" test \
 	"$(at "$A" ended)" -lt "$(at "$B" started)" -a "$(at "$A" ended)" -lt "$(at "$C" started)" -a \
@@ -60,7 +60,7 @@ Y=$(spawn "sh after=$X true")
 Z=$(spawn "sh after=$Y true")
 touch go.X
 done_with "$Z" >/dev/null
-timeout 5 cat "$M/events" > events.txt || true
+kept_now "$M/events" > events.txt
 check "/events: the cause first, then the chain it skips (X ended, then Y, then Z)" test \
 	"$(at "$X" ended)" -lt "$(at "$Y" ended)" -a "$(at "$Y" ended)" -lt "$(at "$Z" ended)"
 ANY=$(spawn "sh after_any=$F,$A echo any ran")
@@ -70,7 +70,7 @@ expect "after_fail=: runs when one of them failed" "$(done_with "$NF") $(cat "$M
 NO=$(spawn "sh after_fail=$A,$B echo never")
 expect "... and is skipped when every one succeeded" "$(done_with "$NO") $(cat "$M/procs/$NO/error")" \
 	"skipped after_fail=: every one of them succeeded"
-timeout 5 cat "$M/events" > events.txt || true
+kept_now "$M/events" > events.txt
 expect "/events: skipped work ends skipped, with no code and no start" \
 	"$(grep -c " $S2 task started " events.txt) $(grep " $S2 task ended " events.txt | cut -d' ' -f5-6)" "0 skipped code=-"
 check_fails "/joblog has no line for work that never ran" grep -qP "^$S2\t" "$M/joblog"
