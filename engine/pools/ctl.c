@@ -243,33 +243,22 @@ static int stage_check(struct engine *e, const struct pool *p, const struct pool
 	return 0;
 }
 
-/* The template the line sets (futures already made keep theirs). */
-static int stage_apply_template(struct engine *e, struct pool *p, const struct pool_stage *st)
+/* A text setting the line sets, template= or on_end= ("" clears it): the
+ * futures already made keep what they had. */
+static int stage_apply_text(struct engine *e, struct pool *p, char **field, bool set,
+			    const char *val, const char *key)
 {
-	char *t = NULL;
-	if (!st->tmpl_set)
+	char *v = NULL;
+	if (!set)
 		return 0;
-	if (st->tmpl[0] && !(t = strdup(st->tmpl)))
+	if (val[0] && !(v = strdup(val)))
 		return -ENOMEM;
-	free(p->tmpl);
-	p->tmpl = t;
-	log_add(e, LOG_LVL_INFO, "pool %s: %s%s", p->name, t ? "template=" : "no template",
-		t ? t : "");
-	return 0;
-}
-
-/* The hook the line sets (futures ended already had theirs). */
-static int stage_apply_on_end(struct engine *e, struct pool *p, const struct pool_stage *st)
-{
-	char *c = NULL;
-	if (!st->on_end_set)
-		return 0;
-	if (st->on_end[0] && !(c = strdup(st->on_end)))
-		return -ENOMEM;
-	free(p->on_end);
-	p->on_end = c;
-	log_add(e, LOG_LVL_INFO, "pool %s: %s%s", p->name, c ? "on_end=" : "no on_end",
-		c ? c : "");
+	free(*field);
+	*field = v;
+	if (v)
+		log_add(e, LOG_LVL_INFO, "pool %s: %s=%s", p->name, key, v);
+	else
+		log_add(e, LOG_LVL_INFO, "pool %s: no %s", p->name, key);
 	return 0;
 }
 
@@ -332,9 +321,9 @@ static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage
 		rc = n < 0 ? (int)n : 0;
 	}
 	if (rc == 0)
-		rc = stage_apply_template(e, p, st);
+		rc = stage_apply_text(e, p, &p->tmpl, st->tmpl_set, st->tmpl, "template");
 	if (rc == 0)
-		rc = stage_apply_on_end(e, p, st);
+		rc = stage_apply_text(e, p, &p->on_end, st->on_end_set, st->on_end, "on_end");
 	if (rc < 0)
 		return rc;
 	stage_apply_kind(e, p, st);
