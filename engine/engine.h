@@ -196,7 +196,10 @@ size_t waitset_pending(const struct task_waitset *w);
 /* ---- pools and futures (concurrent.futures as files) ----------------------- */
 
 enum pool_state { POOL_RUNNING, POOL_SHUTDOWN, POOL_CLOSED };
-enum future_state { FUT_PENDING, FUT_RUNNING, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
+/* WAITING: after=, its dependencies have not all ended (in no queue);
+ * SKIPPED: final, it never runs (what it waited for did not end as needed) */
+enum future_state { FUT_PENDING, FUT_RUNNING, FUT_DONE, FUT_FAILED, FUT_CANCELLED, FUT_WAITING,
+		    FUT_SKIPPED };
 
 struct pool_info {
 	uint64_t id;
@@ -206,6 +209,7 @@ struct pool_info {
 	enum pool_state state;
 	unsigned workers, ready, busy;
 	uint64_t submitted, queued, running, done, failed, cancelled;
+	uint64_t waiting, skipped;  /* after=: waiting for futures; never ran because of one */
 	uint64_t prefetched;           /* of queued: handed to a worker ahead, not started */
 	double rate;                /* futures finished per second, recent */
 	double elapsed;             /* seconds since the first submit */
@@ -240,6 +244,8 @@ struct future_info {
 
 const char *pool_state_name(enum pool_state s);
 const char *future_state_name(enum future_state s);
+/* Has it an exit code (done, failed)?  Not cancelled or skipped: never ran. */
+bool future_state_has_code(enum future_state s);
 
 /* Names: [A-Za-z0-9._-]{1,64}, not "." or "..".  -EINVAL, -EEXIST, -ENOSPC. */
 int engine_pool_create(struct engine *e, const char *name, char *err, size_t errlen);

@@ -174,7 +174,7 @@ static int fill_map(struct fs *fs, struct handle *h)
 			if (h->rpos < h->buf.len)
 				return 1;   /* hand out what precedes it first */
 			h->cursor++;
-			return fi.state == FUT_CANCELLED ? -ECANCELED : -EIO;
+			return fi.state == FUT_FAILED ? -EIO : -ECANCELED;
 		}
 		rc = append_result(fs, h->obj, h->ids[h->cursor], &h->buf);
 		if (rc < 0)
@@ -321,6 +321,8 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "done", pi.done);
 	emit_uint(e, "failed", pi.failed);
 	emit_uint(e, "cancelled", pi.cancelled);
+	emit_uint(e, "waiting", pi.waiting);
+	emit_uint(e, "skipped", pi.skipped);
 	emit_str(e, "state", pi.halted && pi.state == POOL_RUNNING ? "halted"
 							       : pool_state_name(pi.state));
 	emit_str(e, "halt", pi.halt[0] ? pi.halt : NULL);
@@ -344,7 +346,7 @@ static int kv_progress(struct fs *fs, uint64_t id, struct emit *e)
 	int rc = engine_pool_info(fs->eng, id, &pi);
 	if (rc < 0)
 		return rc;
-	uint64_t ended = pi.done + pi.failed + pi.cancelled;
+	uint64_t ended = pi.done + pi.failed + pi.cancelled + pi.skipped;
 	emit_uint(e, "done", ended);
 	emit_uint(e, "total", pi.submitted);
 	emit_fixed(e, "percent", pi.submitted ? 100.0 * (double)ended / (double)pi.submitted : 0, 1);
@@ -447,7 +449,7 @@ static int show_fstate(struct fs *fs, uint64_t key, struct strbuf *out)
 static int show_fexitcode(struct fs *fs, uint64_t key, struct strbuf *out)
 {
 	WITH_FUTURE(fs, key, fi);
-	if (fi.final && fi.state != FUT_CANCELLED)
+	if (fi.final && future_state_has_code(fi.state))
 		sb_printf(out, "%d\n", fi.exitcode);
 	return 0;
 }
@@ -469,13 +471,14 @@ static int show_ftask(struct fs *fs, uint64_t key, struct strbuf *out)
 }
 
 /* result: Future.result(): the output of a future that succeeded; EIO for
- * one that failed (the reason is in `error`), ECANCELED for a cancelled one. */
+ * one that failed (the reason is in `error`), ECANCELED for one that never
+ * ran (cancelled, or skipped: what it waited for did not end as needed). */
 static int ready_result(struct fs *fs, uint64_t key, struct strbuf *out)
 {
 	WITH_FUTURE(fs, key, fi);
 	if (!fi.final)
 		return 0;
-	if (fi.state == FUT_CANCELLED)
+	if (fi.state == FUT_CANCELLED || fi.state == FUT_SKIPPED)
 		return -ECANCELED;
 	if (fi.state == FUT_FAILED)
 		return -EIO;
@@ -532,7 +535,7 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 	emit_str(e, "name", fi.name[0] ? fi.name : NULL);
 	emit_str(e, "state", future_state_name(fi.state));
 	emit_int(e, "priority", fi.priority);
-	if (fi.final && fi.state != FUT_CANCELLED)
+	if (fi.final && future_state_has_code(fi.state))
 		emit_int(e, "exitcode", fi.exitcode);
 	else
 		emit_null(e, "exitcode");

@@ -379,6 +379,8 @@ bool make_room(struct engine *e, size_t need);
 /* persist, at restore: a journaled task back in the table (ended, not live) */
 struct task *task_restored(struct engine *e, uint64_t id, const char *cmd);
 void task_restored_ended(struct engine *e, struct task *t);
+/* exec, at restore: one that had not run yet is live again, in state st */
+void task_restored_live(struct engine *e, struct task *t, enum task_state st);
 bool task_live(const struct task *t);
 
 /* ---- lifecycle.c: start, end, signals, timeouts ---------------------------------- */

@@ -319,6 +319,22 @@ struct task *task_restored(struct engine *e, uint64_t id, const char *cmd)
 	return t;
 }
 
+/* exec, at restore: a journaled task that had not run yet (it waited) is live
+ * again, in state st: on the live list and counted as a reserved task is, so
+ * its end releases it as any other's (lock held). */
+void task_restored_live(struct engine *e, struct task *t, enum task_state st)
+{
+	t->state = st;
+	live_link(e, t);
+	t->counted = true;
+	e->st.started++;
+	e->st.running++;
+	if (t->kind == TASK_THREAD)
+		e->st.live_threads++;
+	else
+		e->st.live_processes++;
+}
+
 void task_restored_ended(struct engine *e, struct task *t)
 {
 	fin_append(e, t);

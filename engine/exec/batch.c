@@ -19,18 +19,15 @@ struct parsed {
 	bool held;                /* its tasks wait (waiting.c has the line now) */
 };
 
-static struct task *task_new(struct engine *e, const struct line_start *ls,
-			     const struct owner *owner, const struct cred *drop)
+/* What a task takes of its line and its owner (lock held).  -ENOMEM: its
+ * on_end= could not be kept. */
+int line_task_fill(struct task *t, const struct line_start *ls, const struct owner *owner,
+		   const struct cred *drop)
 {
 	const struct task_spec *s = &ls->spec;
-	struct task *t = task_alloc(e, s->line);
-	if (!t)
-		return NULL;
 	/* on_end= runs where the task runs, as whom it runs */
-	if (s->on_end && !(t->on_end = end_hook_new(s->on_end, ls->launch.cwd, drop))) {
-		task_destroy(e, t);
-		return NULL;
-	}
+	if (s->on_end && !(t->on_end = end_hook_new(s->on_end, ls->launch.cwd, drop)))
+		return -ENOMEM;
 	t->owner = *owner;
 	t->kind = s->kind;
 	t->workload = s->workload;
@@ -40,6 +37,17 @@ static struct task *task_new(struct engine *e, const struct line_start *ls,
 			  : workload_is_builtin(s->workload) ? METHOD_FORK : METHOD_SPAWN;
 	t->timeout_ms = s->timeout_ms;
 	snprintf(t->name, sizeof(t->name), "%s", s->name);
+	return 0;
+}
+
+static struct task *task_new(struct engine *e, const struct line_start *ls,
+			     const struct owner *owner, const struct cred *drop)
+{
+	struct task *t = task_alloc(e, ls->spec.line);
+	if (t && line_task_fill(t, ls, owner, drop) < 0) {
+		task_destroy(e, t);
+		return NULL;
+	}
 	return t;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "exec_int.h"
+#include "persist/persist.h"
 
 static int exec_init(struct engine *e, char *err, size_t errlen)
 {
@@ -90,4 +91,5 @@ const struct room exec_room = {
 	.task_ended = waiting_task_ended,
 	.turn_end = waiting_turn_end,
 	.after_turn = exec_after_turn,
+	.journal = &exec_journal,   /* waiting work: waiting.c, waitjournal.c */
 };

@@ -88,9 +88,14 @@ void spawn_processes(struct engine *e, const struct line_start *const *lines,
 void spawn_thread_tasks(struct engine *e, const struct line_start *line, struct task **tasks,
 			unsigned count, const struct cred *drop);
 
+/* batch.c: what a task takes of its line and owner (lock held); -ENOMEM */
+int line_task_fill(struct task *t, const struct line_start *ls, const struct owner *owner,
+		   const struct cred *drop);
+
 /* waiting.c: after=.  How each dependency of a line stood at its write. */
 struct dep_seen {
 	bool ended, ok;               /* ended; ended with exit code 0 */
+	bool unknown;                 /* forgotten before a restart: how is not known */
 	char how[96];                 /* "task 7 failed (exit code 1)" */
 };
 int waiting_init(struct engine *e);
@@ -111,6 +116,28 @@ int waiting_add_locked(struct engine *e, struct line_start *ls, const struct ori
 void waiting_task_ended(struct engine *e, struct task *t);
 void waiting_turn_end(struct engine *e);
 void waiting_start_ready(struct engine *e);
+
+/* The journal (waiting.c writes and renders W records, waitjournal.c
+ * replays them).  A W record as restore makes it into a task again. */
+struct restored_wait {
+	uint64_t id;
+	struct timespec start_rt;
+	struct owner owner;
+	bool has_drop;
+	struct cred drop;
+	struct origin *origin;        /* the caller's reference; NULL: the daemon's own */
+	char why[600];                /* not empty: it cannot wait again (the reason) */
+};
+/* Every waiting task's W record, for a compacted journal (lock held). */
+size_t waiting_render(struct engine *e, struct strbuf *sb);
+/* Restore is under way (on): what becomes ready does not start until off. */
+void waiting_hold_back(struct engine *e, bool on);
+/* Lock held: r's task back in the table, waiting again for what ls (parsed,
+ * prepared and its files opened; taken over) says, or failed with r->why. */
+int waiting_restore_locked(struct engine *e, const struct restored_wait *r,
+			   struct line_start *ls);
+struct journal_client;
+extern const struct journal_client exec_journal;
 
 /* threadhost.c: what a spawn line's thread host says */
 extern const struct host_ops thread_host_ops;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "exec_int.h"
+#include "persist/persist.h"
 
 #define EDGE_BUCKETS 1024
 
@@ -61,6 +62,7 @@ struct waiting {
 	struct task **skips;       /* decided to skip, not yet ended (the worklist) */
 	size_t nskips, capskips;
 	bool draining;
+	bool held_back;            /* a restore is under way: nothing starts yet */
 };
 
 static struct waiting *W(struct engine *e)
@@ -196,17 +198,17 @@ static void dep_ended(struct engine *e, struct waiter *w, uint64_t id, bool ok, 
 		snprintf(w->why, sizeof(w->why), "%s=%llu: %s", after_kind_name(w->kind),
 			 (unsigned long long)id, how);
 	}
-	if (w->kind == AFTER_OK && w->failed) {
-		push_skip(e, w);   /* at once: it can never run */
+	switch (after_decide(w->kind, w->left, w->failed)) {
+	case AFTER_WAIT:
 		return;
-	}
-	if (w->left > 0)
-		return;
-	if (w->kind == AFTER_FAIL && !w->failed) {
-		snprintf(w->why, sizeof(w->why), "after_fail=: every one of them succeeded");
+	case AFTER_SKIP:
+		if (!w->failed)
+			snprintf(w->why, sizeof(w->why), "after_fail=: every one of them succeeded");
 		push_skip(e, w);
-	} else {
+		return;
+	case AFTER_READY:
 		push_ready(e, w);
+		return;
 	}
 }
 
@@ -265,6 +267,123 @@ void waiting_turn_end(struct engine *e)
 {
 	if (W(e))
 		drain_skips(e);
+}
+
+/* ---- the journal: waiting work survives a restart ---------------------------------
+ *
+ * A task that waits has no start record yet (persist writes one when it
+ * starts), so exec keeps its own: a W record with what it needs to wait and
+ * start again in a new daemon (its line, owner, whom it runs as, its
+ * writer's directory and environment).  Its T record, once it starts or is
+ * skipped, supersedes it (waitjournal.c drops a W whose id has one). */
+
+static void render_waiting(struct strbuf *sb, const struct task *t, const struct held_line *hl)
+{
+	char cred[3072];
+	const struct origin *o = hl->origin;
+	jr_begin(sb, "W");
+	jr_u64(sb, "id", t->id);
+	jr_ts(sb, "start", t->start_rt);
+	jr_u64(sb, "uid", t->owner.uid);
+	jr_u64(sb, "gid", t->owner.gid);
+	if (hl->has_drop && cred_format(&hl->drop, cred, sizeof(cred)) == 0)
+		jr_str(sb, "drop", cred);
+	if (o && o->cwd)
+		jr_str(sb, "cwd", o->cwd);
+	else if (o)
+		jr_i64(sb, "cwd_err", o->cwd_err);
+	if (o && o->env)
+		jr_mem(sb, "env", o->env, o->env_len);
+	else if (o)
+		jr_i64(sb, "env_err", o->env_err);
+	jr_str(sb, "line", hl->ls.spec.line);
+	jr_end(sb);
+}
+
+static void journal_waiting(struct engine *e, const struct task *t, const struct held_line *hl)
+{
+	struct strbuf *sb;
+	if (t->state == TS_WAITING && t->persist && (sb = state_record(e)))
+		render_waiting(sb, t, hl);
+}
+
+static size_t render_one(struct engine *e, struct strbuf *sb, const struct waiter *w)
+{
+	const struct task *t = task_find(e, w->id);
+	if (!t || t->state != TS_WAITING || !w->hl || !t->persist)
+		return 0;
+	render_waiting(sb, t, w->hl);
+	return 1;
+}
+
+/* The journal client's render: every task still waiting, and every one
+ * whose wait is over but has not started yet (lock held). */
+size_t waiting_render(struct engine *e, struct strbuf *sb)
+{
+	struct waiting *wt = W(e);
+	size_t n = 0;
+	for (size_t i = 0; wt && i < wt->n; i++)
+		n += render_one(e, sb, wt->by_task[i]);
+	for (struct waiter *w = wt ? wt->ready : NULL; w; w = w->next_ready)
+		n += render_one(e, sb, w);
+	return n;
+}
+
+/* How each dependency of a restored line stands: restored already (they
+ * have lower ids), or forgotten, and then how it ended is not known. */
+static void restore_seen(struct engine *e, const struct task_spec *s, struct dep_seen *seen)
+{
+	for (unsigned i = 0; i < s->nafter; i++) {
+		const struct task *dep = task_find(e, s->after[i]);
+		memset(&seen[i], 0, sizeof(seen[i]));
+		if (dep) {
+			seen[i].ended = task_state_ended(dep->state);
+			seen[i].ok = succeeded(dep);
+			describe(dep, seen[i].how, sizeof(seen[i].how));
+		} else {
+			seen[i].ended = seen[i].unknown = true;
+			snprintf(seen[i].how, sizeof(seen[i].how), "task %llu was forgotten "
+				 "before pcfs restarted: how it ended is not known",
+				 (unsigned long long)s->after[i]);
+		}
+	}
+}
+
+void waiting_hold_back(struct engine *e, bool on)
+{
+	pthread_mutex_lock(&e->lock);
+	W(e)->held_back = on;
+	if (!on && W(e)->ready)
+		engine_wake(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+int waiting_restore_locked(struct engine *e, const struct restored_wait *r, struct line_start *ls)
+{
+	struct task *t = task_restored(e, r->id, ls->spec.line);
+	if (!t)
+		return -ENOMEM;
+	t->start_rt = r->start_rt;
+	clock_gettime(CLOCK_MONOTONIC, &t->start_mono);
+	t->persist = true;
+	const struct cred *drop = r->has_drop ? &r->drop : NULL;
+	int rc = line_task_fill(t, ls, &r->owner, drop);
+	task_restored_live(e, t, TS_STARTING);
+	if (rc < 0 || r->why[0]) {
+		/* (the error field is shorter than a reason may be: it is cut) */
+		snprintf(t->error, sizeof(t->error), "it waited when pcfs stopped, and cannot wait "
+			 "again: %.200s", rc < 0 ? "out of memory" : r->why);
+		log_add(e, LOG_LVL_WARN, "task %llu: %s", (unsigned long long)t->id, t->error);
+		task_ended(e, t, TS_FAILED, 126);
+		return 0;
+	}
+	struct dep_seen *seen = calloc(ls->spec.nafter ? ls->spec.nafter : 1, sizeof(*seen));
+	if (!seen)
+		return -ENOMEM;
+	restore_seen(e, &ls->spec, seen);
+	rc = waiting_add_locked(e, ls, r->origin, drop, seen, &t, 1);
+	free(seen);
+	return rc;
 }
 
 /* ---- a write's waiting lines -------------------------------------------------------- */
@@ -340,7 +459,12 @@ static void wait_one(struct engine *e, struct held_line *hl, const struct dep_se
 	t->state = TS_WAITING;
 	e->st.waiting++;
 	for (unsigned i = 0; i < s->nafter && !w->decided; i++) {
-		if (seen[i].ended || add_edge(wt, s->after[i], w) < 0)
+		if (seen[i].unknown && w->kind != AFTER_ANY) {
+			/* how it ended is what decides, and nobody knows any more */
+			snprintf(w->why, sizeof(w->why), "%s=%llu: %s", after_kind_name(w->kind),
+				 (unsigned long long)s->after[i], seen[i].how);
+			push_skip(e, w);
+		} else if (seen[i].ended || add_edge(wt, s->after[i], w) < 0)
 			dep_ended(e, w, s->after[i], seen[i].ended && seen[i].ok,
 				  seen[i].ended ? seen[i].how : "out of memory waiting for it");
 	}
@@ -365,6 +489,7 @@ int waiting_add_locked(struct engine *e, struct line_start *ls, const struct ori
 		log_add(e, LOG_LVL_INFO, "task %llu waits: %s", (unsigned long long)tasks[i]->id,
 			hl->ls.spec.line);
 		wait_one(e, hl, seen, tasks[i]);
+		journal_waiting(e, tasks[i], hl);
 	}
 	hold_put(hl);
 	drain_skips(e);
@@ -377,8 +502,8 @@ static struct waiter *take_ready(struct engine *e)
 {
 	pthread_mutex_lock(&e->lock);
 	struct waiting *wt = W(e);
-	struct waiter *list = wt ? wt->ready : NULL;
-	if (wt)
+	struct waiter *list = wt && !wt->held_back ? wt->ready : NULL;
+	if (list)
 		wt->ready = wt->ready_tail = NULL;
 	pthread_mutex_unlock(&e->lock);
 	return list;

@@ -119,6 +119,28 @@ struct origin *origin_capture(pid_t pid, uid_t as_uid)
 	return o;
 }
 
+struct origin *origin_restore(const char *cwd, int cwd_err, const char *env, size_t env_len,
+			      int env_err)
+{
+	struct origin *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->refs = 1;
+	o->cwd_err = cwd ? 0 : cwd_err ? cwd_err : ESRCH;
+	o->env_err = env ? 0 : env_err ? env_err : ESRCH;
+	o->env_len = env ? env_len : 0;
+	if ((cwd && !(o->cwd = strdup(cwd))) ||
+	    (env && !(o->env = malloc(env_len + 1)))) {
+		origin_put(o);
+		return NULL;
+	}
+	if (env) {
+		memcpy(o->env, env, env_len);
+		o->env[env_len] = '\0';
+	}
+	return o;
+}
+
 struct origin *origin_get(struct origin *o)
 {
 	if (o)

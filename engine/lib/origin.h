@@ -41,6 +41,11 @@ struct origin {
  * set-user-ID as theirs); (uid_t)-1 skips that check.  NULL only when out of
  * memory; whatever could not be read is in cwd_err/env_err. */
 struct origin *origin_capture(pid_t pid, uid_t as_uid);
+/* An origin as it was captured once (a journal's copy): cwd and env (env_len
+ * bytes of K=V\0...), or NULL with why they could not be read.  NULL only
+ * when out of memory. */
+struct origin *origin_restore(const char *cwd, int cwd_err, const char *env, size_t env_len,
+			      int env_err);
 struct origin *origin_get(struct origin *o);
 void origin_put(struct origin *o);
 

@@ -593,6 +593,17 @@ const char *after_kind_name(enum after_kind k)
 	return names[k];
 }
 
+enum after_verdict after_decide(enum after_kind k, unsigned left, bool failed)
+{
+	if (k == AFTER_OK && failed)
+		return AFTER_SKIP;   /* at once: it can never run */
+	if (left > 0)
+		return AFTER_WAIT;
+	if (k == AFTER_FAIL && !failed)
+		return AFTER_SKIP;
+	return AFTER_READY;
+}
+
 #define AFTER_HELP "ids of earlier work, like 12 or 12,13"
 #define MS_ABOVE_0 "a duration above 0, like 250ms, 2s or 1.5m"
 #define FILE_OR_CHANNEL "a file (a path with a '/', append:PATH or truncate:PATH) or a " \

@@ -115,7 +115,12 @@ int spec_parse(const char *line, size_t len, unsigned online_cpus,
 void spec_free(struct task_spec *s);
 
 const char *workload_name(enum workload w);      /* "cpu", "exec", ... */
-const char *after_kind_name(enum after_kind k);  /* "after", "after_any", "after_fail" */
+const char *after_kind_name(enum after_kind k);
+/* What work of kind k does once a dependency ended: `left` not ended yet,
+ * `failed` if one of those that ended did not succeed.  The one rule of
+ * spawn lines (exec/waiting.c) and pool futures (pools/after.c). */
+enum after_verdict { AFTER_WAIT, AFTER_READY, AFTER_SKIP };
+enum after_verdict after_decide(enum after_kind k, unsigned left, bool failed);  /* "after", "after_any", "after_fail" */
 const char *method_name(enum start_method m);     /* "fork", "spawn", ... "default" */
 bool workload_is_builtin(enum workload w);        /* everything but exec and sh */
 

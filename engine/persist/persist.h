@@ -36,6 +36,9 @@ struct journal_client {
 	 * freed, and told when the restored objects may run (no lock). */
 	void *(*replay_new)(void);
 	int (*replay_record)(void *ctx, const struct jrec *rec, char *line);
+	/* Optional: a task's start record (T) of this id was read: a record of
+	 * the client's own that stood for it until it started is superseded. */
+	void (*replay_task)(void *ctx, uint64_t id);
 	size_t (*replay_apply)(struct engine *e, void *ctx);
 	void (*replay_free)(void *ctx);
 	void (*replay_done)(struct engine *e);

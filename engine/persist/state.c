@@ -291,7 +291,8 @@ static void render_all(struct engine *e, struct strbuf *sb, size_t *n)
 	jr_end(sb);
 	(*n)++;
 	for (struct task *t = e->first; t; t = t->next) {
-		if (!journaled_task(t) || t->state == TS_STARTING)
+		/* (one that waits has no start yet: exec renders its W record) */
+		if (!journaled_task(t) || t->state == TS_STARTING || t->state == TS_WAITING)
 			continue;
 		jr_begin(sb, "T");
 		task_start_fields(sb, t);
@@ -459,7 +460,7 @@ static enum start_method method_of(const char *name)
 /* The ended state a record names; false for anything else (a torn word). */
 static bool ended_state_of(const char *name, enum task_state *out)
 {
-	const enum task_state ended[] = { TS_EXITED, TS_KILLED, TS_FAILED, TS_LOST };
+	const enum task_state ended[] = { TS_EXITED, TS_KILLED, TS_FAILED, TS_LOST, TS_SKIPPED };
 	for (size_t i = 0; i < sizeof(ended) / sizeof(ended[0]); i++)
 		if (name && !strcmp(name, task_state_name(ended[i]))) {
 			*out = ended[i];
@@ -642,6 +643,13 @@ static int clients_replay_record(struct engine *e, void **ctx, const struct jrec
 	return -EINVAL;   /* nobody's: unreadable */
 }
 
+static void clients_replay_task(struct engine *e, void **ctx, uint64_t id)
+{
+	for (size_t i = 0; i < e->nrooms; i++)
+		if (ctx[i] && e->rooms[i]->journal->replay_task)
+			e->rooms[i]->journal->replay_task(ctx[i], id);
+}
+
 static size_t clients_replay_apply(struct engine *e, void **ctx)
 {
 	size_t n = 0;
@@ -689,6 +697,34 @@ static void sweep_outputs(struct engine *e)
 	closedir(d);
 }
 
+/* One journal line onto the tables (lock held): N and task records here,
+ * the rest to the rooms' clients.  -errno: unreadable. */
+static int replay_line(struct engine *e, void **ctx, const char *line, size_t ll)
+{
+	/* the other rooms' records keep their line (a client takes it) */
+	char *copy = strndup(line, ll), *work = copy ? strdup(copy) : NULL;
+	struct jrec rec;
+	int rc = work ? jr_parse(work, &rec) : -ENOMEM;
+	uint64_t id;
+	if (rc == 0 && !strcmp(rec.kind, "T") && jr_get_u64(&rec, "id", &id)) {
+		if (id >= e->next_id)
+			e->next_id = id + 1;   /* ids are never given twice, forgotten or not */
+		clients_replay_task(e, ctx, id);
+	}
+	if (rc == 0 && !strcmp(rec.kind, "N"))
+		rc = jr_get_u64(&rec, "next", &id) ? 0 : -EINVAL;
+	if (rc == 0 && !strcmp(rec.kind, "N")) {
+		if (id > e->next_id)
+			e->next_id = id;
+	} else if (rc == 0 && strlen(rec.kind) == 1 && strchr("TEF", rec.kind[0]))
+		rc = replay_task_record(e, &rec);
+	else if (rc == 0 && (rc = clients_replay_record(e, ctx, &rec, copy)) == 0)
+		copy = NULL;
+	free(copy);
+	free(work);
+	return rc;
+}
+
 static void state_restore(struct engine *e)
 {
 	struct state *s = e->state;
@@ -710,27 +746,8 @@ static void state_restore(struct engine *e)
 			bad++;   /* the last line, torn by a daemon killed mid-write */
 			continue;
 		}
-		/* the other rooms' records keep their line (a client takes it) */
-		char *copy = strndup(line, ll), *work = copy ? strdup(copy) : NULL;
-		struct jrec rec;
-		int rc = work ? jr_parse(work, &rec) : -ENOMEM;
-		uint64_t id;
-		if (rc == 0 && !strcmp(rec.kind, "T") && jr_get_u64(&rec, "id", &id) &&
-		    id >= e->next_id)
-			e->next_id = id + 1;   /* ids are never given twice, forgotten or not */
-		if (rc == 0 && !strcmp(rec.kind, "N"))
-			rc = jr_get_u64(&rec, "next", &id) ? 0 : -EINVAL;
-		if (rc == 0 && !strcmp(rec.kind, "N")) {
-			if (id > e->next_id)
-				e->next_id = id;
-		} else if (rc == 0 && strlen(rec.kind) == 1 && strchr("TEF", rec.kind[0]))
-			rc = replay_task_record(e, &rec);
-		else if (rc == 0 && (rc = clients_replay_record(e, ctx, &rec, copy)) == 0)
-			copy = NULL;
-		if (rc < 0)
+		if (replay_line(e, ctx, line, ll) < 0)
 			bad++;
-		free(copy);
-		free(work);
 	}
 	free(text);
 	/* started, never ended: lost, after those that ended (in id order) */

@@ -293,6 +293,7 @@ static void stage_apply_op(struct engine *e, struct pool *p, const struct pool_s
 		if (p->state == POOL_RUNNING)
 			p->state = POOL_SHUTDOWN;
 		if (st->op == OP_SHUTDOWN_CANCEL) {
+			after_cancel_all(e, p, "cancelled by shutdown");
 			while ((f = fut_dequeue(p)))
 				cancel_pending(e, p, f, "cancelled by shutdown");
 			/* those handed to slots are cancelled as their workers

@@ -662,9 +662,10 @@ static struct future *fut_restore(struct engine *e, struct pool *p, uint64_t id,
 
 static enum future_state fstate_of(const char *name)
 {
-	for (int s = FUT_DONE; s <= FUT_CANCELLED; s++)
-		if (name && !strcmp(name, future_state_name((enum future_state)s)))
-			return (enum future_state)s;
+	const enum future_state final[] = { FUT_DONE, FUT_FAILED, FUT_CANCELLED, FUT_SKIPPED };
+	for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
+		if (name && !strcmp(name, future_state_name(final[i])))
+			return final[i];
 	return FUT_FAILED;
 }
 
@@ -771,9 +772,13 @@ static void replay_unfinished(struct engine *e, struct pool *p, struct future *f
 		fut_set_error(f, "lost: pcfs stopped while it ran; its result cannot be known");
 		record_final(e, p, f);
 	} else {
-		/* never started, or waited for a retry: it runs now */
+		/* never started, or waited for a retry: it runs now, or
+		 * waits again for what it waited for (restored before it) */
 		f->attempts = rf->attempts;
-		fut_enqueue(p, f, false);
+		if (f->wait)
+			after_hold(e, p, f);
+		else
+			fut_enqueue(p, f, false);
 	}
 }
 

@@ -83,7 +83,7 @@ void halt_format(const struct halt_rule *r, char *buf, size_t len)
 /* Futures in a final state now. */
 static uint64_t ended_now(const struct pool *p)
 {
-	return p->ndone_ok + p->nfailed + p->ncancelled;
+	return p->ndone_ok + p->nfailed + p->ncancelled + p->nskipped;
 }
 
 /* The count starts again; a halted pool takes submits and runs again. */
@@ -186,6 +186,7 @@ void pool_halt(struct engine *e, struct pool *p, const char *why)
 	log_add(e, LOG_LVL_WARN, "pool %s: halted: %s", p->name, why);
 	journal_halted(e, p);
 	snprintf(reason, sizeof(reason), "halted: %s", why);
+	after_cancel_all(e, p, reason);   /* first: what that readies is queued, and goes next */
 	while ((f = fut_dequeue(p)))
 		cancel_pending(e, p, f, reason);
 	revoke_handed(p, true);   /* cancelled as their workers give them back */
@@ -211,6 +212,8 @@ void fut_again(struct engine *e, struct pool *p, struct future *f)
 		p->nfailed--;
 	else if (f->state == FUT_CANCELLED)
 		p->ncancelled--;
+	else if (f->state == FUT_SKIPPED)
+		p->nskipped--;
 	out_free(e, &f->out[1]);
 	out_free(e, &f->out[2]);
 	free(f->error);
@@ -226,7 +229,10 @@ void fut_again(struct engine *e, struct pool *p, struct future *f)
 	f->sl_signal = 0;
 	f->submitted = mono_now();
 	f->started = f->ended = (struct timespec){ 0 };
-	fut_enqueue_by_id(p, f);
+	if (f->wait)   /* it waits again, for what it waited for as they stand now */
+		after_hold(e, p, f);
+	else
+		fut_enqueue_by_id(p, f);
 }
 
 long pool_retry(struct engine *e, struct pool *p, bool failed, bool cancelled, char *err,
@@ -240,7 +246,10 @@ long pool_retry(struct engine *e, struct pool *p, bool failed, bool cancelled, c
 	long n = 0;
 	for (size_t i = 0; i < p->nfut; i++) {
 		struct future *f = p->fut[i];
-		if ((failed && f->state == FUT_FAILED) || (cancelled && f->state == FUT_CANCELLED)) {
+		/* a skipped future goes with the failed: it waits again for
+		 * them (in id order, what it waits for is retried first) */
+		if ((failed && (f->state == FUT_FAILED || f->state == FUT_SKIPPED)) ||
+		    (cancelled && f->state == FUT_CANCELLED)) {
 			fut_again(e, p, f);
 			journal_again(e, p, f);
 			notify_future(e, p, f);
@@ -261,6 +270,15 @@ long pool_retry(struct engine *e, struct pool *p, bool failed, bool cancelled, c
 int fut_set_priority(struct engine *e, struct pool *p, struct future *f, int prio, char *err,
 		     size_t errlen)
 {
+	if (f->state == FUT_WAITING) {   /* it takes its place when it is queued */
+		if (queue_bucket(p, prio) < 0)
+			return -ENOMEM;
+		f->priority = prio;
+		p->prio_mixed |= prio != 0;
+		journal_priority(e, p, f);
+		notify_future(e, p, f);
+		return 0;
+	}
 	if (f->state != FUT_PENDING) {
 		snprintf(err, errlen, "future %llu is %s: priority= applies to pending futures",
 			 (unsigned long long)f->id, future_state_name(f->state));

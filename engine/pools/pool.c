@@ -54,15 +54,18 @@ static const char *const pool_state_names[] = {
 };
 static const char *const future_state_names[] = {
 	[FUT_PENDING] = "pending", [FUT_RUNNING] = "running", [FUT_DONE] = "done",
-	[FUT_FAILED] = "failed",   [FUT_CANCELLED] = "cancelled",
+	[FUT_FAILED] = "failed",   [FUT_CANCELLED] = "cancelled", [FUT_WAITING] = "waiting",
+	[FUT_SKIPPED] = "skipped",
 };
 
 const char *pool_state_name(enum pool_state s) { return pool_state_names[s]; }
 const char *future_state_name(enum future_state s) { return future_state_names[s]; }
+bool future_state_has_code(enum future_state s) { return s == FUT_DONE || s == FUT_FAILED; }
 
 bool fut_final(const struct future *f)
 {
-	return f->state == FUT_DONE || f->state == FUT_FAILED || f->state == FUT_CANCELLED;
+	return f->state == FUT_DONE || f->state == FUT_FAILED || f->state == FUT_CANCELLED ||
+	       f->state == FUT_SKIPPED;
 }
 
 double ts_since(struct timespec a, struct timespec b)
@@ -144,6 +147,7 @@ static void fut_free(struct engine *e, struct future *f)
 	free(f->stdout_chan);
 	free(f->name);
 	free(f->on_end);
+	after_free(f);
 	free(f);
 }
 
@@ -174,12 +178,15 @@ void record_final(struct engine *e, struct pool *p, struct future *f)
 		p->ndone_ok++;
 	else if (f->state == FUT_FAILED)
 		p->nfailed++;
+	else if (f->state == FUT_SKIPPED)
+		p->nskipped++;
 	else
 		p->ncancelled++;
 	journal_final(e, p, f);
 	notice_of(e, p, f, true);
 	notify_future(e, p, f);
 	engine_notify_locked(e, OBJ_POOL, p->id);
+	after_final(e, p, f);  /* what waits for it hears how it ended */
 	halt_count(e, p, f);   /* last: it may end other futures */
 }
 
@@ -193,9 +200,9 @@ void notice_of(struct engine *e, struct pool *p, struct future *f, bool ended)
 		return notice_future_started(e, &nf);
 	struct strbuf line = STRBUF_INIT;
 	fut_line(f, f->slot, &line);
-	nf.has_code = f->state != FUT_CANCELLED;
+	nf.has_code = f->state != FUT_CANCELLED && f->state != FUT_SKIPPED;
 	nf.code = f->exitcode;
-	nf.ran = f->started.tv_sec && f->state != FUT_CANCELLED;
+	nf.ran = f->started.tv_sec && nf.has_code;
 	nf.runtime = f->started.tv_sec ? ts_since(f->started, f->ended) : 0;
 	nf.line = sb_cstr(&line);
 	nf.on_end = f->on_end ? f->on_end : p->on_end;
@@ -254,7 +261,8 @@ void future_ended(struct engine *e, struct pool *p, struct future *f, int code,
 
 void maybe_close(struct engine *e, struct pool *p)
 {
-	if (p->state != POOL_SHUTDOWN || p->queued || p->prefetched || p->running || p->sl_inflight)
+	if (p->state != POOL_SHUTDOWN || p->queued || p->prefetched || p->running || p->sl_inflight ||
+	    p->nwaiting)
 		return;
 	p->state = POOL_CLOSED;
 	retire_all(e, p);
@@ -376,6 +384,7 @@ static void pool_destroy(struct engine *e, struct pool *p)
 	free(p->halt_why);
 	queue_free(p);
 	free(p->on_end);
+	free(p->skips);
 	free(p);
 }
 
@@ -492,6 +501,8 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->done = p->ndone_ok;
 	o->failed = p->nfailed;
 	o->cancelled = p->ncancelled;
+	o->waiting = p->nwaiting;
+	o->skipped = p->nskipped;
 	struct timespec now = mono_now();
 	o->elapsed = ts_since(p->first_submit, now);
 	/* the finishing rate over the last few seconds */
@@ -525,9 +536,6 @@ const char *pool_spec_refusal(enum task_kind type, const struct task_spec *s)
 		 (s->file[0].path || s->file[1].path || s->file[2].path))
 		why = "stdin=/stdout=/stderr= files in a pool are for exec and sh (a built-in "
 		      "runs inside its worker)";
-	else if (s->after_kind != AFTER_NONE)   /* never ignored: refused until they can wait */
-		why = "after=, after_any=, after_fail= are for spawn lines: pool futures cannot "
-		      "wait for other work yet";
 	return why;
 }
 
@@ -585,6 +593,8 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 	if ((s->stdin_chan && !(f->stdin_chan = strdup(s->stdin_chan))) ||
 	    (s->stdout_chan && !(f->stdout_chan = strdup(s->stdout_chan))) ||
 	    (s->on_end && !(f->on_end = strdup(s->on_end))))
+		return -ENOMEM;
+	if (after_take(f, s) < 0)
 		return -ENOMEM;
 	f->retries = (unsigned)s->retries;
 	f->priority = s->priority;
@@ -734,9 +744,14 @@ static int batch_admit(struct engine *e, struct pool *p, const struct executor *
 		       const struct submit_batch *b, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < b->n; i++) {
+		char why[256];
 		const char *no = pool_spec_refusal(p->type, &b->specs[i]);
 		if (no) {
 			snprintf(err, errlen, "line %zu: %s", i + 1, no);
+			return -EINVAL;
+		}
+		if (after_check(p, &b->specs[i], p->nfut + 1, b->total, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "line %zu: %s", i + 1, why);
 			return -EINVAL;
 		}
 	}
@@ -823,9 +838,12 @@ static void batch_publish(struct engine *e, struct pool *p, struct future **nf, 
 		f->id = ++p->nfut;
 		f->submitted = now;
 		p->fut[f->id - 1] = f;
-		fut_enqueue(p, f, false);
 		p->prio_mixed |= f->priority != 0;
 		journal_submitted(e, p, f);
+		if (f->wait)   /* (journaled first: a skip at once is an end after it) */
+			after_hold(e, p, f);
+		else
+			fut_enqueue(p, f, false);
 		ids[(*nids)++] = f->id;
 	}
 	p->failed_starts = 0;
@@ -1069,7 +1087,8 @@ int engine_future_cancel(struct engine *e, uint64_t pid, uint64_t fid)
 		rc = -ENOENT;
 	} else if (f->state == FUT_PENDING && f->at_host) {
 		rc = cancel_at_host(e, p, f);
-	} else if (f->state == FUT_PENDING) {
+	} else if (f->state == FUT_PENDING || f->state == FUT_WAITING) {
+		after_unwait(p, f);
 		fut_unqueue(p, f);
 		cancel_pending(e, p, f, "cancelled");
 		if (p->ex->cancelled)
@@ -1136,6 +1155,7 @@ const struct room pools_room = {
 	.watches = pools_watches,
 	.nwatches = sizeof(pools_watches) / sizeof(pools_watches[0]),
 	.owner = pool_owner,
+	.turn_end = after_turn_end,   /* futures whose wait is over are handed out */
 	.journal = &pools_journal,
 };
 

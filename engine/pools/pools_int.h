@@ -9,6 +9,7 @@
  *   inputs.c      a pool's command template: checked, and inputs made task lines
  *   queue.c       the pending queue: by priority, then by submission
  *   policy.c      halt= (GNU parallel's --halt), retry failed, future priority=
+ *   after.c       futures that wait for futures: after=, after_any=, after_fail=
  * Everything runs with `lock` held unless said otherwise.
  */
 #ifndef PCFS_POOLS_INT_H
@@ -23,6 +24,8 @@
 
 struct run_sender;
 struct slurm;
+struct fut_wait;
+struct fut_edge;
 struct pool;
 struct future;
 
@@ -65,6 +68,7 @@ struct pools {
 	 * a time, so the ids they number inputs with are the ids they get.
 	 * Taken before reap_lock and lock. */
 	pthread_mutex_t seq_lock;
+	bool after_ready;              /* some pool has futures after.c made ready */
 };
 
 
@@ -93,6 +97,9 @@ struct future {
 	char *cwd;                     /* where it runs (absolute); NULL: the worker's */
 	char *stdin_chan, *stdout_chan; /* stdin=/stdout= channels (exec/sh), or NULL */
 	char *on_end;                  /* the line's on_end=, or NULL (then the pool's) */
+	struct fut_wait *wait;         /* after=: what it waits for (after.c), or NULL */
+	struct fut_edge *waiters;      /* futures waiting for this one to end (after.c) */
+	size_t nwaiters, capwaiters;
 	size_t envlen;
 	unsigned attempts, retries;
 	unsigned retry_base;           /* attempts before the last `retry` (ctl): retries= counts
@@ -173,7 +180,12 @@ struct pool {
 	int balance_fd;                /* timerfd: look at rebalancing again (-1 until needed) */
 	uint64_t *done_order;          /* completion order; 0: a future that ran again */
 	size_t ndone, capdone;
-	uint64_t running, ndone_ok, nfailed, ncancelled;
+	uint64_t running, ndone_ok, nfailed, ncancelled, nskipped;
+	uint64_t nwaiting;             /* FUT_WAITING: in no queue (after.c) */
+	uint64_t *skips;               /* after.c: decided to skip, not yet ended */
+	size_t nskips, capskips;
+	bool draining;                 /* after.c is ending the skips */
+	bool after_ready;              /* after.c queued futures: dispatch at the turn's end */
 
 	struct pslot **slots;          /* by slot number - 1; NULL when removed */
 	size_t nslots;
@@ -308,6 +320,41 @@ int fut_set_priority(struct engine *e, struct pool *p, struct future *f, int pri
 		     size_t errlen);
 /* Pool status: the running futures, `ID` or `ID:NAME`, blank-separated. */
 void running_futures(struct pool *p, struct strbuf *out);
+
+/* ---- after.c: futures that wait for futures ------------------------------------------ */
+struct fut_wait {
+	enum after_kind kind;
+	unsigned n, left;              /* ids, and those not ended yet */
+	unsigned gen;                  /* which hold: an edge of an older one counts for nothing */
+	bool failed;                   /* one of them did not succeed */
+	bool decided;                  /* ready or skipped: later ends do nothing */
+	bool skip_now;                 /* skipped with no room in the worklist */
+	bool cancel;                   /* made ready in a halted pool: cancelled, not run */
+	char why[200];                 /* what decided a skip */
+	uint64_t ids[];
+};
+struct fut_edge {
+	uint64_t id;                   /* the waiting future */
+	unsigned gen;                  /* its wait's gen when the edge was made */
+};
+/* The line's after= kept with its future: 0 or -ENOMEM. */
+int after_take(struct future *f, const struct task_spec *s);
+void after_free(struct future *f);
+/* Every id of s names a future submitted before this write (first_new is
+ * the first id it will give, nnew how many): 0, or -EINVAL with why. */
+int after_check(const struct pool *p, const struct task_spec *s, uint64_t first_new,
+		uint64_t nnew, char *err, size_t errlen);
+/* f (with a wait) waits: its dependencies that ended count now; it may be
+ * queued or skipped at once. */
+void after_hold(struct engine *e, struct pool *p, struct future *f);
+/* d reached its final state: its waiters hear of it (record_final). */
+void after_final(struct engine *e, struct pool *p, struct future *d);
+/* f, waiting, leaves the wait (to be cancelled): it is FUT_PENDING in no queue. */
+void after_unwait(struct pool *p, struct future *f);
+/* Every waiting future of p is cancelled with why. */
+void after_cancel_all(struct engine *e, struct pool *p, const char *why);
+/* The room's turn_end: pools with futures made ready hand them out. */
+void after_turn_end(struct engine *e);
 
 /* ---- inputs.c: a pool's template ----------------------------------------------------- */
 /* May a pool of this type and executor run text's lines (lock held)?  0,

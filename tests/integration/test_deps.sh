@@ -115,10 +115,121 @@ expect "COUNT tasks that waited run where their line was written, with its envir
 held in $WORKDIR/proj"
 expect "a thread that waited runs too" "$(done_with "$T") $(cat "$M/procs/$T/kind")" "0 thread"
 
-# --- pools: not yet, and said so ------------------------------------------------------
-mkdir "$M/pools/dp"
-expect "after= on a pool line is refused, never ignored" "$(write_err "$M/pools/dp/submit" "sh after=1 true")" "Invalid argument"
-check "... saying so" grep -q "pool futures cannot wait for other work yet" "$M/log"
+# --- pools: futures that wait for futures of their pool ------------------------------
+P=$M/pools/dp
+mkdir "$P"
+echo workers=2 > "$P/ctl"
+# submit LINE -> its future's id (read back on the descriptor)
+submit() { local id; exec 3<>"$P/submit"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
+fstate() { cat "$P/futures/$1/state"; }
+fdone() { timeout 60 cat "$P/futures/$1/wait"; }
+FLOG=$WORKDIR/forder.log
+: > "$FLOG"
+FA=$(submit "sh while [ ! -e go.FA ]; do sleep 0.05; done; echo A >> $FLOG")
+FB=$(submit "sh after=$FA echo B >> $FLOG")
+FC=$(submit "sh after=$FA echo C >> $FLOG")
+FD=$(submit "sh after=$FB,$FC echo D >> $FLOG; echo D")
+expect "futures B, C and D wait while A runs" "$(fstate "$FB") $(fstate "$FC") $(fstate "$FD")" "waiting waiting waiting"
+expect "... the pool's status counts them, none queued" \
+	"$(sed -n 's/^waiting: //p' "$P/status") $(sed -n 's/^queued: //p' "$P/status") $(jq .waiting "$P/status.json")" "3 0 3"
+expect "... a waiting future's result blocks (EAGAIN without blocking)" \
+	"$(dd if="$P/futures/$FD/result" iflag=nonblock 2>&1 | grep -o 'Resource temporarily unavailable')" \
+	"Resource temporarily unavailable"
+touch go.FA
+expect "D ends once B and C have, with its result" "$(fdone "$FD") $(cat "$P/futures/$FD/result")" "done D"
+expect "the order: A, then B and C, then D" \
+	"$(head -1 "$FLOG") $(sed -n '2,3p' "$FLOG" | sort | tr '\n' ' ')$(tail -1 "$FLOG")" "A B C D"
+kept_now "$P/events" > pevents.txt
+fat() { grep -n " $2 future $3 " pevents.txt | head -1 | cut -d: -f1; }
+check "pools/dp/events: B and C start after A ends, D after both" test \
+	"$(fat x "$FA" ended)" -lt "$(fat x "$FB" started)" -a "$(fat x "$FA" ended)" -lt "$(fat x "$FC" started)" -a \
+	"$(fat x "$FB" ended)" -lt "$(fat x "$FD" started)" -a "$(fat x "$FC" ended)" -lt "$(fat x "$FD" started)"
+
+FF=$(submit "sh exit 3")
+FS1=$(submit "sh after=$FF echo never")
+FS2=$(submit "sh after=$FS1 echo never")
+FANY=$(submit "sh after_any=$FF echo any")
+FFAIL=$(submit "sh after_fail=$FF,$FA echo cleanup")
+FNO=$(submit "sh after_fail=$FA echo never")
+expect "after= of a failed future: skipped, and the chain below it" "$(fdone "$FS1") $(fdone "$FS2")" "skipped skipped"
+expect "... its error names the dependency and how it ended" "$(cat "$P/futures/$FS1/error")" \
+	"after=$FF: future $FF failed (exit status 3)"
+expect "... it never ran: no exit code; result and map say ECANCELED" \
+	"$(stat -c %s "$P/futures/$FS1/exitcode") $(cat "$P/futures/$FS1/result" 2>&1 | sed 's/.*: //')" \
+	"0 Operation canceled"
+expect "after_any= runs whatever it ended as" "$(fdone "$FANY") $(cat "$P/futures/$FANY/result")" "done any"
+expect "after_fail= runs when one failed" "$(fdone "$FFAIL") $(cat "$P/futures/$FFAIL/result")" "done cleanup"
+expect "after_fail= is skipped when all succeeded" "$(fdone "$FNO") $(cat "$P/futures/$FNO/error")" \
+	"skipped after_fail=: every one of them succeeded"
+expect "status counts the skipped" "$(sed -n 's/^skipped: //p' "$P/status")" "3"
+check "completed lists each skipped future once" sh -c \
+	"kept_now() { dd if=\"\$1\" iflag=nonblock bs=65536 status=none 2>/dev/null; }; kept_now '$P/completed' | sort -n | uniq -d | grep -q . && exit 1; kept_now '$P/completed' | grep -qx $FS2"
+
+# refused: unknown ids, cycles; a future cannot wait for a task
+n=$(ls "$P/futures" | wc -l)
+expect "a future id that does not exist: EINVAL" "$(write_err "$P/submit" "sh after=999 true")" "Invalid argument"
+check "... the reason" grep -q "after=999: pool dp has no future 999" "$M/log"
+expect "an id of the write itself (a cycle): EINVAL" "$(write_err "$P/submit" "sh after=$((n + 1)) true")" "Invalid argument"
+check "... the reason says cycle" grep -q "after=$((n + 1)): future $((n + 1)) is one of this write's own.*(a cycle)" "$M/log"
+expect "... nothing of those writes was submitted" "$(ls "$P/futures" | wc -l)" "$n"
+
+# ctl on waiting futures: priority= while it waits, cancel (what waits for it hears)
+FL=$(submit "sh while [ ! -e go.FL ]; do sleep 0.05; done")
+FW=$(submit "sh after=$FL echo never")
+FW2=$(submit "sh after_any=$FW echo after cancel")
+FW3=$(submit "sh after=$FW echo never")
+echo priority=5 > "$P/futures/$FW2/ctl"
+expect "priority= on a waiting future" "$(jq .priority "$P/futures/$FW2/status.json") $(fstate "$FW2")" "5 waiting"
+echo > "$P/futures/$FW/cancel"
+expect "cancel of a waiting future: cancelled; after_any= of it runs, after= of it is skipped" \
+	"$(fdone "$FW") $(fdone "$FW2") $(cat "$P/futures/$FW2/result") $(fdone "$FW3")" "cancelled done after cancel skipped"
+touch go.FL
+fdone "$FL" >/dev/null
+
+# retry failed: the failed run again, and what they skipped waits for them again
+: > "$FLOG"
+R1=$(submit "sh test -e $WORKDIR/retry.ok || exit 1; echo R1 >> $FLOG")
+R2=$(submit "sh after=$R1 echo R2 >> $FLOG")
+expect "before the retry: failed, skipped" "$(fdone "$R1") $(fdone "$R2")" "failed skipped"
+touch "$WORKDIR/retry.ok"
+echo retry failed > "$P/ctl"
+expect "retry failed: the skipped one waited for the failed one again, and ran after it" \
+	"$(fdone "$R1") $(fdone "$R2") $(cat "$FLOG" | tr '\n' ' ')" "done done R1 R2 "
+
+# a chain of 1000 futures is skipped at once, whole, when its head fails
+CH=$(submit "sh while [ ! -e go.CH ]; do sleep 0.05; done; exit 1")
+exec 4<>"$P/submit"
+prev=$CH
+for i in $(seq 1000); do printf 'sh after=%s true\n' "$prev" >&4; read -r prev <&4; done
+exec 4>&-
+touch go.CH
+expect "a chain of 1000 waiting futures below a failure: the last is skipped" "$(fdone "$prev")" "skipped"
+expect "... every one of them" "$(sed -n 's/^skipped: //p' "$P/status")" "$((3 + 1 + 1000))"
+
+# halt=now cancels what waits, as it cancels what is queued
+H=$M/pools/dh
+mkdir "$H"
+printf 'workers=1\nhalt=now,fail=1\n' > "$H/ctl"
+P=$H
+HF=$(submit "sh while [ ! -e go.HF ]; do sleep 0.05; done; exit 1")
+HW=$(submit "sh after_any=$HF echo never")
+touch go.HF
+expect "halt=now: a future waiting for the one that halted it is cancelled, not run" \
+	"$(fdone "$HF") $(fdone "$HW") $(cat "$H/futures/$HW/error")" "failed cancelled halted: now,fail=1 reached (future $HF failed)"
+expect "... the pool halted" "$(sed -n 's/^state: //p' "$H/status")" "halted"
+
+# shutdown waits for waiting futures to run before the pool closes
+S=$M/pools/ds
+mkdir "$S"
+P=$S
+SA=$(submit "sh while [ ! -e go.SA ]; do sleep 0.05; done")
+SB=$(submit "sh after=$SA echo sb")
+echo shutdown > "$S/ctl"
+expect "shutdown with a future waiting: the pool is not closed yet" "$(sed -n 's/^state: //p' "$S/status")" "shutdown"
+touch go.SA
+expect "... it runs when its wait is over, then the pool closes" \
+	"$(fdone "$SB") $(cat "$S/futures/$SB/result")" "done sb"
+check "... closed" wait_until 1000 grep -qx "state: closed" "$S/status"
 
 # --- unmount with work still waiting --------------------------------------------------
 L=$(spawn "sleep time=10m")

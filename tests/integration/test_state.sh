@@ -215,4 +215,69 @@ expect "futures queued in 30 restored pools ran and kept their output over a res
 	"$(seq -f 'r%g' 30 | tr '\n' ' ')"
 pcfs_umount
 
+# --- work that waits (after=) survives a restart ------------------------------------
+# It waits again, where and with what its writer had (directory, environment),
+# and what it waited for decides by how that ended: a task lost in the crash
+# ended, and not as a success.  One that waits through a restart is in the
+# compacted journal and waits through the next one too.
+ST3=$WORKDIR/state3
+CONF3="[state]
+dir = $ST3
+[fuse]
+auto_unmount = false"
+start_pcfs "$CONF3"
+spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
+R0=$(spawn 'exec /bin/sleep 600')
+F0=$(spawn 'exec /bin/false')
+timeout 60 cat "$M/procs/$F0/wait" >/dev/null
+mkdir -p "$WORKDIR/proj"
+W1=$(cd "$WORKDIR/proj" && FOO=bar sh -c "exec 3<>'$M/spawn'; echo 'sh after_any=$R0 name=w1 echo \$FOO \$(pwd)' >&3; read -r id <&3; echo \$id")
+W2=$(spawn "sh after=$W1 echo second")
+W3=$(spawn "exec after=$R0 /bin/true")
+W4=$(spawn "exec after_fail=$R0 /bin/echo failed-branch")
+S1=$(spawn "exec after=$F0 /bin/true")
+Q=$(spawn "exec after_any=$R0 name=q /bin/sleep 600")
+W6=$(spawn "sh after_any=$Q echo six")
+states() { for i in "$@"; do cat "$M/procs/$i/state"; done | tr '\n' ' '; }
+expect "before the crash: six wait, one is skipped" "$(states "$W1" "$W2" "$W3" "$W4" "$Q" "$W6" "$S1")" \
+	"waiting waiting waiting waiting waiting waiting skipped "
+# and futures that wait for futures of their pool
+PD=$M/pools/pd
+mkdir "$PD"
+echo workers=1 > "$PD/ctl"
+fsubmit() { local id; exec 3<>"$PD/submit"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
+PA=$(fsubmit 'sh sleep 600')
+PB=$(fsubmit "sh after_any=$PA echo pb")
+PC=$(fsubmit "sh after=$PA echo never")
+wait_until 1000 grep -qx running "$PD/futures/$PA/state"
+expect "before the crash: futures wait" "$(cat "$PD/futures/$PB/state") $(cat "$PD/futures/$PC/state")" "waiting waiting"
+RPID=$(cat "$M/procs/$R0/pid")
+kill_pcfs
+start_pcfs "$CONF3"
+expect "a future that waited runs after a restart (after_any= of one lost)" \
+	"$(timeout 60 cat "$PD/futures/$PB/wait") $(cat "$PD/futures/$PB/result")" "done pb"
+expect "... after= of one lost is skipped" "$(timeout 60 cat "$PD/futures/$PC/wait") $(cat "$PD/futures/$PC/error")" \
+	"skipped after=$PA: future $PA failed (lost: pcfs stopped while it ran; its result cannot be known)"
+done_with() { timeout 60 cat "$M/procs/$1/wait"; }
+expect "after_any= of a lost task: it runs, where its writer stood, with its environment" \
+	"$(done_with "$W1") $(cat "$M/procs/$W1/stdout") $(jq -r .name "$M/procs/$W1/status.json")" "0 bar $WORKDIR/proj w1"
+expect "after= of a restored waiting task: it runs after it" "$(done_with "$W2") $(cat "$M/procs/$W2/stdout")" \
+	"0 second"
+expect "after= of a lost task: skipped, saying so" "$(done_with "$W3") $(cat "$M/procs/$W3/error")" \
+	"skipped after=$R0: task $R0 was lost"
+expect "after_fail= of a lost task: it runs" "$(done_with "$W4") $(cat "$M/procs/$W4/stdout")" "0 failed-branch"
+expect "a task skipped before the crash stays skipped" "$(cat "$M/procs/$S1/state") $(cat "$M/procs/$S1/error")" \
+	"skipped after=$F0: task $F0 exited with code 1"
+check "what waits for a task that runs after the restart waits still" wait_until 1000 sh -c \
+	"grep -qx running '$M/procs/$Q/state' && grep -qx waiting '$M/procs/$W6/state'"
+check "/log says waiting tasks were restored" grep -q "waiting tasks restored" "$M/log"
+QPID=$(cat "$M/procs/$Q/pid")
+kill_pcfs
+start_pcfs "$CONF3"
+expect "... and through a second restart (the compacted journal kept it)" \
+	"$(done_with "$W6") $(cat "$M/procs/$W6/stdout")" "0 six"
+expect "ids go on after the restored waiting ones" "$(test "$(spawn 'exec /bin/true')" -gt "$W6" && echo yes)" yes
+kill "$RPID" "$QPID" 2>/dev/null
+pcfs_umount
+
 finish

@@ -1123,6 +1123,21 @@ static void test_parse_size(void **state)
 	assert_int_equal(parse_size(NULL, &n), -EINVAL);
 }
 
+/* The rule every dependency is decided by, for spawn lines and futures. */
+static void test_after_decide(void **state)
+{
+	(void)state;
+	assert_int_equal(after_decide(AFTER_OK, 2, false), AFTER_WAIT);
+	assert_int_equal(after_decide(AFTER_OK, 2, true), AFTER_SKIP);   /* at once */
+	assert_int_equal(after_decide(AFTER_OK, 0, false), AFTER_READY);
+	assert_int_equal(after_decide(AFTER_ANY, 1, true), AFTER_WAIT);
+	assert_int_equal(after_decide(AFTER_ANY, 0, true), AFTER_READY);
+	assert_int_equal(after_decide(AFTER_ANY, 0, false), AFTER_READY);
+	assert_int_equal(after_decide(AFTER_FAIL, 1, true), AFTER_WAIT);   /* all must end */
+	assert_int_equal(after_decide(AFTER_FAIL, 0, true), AFTER_READY);
+	assert_int_equal(after_decide(AFTER_FAIL, 0, false), AFTER_SKIP);
+}
+
 static void test_parse_signal(void **state)
 {
 	static const char *const names[32] = {
@@ -1214,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_signal),
+		cmocka_unit_test(test_after_decide),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
