@@ -13,7 +13,7 @@ LOG=$WORKDIR/order.log
 # spawn LINE -> its first id (read back on the descriptor)
 spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 state() { cat "$M/procs/$1/state"; }
-done_with() { timeout 60 cat "$M/procs/$1/wait"; }
+done_with() { timeout 300 cat "$M/procs/$1/wait"; }
 
 # --- a chain and a fan: A, then B and C, then D when both have ended --------------
 # A runs until the test lets it finish, so the others are seen waiting first
@@ -122,7 +122,7 @@ echo workers=2 > "$P/ctl"
 # submit LINE -> its future's id (read back on the descriptor)
 submit() { local id; exec 3<>"$P/submit"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 fstate() { cat "$P/futures/$1/state"; }
-fdone() { timeout 60 cat "$P/futures/$1/wait"; }
+fdone() { timeout 300 cat "$P/futures/$1/wait"; }
 FLOG=$WORKDIR/forder.log
 : > "$FLOG"
 FA=$(submit "sh while [ ! -e go.FA ]; do sleep 0.05; done; echo A >> $FLOG")
