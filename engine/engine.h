@@ -103,6 +103,8 @@ struct task_info {
 	char pool[POOL_NAME_MAX + 1]; /* a pool worker: its pool's name; "" otherwise */
 	unsigned slot;              /* a pool worker: its slot number */
 	struct owner owner;         /* who started it (a pool worker: the pool's owner) */
+	char cgroup[48];            /* its cgroup's name in pcfs's subtree ("t12"), "" if none */
+	bool oom_killed;            /* the OOM killer ended it */
 };
 
 void task_info_free(struct task_info *ti);
@@ -174,6 +176,14 @@ int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, s
 int engine_task_forget(struct engine *e, uint64_t id);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
+
+/* Resource control (the cgroup room).  procs/ID/cgroup: the task's cgroup
+ * directories and the processes still in them (-ENOENT: no such task; an
+ * empty text: it has no cgroup).  How many processes remain in its cgroup
+ * (-1: it has none).  What resource control uses here, one line for /stats. */
+int engine_task_cgroup(struct engine *e, uint64_t id, struct strbuf *out);
+long engine_task_cgroup_procs(struct engine *e, uint64_t id);
+void engine_cgroup_mechanisms(struct engine *e, char *buf, size_t n);
 
 /* Waiting for many tasks at once (/wait; waitset.c): a set of task ids, each
  * reported once as an `ID CODE` line when it ends, in the order they end.

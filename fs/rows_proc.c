@@ -247,6 +247,13 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "stderr_bytes", ti.out_bytes[2]);
 	emit_uint(e, "stderr_dropped", ti.out_dropped[2]);
 	emit_str(e, "error", ti.error[0] ? ti.error : NULL);
+	emit_bool(e, "oom_killed", ti.oom_killed);
+	emit_str(e, "cgroup", ti.cgroup[0] ? ti.cgroup : NULL);
+	long left = ti.cgroup[0] ? engine_task_cgroup_procs(fs->eng, id) : -1;
+	if (left >= 0)
+		emit_int(e, "cgroup_procs", left);
+	else
+		emit_null(e, "cgroup_procs");
 	emit_owner(fs, e, &ti.owner);
 	task_info_free(&ti);
 	return 0;
@@ -428,6 +435,13 @@ static int kv_cow(struct fs *fs, uint64_t id, struct emit *e)
 	return 0;
 }
 
+/* cgroup: its cgroup in each hierarchy and the processes still in it;
+ * empty for a task with none. */
+static int show_cgroup(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	return engine_task_cgroup(fs->eng, id, out);
+}
+
 static const struct row proc_rows[] = {
 	TEXT("cmd", 0444, show_cmd),
 	TEXT("kind", 0444, show_kind),
@@ -451,6 +465,7 @@ static const struct row proc_rows[] = {
 	TEXT("memlog", 0444, show_memlog),
 	KV("cow", 0444, kv_cow),
 	KV("sched", 0444, kv_sched),
+	TEXT("cgroup", 0444, show_cgroup),
 };
 
 const struct dirdesc dir_proc = {

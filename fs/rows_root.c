@@ -123,6 +123,9 @@ static int kv_stats(struct fs *fs, uint64_t obj, struct emit *e)
 	emit_uint(e, "known", st.known);
 	emit_uint(e, "live_processes", st.live_processes);
 	emit_uint(e, "live_threads", st.live_threads);
+	char cg[512];
+	engine_cgroup_mechanisms(fs->eng, cg, sizeof(cg));
+	emit_str(e, "cgroup", cg);
 	return 0;
 }
 
