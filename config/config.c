@@ -815,6 +815,8 @@ static void put_value(struct strbuf *sb, const struct pcfs_config *c, const stru
 	case T_PATH:
 		if (!is_empty(c, k))
 			sb_printf(sb, " %s", (const char *)cfield(c, k));
+		else if (k->names)
+			sb_printf(sb, " %s", k->names[0]);   /* a path with words: empty is the first */
 		break;
 	case T_USERS:
 	case T_GROUPS:

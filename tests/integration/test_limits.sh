@@ -151,7 +151,7 @@ kill -9 "$OLD"; wait "$OLD" 2>/dev/null
 fusermount3 -uz "$M" 2>/dev/null
 check "a killed daemon leaves its subtree" test -d "$(echo "$SUBS" | head -1)"
 pcfs_mount ""
-check "the next daemon removes it" none_exist $SUBS
+check "the next daemon removes it" wait_until 200 none_exist $SUBS
 check "... and what ran in it" wait_until 100 gone "$LPID"
 
 # --- [cgroup] where = off: limits refused, cpus= still pins -----------------------------------
