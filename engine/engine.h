@@ -103,6 +103,11 @@ struct task_info {
 	char pool[POOL_NAME_MAX + 1]; /* a pool worker: its pool's name; "" otherwise */
 	unsigned slot;              /* a pool worker: its slot number */
 	struct owner owner;         /* who started it (a pool worker: the pool's owner) */
+	/* accounting of its tree: processes' own figures and those of the
+	 * descendants they waited for (wait4's rusage at the end; /proc while
+	 * live: faults from stat, rss_peak from VmHWM, engine_task_status only) */
+	uint64_t minflt, majflt;    /* page faults: minor (no I/O), major (read in) */
+	uint64_t rss_peak_kib;      /* the largest resident set */
 	char cgroup[48];            /* its cgroup's name in pcfs's subtree ("t12"), "" if none */
 	bool oom_killed;            /* the OOM killer ended it */
 };
@@ -183,6 +188,22 @@ void engine_stats(struct engine *e, struct engine_stats *out);
  * (-1: it has none).  What resource control uses here, one line for /stats. */
 int engine_task_cgroup(struct engine *e, uint64_t id, struct strbuf *out);
 long engine_task_cgroup_procs(struct engine *e, uint64_t id);
+/* Its cgroup's own accounting, everything it ever held included (also what
+ * it left running): CPU microseconds (unified cpu.stat usage_usec) and the
+ * memory peak in bytes (memory.peak, v1 memory.max_usage_in_bytes); -1
+ * where there is no such figure.  -ENOENT: no cgroup. */
+int engine_task_cgroup_acct(struct engine *e, uint64_t id, int64_t *cpu_us, int64_t *mem_peak);
+
+/* procs/ID/io: its I/O.  While it runs, /proc/PID/io (rchar wchar syscr
+ * syscw read_bytes write_bytes cancelled_write_bytes; -1 if unreadable);
+ * once ended, wait4's block counts (read_bytes, write_bytes: 512-byte
+ * blocks, its waited-for descendants included), the rest -1. */
+struct task_io {
+	int64_t rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
+	uint64_t minflt, majflt;
+	bool live;
+};
+int engine_task_io(struct engine *e, uint64_t id, struct task_io *out);
 void engine_cgroup_mechanisms(struct engine *e, char *buf, size_t n);
 
 /* Waiting for many tasks at once (/wait; waitset.c): a set of task ids, each

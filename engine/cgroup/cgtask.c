@@ -282,3 +282,28 @@ long engine_task_cgroup_procs(struct engine *e, uint64_t id)
 	long n = cg_procs(dir, NULL, 0);
 	return n < 0 ? 0 : n;
 }
+
+int engine_task_cgroup_acct(struct engine *e, uint64_t id, int64_t *cpu_us, int64_t *mem_peak)
+{
+	const struct cgroup *cg = e->cgroup;
+	char u[CG_PATH_MAX + 32] = "", m[CG_PATH_MAX + 32] = "", buf[1024];
+	*cpu_us = *mem_peak = -1;
+	pthread_mutex_lock(&e->lock);
+	struct task *t = task_find(e, id);
+	bool has = t && t->cg && t->cg->in;
+	if (has) {
+		if (!dir_of(cg, t, cg->unified, u, sizeof(u)))
+			u[0] = '\0';
+		if (!dir_of(cg, t, cg->ctl[CGC_MEMORY], m, sizeof(m)))
+			m[0] = '\0';
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (!has)
+		return -ENOENT;
+	if (u[0] && cg_read(u, "cpu.stat", buf, sizeof(buf)) > 0)
+		*cpu_us = (int64_t)cg_kv_get(buf, "usage_usec", (uint64_t)-1);
+	bool v2 = cg->ctl_v2[CGC_MEMORY];
+	if (m[0] && cg_read(m, v2 ? "memory.peak" : "memory.max_usage_in_bytes", buf, sizeof(buf)) > 0)
+		*mem_peak = strtoll(buf, NULL, 10);
+	return 0;
+}

@@ -116,6 +116,29 @@ else
 	skip "stop/cont as freeze: no cgroup.freeze"
 fi
 
+# --- accounting: children's work counted --------------------------------------------------
+BUSY='i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'
+W=$(spawn "sh for i in 1 2; do ($BUSY) & done; wait")
+done_with "$W" >/dev/null
+check "a task whose waited-for children did the work: their CPU in its utime ($(field "$W" utime))" \
+	awk -v u="$(field "$W" utime)" 'BEGIN { exit !(u >= 0.05) }'
+check "... minor faults counted ($(field "$W" minflt)), peak RSS ($(field "$W" rss_peak_kib) KiB)" \
+	test "$(field "$W" minflt)" -gt 0 -a "$(field "$W" rss_peak_kib)" -gt 0
+G=$(spawn "sh cgroup=1 (setsid sh -c '$BUSY' >/dev/null 2>&1 &)")
+done_with "$G" >/dev/null
+wait_until 400 sh -c "[ \$(sed -n 's/^procs://p' '$M/procs/$G/cgroup' | wc -w) -eq 0 ]"
+check "a daemonized child's CPU is counted by the task's cgroup ($(field "$G" cgroup_cpu) s, its own $(field "$G" utime) s)" \
+	awk -v c="$(field "$G" cgroup_cpu)" -v u="$(field "$G" utime)" 'BEGIN { exit !(c >= 0.05 && c > u) }'
+IO=$(spawn "io ops=20 size=64k")
+done_with "$IO" >/dev/null
+expect "io: the bytes it wrote (wait4's blocks) and that it has ended" \
+	"$(jq -r '"\(.write_bytes > 0) \(.live)"' "$M/procs/$IO/io.json")" "true false"
+MEM=$(spawn "mem size=64M touch=100% time=5m")
+wait_until 200 sh -c "[ \$(sed -n 's/^minflt: //p' '$M/procs/$MEM/io') -gt 10000 ]"
+check "io while it runs: /proc/PID/io, and the seed's demand paging as minor faults ($(sed -n 's/^minflt: //p' "$M/procs/$MEM/io"))" \
+	grep -qx 'live: 1' "$M/procs/$MEM/io"
+echo kill > "$M/procs/$MEM/ctl"
+
 # --- what cannot be enforced is refused, saying why -----------------------------------------
 expect "method=fork with a limit: refused" "$(write_err "$M/spawn" "sleep method=fork mem_max=64M")" "Invalid argument"
 check "... saying why" grep -q "method=fork: the fork server starts it" "$M/log"
