@@ -104,10 +104,11 @@ struct task_info {
 	unsigned slot;              /* a pool worker: its slot number */
 	struct owner owner;         /* who started it (a pool worker: the pool's owner) */
 	/* accounting of its tree: processes' own figures and those of the
-	 * descendants they waited for (wait4's rusage at the end; /proc while
-	 * live: faults from stat, rss_peak from VmHWM, engine_task_status only) */
+	 * descendants they waited for (wait4's rusage at the end; faults from
+	 * /proc/PID/stat while live, engine_task_status only) */
 	uint64_t minflt, majflt;    /* page faults: minor (no I/O), major (read in) */
-	uint64_t rss_peak_kib;      /* the largest resident set */
+	uint64_t rss_peak_kib;      /* the largest resident set; 0 while it runs (an
+				     * extra /proc read per status: mem has its rss) */
 	char cgroup[48];            /* its cgroup's name in pcfs's subtree ("t12"), "" if none */
 	bool oom_killed;            /* the OOM killer ended it */
 };

@@ -274,7 +274,8 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_str(e, "error", ti.error[0] ? ti.error : NULL);
 	emit_uint(e, "minflt", ti.minflt);
 	emit_uint(e, "majflt", ti.majflt);
-	emit_uint(e, "rss_peak_kib", ti.rss_peak_kib);
+	bool ended_proc = ti.ended && ti.kind == TASK_PROCESS;
+	emit_or_null(e, "rss_peak_kib", ended_proc ? (int64_t)ti.rss_peak_kib : -1);
 	emit_bool(e, "oom_killed", ti.oom_killed);
 	emit_status_cgroup(fs, e, id, &ti);
 	emit_owner(fs, e, &ti.owner);

@@ -53,23 +53,6 @@ static void proc_cpu(int fd, double *ut, double *st, uint64_t *minflt, uint64_t 
 	}
 }
 
-/* VmHWM of a live process: its peak resident set, KiB (0 if unreadable). */
-static uint64_t proc_hwm(pid_t pid)
-{
-	char path[64], buf[4096];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strstr(buf, "\nVmHWM:");
-	return p ? strtoull(p + 7, NULL, 10) : 0;
-}
-
 /* A descriptor of a live process's /proc/PID/stat for the caller to read
  * and close, or -1.  The task keeps one open from the first read on: a read
  * of an open /proc file is a third of the cost of open, read and close
@@ -158,7 +141,6 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, u
 			proc_cpu(fd, &ti->utime, &ti->stime, &ti->minflt, &ti->majflt);
 			close(fd);
 		}
-		ti->rss_peak_kib = proc_hwm(pid);
 	}
 	return (what & TI_CMD) && !ti->cmd ? -ENOMEM : 0;
 }

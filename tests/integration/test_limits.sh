@@ -75,8 +75,10 @@ if have cpu; then
 	done_with "$C" >/dev/null
 	SHARE=$(awk -v u="$(field "$C" utime)" -v s="$(field "$C" stime)" -v r="$(field "$C" runtime)" \
 		'BEGIN { printf "%.2f", (u + s) / r }')
-	check "cpu_max=50%: its CPU time is about half its runtime ($SHARE)" \
-		awk -v x="$SHARE" 'BEGIN { exit !(x >= 0.2 && x <= 0.62) }'
+	# the quota is a ceiling: a machine loaded beyond its CPUs may give
+	# it less, never more (the floor only says it ran)
+	check "cpu_max=50%: its CPU time is at most about half its runtime ($SHARE)" \
+		awk -v x="$SHARE" 'BEGIN { exit !(x >= 0.02 && x <= 0.62) }'
 else
 	skip "cpu_max: no cpu controller"
 fi
