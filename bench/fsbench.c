@@ -127,20 +127,50 @@ static void read_ids(int fd, unsigned long *ids, size_t want)
 }
 
 /* One pcfs spawn through the files, waited; returns microseconds. */
-static double pcfs_spawn_once(const char *mnt, const char *spawn)
+static double pcfs_spawn_line(const char *mnt, const char *spawn, const char *line)
 {
-	static const char line[] = "exec /bin/true\n";
+	size_t len = strlen(line);
 	double t0 = now_us();
 	int fd = open(spawn, O_RDWR);
 	if (fd < 0)
 		die(spawn);
-	if (write(fd, line, sizeof(line) - 1) != (ssize_t)sizeof(line) - 1)
+	if (write(fd, line, len) != (ssize_t)len)
 		die("write spawn");
 	unsigned long id;
 	read_ids(fd, &id, 1);
 	close(fd);
 	wait_task(mnt, id);
 	return now_us() - t0;
+}
+
+static double pcfs_spawn_once(const char *mnt, const char *spawn)
+{
+	return pcfs_spawn_line(mnt, spawn, "exec /bin/true\n");
+}
+
+/* Resource control's price: an unlimited task and a limited one (a cgroup
+ * of its own, joined by a clone child before exec) alternate. */
+static void limit_latency(const char *mnt, int n, const char *limited)
+{
+	char spawn[4096];
+	snprintf(spawn, sizeof(spawn), "%s/spawn", mnt);
+	double *p = malloc((size_t)n * sizeof(*p)), *l = malloc((size_t)n * sizeof(*l));
+	if (!p || !l)
+		die("malloc");
+	char line[1024];
+	snprintf(line, sizeof(line), "%s\n", limited);
+	for (int i = -10; i < n; i++) {
+		double tp = pcfs_spawn_once(mnt, spawn);
+		double tl = pcfs_spawn_line(mnt, spawn, line);
+		if (i >= 0) {
+			p[i] = tp;
+			l[i] = tl;
+		}
+	}
+	print_stats("pcfs", p, (size_t)n, 1e-3);
+	print_stats("limited", l, (size_t)n, 1e-3);
+	free(p);
+	free(l);
 }
 
 static double posix_spawn_once(void)
@@ -329,6 +359,14 @@ int main(int argc, char **argv)
 		printf("pcfs-each %.4f %.1f\n", pe, n / pe);
 		double b = posix_spawn_two(n);
 		printf("posix_spawn %.4f %.1f\n", b, n / b);
+	} else if (!strcmp(cmd, "limit-latency") && argc == 5) {
+		limit_latency(argv[2], count_arg(argv[3]), argv[4]);
+	} else if (!strcmp(cmd, "limit-throughput") && argc == 6) {
+		int n = count_arg(argv[3]);
+		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), "exec /bin/true", false);
+		printf("pcfs %.4f %.1f\n", p, n / p);
+		double l = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], false);
+		printf("limited %.4f %.1f\n", l, n / l);
 	} else if (!strcmp(cmd, "spawn") && argc == 6) {
 		int n = count_arg(argv[3]);
 		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], true);
@@ -339,6 +377,7 @@ int main(int argc, char **argv)
 		stat_status(argv[2], count_arg(argv[3]), argv + 4, argc - 4);
 	} else {
 		fprintf(stderr, "usage: fsbench spawn-latency MNT N | spawn-throughput MNT N BATCH |\n"
+				"       limit-latency MNT N LINE | limit-throughput MNT N BATCH LINE |\n"
 				"       spawn MNT N BATCH LINE | read N FILE... | stat-status MNT N ID...\n");
 		return 2;
 	}

@@ -31,6 +31,7 @@
 /* Longest [state] dir.  inih cannot read a line longer than INI_MAX_LINE, and
  * the rendered "dir = PATH" line must load back. */
 #define STATE_DIR_MAX 160
+#define CGROUP_WHERE_MAX 160
 _Static_assert(STATE_DIR_MAX + sizeof("dir = \r\n") < INI_MAX_LINE, "state dir line too long for inih");
 _Static_assert(STATE_DIR_MAX < CONFIG_PATH_MAX, "state dir does not fit its field");
 
@@ -70,6 +71,8 @@ static const char *const unmount_names[] = {
 	[UNMOUNT_TERM] = "term", [UNMOUNT_KILL] = "kill", [UNMOUNT_LEAVE] = "leave", NULL
 };
 
+static const char *const cgroup_where_words[] = { "auto", "off", NULL };
+
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warn", [LOG_LVL_INFO] = "info",
 	[LOG_LVL_DEBUG] = "debug", NULL
@@ -96,6 +99,9 @@ static const char *const level_names[] = {
 	  .names = nm, .help = h }
 #define PATH(sec, key, field, longest, h) \
 	{ .section = sec, .name = key, .type = T_PATH, .off = FIELD(field), .max = longest, .help = h }
+#define PATHW(sec, key, field, longest, nm, h) \
+	{ .section = sec, .name = key, .type = T_PATH, .off = FIELD(field), .max = longest, \
+	  .names = nm, .help = h }
 #define IDS(sec, key, t, field, n, h) \
 	{ .section = sec, .name = key, .type = t, .off = FIELD(field), .n_off = FIELD(n), \
 	  .max = CONFIG_LIST_MAX, .help = h }
@@ -147,6 +153,9 @@ static const struct key keys[] = {
 
 	DUR("memory", "sample_period", mem_sample_ms, 200, 10, HOUR, "memlog sampling period"),
 	U32("memory", "memlog_max", memlog_max, 3000, 10, 1000000, "memlog samples kept per task"),
+
+	PATHW("cgroup", "where", cgroup_where, CGROUP_WHERE_MAX, cgroup_where_words,
+	      "resource control's subtree: auto (under the daemon's own cgroup), off, or a cgroup path (/pcfs)"),
 
 	U32("pools", "default_workers", pool_default_workers, 0, 0, 4096,
 	    "workers of a pool created without workers=; 0 = online CPUs"),
@@ -517,7 +526,14 @@ static int set_path(struct loader *ld, const struct key *k, const char *v)
 	size_t len = strlen(v);
 	char *p = field(&ld->cfg, k);
 
-	if (len && v[0] != '/')
+	/* a path that also takes words ([cgroup] where: auto, stored as empty,
+	 * and off) lists them in names */
+	bool word = false;
+	for (const char *const *w = k->names; w && *w; w++)
+		word = word || strcmp(v, *w) == 0;
+	if (word && strcmp(v, "auto") == 0)
+		len = 0;
+	if (len && v[0] != '/' && !word)
 		return fail(ld, "[%s] %s: '%s' is not an absolute path", k->section, k->name, v);
 	if (len > k->max)
 		return fail(ld, "[%s] %s: longer than %" PRIu64 " bytes", k->section, k->name, k->max);
@@ -799,6 +815,8 @@ static void put_value(struct strbuf *sb, const struct pcfs_config *c, const stru
 	case T_PATH:
 		if (!is_empty(c, k))
 			sb_printf(sb, " %s", (const char *)cfield(c, k));
+		else if (k->names)
+			sb_printf(sb, " %s", k->names[0]);   /* a path with words: empty is the first */
 		break;
 	case T_USERS:
 	case T_GROUPS:
@@ -826,7 +844,8 @@ static void put_range(struct strbuf *sb, const struct key *k)
 		join_names(sb, k->names, "|", "|");
 		break;
 	case T_PATH:
-		sb_printf(sb, "absolute path (at most %" PRIu64 " bytes) or empty", k->max);
+		sb_printf(sb, "%sabsolute path (at most %" PRIu64 " bytes) or empty",
+			  k->names ? "auto, off, or an " : "", k->max);
 		break;
 	case T_USERS:
 		sb_printf(sb, "user names or uids, at most %" PRIu64, k->max);

@@ -61,6 +61,9 @@ struct pcfs_config {
 	int64_t mem_sample_ms;     /* memlog sampling period */
 	uint32_t memlog_max;       /* samples kept per task */
 
+	/* [cgroup] */
+	char cgroup_where[CONFIG_PATH_MAX]; /* "": auto (the daemon's own cgroup); "off"; a cgroup path */
+
 	/* [pools] */
 	uint32_t pool_default_workers; /* 0 = number of online CPUs */
 	uint32_t pool_depth;       /* futures a worker holds at most (running + handed ahead) */

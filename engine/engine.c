@@ -4,6 +4,9 @@
  * order, at every hook of core.h's `struct room`.  The order is the contract
  * where one room's hook must see another's work:
  *   - exec first: the fork server exists before any room may start work;
+ *   - cgroup next: its task_ended gives an OOM kill its verdict (error,
+ *     oom_killed) before persist journals the end and notice tells of it;
+ *     its fini, late, removes the subtree once the others have stopped;
  *   - channels before persist: what an ended task wrote to a channel is
  *     there before its end is journaled (task_ended), and a pool's replayed
  *     futures find their channels;
@@ -31,6 +34,7 @@
 
 #include "core/core.h"
 #include "exec/exec.h"
+#include "cgroup/cgroup.h"
 #include "channels/channels.h"
 #include "memory/memory.h"
 #include "pools/pools.h"
@@ -38,7 +42,8 @@
 #include "notice/notice.h"
 
 static const struct room *const rooms[] = {
-	&exec_room, &channels_room, &memory_room, &pools_room, &persist_room, &notice_room,
+	&exec_room, &cgroup_room, &channels_room, &memory_room, &pools_room, &persist_room,
+	&notice_room,
 };
 #define NROOMS (sizeof(rooms) / sizeof(rooms[0]))
 /* the walks that keep something per room (persist's replay) size for ROOMS_MAX */

@@ -103,6 +103,14 @@ struct task_info {
 	char pool[POOL_NAME_MAX + 1]; /* a pool worker: its pool's name; "" otherwise */
 	unsigned slot;              /* a pool worker: its slot number */
 	struct owner owner;         /* who started it (a pool worker: the pool's owner) */
+	/* accounting of its tree: processes' own figures and those of the
+	 * descendants they waited for (wait4's rusage at the end; faults from
+	 * /proc/PID/stat while live, engine_task_status only) */
+	uint64_t minflt, majflt;    /* page faults: minor (no I/O), major (read in) */
+	uint64_t rss_peak_kib;      /* the largest resident set; 0 while it runs (an
+				     * extra /proc read per status: mem has its rss) */
+	char cgroup[48];            /* its cgroup's name in pcfs's subtree ("t12"), "" if none */
+	bool oom_killed;            /* the OOM killer ended it */
 };
 
 void task_info_free(struct task_info *ti);
@@ -174,6 +182,30 @@ int engine_task_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, s
 int engine_task_forget(struct engine *e, uint64_t id);
 
 void engine_stats(struct engine *e, struct engine_stats *out);
+
+/* Resource control (the cgroup room).  procs/ID/cgroup: the task's cgroup
+ * directories and the processes still in them (-ENOENT: no such task; an
+ * empty text: it has no cgroup).  How many processes remain in its cgroup
+ * (-1: it has none).  What resource control uses here, one line for /stats. */
+int engine_task_cgroup(struct engine *e, uint64_t id, struct strbuf *out);
+long engine_task_cgroup_procs(struct engine *e, uint64_t id);
+/* Its cgroup's own accounting, everything it ever held included (also what
+ * it left running): CPU microseconds (unified cpu.stat usage_usec) and the
+ * memory peak in bytes (memory.peak, v1 memory.max_usage_in_bytes); -1
+ * where there is no such figure.  -ENOENT: no cgroup. */
+int engine_task_cgroup_acct(struct engine *e, uint64_t id, int64_t *cpu_us, int64_t *mem_peak);
+
+/* procs/ID/io: its I/O.  While it runs, /proc/PID/io (rchar wchar syscr
+ * syscw read_bytes write_bytes cancelled_write_bytes; -1 if unreadable);
+ * once ended, wait4's block counts (read_bytes, write_bytes: 512-byte
+ * blocks, its waited-for descendants included), the rest -1. */
+struct task_io {
+	int64_t rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
+	uint64_t minflt, majflt;
+	bool live;
+};
+int engine_task_io(struct engine *e, uint64_t id, struct task_io *out);
+void engine_cgroup_mechanisms(struct engine *e, char *buf, size_t n);
 
 /* Waiting for many tasks at once (/wait; waitset.c): a set of task ids, each
  * reported once as an `ID CODE` line when it ends, in the order they end.

@@ -191,6 +191,31 @@ static void emit_time(struct emit *e, const char *key, struct timespec ts)
 	emit_str(e, key, buf);
 }
 
+static void emit_or_null(struct emit *e, const char *key, int64_t v)
+{
+	if (v >= 0)
+		emit_int(e, key, v);
+	else
+		emit_null(e, key);
+}
+
+/* A task with a cgroup: its name, the processes still in it, and its own
+ * accounting (everything the cgroup ever held, what it left running too). */
+static void emit_status_cgroup(struct fs *fs, struct emit *e, uint64_t id,
+			       const struct task_info *ti)
+{
+	int64_t cpu = -1, peak = -1;
+	emit_str(e, "cgroup", ti->cgroup[0] ? ti->cgroup : NULL);
+	emit_or_null(e, "cgroup_procs", ti->cgroup[0] ? engine_task_cgroup_procs(fs->eng, id) : -1);
+	if (ti->cgroup[0])
+		engine_task_cgroup_acct(fs->eng, id, &cpu, &peak);
+	if (cpu >= 0)
+		emit_fixed(e, "cgroup_cpu", (double)cpu / 1e6, 3);
+	else
+		emit_null(e, "cgroup_cpu");
+	emit_or_null(e, "cgroup_mem_peak_kib", peak >= 0 ? peak / 1024 : -1);
+}
+
 static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 {
 	WITH_TASK_BY(fs, id, ti, engine_task_status);
@@ -247,6 +272,12 @@ static int kv_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_uint(e, "stderr_bytes", ti.out_bytes[2]);
 	emit_uint(e, "stderr_dropped", ti.out_dropped[2]);
 	emit_str(e, "error", ti.error[0] ? ti.error : NULL);
+	emit_uint(e, "minflt", ti.minflt);
+	emit_uint(e, "majflt", ti.majflt);
+	bool ended_proc = ti.ended && ti.kind == TASK_PROCESS;
+	emit_or_null(e, "rss_peak_kib", ended_proc ? (int64_t)ti.rss_peak_kib : -1);
+	emit_bool(e, "oom_killed", ti.oom_killed);
+	emit_status_cgroup(fs, e, id, &ti);
 	emit_owner(fs, e, &ti.owner);
 	task_info_free(&ti);
 	return 0;
@@ -354,6 +385,27 @@ static int kv_sched(struct fs *fs, uint64_t id, struct emit *e)
 	return 0;
 }
 
+/* io: the task's I/O (live: /proc/PID/io; ended: wait4's blocks) and its
+ * page faults. */
+static int kv_io(struct fs *fs, uint64_t id, struct emit *e)
+{
+	struct task_io io;
+	int rc = engine_task_io(fs->eng, id, &io);
+	if (rc < 0)
+		return rc;
+	emit_or_null(e, "rchar", io.rchar);
+	emit_or_null(e, "wchar", io.wchar);
+	emit_or_null(e, "syscr", io.syscr);
+	emit_or_null(e, "syscw", io.syscw);
+	emit_or_null(e, "read_bytes", io.read_bytes);
+	emit_or_null(e, "write_bytes", io.write_bytes);
+	emit_or_null(e, "cancelled_write_bytes", io.cancelled_write_bytes);
+	emit_uint(e, "minflt", io.minflt);
+	emit_uint(e, "majflt", io.majflt);
+	emit_bool(e, "live", io.live);
+	return 0;
+}
+
 static int show_smaps(struct fs *fs, uint64_t id, struct strbuf *out)
 {
 	bool live;
@@ -428,6 +480,13 @@ static int kv_cow(struct fs *fs, uint64_t id, struct emit *e)
 	return 0;
 }
 
+/* cgroup: its cgroup in each hierarchy and the processes still in it;
+ * empty for a task with none. */
+static int show_cgroup(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	return engine_task_cgroup(fs->eng, id, out);
+}
+
 static const struct row proc_rows[] = {
 	TEXT("cmd", 0444, show_cmd),
 	TEXT("kind", 0444, show_kind),
@@ -451,6 +510,8 @@ static const struct row proc_rows[] = {
 	TEXT("memlog", 0444, show_memlog),
 	KV("cow", 0444, kv_cow),
 	KV("sched", 0444, kv_sched),
+	TEXT("cgroup", 0444, show_cgroup),
+	KV("io", 0444, kv_io),
 };
 
 const struct dirdesc dir_proc = {

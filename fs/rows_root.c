@@ -52,7 +52,11 @@ const char pcfs_readme[] =
 "  after=ID,... | after_any= | after_fail= (wait for those tasks to end: run if\n"
 "  all succeeded / whatever they ended as / if one failed; else skipped; in a\n"
 "  pool, the ids are futures of the same pool),\n"
-"  gil=0|1 (with as=thread), retries=N and priority=N (pools).  A line runs\n"
+"  gil=0|1 (with as=thread), retries=N and priority=N (pools).\n"
+"  Limits (a cgroup per task, joined before exec; refused if not enforceable):\n"
+"  mem_max=SIZE swap_max=SIZE pids_max=N cpu_max=P% cpus=LIST io_weight=N\n"
+"  cgroup=1; an OOM kill says so (oom_killed: 1, error); kill/stop/cont reach\n"
+"  the whole cgroup; /stats says which mechanisms are in use.  A line runs\n"
 "  in its writer's directory with its writer's environment (exec looks\n"
 "  PROGRAM up on that PATH).\n"
 "  Durations: 500ms 2s 1.5m 1h.  Sizes: 4k 64M 1G.\n"
@@ -61,7 +65,9 @@ const char pcfs_readme[] =
 "\n"
 "/procs/ID/: cmd kind method pid tid state alive exitcode wait ctl stdout\n"
 "  stderr status status.json error maps smaps mem mem.json memlog cow cow.json\n"
-"  sched sched.json\n"
+"  sched sched.json io io.json cgroup\n"
+"  cgroup: its cgroup's directories and the processes still in it; io: its\n"
+"  I/O bytes and page faults (status: faults, rss_peak_kib, cgroup_cpu).\n"
 "  maps: pmap -x table; smaps: the kernel's; mem: vsz rss pss uss ... in KiB;\n"
 "  memlog: t_ms vsz_kib rss_kib samples; cow: pages shared with / copied from\n"
 "  the fork parent; sched: context switches, CPU times, last CPU.  Thread\n"
@@ -124,6 +130,9 @@ static int kv_stats(struct fs *fs, uint64_t obj, struct emit *e)
 	emit_uint(e, "known", st.known);
 	emit_uint(e, "live_processes", st.live_processes);
 	emit_uint(e, "live_threads", st.live_threads);
+	char cg[512];
+	engine_cgroup_mechanisms(fs->eng, cg, sizeof(cg));
+	emit_str(e, "cgroup", cg);
 	return 0;
 }
 

@@ -97,6 +97,7 @@ struct host {
 };
 
 struct task_mem_store;
+struct task_cg;
 struct journal_client;
 
 /* on_end=: what to run once a task has ended (the notice room runs it; the
@@ -163,6 +164,10 @@ struct task {
 	struct end_hook *on_end;       /* on_end=, NULL if none (notice runs it) */
 	bool announced;                /* its start is in the events ring */
 
+	/* cgroup's (resource control) */
+	struct task_cg *cg;            /* its cgroups, NULL if it has none (owned by the room) */
+	bool oom_killed;               /* the OOM killer ended it (error says so) */
+
 	/* persist's ([state] dir) */
 	bool persist;                  /* a result to keep (not a pool's worker) */
 	bool journaled;                /* its start record is written */
@@ -227,6 +232,11 @@ struct room {
 	void (*task_output_done)(struct engine *e, struct task *t, int stream);
 	void (*task_forgotten)(struct engine *e, struct task *t);
 	void (*task_destroyed)(struct engine *e, struct task *t);
+	/* ctl's (or a timeout's) signal to a live process task, lock held: 0 or
+	 * -errno once this room delivered it (the cgroup room: its whole cgroup,
+	 * stop/cont as freeze/thaw); -ENOSYS: not this room's, the core signals
+	 * the task's process group. */
+	int (*task_signal)(struct engine *e, struct task *t, int sig);
 	/* What this room knows of a task, for its status (lock held). */
 	void (*task_info)(struct engine *e, const struct task *t, struct task_info *ti);
 
@@ -267,6 +277,7 @@ struct chantab;
 struct memory;
 struct state;
 struct notice;
+struct cgroup;
 
 struct engine {
 	struct pcfs_config cfg;
@@ -342,6 +353,7 @@ struct engine {
 	struct memory *memory;
 	struct state *state;           /* NULL without a [state] dir */
 	struct notice *notice;         /* events ring, job log, on_end hooks */
+	struct cgroup *cgroup;         /* resource control: the subtree, controllers */
 
 	/* the log ring */
 	pthread_mutex_t log_lock;

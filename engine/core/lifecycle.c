@@ -123,6 +123,14 @@ int task_send_signal(struct engine *e, struct task *t, int sig)
 	}
 	if (t->pid <= 0)
 		return -ESRCH;   /* none yet (waiting): kill(-0) would be our own group */
+	/* a room that holds the task's whole tree (its cgroup) delivers it */
+	for (size_t i = 0; i < e->nrooms; i++) {
+		if (!e->rooms[i]->task_signal)
+			continue;
+		int rc = e->rooms[i]->task_signal(e, t, sig);
+		if (rc != -ENOSYS)
+			return rc;
+	}
 	/* The task leads its own process group: the signal reaches its
 	 * descendants too (`sh sleep 100 & wait` dies whole). */
 	if (kill(-t->pid, sig) < 0 && kill(t->pid, sig) < 0)

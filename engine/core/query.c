@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ void task_info_free(struct task_info *ti)
 }
 
 /* User and system CPU time of a live process, from its /proc/PID/stat. */
-static void proc_cpu(int fd, double *ut, double *st)
+static void proc_cpu(int fd, double *ut, double *st, uint64_t *minflt, uint64_t *majflt)
 {
 	char buf[1024];
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -40,9 +41,12 @@ static void proc_cpu(int fd, double *ut, double *st)
 	char *p = strrchr(buf, ')');   /* comm may hold spaces and parens */
 	if (!p)
 		return;
-	unsigned long long u, s;
+	unsigned long long u, s, mn, cmn, mj, cmj;
 	/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u, &s) == 2) {
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %llu %llu %llu %llu %llu", &mn, &cmn,
+		   &mj, &cmj, &u, &s) == 6) {
+		*minflt = mn + cmn;   /* its own and its waited-for children's, as wait4 counts */
+		*majflt = mj + cmj;
 		long hz = sysconf(_SC_CLK_TCK);
 		*ut = (double)u / (double)hz;
 		*st = (double)s / (double)hz;
@@ -110,6 +114,9 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, u
 	} else if (ti->ended) {
 		ti->utime = tv_sec(t->ru.ru_utime);
 		ti->stime = tv_sec(t->ru.ru_stime);
+		ti->minflt = (uint64_t)t->ru.ru_minflt;
+		ti->majflt = (uint64_t)t->ru.ru_majflt;
+		ti->rss_peak_kib = (uint64_t)t->ru.ru_maxrss;   /* KiB on Linux */
 	}
 	ti->timeout_ms = t->timeout_ms;
 	ti->timed_out = t->timed_out;
@@ -131,7 +138,7 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, u
 	if (live_proc && live_cpu) {
 		int fd = stat_fd_of(e, id, pid, dup_fd);
 		if (fd >= 0) {
-			proc_cpu(fd, &ti->utime, &ti->stime);
+			proc_cpu(fd, &ti->utime, &ti->stime, &ti->minflt, &ti->majflt);
 			close(fd);
 		}
 	}
@@ -244,4 +251,59 @@ void engine_stats(struct engine *e, struct engine_stats *out)
 	*out = e->st;
 	out->known = e->ntasks;
 	pthread_mutex_unlock(&e->lock);
+}
+
+/* /proc/PID/io's "key: value" lines. */
+static void proc_io(pid_t pid, struct task_io *io)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	static const struct { const char *key; size_t off; } keys[] = {
+		{ "rchar", offsetof(struct task_io, rchar) },
+		{ "wchar", offsetof(struct task_io, wchar) },
+		{ "syscr", offsetof(struct task_io, syscr) },
+		{ "syscw", offsetof(struct task_io, syscw) },
+		{ "read_bytes", offsetof(struct task_io, read_bytes) },
+		{ "write_bytes", offsetof(struct task_io, write_bytes) },
+		{ "cancelled_write_bytes", offsetof(struct task_io, cancelled_write_bytes) },
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		size_t kl = strlen(keys[i].key);
+		for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+			if (strncmp(l, keys[i].key, kl) == 0 && l[kl] == ':')
+				*(int64_t *)((char *)io + keys[i].off) = strtoll(l + kl + 1, NULL, 10);
+	}
+}
+
+int engine_task_io(struct engine *e, uint64_t id, struct task_io *io)
+{
+	*io = (struct task_io){ -1, -1, -1, -1, -1, -1, -1, 0, 0, false };
+	struct task_info ti;
+	int rc = engine_task_status(e, id, &ti);
+	if (rc < 0)
+		return rc;
+	io->minflt = ti.minflt;
+	io->majflt = ti.majflt;
+	if (ti.kind == TASK_PROCESS && !ti.ended && ti.pid > 0) {
+		io->live = true;
+		proc_io(ti.pid, io);
+	} else if (ti.kind == TASK_PROCESS && ti.ended) {
+		pthread_mutex_lock(&e->lock);
+		struct task *t = task_find(e, id);
+		if (t && t->pid > 0) {
+			io->read_bytes = (int64_t)t->ru.ru_inblock * 512;
+			io->write_bytes = (int64_t)t->ru.ru_oublock * 512;
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+	task_info_free(&ti);
+	return 0;
 }

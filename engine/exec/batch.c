@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "exec_int.h"
+#include "cgroup/cgroup.h"
 #include "channels/channels.h"
 
 /* One parsed line of a write. */
@@ -32,9 +33,12 @@ int line_task_fill(struct task *t, const struct line_start *ls, const struct own
 	t->kind = s->kind;
 	t->workload = s->workload;
 	t->method = s->method;
+	/* a limited built-in is a fresh pcfs-worker: the fork server's child
+	 * could not join its cgroups before it runs (cgroup_check) */
 	if (t->method == METHOD_DEFAULT)
 		t->method = s->kind == TASK_THREAD ? METHOD_PTHREAD
-			  : workload_is_builtin(s->workload) ? METHOD_FORK : METHOD_SPAWN;
+			  : workload_is_builtin(s->workload) && !spec_limits_any(&s->lim)
+			  ? METHOD_FORK : METHOD_SPAWN;
 	t->timeout_ms = s->timeout_ms;
 	snprintf(t->name, sizeof(t->name), "%s", s->name);
 	return 0;
@@ -133,6 +137,8 @@ static int parse_all(struct engine *e, const struct owner *owner, const struct o
 		}
 		n++;
 		rc = chan_check_wiring(e, spec, owner, why, sizeof(why));
+		if (rc == 0)
+			rc = cgroup_check(e, spec, why, sizeof(why));
 		if (rc == 0)
 			rc = launch_prepare(o, spec, &v[n - 1].ls.launch, why, sizeof(why));
 		if (rc < 0) {

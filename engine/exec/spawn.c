@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "exec_int.h"
+#include "cgroup/cgroup.h"
 #include "channels/channels.h"
 #include "wire.h"
 
@@ -271,6 +272,7 @@ struct child_exec {
 	int fds[4];                   /* become 0, 1, 2, and 3 unless it is -1 */
 	const struct cred *cred;      /* become it first (NULL: stay the daemon) */
 	int64_t nice;                 /* WIRE_NO_NICE: none */
+	const struct cg_join *join;   /* its cgroups and affinity, joined first (NULL: none) */
 	volatile int err;
 	const char *volatile what;    /* the step that failed */
 };
@@ -284,6 +286,25 @@ static void child_nice(const struct child_exec *c)
 	if (c->nice != WIRE_NO_NICE && setpriority(PRIO_PROCESS, 0, (int)c->nice) < 0 &&
 	    write(2, msg, sizeof(msg) - 1) < 0)
 		return;   /* nobody to tell */
+}
+
+/* Into its cgroups ("0" is the writer itself) and onto its CPUs while it is
+ * still the daemon's root: the limits hold from exec's first instruction. */
+static int child_join(const struct cg_join *j)
+{
+	for (unsigned i = 0; i < j->n; i++)
+		if (write(j->fd[i], "0", 1) < 0)
+			return -1;
+	if (j->affinity) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		for (int c = 0; c < CPU_SETSIZE && c < (int)sizeof(j->cpus) * 8; c++)
+			if (j->cpus[c / 8] & (1u << (c % 8)))
+				CPU_SET(c, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int child_exec_fn(void *arg)
@@ -305,6 +326,10 @@ static int child_exec_fn(void *arg)
 		sigaction(sig, &dfl, NULL);   /* fails harmlessly for KILL, STOP */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (c->join && child_join(c->join) < 0) {
+		c->what = "joining its cgroup";
+		goto fail;
+	}
 	if (c->cred) {
 		int rc = cred_drop(c->cred);
 		if (rc < 0) {
@@ -589,14 +614,14 @@ struct started {
  * made here to drop in it). */
 static void start_direct(struct engine *e, const struct line_start *ls, const struct task *t,
 			 const struct cred *drop, const int fds[3], const struct out_pipes *op,
-			 struct started *st)
+			 const struct cg_join *join, struct started *st)
 {
 	struct envlist env = { 0 };
 	const struct task_spec *s = &ls->spec;
 
 	if (build_env(e, t, &ls->launch, &env) < 0) {
 		st->pid = -ENOMEM;
-	} else if (t->method == METHOD_SPAWN && !drop) {
+	} else if (t->method == METHOD_SPAWN && !drop && !join) {
 		st->pid = start_spawn(e, ls, env.v, fds, op);
 		st->nice_later = s->nice_set;
 	} else {
@@ -606,7 +631,7 @@ static void start_direct(struct engine *e, const struct line_start *ls, const st
 		struct child_exec c = {
 			.path = path, .argv = argv, .envp = env.v, .cwd = ls->launch.cwd,
 			.fds = { fds[0], fds[1], fds[2], -1 }, .cred = drop,
-			.nice = s->nice_set ? s->nice : WIRE_NO_NICE,
+			.nice = s->nice_set ? s->nice : WIRE_NO_NICE, .join = join,
 		};
 		st->pid = vfork_exec(&c, t->method != METHOD_VFORK);
 		if (st->pid < 0 && c.err)
@@ -658,6 +683,22 @@ static void spawn_process(struct engine *e, const struct line_start *ls, struct 
 	int fds[3];
 	stdio_fds(e, &ls->launch, &wire, &op, fds);
 	struct started st = { .what = "exec" };
+	/* a limited task is made its cgroups first, and started by a clone
+	 * child that joins them (the slower path: unlimited ones never come
+	 * here) */
+	struct cg_join join, *jp = NULL;
+	if (spec_limits_any(&s->lim)) {
+		char why[256];
+		int rc = cgroup_task_make(e, t, &s->lim, &join, why, sizeof(why));
+		if (rc < 0) {
+			pipes_done_fa(&op);
+			close_out_pipes(&op);
+			chan_wire_release(&wire);
+			fail_to_start(e, t, -rc, why);
+			return;
+		}
+		jp = &join;
+	}
 
 	bool via_server = goes_via_server(s, t);
 	/* The reaper compares pids with the fork server's, which a request may
@@ -669,8 +710,10 @@ static void spawn_process(struct engine *e, const struct line_start *ls, struct 
 		st.pid = forkserver_request(e, ls, t, t->method, fds, &st.server, drop);
 	} else {
 		spawn_window_open(e);
-		start_direct(e, ls, t, drop, fds, &op, &st);
+		start_direct(e, ls, t, drop, fds, &op, jp, &st);
 	}
+	if (jp)
+		cgroup_join_close(jp);
 	pipes_done_fa(&op);
 	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
 		close(wire.child_stdin);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cglib.h"
 #include "reason.h"
 #include "spec.h"
 
@@ -520,6 +521,24 @@ static int opt_on_end(const struct option *o, struct task_spec *s, const char *v
 	return 0;
 }
 
+/* cpus=LIST: CPU numbers and ranges (0, 0-1, 0,2-3). */
+static int opt_cpus(const struct option *o, struct task_spec *s, const char *v,
+		    struct perr *e)
+{
+	uint8_t mask[CG_CPUS_MAX / 8];
+	if (cg_parse_cpus(v, mask) < 0)
+		return bad(o, v, e);
+	if (!(s->lim.cpus = strdup(v)))
+		return nomem(e);
+	return 0;
+}
+
+bool spec_limits_any(const struct spec_limits *l)
+{
+	return l->mem_max != SPEC_UNSET || l->swap_max != SPEC_UNSET || l->pids_max != SPEC_UNSET ||
+	       l->cpu_max != SPEC_UNSET || l->io_weight != SPEC_UNSET || l->cpus || l->cgroup;
+}
+
 static bool env_key_ok(const char *k, size_t klen)
 {
 	return klen > 0 && strspn(k, ENV_CHARS) >= klen && !(k[0] >= '0' && k[0] <= '9');
@@ -672,6 +691,22 @@ static const struct option options[] = {
 	  .help = "a shell command of 1 to 4096 bytes, quoted: on_end='notify-send done'" },
 	{ .key = "stderr", .workloads = WL_ALL, .set = opt_stdio,
 	  .off = F(file[2]), .help = "a file: a path with a '/', append:PATH or truncate:PATH" },
+	/* resource control: the cgroup room enforces them, or the line is refused */
+	{ .key = "mem_max", .workloads = WL_ALL, .set = opt_bytes, .off = F(lim.mem_max),
+	  .min = 1 * MIB, .max = TIB, .help = "a size from 1M to 1 TiB, like 128M or 2G" },
+	{ .key = "swap_max", .workloads = WL_ALL, .set = opt_bytes, .off = F(lim.swap_max),
+	  .min = 0, .max = TIB, .help = "a size from 0 to 1 TiB, like 0 or 512M" },
+	{ .key = "pids_max", .workloads = WL_ALL, .set = opt_uint, .off = F(lim.pids_max),
+	  .min = 1, .max = 4194304, .help = "a whole number from 1 to 4194304" },
+	{ .key = "cpu_max", .workloads = WL_ALL, .set = opt_pct, .off = F(lim.cpu_max),
+	  .min = 1, .max = 100 * CG_CPUS_MAX,
+	  .help = "a percentage of one CPU, like 50% or 150% (one and a half CPUs)" },
+	{ .key = "cpus", .workloads = WL_ALL, .set = opt_cpus,
+	  .help = "CPU numbers and ranges below 1024, like 0, 0-1 or 0,2-3" },
+	{ .key = "io_weight", .workloads = WL_ALL, .set = opt_uint, .off = F(lim.io_weight),
+	  .min = 1, .max = 10000, .help = "a whole number from 1 to 10000" },
+	{ .key = "cgroup", .workloads = WL_ALL, .set = opt_int, .off = F(lim.cgroup),
+	  .min = 0, .max = 1, .help = "0 or 1" },
 };
 
 /* The row for key with workload w, or NULL with the reason in e. */
@@ -991,6 +1026,8 @@ static void spec_init(struct task_spec *s)
 		.touch_pct = SPEC_UNSET, .write_pct = SPEC_UNSET,
 		.step = SPEC_UNSET, .rate_ms = SPEC_UNSET, .depth = SPEC_UNSET,
 		.timeout_ms = SPEC_UNSET,
+		.lim = { .mem_max = SPEC_UNSET, .swap_max = SPEC_UNSET, .pids_max = SPEC_UNSET,
+			 .cpu_max = SPEC_UNSET, .io_weight = SPEC_UNSET },
 	};
 }
 
@@ -1040,6 +1077,7 @@ void spec_free(struct task_spec *s)
 	free(s->stdin_chan);
 	free(s->stdout_chan);
 	free(s->on_end);
+	free(s->lim.cpus);
 	for (int i = 0; i < 3; i++)
 		free(s->file[i].path);
 	free(s->line);

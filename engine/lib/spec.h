@@ -67,6 +67,21 @@ struct spec_file {
 	bool append;               /* append:PATH (>>); else truncated (>) */
 };
 
+/* Resource control (the cgroup room enforces it): mem_max=, swap_max=,
+ * pids_max=, cpu_max=, cpus=, io_weight=, cgroup=1.  A line with any of them
+ * gets a cgroup of its own (per task). */
+struct spec_limits {
+	int64_t mem_max;           /* bytes, SPEC_UNSET if absent */
+	int64_t swap_max;          /* bytes, SPEC_UNSET if absent */
+	int64_t pids_max;          /* processes, SPEC_UNSET if absent */
+	int cpu_max;               /* percent of one CPU (150: one and a half), SPEC_UNSET */
+	int64_t io_weight;         /* 1..10000, SPEC_UNSET if absent */
+	char *cpus;                /* cpus=LIST as written (valid), NULL if absent */
+	int cgroup;                /* cgroup=1: a cgroup with no limit (kill, freeze, accounting) */
+};
+/* Does the line ask for a cgroup (any limit, or cgroup=1)? */
+bool spec_limits_any(const struct spec_limits *l);
+
 struct task_spec {
 	enum workload workload;
 	unsigned count;            /* >= 1; "0" in the line means the number of online CPUs */
@@ -101,6 +116,7 @@ struct task_spec {
 	enum after_kind after_kind;
 	uint64_t after[SPEC_AFTER_MAX]; /* the ids it waits for (nafter of them) */
 	unsigned nafter;
+	struct spec_limits lim;    /* mem_max=, cpus=, ... (resource control) */
 	char **argv;               /* exec: ARGV (NULL-terminated); sh: argv[0] = the raw CMDLINE */
 	size_t argc;
 	char *line;                /* the original line, trimmed, NUL-terminated */

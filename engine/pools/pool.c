@@ -566,6 +566,14 @@ int parse_pool_line(struct engine *e, bool slurm, const char *line, size_t len,
 		rc = spec_parse(stripped ? stripped : line, stripped ? strlen(stripped) : len,
 				e->online_cpus, spec, why, whylen);
 	free(stripped);
+	/* a future runs in a worker that outlives it: no cgroup of its own */
+	if (rc == 0 && spec_limits_any(&spec->lim)) {
+		snprintf(why, whylen, "mem_max=, pids_max=, cpu_max=, cpus=, swap_max=, io_weight= "
+			 "and cgroup= are for task lines of spawn: a future runs in a pool's "
+			 "worker, which it does not have to itself");
+		spec_free(spec);
+		rc = -EINVAL;
+	}
 	return rc;
 }
 

@@ -56,6 +56,18 @@ read -r span sum < <(fut_times io-gil 1 2 3 4 | span_sum)
 check "I/O-bound threads with a GIL still overlap (4 x 0.5 s on 2 workers: over $span s, $sum s of runs)" \
 	awk "BEGIN { exit !($span < $sum) }"
 
+run_example limits-and-oom.sh
+lo() { out limits-and-oom.sh; }
+if [[ $(lo) == *"limits are refused here"* ]]; then
+	printf 'skip limits-and-oom: no cgroup on this host\n'
+else
+	expect_match "limits: touch=100% under mem_max is OOM-killed, and says so" "$(lo)" 'touch=100%: wait -> -9, state killed, oom_killed 1'
+	expect_match "... the error" "$(lo)" 'error: killed by the OOM killer \(mem_max 128M\)'
+	expect_match "... touch=10% lives" "$(lo)" 'touch=10% \(about 51 MiB resident\): wait -> 0, oom_killed 0'
+	expect_match "limits: cpus=0 pins" "$(lo)" 'cpus=0: Cpus_allowed_list: 0'
+	expect_match "limits: kill reaches the double-forked daemon" "$(lo)" 'left in its cgroup: 0'
+fi
+
 run_example memory-vsz-rss-cow.sh
 mo() { out memory-vsz-rss-cow.sh; }
 # (VSZ is not checked absolutely: a sanitizer build maps terabytes of shadow)

@@ -1,0 +1,46 @@
+/* cgroup.h - the cgroup room: resource control of tasks (mem_max=,
+ * pids_max=, cpu_max=, cpus=, swap_max=, io_weight=, cgroup=1).
+ *
+ * At init it finds the cgroups the daemon runs in (one per mounted
+ * hierarchy: v2's unified tree and v1's memory, pids, cpu, cpuset, blkio)
+ * and makes its subtree `pcfs.PID` under each; a task that asks for a limit
+ * gets a cgroup `tID` in the subtree of every hierarchy it needs (and of the
+ * unified one, for cgroup.kill and cgroup.freeze), joins them between fork
+ * and exec (the exec room's clone child writes "0" to each cgroup.procs), so
+ * the limits hold from its first instruction.  It tells an OOM kill at the
+ * task's end, signals and freezes the whole cgroup for ctl, and removes the
+ * cgroup when the task is forgotten.  exec calls it; it calls no room.
+ */
+#ifndef PCFS_CGROUP_H
+#define PCFS_CGROUP_H
+
+#include "core/core.h"
+
+extern const struct room cgroup_room;
+
+#define CG_JOIN_MAX 8   /* hierarchies a task joins at most */
+
+/* What a task's child does before it execs: write "0" to each fd (the
+ * cgroup.procs of its cgroups, O_WRONLY|O_CLOEXEC, owned by this struct
+ * until cgroup_join_close), then set its affinity when no cpuset enforces
+ * cpus= (sched_setaffinity, so a mask the task may widen itself). */
+struct cg_join {
+	int fd[CG_JOIN_MAX];
+	unsigned n;
+	bool affinity;
+	unsigned char cpus[128];   /* cglib's mask: CG_CPUS_MAX bits */
+};
+
+/* May the line's limits be enforced here?  0, or -EINVAL with the reason
+ * (no cgroup can be made, a controller is missing, the start method cannot
+ * move its child).  No lock needed. */
+int cgroup_check(struct engine *e, const struct task_spec *s, char *err, size_t errlen);
+
+/* Make task t's cgroups with the line's limits and open what its child
+ * joins.  No lock held (it makes directories; t is not published yet).  0,
+ * or -errno with the step that failed in why; nothing is left made then. */
+int cgroup_task_make(struct engine *e, struct task *t, const struct spec_limits *l,
+		     struct cg_join *j, char *why, size_t whylen);
+void cgroup_join_close(struct cg_join *j);
+
+#endif

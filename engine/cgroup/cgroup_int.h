@@ -1,0 +1,50 @@
+/* cgroup_int.h - shared by the cgroup room's files only: cgroup.c (the row,
+ * the subtree, what a line may ask) and cgtask.c (a task's cgroups). */
+#ifndef PCFS_CGROUP_INT_H
+#define PCFS_CGROUP_INT_H
+
+#include "cgroup.h"
+#include "cglib.h"
+
+/* The room's state.  Everything is set once by init (before any thread) and
+ * read-only afterwards, but `pending`, which is under the engine's `lock`. */
+struct cgroup {
+	bool on;                         /* a subtree was made in some hierarchy */
+	char why_off[CG_PATH_MAX + 128];             /* why not (for refusals), when !on */
+	struct cg_hier h[CG_HIER_MAX];   /* the hierarchies we are in */
+	size_t nh;
+	char sub[CG_HIER_MAX][CG_PATH_MAX]; /* our subtree pcfs.PID in h[i], "" if not made */
+	int ctl[CGC__COUNT];             /* the hierarchy (index) giving controller c, -1 */
+	bool ctl_v2[CGC__COUNT];         /* ... in the unified tree */
+	int unified;                     /* the unified hierarchy with our subtree, -1 */
+	bool has_kill, has_freeze;       /* cgroup.kill, cgroup.freeze there */
+	bool swap_ok;                    /* swap_max= can be enforced */
+	/* cgroups of forgotten tasks whose processes had not all died yet:
+	 * rmdir'd again at the end of each turn (malloc'd paths) */
+	char **pending;
+	size_t npending, cap_pending;
+};
+
+/* A task's cgroups: the hierarchies it has a directory `tID` in. */
+struct task_cg {
+	uint32_t in;                     /* bit i: a directory under sub[i] */
+	int64_t mem_max;                 /* for the OOM verdict's message */
+	bool frozen;
+};
+
+/* dir = sub[i]/tID; false if it does not fit */
+bool cg_task_dir(const struct cgroup *cg, size_t i, uint64_t id, char *dir, size_t n);
+/* SIGKILL every process in dir (cgroup.kill where there is one). */
+void cg_kill_all(const struct cgroup *cg, const char *dir, bool v2);
+/* rmdir dir, or keep it pending (lock held or before the loop runs). */
+void cg_remove(struct cgroup *cg, const char *dir);
+void cg_retry_pending(struct cgroup *cg);
+
+/* cgtask.c: the row's task hooks */
+void cg_task_ended(struct engine *e, struct task *t);
+void cg_task_forgotten(struct engine *e, struct task *t);
+void cg_task_destroyed(struct engine *e, struct task *t);
+int cg_task_signal(struct engine *e, struct task *t, int sig);
+void cg_task_info(struct engine *e, const struct task *t, struct task_info *ti);
+
+#endif
