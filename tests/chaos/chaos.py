@@ -41,6 +41,7 @@ import time
 SLACK = 30.0
 NB_BOUND = 5.0
 FINAL = ("exited", "killed", "failed")
+FUSE_THREADS = 16   # [fuse] threads, the default: libfuse's request threads at most
 
 # Good lines: (line, expected exit code or None when any, expected stdout or None)
 GOOD = [
@@ -455,10 +456,19 @@ def worker_main(mnt, k, seed, deadline, logpath):
 
 # --- the daemon --------------------------------------------------------------
 def proc_figures(pid):
+    """The daemon's threads (apart from libfuse's request threads, which it
+    keeps once made, up to [fuse] threads: told apart at rest by where they
+    sleep, reading /dev/fuse), FUSE threads, descriptors, RSS."""
     st = open("/proc/%d/status" % pid).read()
     get = lambda k: int(next(l.split()[1] for l in st.splitlines() if l.startswith(k + ":")))
-    return {"threads": get("Threads"), "fds": len(os.listdir("/proc/%d/fd" % pid)),
-            "rss_kib": get("VmRSS")}
+    fuse = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            fuse += open("/proc/%d/task/%s/wchan" % (pid, t)).read() == "fuse_dev_do_read"
+        except OSError:
+            pass
+    return {"threads": get("Threads") - fuse, "fuse_threads": fuse,
+            "fds": len(os.listdir("/proc/%d/fd" % pid)), "rss_kib": get("VmRSS")}
 
 
 def mount_pcfs(pcfs, work, extra_ini=""):
@@ -468,11 +478,7 @@ def mount_pcfs(pcfs, work, extra_ini=""):
         f.write("[fuse]\nauto_unmount = true\n[log]\nevents = 1000000\n"
                 "[tasks]\nhistory = 1000000\n[limits]\nmax_tasks = 1000000\n" + extra_ini)
     err = open(os.path.join(work, "pcfs.stderr"), "w")
-    # FUSE keeps idle request threads up to max_idle_threads (pcfs: all of
-    # them by default); 1 lets the threads a burst made go, so the count can
-    # come back to its baseline and a thread pcfs leaks shows.
-    p = subprocess.Popen([pcfs, "-f", "--config", ini, "-o", "max_idle_threads=1", mnt],
-                         stderr=err)
+    p = subprocess.Popen([pcfs, "-f", "--config", ini, mnt], stderr=err)
     for _ in range(200):
         if (" %s fuse.pcfs " % mnt) in open("/proc/mounts").read():
             return mnt, p
@@ -645,7 +651,8 @@ def main():
 
         def back():
             end.update(proc_figures(daemon.pid))
-            return end["threads"] <= base["threads"] and end["fds"] <= base["fds"]
+            return (end["threads"] <= base["threads"] and end["fds"] <= base["fds"] and
+                    end["fuse_threads"] <= FUSE_THREADS)
         if not wait_for(back, SLACK):
             problems.append("threads/fds did not come back: baseline %s, now %s" % (base, end))
         if end.get("rss_kib", 0) > base["rss_kib"] * 2 + 65536:
