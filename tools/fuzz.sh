@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tools/fuzz.sh - run every libFuzzer target in tests/fuzz/ over its corpus,
 # merge what it found into a minimized corpus written back to
-# tests/fuzz/corpus/NAME, and keep any crash as tests/fuzz/crash-* (a
-# regression seed: copy it into the corpus once the bug is fixed).
+# tests/fuzz/corpus/NAME, and keep any crash as tests/fuzz/crash-NAME-*.
+# Once the bug is fixed, move the crash to tests/fuzz/regress/NAME/: every
+# run replays those first (a fixed bug stays fixed) and seeds with them, and
+# the merge never drops them, as it would a seed that adds no coverage.
 #
 #   tools/fuzz.sh --minutes N        N minutes per target (default 1)
 #   tools/fuzz.sh --seconds N        N seconds per target (CI: 15)
@@ -43,8 +45,17 @@ for t in $targets; do
 	mkdir -p "$corpus"
 	work=$(mktemp -d) log=$(mktemp)
 	cp "$corpus"/* "$work"/ 2>/dev/null || true
-	# previous crashes are seeds too: a fixed bug stays fixed
-	for c in tests/fuzz/crash-*; do [ -e "$c" ] && cp "$c" "$work"/; done
+	# regression inputs (fixed crashes) and crashes not yet fixed: replayed
+	# first, then seeds
+	regress=()
+	for c in tests/fuzz/regress/"$t"/* tests/fuzz/crash-"$t"-*; do [ -e "$c" ] && regress+=("$c"); done
+	if [ ${#regress[@]} -gt 0 ]; then
+		if ! "$bin" -runs=0 "${regress[@]}" >/dev/null 2>&1; then
+			echo "fuzz_$t: a regression input crashes again: ${regress[*]}" >&2
+			crashed=$((crashed + 1))
+		fi
+		cp "${regress[@]}" "$work"/
+	fi
 	before=$(ls "$corpus" | wc -l)
 	if [ -n "$runs" ]; then limit=(-runs="$runs"); else limit=(-max_total_time="$seconds"); fi
 	start=$(date +%s) rc=0
