@@ -422,8 +422,14 @@ int main(int argc, char *argv[])
 		/* 10 is libfuse's default: anything else was asked for with -o */
 		unsigned max = opts.max_threads != 10 ? opts.max_threads : cfg.fuse_threads;
 		fuse_loop_cfg_set_max_threads(loop, max);
-		if (opts.max_idle_threads != UINT_MAX)   /* unset: keep every thread */
-			fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+		/* Every thread is kept (at most `max`): worker hosts and the fork
+		 * server die with the thread that started them (PR_SET_PDEATHSIG
+		 * follows the thread), and they are started by whichever libfuse
+		 * thread took the request.  An idle thread let go would SIGKILL a
+		 * pool's workers mid-future (the chaos test found it). */
+		if (opts.max_idle_threads != UINT_MAX)
+			engine_log(eng, "-o max_idle_threads is ignored: pcfs keeps its "
+				   "%u FUSE threads, whose children are its worker hosts", max);
 		ret = fuse_session_loop_mt(se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "msgqueue.h"
+#include "reason.h"
 #include "spec.h"
 
 static const char *const type_names[CHAN__TYPES] = {
@@ -424,7 +425,7 @@ int chan_parse_capacity(const char *v, uint32_t *out, char *err, size_t errlen)
 {
 	uint64_t n;
 	if (parse_uint(v, CHAN_CAPACITY_MAX, &n) < 0 || n == 0)
-		return bad(err, errlen, "capacity=%.32s: want 1..1000000 messages", v);
+		return bad(err, errlen, "capacity=%s: want 1..1000000 messages", SHOW(v));
 	*out = (uint32_t)n;
 	return 0;
 }
@@ -437,7 +438,7 @@ int chan_parse_mode(const char *v, enum chan_mode *out, char *err, size_t errlen
 			return 0;
 		}
 	}
-	return bad(err, errlen, "mode=%.32s: want lines or message", v);
+	return bad(err, errlen, "mode=%s: want lines or message", SHOW(v));
 }
 
 int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t errlen)
@@ -456,11 +457,11 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 		if (!strcmp(w[0], type_names[t]))
 			break;
 	if (t == CHAN__TYPES)
-		return bad(err, errlen, "unknown channel type '%.32s' (queue, pipe, socket)", w[0]);
+		return bad(err, errlen, "unknown channel type '%s' (queue, pipe, socket)", SHOW(w[0]));
 	out->type = (enum chan_type)t;
 	if (!chan_name_ok(w[1]))
-		return bad(err, errlen, "bad channel name '%.64s': 1 to 64 of A-Z a-z 0-9 . _ - "
-			   "(not . or ..)", w[1]);
+		return bad(err, errlen, "bad channel name '%s': 1 to 64 of A-Z a-z 0-9 . _ - "
+			   "(not . or ..)", SHOW(w[1]));
 	strcpy(out->name, w[1]);
 	for (int i = 2; i < n; i++) {
 		if (!strncmp(w[i], "capacity=", 9)) {
@@ -469,14 +470,14 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 		} else if (!strncmp(w[i], "maxmsg=", 7)) {
 			uint64_t v;
 			if (parse_size(w[i] + 7, &v) < 0 || v == 0 || v > CHAN_MAXMSG_MAX)
-				return bad(err, errlen, "maxmsg=%.32s: want a size of 1..16M", w[i] + 7);
+				return bad(err, errlen, "maxmsg=%s: want a size of 1..16M", SHOW(w[i] + 7));
 			out->maxmsg = v;
 		} else if (!strncmp(w[i], "mode=", 5)) {
 			if (chan_parse_mode(w[i] + 5, &out->mode, err, errlen) < 0)
 				return -EINVAL;
 		} else {
-			return bad(err, errlen, "unknown option '%.32s' (capacity=N, maxmsg=SIZE, "
-				   "mode=lines|message)", w[i]);
+			return bad(err, errlen, "unknown option '%s' (capacity=N, maxmsg=SIZE, "
+				   "mode=lines|message)", SHOW(w[i]));
 		}
 	}
 	return 0;

@@ -420,4 +420,28 @@ expect "... never more: prefetched queued running" "$(st "$P/d" prefetched) $(st
 touch "$WORKDIR/go.d"
 expect "all of them run" "$(for i in $(seq 9 14); do cat "$P/d/futures/$i/wait"; done | sort | uniq -c | awk '{ print $1, $2 }')" "6 done"
 check "unmount: the daemon exits 0" pcfs_umount
+
+# --- -o max_idle_threads: workers outlive the FUSE thread that started them ---
+# (the chaos test: an idle libfuse thread let go took the pool workers it had
+# started with it, PR_SET_PDEATHSIG following the thread, failing their futures)
+pcfs_mount "" -o max_idle_threads=1
+P=$M/pools
+# a burst of requests at once brings up FUSE threads that then go idle
+burst() { local pids=() i; for i in 1 2 3 4 5 6; do cat "$M/stats" >/dev/null & pids+=($!); done
+	wait "${pids[@]}"; }
+for n in 1 2 3 4 5 6; do
+	mkdir "$P/i$n"
+	burst & b=$!
+	lines 'sleep time=200ms' 'sleep time=200ms' noop noop > "$P/i$n/submit"
+	wait "$b"; burst
+done
+for n in 1 2 3 4 5 6; do
+	burst & b=$!
+	echo shutdown > "$P/i$n/ctl"; cat "$P/i$n/completed" >/dev/null; wait "$b"
+done
+expect "every future done: no worker died with an idle thread" \
+	"$(cat "$P"/i*/futures/*/state | sort | uniq -c | awk '{ print $1, $2 }')" "24 done"
+expect "no worker was killed" "$(grep -c 'killed by signal' "$M/log")" "0"
+expect_match "the option is said to be ignored" "$(cat "$M/log")" 'max_idle_threads is ignored'
+check "unmount: the daemon exits 0" pcfs_umount
 finish

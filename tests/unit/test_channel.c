@@ -338,6 +338,12 @@ static void test_parse_capacity(void **state)
 	cap = 5;
 	assert_int_equal(chan_parse_capacity("x", &cap, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "capacity=x: want 1..1000000 messages");
+	/* the user's text in a reason is short and printable (fuzz_channels
+	 * found a newline quoted as it came): one line in /log */
+	assert_int_equal(chan_parse_capacity("\n", &cap, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "capacity=?: want 1..1000000 messages");
+	assert_int_equal(chan_parse_mode("\x1b[2J", NULL, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "mode=?[2J: want lines or message");
 	assert_int_equal(chan_parse_capacity("0", &cap, err, sizeof(err)), -EINVAL);
 	assert_int_equal(chan_parse_capacity("1000001", &cap, err, sizeof(err)), -EINVAL);
 	assert_int_equal(chan_parse_capacity("-1", &cap, err, sizeof(err)), -EINVAL);
