@@ -11,6 +11,8 @@
  *   - persist after the rooms that do the work: it journals what they have
  *     settled, it is flushed before anyone is told (before_tell), and
  *     restores (start) once they are ready;
+ *   - sync (locks, semaphores, events, barriers of /sync) needs no other
+ *     room and hooks no task: it is anywhere before notice;
  *   - notice last: it only observes (events, joblog, on_end hooks), so it
  *     hears of an end once every other room has settled it; its stop kills
  *     the hooks still running while the loop still reaps them.
@@ -36,9 +38,11 @@
 #include "pools/pools.h"
 #include "persist/persist.h"
 #include "notice/notice.h"
+#include "sync/sync.h"
 
 static const struct room *const rooms[] = {
-	&exec_room, &channels_room, &memory_room, &pools_room, &persist_room, &notice_room,
+	&exec_room, &channels_room, &memory_room, &pools_room, &persist_room, &sync_room,
+	&notice_room,
 };
 #define NROOMS (sizeof(rooms) / sizeof(rooms[0]))
 /* the walks that keep something per room (persist's replay) size for ROOMS_MAX */

@@ -30,6 +30,7 @@
 #include "slurm.h"
 #include "spec.h"
 #include "strbuf.h"
+#include "syncspec.h"
 #include "template.h"
 
 struct engine;
@@ -44,6 +45,7 @@ enum eng_obj {
 	OBJ_CHANNEL,      /* a channel changed: a message came or went, closed, removed */
 	OBJ_TASK_GONE,    /* a task was forgotten: its id names nothing any more */
 	OBJ_EVENTS,       /* the events ring grew: id 0 for every event, id = pool for its own */
+	OBJ_SYNC,         /* id = a /sync object: a unit came free, an event or barrier moved */
 	OBJ__COUNT
 };
 
@@ -454,5 +456,70 @@ int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out);
 int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen);
 /* The fs tells how many of its requests are blocked on a channel (+1/-1). */
 void engine_chan_blocked(struct engine *e, uint64_t id, bool writer, int delta);
+
+/* ---- synchronization objects (engine/sync/) ------------------------------------------
+ * Locks, semaphores, events and barriers of /sync.  Nothing here waits: a
+ * descriptor joins an object with a ticket (engine_sync_join), asks whether
+ * it may go on (engine_sync_try), and waits for OBJ_SYNC changes of the
+ * object's id in between.  The descriptor owns its ticket and gives it back
+ * with engine_sync_close (a held unit is released, a waiter leaves). */
+#define SYNC_HOLDERS_MAX 32          /* holders a status lists */
+
+struct sync_holder {
+	pid_t pid;
+	uint64_t task;                /* the pcfs task it is or descends from, 0 if none */
+	double held_for;              /* seconds */
+};
+
+struct sync_info {
+	uint64_t id;
+	char name[SYNC_NAME_MAX + 1];
+	enum sync_kind kind;
+	int64_t value, initial;       /* lock, semaphore: free units; value= */
+	bool bounded;
+	bool set;                     /* event */
+	unsigned parties, arrived;    /* barrier; arrived: waiting in this round */
+	int64_t timeout_ms;           /* barrier: -1 none */
+	bool broken;
+	uint64_t generation, passed;  /* barrier: rounds */
+	unsigned waiters, holders;
+	struct sync_holder holder[SYNC_HOLDERS_MAX];
+	uint64_t acquisitions, contended;
+	double longest_hold;          /* seconds */
+	struct owner owner;
+};
+
+struct sync_entry {
+	uint64_t id;
+	char name[SYNC_NAME_MAX + 1];
+};
+
+struct sync_ticket;
+
+/* A new object (a line of /sync/ctl parsed by sync_parse_create; mkdir: a
+ * lock), who's.  -EINVAL with the reason, -EEXIST, -ENOSPC. */
+int engine_sync_create(struct engine *e, const struct sync_spec *s, const struct owner *who,
+		       uint64_t *id, char *err, size_t errlen);
+/* rmdir: -EBUSY while anyone holds or waits on it. */
+int engine_sync_remove(struct engine *e, uint64_t id);
+int engine_sync_lookup(struct engine *e, const char *name, uint64_t *id);
+int engine_sync_kind(struct engine *e, uint64_t id);      /* enum sync_kind, or -ENOENT */
+int engine_sync_list(struct engine *e, struct sync_entry **v, size_t *n);   /* caller frees */
+int engine_sync_info(struct engine *e, uint64_t id, struct sync_info *out);
+/* NAME/ctl: set, clear (events); abort, reset (barriers); release [N]
+ * (semaphores).  -EINVAL with the reason, -EOVERFLOW (a bounded semaphore). */
+int engine_sync_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen);
+/* A descriptor of `hold` (lock, semaphore) or `wait` (event, barrier) of
+ * object id, opened by pid, joins it: *out is its ticket (the caller's).
+ * -ENOENT, -EINVAL (the wrong file for the kind), -ENOMEM. */
+int engine_sync_join(struct engine *e, uint64_t id, bool hold, pid_t pid,
+		     struct sync_ticket **out);
+/* May the ticket go on?  take: grant a hold now if it may (else only look).
+ * 1: yes (a hold: it holds a unit; a wait: *index is its barrier arrival
+ * index, or 0); 0: not yet; -EPIPE: the barrier was aborted or broken;
+ * -EIDRM: the object is gone. */
+int engine_sync_try(struct sync_ticket *t, bool take, unsigned *index);
+/* Give a ticket back (NULL: nothing). */
+void engine_sync_close(struct sync_ticket *t);
 
 #endif

@@ -26,6 +26,7 @@ static const struct kind_ops *const kind_ops[] = {
 	[R_STREAM] = &stream_kind,
 	[R_PULL] = &pull_kind,
 	[R_MSG] = &msg_kind,
+	[R_HOLD] = &hold_kind,
 };
 
 static const struct kind_ops no_ops;
@@ -318,6 +319,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Snapshot files are rendered here, once, by their kind: every read of
 	 * this open sees the same content, whatever offsets it reads at. */
 	const struct kind_ops *k = kind_of(row);
+	if (k->open_wait)   /* it answers, now or later, with h */
+		return k->open_wait(fs, req, h, fi);
 	if (k->open)
 		rc = k->open(fs, h, fi->flags);
 	if (rc == 0)

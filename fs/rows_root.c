@@ -217,6 +217,7 @@ static const struct row root_rows[] = {
 	TEXT("top", 0444, show_top),
 	DIR_ROW("sys", N_SYS),
 	DIR_ROW("channels", N_CHANS),
+	DIR_ROW("sync", N_SYNCS),
 };
 
 const struct dirdesc dir_root = {
