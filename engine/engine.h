@@ -46,6 +46,7 @@ enum eng_obj {
 	OBJ_TASK_GONE,    /* a task was forgotten: its id names nothing any more */
 	OBJ_EVENTS,       /* the events ring grew: id 0 for every event, id = pool for its own */
 	OBJ_SYNC,         /* id = a /sync object: a unit came free, an event or barrier moved */
+	OBJ_SHM,          /* id = a /shm segment or value (its owner; no waits) */
 	OBJ__COUNT
 };
 
@@ -521,5 +522,42 @@ int engine_sync_join(struct engine *e, uint64_t id, bool hold, pid_t pid,
 int engine_sync_try(struct sync_ticket *t, bool take, unsigned *index);
 /* Give a ticket back (NULL: nothing). */
 void engine_sync_close(struct sync_ticket *t);
+
+/* ---- shared memory (engine/sync/shm.c) ----------------------------------------------
+ * /shm: segments backed by a file of /dev/shm (a task maps the file itself:
+ * NAME/data links to it), and 64-bit values changed atomically by ctl. */
+#define SHM_MAPPERS_MAX 32
+struct shm_mapper {
+	pid_t pid;
+	uint64_t task;                /* the pcfs task it is or descends from, 0 if none */
+	int64_t rss_kib, pss_kib;     /* of the segment's mappings, from its smaps */
+};
+struct shm_info {
+	uint64_t id;
+	char name[SYNC_NAME_MAX + 1];
+	enum shm_kind kind;
+	uint64_t size;                /* segment: bytes */
+	char path[128];               /* segment: the backing file */
+	int64_t resident_kib;         /* segment: its pages in memory (or swap) */
+	unsigned mappers;             /* segment: live processes mapping it */
+	struct shm_mapper mapper[SHM_MAPPERS_MAX];
+	int64_t value;                /* value */
+	uint64_t ops, cas_failed;     /* value: changes made, cas refused */
+	struct owner owner;
+};
+/* -EINVAL with the reason, -EEXIST, -ENOSPC, or the backing file's errno. */
+int engine_shm_create(struct engine *e, const struct shm_spec *s, const struct owner *who,
+		      uint64_t *id, char *err, size_t errlen);
+/* rmdir: the backing file is unlinked (live mappings keep their pages). */
+int engine_shm_remove(struct engine *e, uint64_t id);
+int engine_shm_lookup(struct engine *e, const char *name, uint64_t *id);
+int engine_shm_kind(struct engine *e, uint64_t id);       /* enum shm_kind, or -ENOENT */
+int engine_shm_list(struct engine *e, struct sync_entry **v, size_t *n);    /* caller frees */
+/* Reads /proc for the mappers (no lock held meanwhile). */
+int engine_shm_info(struct engine *e, uint64_t id, struct shm_info *out);
+/* A segment's backing file, appended to out (NAME/data's target). */
+int engine_shm_path(struct engine *e, uint64_t id, struct strbuf *out);
+/* size=SIZE; add N, set N, cas OLD NEW: -EAGAIN when cas finds another value. */
+int engine_shm_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen);
 
 #endif

@@ -59,6 +59,9 @@ enum ntype {
 	N_CHAN,     /* /channels/NAME, obj = channel id */
 	N_SYNCS,    /* /sync */
 	N_SYNC,     /* /sync/NAME, obj = sync object id */
+	N_SHMS,     /* /shm */
+	N_SHM,      /* /shm/NAME, obj = shm id */
+	N_SHMDATA,  /* /shm/NAME/data (a symlink to the backing file), obj = shm id */
 	N__COUNT
 };
 
@@ -208,7 +211,7 @@ struct dirdesc {
 };
 
 extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, dir_chan;
-extern const struct dirdesc dir_syncs, dir_sync;
+extern const struct dirdesc dir_syncs, dir_sync, dir_shms, dir_shm, dir_shmdata;
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;
 

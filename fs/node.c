@@ -24,6 +24,9 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_CHAN] = &dir_chan,
 	[N_SYNCS] = &dir_syncs,
 	[N_SYNC] = &dir_sync,
+	[N_SHMS] = &dir_shms,
+	[N_SHM] = &dir_shm,
+	[N_SHMDATA] = &dir_shmdata,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)

@@ -246,8 +246,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		const struct row *r = &dd->rows[i];
 		if (!row_visible(fs, dd, r, obj))
 			continue;
+		const struct dirdesc *sub = r->kind == R_DIR ? dirdesc_of(r->subdir) : NULL;
 		rc = dirlist_add(&h->dir, r->name, row_ino(ino_type(ino), obj, dd, i),
-				 r->kind == R_DIR ? S_IFDIR : S_IFREG);
+				 !sub ? S_IFREG : sub->readlink ? S_IFLNK : S_IFDIR);
 	}
 	if (!rc && dd->list)
 		rc = dd->list(fs, obj, &h->dir);

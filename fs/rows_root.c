@@ -218,6 +218,7 @@ static const struct row root_rows[] = {
 	DIR_ROW("sys", N_SYS),
 	DIR_ROW("channels", N_CHANS),
 	DIR_ROW("sync", N_SYNCS),
+	DIR_ROW("shm", N_SHMS),
 };
 
 const struct dirdesc dir_root = {

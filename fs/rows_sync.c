@@ -249,3 +249,191 @@ const struct dirdesc dir_sync = {
 	.variant = sync_variant,
 	.owned_by = OBJ_SYNC,
 };
+
+/* ---- /shm: segments and values ----------------------------------------------------- */
+
+#define SEGMENT (1u << SHM_SEGMENT)
+#define VALUE (1u << SHM_VALUE)
+
+static int shms_list(struct fs *fs, uint64_t obj, struct dirlist *out)
+{
+	struct sync_entry *v;
+	size_t n;
+	int rc = engine_shm_list(fs->eng, &v, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = dirlist_add(out, v[i].name, ino_make(N_SHM, v[i].id, 0), S_IFDIR);
+	free(v);
+	return rc;
+}
+
+static int shms_lookup(struct fs *fs, uint64_t obj, const char *name, uint64_t *child)
+{
+	return engine_shm_lookup(fs->eng, name, child);
+}
+
+static int shms_rmdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c)
+{
+	uint64_t id;
+	int rc = engine_shm_lookup(fs->eng, name, &id);
+	return rc < 0 ? rc : engine_shm_remove(fs->eng, id);
+}
+
+static int shm_create(struct fs *fs, const struct caller *c, const struct shm_spec *s,
+		      uint64_t *id, char *err, size_t errlen)
+{
+	struct owner who = { .uid = c->uid, .gid = c->gid };
+	return engine_shm_create(fs->eng, s, &who, id, err, errlen);
+}
+
+/* mkdir /shm/NAME: a segment of size 0 (its ctl's size= sizes it). */
+static int shms_mkdir(struct fs *fs, uint64_t obj, const char *name, const struct caller *c,
+		      uint64_t *child)
+{
+	struct shm_spec s = { .kind = SHM_SEGMENT };
+	char err[256] = "";
+	if (!sync_name_ok(name)) {
+		engine_log(fs->eng, "mkdir /shm/%.64s: refused: a name is 1 to %d of "
+			   "A-Z a-z 0-9 . _ - (not . or ..)", name, SYNC_NAME_MAX);
+		return -EINVAL;
+	}
+	strcpy(s.name, name);
+	int rc = shm_create(fs, c, &s, child, err, sizeof(err));
+	if (rc < 0)
+		engine_log(fs->eng, "mkdir /shm/%s: %s", name, err);
+	return rc;
+}
+
+static int shm_create_line(void *ctx, const char *line, char *err, size_t errlen)
+{
+	struct create_ctx *x = ctx;
+	struct shm_spec s;
+	uint64_t id;
+	int rc = shm_parse_create(line, &s, err, errlen);
+	return rc < 0 ? rc : shm_create(x->fs, x->c, &s, &id, err, errlen);
+}
+
+static int store_shms_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
+			  const struct caller *c, char *err, size_t errlen)
+{
+	struct create_ctx x = { fs, c };
+	return cmd_each_line(buf, len, NULL, shm_create_line, &x, err, errlen);
+}
+
+static const struct row shms_rows[] = {
+	CTL("ctl", 0666, store_shms_ctl),
+};
+
+const struct dirdesc dir_shms = {
+	.rows = shms_rows,
+	.nrows = sizeof(shms_rows) / sizeof(shms_rows[0]),
+	.mode = 01777,
+	.child = N_SHM,
+	.list = shms_list,
+	.lookup = shms_lookup,
+	.rmdir = shms_rmdir,
+	.mkdir = shms_mkdir,
+};
+
+static bool shm_exists(struct fs *fs, uint64_t id)
+{
+	return engine_shm_kind(fs->eng, id) >= 0;
+}
+
+static unsigned shm_variant(struct fs *fs, uint64_t id)
+{
+	int k = engine_shm_kind(fs->eng, id);
+	return k < 0 ? 0 : 1u << k;
+}
+
+static int show_value(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	struct shm_info si;
+	int rc = engine_shm_info(fs->eng, id, &si);
+	if (rc == 0)
+		sb_printf(out, "%lld\n", (long long)si.value);
+	return rc;
+}
+
+/* The mappers, blank-separated: "PID:TASK:RSS_KIB:PSS_KIB" ("-": no task). */
+static void emit_mappers(struct emit *e, const struct shm_info *si)
+{
+	struct strbuf m = STRBUF_INIT, tasks = STRBUF_INIT;
+	unsigned n = si->mappers < SHM_MAPPERS_MAX ? si->mappers : SHM_MAPPERS_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		const struct shm_mapper *p = &si->mapper[i];
+		char task[24] = "-";
+		if (p->task)
+			snprintf(task, sizeof(task), "%llu", (unsigned long long)p->task);
+		sb_printf(&m, "%s%d:%s:%lld:%lld", i ? " " : "", (int)p->pid, task,
+			  (long long)p->rss_kib, (long long)p->pss_kib);
+		sb_printf(&tasks, "%s%s", i ? " " : "", task);
+	}
+	emit_uint(e, "mappers", si->mappers);
+	emit_str(e, "mapper_tasks", sb_cstr(&tasks));
+	emit_str(e, "mapped_by", sb_cstr(&m));
+	sb_free(&m);
+	sb_free(&tasks);
+}
+
+static int kv_shm_status(struct fs *fs, uint64_t id, struct emit *e)
+{
+	struct shm_info si;
+	int rc = engine_shm_info(fs->eng, id, &si);
+	if (rc < 0)
+		return rc;
+	emit_str(e, "name", si.name);
+	emit_str(e, "kind", shm_kind_name(si.kind));
+	if (si.kind == SHM_SEGMENT) {
+		emit_uint(e, "size", si.size);
+		emit_str(e, "path", si.path);
+		emit_int(e, "resident_kib", si.resident_kib);
+		emit_mappers(e, &si);
+	} else {
+		emit_int(e, "value", si.value);
+		emit_uint(e, "ops", si.ops);
+		emit_uint(e, "cas_failed", si.cas_failed);
+	}
+	emit_owner(fs, e, &si.owner);
+	return 0;
+}
+
+static int shm_cmd(struct fs *fs, uint64_t obj, const char *cmd, char *err, size_t errlen)
+{
+	return engine_shm_ctl(fs->eng, obj, cmd, err, errlen);
+}
+
+static int store_shm_ctl(struct fs *fs, struct handle *h, const char *buf, size_t len,
+			 const struct caller *c, char *err, size_t errlen)
+{
+	return run_commands(fs, h->obj, buf, len, NULL, shm_cmd, err, errlen);
+}
+
+static const struct row shm_rows[] = {
+	{ .name = "data", .mode = 0555, .kind = R_DIR, .subdir = N_SHMDATA, .only = SEGMENT },
+	{ .name = "value", .mode = 0444, .kind = R_TEXT, .show = show_value, .only = VALUE },
+	CTL("ctl", 0600, store_shm_ctl),
+	KV("status", 0444, kv_shm_status),
+};
+
+const struct dirdesc dir_shm = {
+	.rows = shm_rows,
+	.nrows = sizeof(shm_rows) / sizeof(shm_rows[0]),
+	.mode = 0555,
+	.exists = shm_exists,
+	.variant = shm_variant,
+	.owned_by = OBJ_SHM,
+};
+
+static int shmdata_readlink(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	return engine_shm_path(fs->eng, id, out);
+}
+
+const struct dirdesc dir_shmdata = {
+	.mode = 0777,
+	.exists = shm_exists,
+	.readlink = shmdata_readlink,
+	.owned_by = OBJ_SHM,
+};

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmdtab.h"
@@ -181,6 +182,113 @@ int sync_parse_ctl(const char *line, struct sync_cmd *out, char *err, size_t err
 {
 	struct sync_cmd c = { 0 };
 	int rc = cmd_exec(ctl_tab, ARRAY_SIZE(ctl_tab), line, &c, err, errlen);
+	if (rc == 0)
+		*out = c;
+	return rc;
+}
+
+/* ---- /shm/ctl and /shm/NAME/ctl ------------------------------------------------- */
+
+const char *shm_kind_name(enum shm_kind k)
+{
+	return k == SHM_SEGMENT ? "segment" : k == SHM_VALUE ? "value" : "?";
+}
+
+static int take_int64(const char *w, int64_t *out, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(w, &end, 10);
+	if (!w[0] || *end || errno || (w[0] != '-' && (w[0] < '0' || w[0] > '9'))) {
+		snprintf(err, errlen, "'%.40s' is not a 64-bit integer", w);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int take_size(const char *w, uint64_t *out, char *err, size_t errlen)
+{
+	if (strncmp(w, "size=", 5) || parse_size(w + 5, out) || *out > SHM_SIZE_MAX) {
+		snprintf(err, errlen, "size= takes a size up to 1T (4k, 64M, 1G)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int h_segment(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct shm_spec *s = ctx;
+	s->kind = SHM_SEGMENT;
+	struct sync_spec n;
+	int rc = take_name(&n, argv[1], err, errlen);
+	if (rc == 0)
+		strcpy(s->name, n.name);
+	return rc ? rc : take_size(argv[2], &s->size, err, errlen);
+}
+
+static int h_value(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct shm_spec *s = ctx;
+	s->kind = SHM_VALUE;
+	struct sync_spec n;
+	int rc = take_name(&n, argv[1], err, errlen);
+	if (rc == 0)
+		strcpy(s->name, n.name);
+	return rc || argc < 3 ? rc : take_int64(argv[2], &s->value, err, errlen);
+}
+
+static const struct cmdtab shm_create_tab[] = {
+	{ "segment", 2, 2, h_segment, "segment NAME size=SIZE" },
+	{ "value", 1, 2, h_value, "value NAME [N]" },
+};
+
+int shm_parse_create(const char *line, struct shm_spec *out, char *err, size_t errlen)
+{
+	struct shm_spec s = { 0 };
+	int rc = cmd_exec(shm_create_tab, ARRAY_SIZE(shm_create_tab), line, &s, err, errlen);
+	if (rc == 0)
+		*out = s;
+	return rc;
+}
+
+static int h_size(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct shm_cmd *c = ctx;
+	c->op = SHM_OP_SIZE;
+	if (parse_size(argv[1], &c->size) || c->size > SHM_SIZE_MAX) {
+		snprintf(err, errlen, "size= takes a size up to 1T (4k, 64M, 1G)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int h_arith(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct shm_cmd *c = ctx;
+	c->op = !strcmp(argv[0], "add") ? SHM_OP_ADD : !strcmp(argv[0], "set") ? SHM_OP_SET
+										: SHM_OP_CAS;
+	int rc = take_int64(argv[1], &c->a, err, errlen);
+	return rc || argc < 3 ? rc : take_int64(argv[2], &c->b, err, errlen);
+}
+
+static const struct cmdtab segment_tab[] = {
+	{ "size=", 1, 1, h_size, "size=SIZE" },
+};
+
+static const struct cmdtab value_tab[] = {
+	{ "add", 1, 1, h_arith, "add N" },
+	{ "set", 1, 1, h_arith, "set N" },
+	{ "cas", 2, 2, h_arith, "cas OLD NEW" },
+};
+
+int shm_parse_ctl(const char *line, enum shm_kind kind, struct shm_cmd *out, char *err,
+		  size_t errlen)
+{
+	struct shm_cmd c = { 0 };
+	int rc = kind == SHM_SEGMENT
+		? cmd_exec(segment_tab, ARRAY_SIZE(segment_tab), line, &c, err, errlen)
+		: cmd_exec(value_tab, ARRAY_SIZE(value_tab), line, &c, err, errlen);
 	if (rc == 0)
 		*out = c;
 	return rc;

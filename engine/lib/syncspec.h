@@ -49,4 +49,32 @@ int sync_parse_ctl(const char *line, struct sync_cmd *out, char *err, size_t err
 const char *sync_op_name(enum sync_op op);
 enum sync_kind sync_op_kind(enum sync_op op);
 
+/* ---- /shm ---- */
+#define SHM_SIZE_MAX (UINT64_C(1) << 40)   /* a segment's largest size= */
+
+enum shm_kind { SHM_SEGMENT, SHM_VALUE };
+const char *shm_kind_name(enum shm_kind k);
+
+/* A line of /shm/ctl:
+ *   segment NAME size=SIZE          (SIZE: 0 .. SHM_SIZE_MAX, 4k 64M 1G)
+ *   value NAME [N]                  (a 64-bit integer, N its first value) */
+struct shm_spec {
+	enum shm_kind kind;
+	char name[SYNC_NAME_MAX + 1];
+	uint64_t size;
+	int64_t value;
+};
+int shm_parse_create(const char *line, struct shm_spec *out, char *err, size_t errlen);
+
+/* A line of /shm/NAME/ctl: a segment's `size=SIZE`; a value's `add N`,
+ * `set N`, `cas OLD NEW` (N, OLD, NEW: signed 64-bit). */
+enum shm_op { SHM_OP_SIZE = 1, SHM_OP_ADD, SHM_OP_SET, SHM_OP_CAS };
+struct shm_cmd {
+	enum shm_op op;
+	uint64_t size;
+	int64_t a, b;         /* add/set: a; cas: a OLD, b NEW */
+};
+int shm_parse_ctl(const char *line, enum shm_kind kind, struct shm_cmd *out, char *err,
+		  size_t errlen);
+
 #endif

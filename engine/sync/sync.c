@@ -24,14 +24,6 @@
 #include "sync/sync.h"
 #include "sync/sync_int.h"
 
-struct sync {
-	struct sync_obj *first;
-	size_t n;
-	uint64_t next_id;
-	int timer_fd;            /* barriers' timeouts, -1 until one has timeout= */
-};
-
-#define SYNC_OBJECTS_MAX 4096
 
 static int64_t now_ns(void)
 {
@@ -62,6 +54,7 @@ static void sync_fini(struct engine *e)
 	}
 	if (e->sync->timer_fd >= 0)
 		close(e->sync->timer_fd);
+	shm_fini(e);
 	free(e->sync);
 	e->sync = NULL;
 }
@@ -318,7 +311,7 @@ int engine_sync_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 
 /* The task pid is, or the nearest task among its ancestors (up to `max`
  * parents, read before the lock: /proc is not read under it). */
-static int ancestry(pid_t pid, pid_t *v, int max)
+int sync_ancestry(pid_t pid, pid_t *v, int max)
 {
 	int n = 0;
 	while (pid > 1 && n < max) {
@@ -340,7 +333,7 @@ static int ancestry(pid_t pid, pid_t *v, int max)
 	return n;
 }
 
-static uint64_t task_of(struct engine *e, const pid_t *v, int n)
+uint64_t sync_task_of(struct engine *e, const pid_t *v, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct task *t = task_by_pid(e, v[i]);
@@ -354,7 +347,7 @@ int engine_sync_join(struct engine *e, uint64_t id, bool hold, pid_t pid,
 		     struct sync_ticket **out)
 {
 	pid_t chain[16];
-	int n = ancestry(pid, chain, 16);
+	int n = sync_ancestry(pid, chain, 16);
 	struct sync_ticket *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -370,7 +363,7 @@ int engine_sync_join(struct engine *e, uint64_t id, bool hold, pid_t pid,
 	} else if (hold != holds) {
 		rc = -EINVAL;
 	} else {
-		t->task = task_of(e, chain, n);
+		t->task = sync_task_of(e, chain, n);
 		if (syncobj_join(o, t, now_ns()))
 			changed(e, o);
 		if (o->kind == SYNC_BARRIER && o->timeout_ms >= 0)
@@ -422,6 +415,8 @@ void engine_sync_close(struct sync_ticket *t)
 
 static int sync_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner *out)
 {
+	if (kind == OBJ_SHM)
+		return shm_owner(e, id, out);
 	if (kind != OBJ_SYNC)
 		return -ESRCH;
 	struct sync_obj *o = find(e, id);

@@ -68,6 +68,27 @@ struct sync_obj {
 	int64_t longest_hold_ns;
 };
 
+/* The room's state (engine->sync): its tables, under the engine's lock. */
+struct shm_obj;
+struct sync {
+	struct sync_obj *first;
+	size_t n;
+	uint64_t next_id;
+	int timer_fd;            /* barriers' timeouts, -1 until one has timeout= */
+	struct shm_obj *shm;     /* shm.c's segments and values */
+	size_t nshm;
+	uint64_t next_shm;
+};
+#define SYNC_OBJECTS_MAX 4096
+
+/* sync.c: the task pid is or descends from (reads /proc: no lock held),
+ * then its id with the lock held (0: none). */
+int sync_ancestry(pid_t pid, pid_t *v, int max);
+uint64_t sync_task_of(struct engine *e, const pid_t *v, int n);
+/* shm.c: the segments' backing files go with the room */
+void shm_fini(struct engine *e);
+int shm_owner(struct engine *e, uint64_t id, struct owner *out);   /* lock held */
+
 /* ---- syncobj.c: pure ---- */
 void syncobj_init(struct sync_obj *o, enum sync_kind kind, int64_t value, bool bounded,
 		  unsigned parties, int64_t timeout_ms);
