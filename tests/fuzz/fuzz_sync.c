@@ -1,4 +1,5 @@
-/* fuzz_sync.c - the lines of /sync/ctl and /sync/NAME/ctl (lib/syncspec.c):
+/* fuzz_sync.c - the lines of /sync/ctl, /sync/NAME/ctl, /shm/ctl and
+ * /shm/NAME/ctl (lib/syncspec.c):
  * any bytes are refused with a one-line reason, or give an object whose
  * name is a good name and whose numbers are in their ranges, or an
  * operation of a known kind. */
@@ -49,6 +50,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		if (c.op < SYNC_OP_SET || c.op > SYNC_OP_RELEASE || c.n < 1 ||
 		    c.n > SYNC_VALUE_MAX || !strcmp(sync_op_name(c.op), "?"))
+			abort();
+	}
+
+	struct shm_spec h;
+	err[0] = '\0';
+	rc = shm_parse_create(line, &h, err, sizeof(err));
+	one_line_reason(rc, err);
+	if (rc == 0 && (!sync_name_ok(h.name) || h.size > SHM_SIZE_MAX ||
+			(h.kind != SHM_SEGMENT && h.kind != SHM_VALUE)))
+		abort();
+	struct shm_cmd m;
+	for (int k = SHM_SEGMENT; k <= SHM_VALUE; k++) {
+		err[0] = '\0';
+		rc = shm_parse_ctl(line, (enum shm_kind)k, &m, err, sizeof(err));
+		one_line_reason(rc, err);
+		if (rc == 0 && ((k == SHM_SEGMENT) != (m.op == SHM_OP_SIZE) ||
+				m.size > SHM_SIZE_MAX))
 			abort();
 	}
 	return 0;

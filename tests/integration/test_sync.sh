@@ -50,12 +50,12 @@ for n in A B C; do
 	( exec 9>&-; exec 8>"$S/L/hold"; echo "$n" >> "$W/order" ) &
 	kids+=" $!"
 	k=$((k + 1))
-	check "waiter $n queued" wait_until 100 test "$(field L waiters)" = "$k"
+	check "waiter $n queued" wait_until 400 test "$(field L waiters)" = "$k"
 done
 exec 9>&-
 wait $kids   # not the daemon's pid: pcfs_mount started it from this shell
 expect "waiters got the lock in the order they came" "$(tr '\n' ' ' < "$W/order")" "A B C "
-check "... and the lock is free again" wait_until 100 test "$(field L state)" = free
+check "... and the lock is free again" wait_until 400 test "$(field L state)" = free
 expect "acquisitions counted" "$(field L acquisitions)" "4"
 expect "contended waits counted" "$(field L contended)" "3"
 
@@ -64,10 +64,10 @@ exec 9>"$S/L/hold"
 timeout -s INT 1 sh -c "exec 8>'$S/L/hold'; echo took >> '$W/intr'" 2>/dev/null; rc=$?
 expect "SIGINT ends a waiting open" "$rc" "124"
 check "... it took nothing" test ! -e "$W/intr"
-check "... and waits no more" wait_until 100 test "$(field L waiters)" = 0
+check "... and waits no more" wait_until 400 test "$(field L waiters)" = 0
 expect "... nor was counted as an acquisition" "$(field L acquisitions)" "5"
 exec 9>&-
-check "the lock is free after" wait_until 100 test "$(field L state)" = free
+check "the lock is free after" wait_until 400 test "$(field L state)" = free
 
 # --- the seed's race: 50 tasks x 100 increments, with and without the lock ---
 echo 0 > "$W/locked"; echo 0 > "$W/racy"
@@ -85,14 +85,14 @@ expect "every holder gave the lock back" "$(field L state)" "free"
 
 # --- a holder is a task: status names it ---
 id=$(spawn "sh exec 9>$S/L/hold; echo held > $W/held; exec sleep 600")
-check "the task holds the lock" wait_until 200 test -e "$W/held"
+check "the task holds the lock" wait_until 400 test -e "$W/held"
 expect "status names the holder's task id" "$(field L holder)" "$id"
 pid=$(field L holder_pid)
 id2=$(spawn "sh exec 9>$S/L/hold; echo got > $W/got")
-check "a second task waits" wait_until 200 test "$(field L waiters)" = 1
+check "a second task waits" wait_until 400 test "$(field L waiters)" = 1
 kill -9 "$pid"
-check "kill -9 of the holder hands the lock to the waiter" wait_until 200 test -e "$W/got"
-check "... which ends, and the lock is free" wait_until 200 test "$(field L state)" = free
+check "kill -9 of the holder hands the lock to the waiter" wait_until 400 test -e "$W/got"
+check "... which ends, and the lock is free" wait_until 400 test "$(field L state)" = free
 
 # --- a semaphore of 3 never has more than 3 holders (their own timestamps) ---
 ids=$(spawn "sh 12 : ; i=0; while [ \$i -lt 4 ]; do exec 9>$S/sem/hold; echo \"\$(date +%s%N) 1\" >> $W/sem; sleep 0.02; echo \"\$(date +%s%N) -1\" >> $W/sem; exec 9>&-; i=\$((i + 1)); done")
@@ -147,5 +147,66 @@ expect "a wait longer than timeout= breaks the barrier" "$(timeout 10 cat "$S/tb
 # --- removal ---
 check "rmdir removes a free lock" rmdir "$S/L"
 check "... and it is gone" test ! -e "$S/L"
+
+# --- /shm: a segment two tasks share by mmap ---
+H=$M/shm
+expect "/shm starts with only ctl" "$(ls "$H" | tr '\n' ' ')" "ctl "
+echo 'segment seg size=64k' > "$H/ctl"
+expect "a segment shows data, ctl and status" "$(ls "$H/seg" | tr '\n' ' ')" "ctl data status status.json "
+check "data is a link to the backing file" test -L "$H/seg/data"
+path=$(readlink "$H/seg/data")
+expect "... in /dev/shm" "${path%%/pcfs.*}" "/dev/shm"
+expect "status: size" "$(sed -n 's/^size: //p' "$H/seg/status")" "65536"
+cat > "$W/writer.py" <<'PY'
+import mmap, os, sys, time
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    msg = b"hello through shared memory"
+    m[8:8 + len(msg)] = msg
+    m[0:8] = len(msg).to_bytes(8, "little")
+    while not os.path.exists("stop"):
+        time.sleep(0.05)
+PY
+cat > "$W/reader.py" <<'PY'
+import mmap, os, sys, time
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    while int.from_bytes(m[0:8], "little") == 0:
+        time.sleep(0.01)
+    n = int.from_bytes(m[0:8], "little")
+    open("got.tmp", "wb").write(m[8:8 + n]); os.rename("got.tmp", "got.txt")
+    while not os.path.exists("stop"):
+        time.sleep(0.05)
+PY
+wid=$(spawn "sh cwd=$W exec python3 writer.py $H/seg/data")
+rid=$(spawn "sh cwd=$W exec python3 reader.py $H/seg/data")
+check "the reader task read what the writer task wrote" wait_until 400 test -e "$W/got.txt"
+expect "... byte for byte" "$(cat "$W/got.txt")" "hello through shared memory"
+expect "status names both tasks as mappers" \
+	"$(sed -n 's/^mapper_tasks: //p' "$H/seg/status" | tr ' ' '\n' | sort -n | tr '\n' ' ')" \
+	"$(printf '%s\n' "$wid" "$rid" | sort -n | tr '\n' ' ')"
+check "... with their Rss and Pss of it" grep -Eq "^mapped_by: [0-9]+:$wid:[0-9]+:[0-9]+" "$H/seg/status"
+check "resident pages are counted" test "$(sed -n 's/^resident_kib: //p' "$H/seg/status")" -ge 4
+touch "$W/stop"
+check "the two tasks end" wait_until 400 ended "$wid" "$rid"
+check "... and map it no more" wait_until 400 test "$(sed -n 's/^mappers: //p' "$H/seg/status")" = 0
+echo size=1M > "$H/seg/ctl"
+expect "ctl size= resizes it" "$(stat -L -c %s "$H/seg/data")" "1048576"
+check "rmdir removes it" rmdir "$H/seg"
+check "... and its backing file" test ! -e "$path"
+
+# --- /shm: a value, atomic adds from 8 writers ---
+echo 'value cnt' > "$H/ctl"
+expect "a value starts at 0" "$(cat "$H/cnt/value")" "0"
+ids=$(spawn "sh 8 : ; i=0; while [ \$i -lt 100 ]; do echo 'add 1' > $H/cnt/ctl; i=\$((i + 1)); done")
+check "the 8 writers end" wait_until 1200 ended $ids
+expect "800 adds sum exactly" "$(cat "$H/cnt/value")" "800"
+expect "cas with the wrong old value: EAGAIN" "$(write_err "$H/cnt/ctl" 'cas 1 5')" "Resource temporarily unavailable"
+echo 'cas 800 5' > "$H/cnt/ctl"
+expect "cas with the right one sets it" "$(cat "$H/cnt/value")" "5"
+echo 'set -7' > "$H/cnt/ctl"
+expect "set" "$(cat "$H/cnt/value")" "-7"
+expect "status counts the failed cas" "$(sed -n 's/^cas_failed: //p' "$H/cnt/status")" "1"
+expect "an add that overflows: EOVERFLOW" "$(echo 'set 9223372036854775807' > "$H/cnt/ctl"; write_err "$H/cnt/ctl" 'add 1')" "Value too large for defined data type"
 
 finish
