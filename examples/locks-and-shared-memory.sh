@@ -26,11 +26,13 @@ join() { local id; for id in "$@"; do cat "$M/procs/$id/wait" >/dev/null; done; 
 echo "== The counter race: $TASKS tasks each add 1 to a counter file $TIMES times"
 mkdir "$S/counter"
 echo 0 > "$work/locked"; echo 0 > "$work/unlocked"
-step='n=$(cat FILE); echo $((n + 1)) > FILE'
+step='read n < FILE; echo $((n + 1)) > FILE'
 # with the lock: the read and the write are one critical section (fd 9 held)
-join $(spawn "sh $TASKS cwd=$work : ; i=0; while [ \$i -lt $TIMES ]; do exec 9>$S/counter/hold; ${step//FILE/locked}; exec 9>&-; i=\$((i + 1)); done")
+# (a barrier starts the tasks of each run together, so that they overlap)
+printf 'barrier start1 parties=%s\nbarrier start2 parties=%s\n' "$TASKS" "$TASKS" > "$S/ctl"
+join $(spawn "sh $TASKS cwd=$work cat $S/start1/wait >/dev/null; i=0; while [ \$i -lt $TIMES ]; do exec 9>$S/counter/hold; ${step//FILE/locked}; exec 9>&-; i=\$((i + 1)); done")
 # without it: the same steps, and two tasks may read the same n
-join $(spawn "sh $TASKS cwd=$work : ; i=0; while [ \$i -lt $TIMES ]; do ${step//FILE/unlocked}; i=\$((i + 1)); done")
+join $(spawn "sh $TASKS cwd=$work cat $S/start2/wait >/dev/null; i=0; while [ \$i -lt $TIMES ]; do ${step//FILE/unlocked}; i=\$((i + 1)); done")
 want=$((TASKS * TIMES))
 locked=$(cat "$work/locked") unlocked=$(cat "$work/unlocked")
 printf '  %-10s %15s %15s\n' "" "with the lock" "without"
@@ -100,4 +102,4 @@ join $(spawn "sh 4 : ; i=0; while [ \$i -lt 100 ]; do echo 'add 1' > $H/hits/ctl
 echo "  hits: $(cat "$H/hits/value") (of 400)"
 if echo 'cas 1 2' > "$H/hits/ctl" 2>/dev/null; then echo "  cas 1 2: done"; else
 	echo "  cas 1 2: refused (EAGAIN), the value is not 1"; fi
-rmdir "$S/counter" "$S/two" "$S/go" "$S/meet" "$H/hits"
+rmdir "$S/counter" "$S/start1" "$S/start2" "$S/two" "$S/go" "$S/meet" "$H/hits"

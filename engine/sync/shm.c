@@ -245,12 +245,13 @@ static bool mapper_of(pid_t pid, const char *path, struct strbuf *buf, struct sh
 {
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/%d/maps", (int)pid);
-	if (ms_read_file(p, buf) < 0 || !memmem(buf->buf, buf->len, path, strlen(path)))
+	if (ms_read_file(p, buf) < 0 || !buf->len ||
+	    !memmem(buf->buf, buf->len, path, strlen(path)))
 		return false;
 	snprintf(p, sizeof(p), "/proc/%d/smaps", (int)pid);
 	struct map_sum s = { .path = path, .len = strlen(path) };
-	if (ms_read_file(p, buf) < 0 || ms_smaps_foreach(buf->buf, buf->len, add_mapping, &s) < 0 ||
-	    !s.found)
+	if (ms_read_file(p, buf) < 0 || !buf->len ||
+	    ms_smaps_foreach(buf->buf, buf->len, add_mapping, &s) < 0 || !s.found)
 		return false;
 	*out = (struct shm_mapper){ .pid = pid, .rss_kib = s.rss, .pss_kib = s.pss };
 	return true;

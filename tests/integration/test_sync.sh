@@ -71,12 +71,15 @@ check "the lock is free after" wait_until 400 test "$(field L state)" = free
 
 # --- the seed's race: 50 tasks x 100 increments, with and without the lock ---
 echo 0 > "$W/locked"; echo 0 > "$W/racy"
-body='n=$(cat F); echo $((n + 1)) > F'
-ids=$(spawn "sh 50 cwd=$W : ; i=0; while [ \$i -lt 100 ]; do exec 9>$S/L/hold; ${body//F/locked}; exec 9>&-; i=\$((i + 1)); done")
+# read is the shell's own: no process per step, so the race is the two lines'
+body='read n < F; echo $((n + 1)) > F'
+# a barrier starts the 50 together, so that they overlap however loaded the machine
+printf 'barrier go1 parties=50\nbarrier go2 parties=50\n' > "$S/ctl"
+ids=$(spawn "sh 50 cwd=$W cat $S/go1/wait > /dev/null; i=0; while [ \$i -lt 100 ]; do exec 9>$S/L/hold; ${body//F/locked}; exec 9>&-; i=\$((i + 1)); done")
 expect "50 tasks started" "$(echo "$ids" | wc -l)" "50"
 check "they end" wait_until 2400 ended $ids
 expect "under the lock no update is lost" "$(cat "$W/locked")" "5000"
-ids=$(spawn "sh 50 cwd=$W : ; i=0; while [ \$i -lt 100 ]; do ${body//F/racy}; i=\$((i + 1)); done")
+ids=$(spawn "sh 50 cwd=$W cat $S/go2/wait > /dev/null; i=0; while [ \$i -lt 100 ]; do ${body//F/racy}; i=\$((i + 1)); done")
 check "the racy tasks end" wait_until 2400 ended $ids
 racy=$(cat "$W/racy")
 echo "     (without the lock: $racy of 5000)"
