@@ -258,6 +258,22 @@ static void copy_info(const struct sync_obj *o, struct sync_info *out, int64_t n
 	out->owner = o->owner;
 }
 
+/* A holder that opened before its task was in the table (a task's first
+ * steps can race its spawner's bookkeeping) is looked for again now. */
+static void find_tasks(struct engine *e, struct sync_info *out)
+{
+	pid_t chain[16];
+	unsigned n = out->holders < SYNC_HOLDERS_MAX ? out->holders : SYNC_HOLDERS_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		if (out->holder[i].task)
+			continue;
+		int k = sync_ancestry(out->holder[i].pid, chain, 16);
+		pthread_mutex_lock(&e->lock);
+		out->holder[i].task = sync_task_of(e, chain, k);
+		pthread_mutex_unlock(&e->lock);
+	}
+}
+
 int engine_sync_info(struct engine *e, uint64_t id, struct sync_info *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -267,7 +283,10 @@ int engine_sync_info(struct engine *e, uint64_t id, struct sync_info *out)
 	if (o)
 		copy_info(o, out, now);
 	pthread_mutex_unlock(&e->lock);
-	return o ? 0 : -ENOENT;
+	if (!o)
+		return -ENOENT;
+	find_tasks(e, out);
+	return 0;
 }
 
 static int apply(struct sync_obj *o, const struct sync_cmd *c)

@@ -173,7 +173,7 @@ run_example locks-and-shared-memory.sh
 ls_() { out locks-and-shared-memory.sh; }
 expect_match "locks: under the lock nothing is lost" "$(ls_)" 'counter +1000 +[0-9]+'$'\n''  lost +0 '
 check "locks: without it some are" test "$(ls_ | awk '$1 == "lost" { print $3 }')" -gt 0
-expect_match "locks: a semaphore of 2 never has 3 holders" "$(ls_)" 'most holders at once \(from their own timestamps\): [12]$'
+expect_match "locks: a semaphore of 2 never has 3 holders" "$(ls_)" 'most holders at once \(from their own timestamps\): [12]'$'\n'
 expect_match "locks: a barrier's arrival indexes" "$(ls_)" 'arrival indexes at the barrier: 0 1 2 '
 expect_match "shm: the reader task read the writer's bytes" "$(ls_)" 'task [0-9]+ read: written by task [0-9]+'
 expect_match "shm: status names the two mappers" "$(ls_)" 'who maps it \(PID:TASK:RSS_KIB:PSS_KIB\): [0-9]+:[0-9]+:[0-9]+:[0-9]+ [0-9]+:[0-9]+:'
