@@ -13,6 +13,9 @@ W=$WORKDIR
 spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; while read -r -t 5 id <&3; do echo "$id"; done; exec 3>&-; }
 field() { sed -n "s/^$2: //p" "$S/$1/status"; }
 lines() { [ -f "$1" ] && wc -l < "$1" || echo 0; }
+# what a failed wait saw: the object's status and its tasks' states
+diag() { sed 's/^/     | /' "$S/$1/status"; local id; for id in "${@:2}"; do
+	echo "     | task $id: $(sed -n 's/^state: //p' "$M/procs/$id/status")"; done; }
 ended() { local id; for id in "$@"; do [ "$(sed -n 's/^state: //p' "$M/procs/$id/status")" != running ] || return 1; done; }
 
 # --- the namespace ---
@@ -111,7 +114,8 @@ expect "a bounded semaphore refuses to go over value=" "$(write_err "$S/bs/ctl" 
 
 # --- events ---
 ids=$(spawn "sh 20 cat $S/ev/wait >> $W/ev")
-check "20 waiters wait on the event" wait_until 400 test "$(field ev waiters)" = 20
+check "20 waiters wait on the event" wait_until 400 test "$(field ev waiters)" = 20 ||
+	diag ev $ids
 expect "... and none has passed" "$(lines "$W/ev")" "0"
 echo set > "$S/ev/ctl"
 check "set releases all 20" wait_until 400 test "$(lines "$W/ev")" = 20
@@ -132,12 +136,13 @@ PY
 
 # --- barriers ---
 ids=$(spawn "sh 4 cat $S/bar/wait >> $W/bar")
-check "a barrier of 4 lets 4 tasks through together" wait_until 400 test "$(lines "$W/bar")" = 4
+check "a barrier of 4 lets 4 tasks through together" wait_until 400 test "$(lines "$W/bar")" = 4 ||
+	diag bar $ids
 expect "... each with its arrival index" "$(sort -n "$W/bar" | tr '\n' ' ')" "0 1 2 3 "
 expect "... one round passed" "$(field bar passed)" "1"
 echo 'barrier ab parties=3' > "$S/ctl"
 ids=$(spawn "sh 2 cat $S/ab/wait 2>> $W/ab.err || echo broken >> $W/ab")
-check "two of three arrive" wait_until 400 test "$(field ab arrived)" = 2
+check "two of three arrive" wait_until 400 test "$(field ab arrived)" = 2 || diag ab $ids
 echo abort > "$S/ab/ctl"
 check "abort breaks the waiters' reads" wait_until 400 test "$(lines "$W/ab")" = 2
 check "... with EPIPE" grep -q "Broken pipe" "$W/ab.err"
