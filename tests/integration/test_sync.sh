@@ -114,8 +114,8 @@ expect "a bounded semaphore refuses to go over value=" "$(write_err "$S/bs/ctl" 
 
 # --- events ---
 ids=$(spawn "sh 20 cat $S/ev/wait >> $W/ev")
-check "20 waiters wait on the event" wait_until 400 test "$(field ev waiters)" = 20 ||
-	diag ev $ids
+check "20 waiters wait on the event" wait_until 400 test "$(field ev waiters)" = 20
+[ "$(field ev waiters)" = 20 ] || diag ev $ids
 expect "... and none has passed" "$(lines "$W/ev")" "0"
 echo set > "$S/ev/ctl"
 check "set releases all 20" wait_until 400 test "$(lines "$W/ev")" = 20
@@ -136,13 +136,14 @@ PY
 
 # --- barriers ---
 ids=$(spawn "sh 4 cat $S/bar/wait >> $W/bar")
-check "a barrier of 4 lets 4 tasks through together" wait_until 400 test "$(lines "$W/bar")" = 4 ||
-	diag bar $ids
+check "a barrier of 4 lets 4 tasks through together" wait_until 400 test "$(lines "$W/bar")" = 4
+[ "$(lines "$W/bar")" = 4 ] || diag bar $ids
 expect "... each with its arrival index" "$(sort -n "$W/bar" | tr '\n' ' ')" "0 1 2 3 "
 expect "... one round passed" "$(field bar passed)" "1"
 echo 'barrier ab parties=3' > "$S/ctl"
 ids=$(spawn "sh 2 cat $S/ab/wait 2>> $W/ab.err || echo broken >> $W/ab")
-check "two of three arrive" wait_until 400 test "$(field ab arrived)" = 2 || diag ab $ids
+check "two of three arrive" wait_until 400 test "$(field ab arrived)" = 2
+[ "$(field ab arrived)" = 2 ] || diag ab $ids
 echo abort > "$S/ab/ctl"
 check "abort breaks the waiters' reads" wait_until 400 test "$(lines "$W/ab")" = 2
 check "... with EPIPE" grep -q "Broken pipe" "$W/ab.err"
