@@ -96,6 +96,7 @@ expect "status names the holder's task id" "$(field L holder)" "$id"
 pid=$(field L holder_pid)
 id2=$(spawn "sh exec 9>$S/L/hold; echo got > $W/got")
 check "a second task waits" wait_until 400 test "$(field L waiters)" = 1
+[ "$(field L waiters)" = 1 ] || diag L "$id" $id2
 kill -9 "$pid"
 check "kill -9 of the holder hands the lock to the waiter" wait_until 400 test -e "$W/got"
 check "... which ends, and the lock is free" wait_until 400 test "$(field L state)" = free
