@@ -53,12 +53,12 @@ for n in A B C; do
 	( exec 9>&-; exec 8>"$S/L/hold"; echo "$n" >> "$W/order" ) &
 	kids+=" $!"
 	k=$((k + 1))
-	check "waiter $n queued" wait_until 400 test "$(field L waiters)" = "$k"
+	check "waiter $n queued" wait_until 2400 test "$(field L waiters)" = "$k"
 done
 exec 9>&-
 wait $kids   # not the daemon's pid: pcfs_mount started it from this shell
 expect "waiters got the lock in the order they came" "$(tr '\n' ' ' < "$W/order")" "A B C "
-check "... and the lock is free again" wait_until 400 test "$(field L state)" = free
+check "... and the lock is free again" wait_until 2400 test "$(field L state)" = free
 expect "acquisitions counted" "$(field L acquisitions)" "4"
 expect "contended waits counted" "$(field L contended)" "3"
 
@@ -67,10 +67,10 @@ exec 9>"$S/L/hold"
 timeout -s INT 1 sh -c "exec 8>'$S/L/hold'; echo took >> '$W/intr'" 2>/dev/null; rc=$?
 expect "SIGINT ends a waiting open" "$rc" "124"
 check "... it took nothing" test ! -e "$W/intr"
-check "... and waits no more" wait_until 400 test "$(field L waiters)" = 0
+check "... and waits no more" wait_until 2400 test "$(field L waiters)" = 0
 expect "... nor was counted as an acquisition" "$(field L acquisitions)" "5"
 exec 9>&-
-check "the lock is free after" wait_until 400 test "$(field L state)" = free
+check "the lock is free after" wait_until 2400 test "$(field L state)" = free
 
 # --- the seed's race: 50 tasks x 100 increments, with and without the lock ---
 echo 0 > "$W/locked"; echo 0 > "$W/racy"
@@ -91,15 +91,15 @@ expect "every holder gave the lock back" "$(field L state)" "free"
 
 # --- a holder is a task: status names it ---
 id=$(spawn "sh exec 9>$S/L/hold; echo held > $W/held; exec sleep 600")
-check "the task holds the lock" wait_until 400 test -e "$W/held"
+check "the task holds the lock" wait_until 2400 test -e "$W/held"
 expect "status names the holder's task id" "$(field L holder)" "$id"
 pid=$(field L holder_pid)
 id2=$(spawn "sh exec 9>$S/L/hold; echo got > $W/got")
-check "a second task waits" wait_until 400 test "$(field L waiters)" = 1
+check "a second task waits" wait_until 2400 test "$(field L waiters)" = 1
 [ "$(field L waiters)" = 1 ] || diag L "$id" $id2
 kill -9 "$pid"
-check "kill -9 of the holder hands the lock to the waiter" wait_until 400 test -e "$W/got"
-check "... which ends, and the lock is free" wait_until 400 test "$(field L state)" = free
+check "kill -9 of the holder hands the lock to the waiter" wait_until 2400 test -e "$W/got"
+check "... which ends, and the lock is free" wait_until 2400 test "$(field L state)" = free
 
 # --- a semaphore of 3 never has more than 3 holders (their own timestamps) ---
 ids=$(spawn "sh 12 : ; i=0; while [ \$i -lt 4 ]; do exec 9>$S/sem/hold; echo \"\$(date +%s%N) 1\" >> $W/sem; sleep 0.02; echo \"\$(date +%s%N) -1\" >> $W/sem; exec 9>&-; i=\$((i + 1)); done")
@@ -115,11 +115,11 @@ expect "a bounded semaphore refuses to go over value=" "$(write_err "$S/bs/ctl" 
 
 # --- events ---
 ids=$(spawn "sh 20 cat $S/ev/wait >> $W/ev")
-check "20 waiters wait on the event" wait_until 400 test "$(field ev waiters)" = 20
+check "20 waiters wait on the event" wait_until 2400 test "$(field ev waiters)" = 20
 [ "$(field ev waiters)" = 20 ] || diag ev $ids
 expect "... and none has passed" "$(lines "$W/ev")" "0"
 echo set > "$S/ev/ctl"
-check "set releases all 20" wait_until 400 test "$(lines "$W/ev")" = 20
+check "set releases all 20" wait_until 2400 test "$(lines "$W/ev")" = 20
 expect "... each read 'set'" "$(sort -u "$W/ev")" "set"
 expect "a set event's wait returns at once" "$(timeout 5 cat "$S/ev/wait")" "set"
 echo clear > "$S/ev/ctl"
@@ -137,16 +137,16 @@ PY
 
 # --- barriers ---
 ids=$(spawn "sh 4 cat $S/bar/wait >> $W/bar")
-check "a barrier of 4 lets 4 tasks through together" wait_until 400 test "$(lines "$W/bar")" = 4
+check "a barrier of 4 lets 4 tasks through together" wait_until 2400 test "$(lines "$W/bar")" = 4
 [ "$(lines "$W/bar")" = 4 ] || diag bar $ids
 expect "... each with its arrival index" "$(sort -n "$W/bar" | tr '\n' ' ')" "0 1 2 3 "
 expect "... one round passed" "$(field bar passed)" "1"
 echo 'barrier ab parties=3' > "$S/ctl"
 ids=$(spawn "sh 2 cat $S/ab/wait 2>> $W/ab.err || echo broken >> $W/ab")
-check "two of three arrive" wait_until 400 test "$(field ab arrived)" = 2
+check "two of three arrive" wait_until 2400 test "$(field ab arrived)" = 2
 [ "$(field ab arrived)" = 2 ] || diag ab $ids
 echo abort > "$S/ab/ctl"
-check "abort breaks the waiters' reads" wait_until 400 test "$(lines "$W/ab")" = 2
+check "abort breaks the waiters' reads" wait_until 2400 test "$(lines "$W/ab")" = 2
 check "... with EPIPE" grep -q "Broken pipe" "$W/ab.err"
 expect "a broken barrier's wait fails at once" "$(timeout 5 cat "$S/ab/wait" 2>&1 | sed 's/.*: //')" "Broken pipe"
 echo reset > "$S/ab/ctl"
@@ -190,7 +190,7 @@ with open(sys.argv[1], "r+b") as f:
 PY
 wid=$(spawn "sh cwd=$W exec python3 writer.py $H/seg/data")
 rid=$(spawn "sh cwd=$W exec python3 reader.py $H/seg/data")
-check "the reader task read what the writer task wrote" wait_until 400 test -e "$W/got.txt"
+check "the reader task read what the writer task wrote" wait_until 2400 test -e "$W/got.txt"
 expect "... byte for byte" "$(cat "$W/got.txt")" "hello through shared memory"
 expect "status names both tasks as mappers" \
 	"$(sed -n 's/^mapper_tasks: //p' "$H/seg/status" | tr ' ' '\n' | sort -n | tr '\n' ' ')" \
@@ -198,8 +198,8 @@ expect "status names both tasks as mappers" \
 check "... with their Rss and Pss of it" grep -Eq "^mapped_by: [0-9]+:$wid:[0-9]+:[0-9]+" "$H/seg/status"
 check "resident pages are counted" test "$(sed -n 's/^resident_kib: //p' "$H/seg/status")" -ge 4
 touch "$W/stop"
-check "the two tasks end" wait_until 400 ended "$wid" "$rid"
-check "... and map it no more" wait_until 400 test "$(sed -n 's/^mappers: //p' "$H/seg/status")" = 0
+check "the two tasks end" wait_until 2400 ended "$wid" "$rid"
+check "... and map it no more" wait_until 2400 test "$(sed -n 's/^mappers: //p' "$H/seg/status")" = 0
 echo size=1M > "$H/seg/ctl"
 expect "ctl size= resizes it" "$(stat -L -c %s "$H/seg/data")" "1048576"
 check "rmdir removes it" rmdir "$H/seg"
