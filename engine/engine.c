@@ -14,6 +14,8 @@
  *   - persist after the rooms that do the work: it journals what they have
  *     settled, it is flushed before anyone is told (before_tell), and
  *     restores (start) once they are ready;
+ *   - sync (locks, semaphores, events, barriers of /sync) needs no other
+ *     room and hooks no task: it is anywhere before notice;
  *   - notice last: it only observes (events, joblog, on_end hooks), so it
  *     hears of an end once every other room has settled it; its stop kills
  *     the hooks still running while the loop still reaps them.
@@ -40,9 +42,11 @@
 #include "pools/pools.h"
 #include "persist/persist.h"
 #include "notice/notice.h"
+#include "sync/sync.h"
 
 static const struct room *const rooms[] = {
 	&exec_room, &cgroup_room, &channels_room, &memory_room, &pools_room, &persist_room,
+	&sync_room,
 	&notice_room,
 };
 #define NROOMS (sizeof(rooms) / sizeof(rooms[0]))

@@ -30,6 +30,7 @@
 #include "slurm.h"
 #include "spec.h"
 #include "strbuf.h"
+#include "syncspec.h"
 #include "template.h"
 
 struct engine;
@@ -44,6 +45,8 @@ enum eng_obj {
 	OBJ_CHANNEL,      /* a channel changed: a message came or went, closed, removed */
 	OBJ_TASK_GONE,    /* a task was forgotten: its id names nothing any more */
 	OBJ_EVENTS,       /* the events ring grew: id 0 for every event, id = pool for its own */
+	OBJ_SYNC,         /* id = a /sync object: a unit came free, an event or barrier moved */
+	OBJ_SHM,          /* id = a /shm segment or value (its owner; no waits) */
 	OBJ__COUNT
 };
 
@@ -492,5 +495,107 @@ int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out);
 int engine_chan_ctl(struct engine *e, uint64_t id, const char *cmd, char *err, size_t errlen);
 /* The fs tells how many of its requests are blocked on a channel (+1/-1). */
 void engine_chan_blocked(struct engine *e, uint64_t id, bool writer, int delta);
+
+/* ---- synchronization objects (engine/sync/) ------------------------------------------
+ * Locks, semaphores, events and barriers of /sync.  Nothing here waits: a
+ * descriptor joins an object with a ticket (engine_sync_join), asks whether
+ * it may go on (engine_sync_try), and waits for OBJ_SYNC changes of the
+ * object's id in between.  The descriptor owns its ticket and gives it back
+ * with engine_sync_close (a held unit is released, a waiter leaves). */
+#define SYNC_HOLDERS_MAX 32          /* holders a status lists */
+
+struct sync_holder {
+	pid_t pid;
+	uint64_t task;                /* the pcfs task it is or descends from, 0 if none */
+	double held_for;              /* seconds */
+};
+
+struct sync_info {
+	uint64_t id;
+	char name[SYNC_NAME_MAX + 1];
+	enum sync_kind kind;
+	int64_t value, initial;       /* lock, semaphore: free units; value= */
+	bool bounded;
+	bool set;                     /* event */
+	unsigned parties, arrived;    /* barrier; arrived: waiting in this round */
+	int64_t timeout_ms;           /* barrier: -1 none */
+	bool broken;
+	uint64_t generation, passed;  /* barrier: rounds */
+	unsigned waiters, holders;
+	struct sync_holder holder[SYNC_HOLDERS_MAX];
+	uint64_t acquisitions, contended;
+	double longest_hold;          /* seconds */
+	struct owner owner;
+};
+
+struct sync_entry {
+	uint64_t id;
+	char name[SYNC_NAME_MAX + 1];
+};
+
+struct sync_ticket;
+
+/* A new object (a line of /sync/ctl parsed by sync_parse_create; mkdir: a
+ * lock), who's.  -EINVAL with the reason, -EEXIST, -ENOSPC. */
+int engine_sync_create(struct engine *e, const struct sync_spec *s, const struct owner *who,
+		       uint64_t *id, char *err, size_t errlen);
+/* rmdir: -EBUSY while anyone holds or waits on it. */
+int engine_sync_remove(struct engine *e, uint64_t id);
+int engine_sync_lookup(struct engine *e, const char *name, uint64_t *id);
+int engine_sync_kind(struct engine *e, uint64_t id);      /* enum sync_kind, or -ENOENT */
+int engine_sync_list(struct engine *e, struct sync_entry **v, size_t *n);   /* caller frees */
+int engine_sync_info(struct engine *e, uint64_t id, struct sync_info *out);
+/* NAME/ctl: set, clear (events); abort, reset (barriers); release [N]
+ * (semaphores).  -EINVAL with the reason, -EOVERFLOW (a bounded semaphore). */
+int engine_sync_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen);
+/* A descriptor of `hold` (lock, semaphore) or `wait` (event, barrier) of
+ * object id, opened by pid, joins it: *out is its ticket (the caller's).
+ * -ENOENT, -EINVAL (the wrong file for the kind), -ENOMEM. */
+int engine_sync_join(struct engine *e, uint64_t id, bool hold, pid_t pid,
+		     struct sync_ticket **out);
+/* May the ticket go on?  take: grant a hold now if it may (else only look).
+ * 1: yes (a hold: it holds a unit; a wait: *index is its barrier arrival
+ * index, or 0); 0: not yet; -EPIPE: the barrier was aborted or broken;
+ * -EIDRM: the object is gone. */
+int engine_sync_try(struct sync_ticket *t, bool take, unsigned *index);
+/* Give a ticket back (NULL: nothing). */
+void engine_sync_close(struct sync_ticket *t);
+
+/* ---- shared memory (engine/sync/shm.c) ----------------------------------------------
+ * /shm: segments backed by a file of /dev/shm (a task maps the file itself:
+ * NAME/data links to it), and 64-bit values changed atomically by ctl. */
+#define SHM_MAPPERS_MAX 32
+struct shm_mapper {
+	pid_t pid;
+	uint64_t task;                /* the pcfs task it is or descends from, 0 if none */
+	int64_t rss_kib, pss_kib;     /* of the segment's mappings, from its smaps */
+};
+struct shm_info {
+	uint64_t id;
+	char name[SYNC_NAME_MAX + 1];
+	enum shm_kind kind;
+	uint64_t size;                /* segment: bytes */
+	char path[128];               /* segment: the backing file */
+	int64_t resident_kib;         /* segment: its pages in memory (or swap) */
+	unsigned mappers;             /* segment: live processes mapping it */
+	struct shm_mapper mapper[SHM_MAPPERS_MAX];
+	int64_t value;                /* value */
+	uint64_t ops, cas_failed;     /* value: changes made, cas refused */
+	struct owner owner;
+};
+/* -EINVAL with the reason, -EEXIST, -ENOSPC, or the backing file's errno. */
+int engine_shm_create(struct engine *e, const struct shm_spec *s, const struct owner *who,
+		      uint64_t *id, char *err, size_t errlen);
+/* rmdir: the backing file is unlinked (live mappings keep their pages). */
+int engine_shm_remove(struct engine *e, uint64_t id);
+int engine_shm_lookup(struct engine *e, const char *name, uint64_t *id);
+int engine_shm_kind(struct engine *e, uint64_t id);       /* enum shm_kind, or -ENOENT */
+int engine_shm_list(struct engine *e, struct sync_entry **v, size_t *n);    /* caller frees */
+/* Reads /proc for the mappers (no lock held meanwhile). */
+int engine_shm_info(struct engine *e, uint64_t id, struct shm_info *out);
+/* A segment's backing file, appended to out (NAME/data's target). */
+int engine_shm_path(struct engine *e, uint64_t id, struct strbuf *out);
+/* size=SIZE; add N, set N, cas OLD NEW: -EAGAIN when cas finds another value. */
+int engine_shm_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen);
 
 #endif

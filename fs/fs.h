@@ -23,6 +23,7 @@
  *     inval.c                 kernel entry invalidation; engine changes to park.c
  *     park.c                  parked requests and poll handles; answers through
  *                             the park_ops its caller gave, never by name
+ *     kind_hold.c             opens that wait (R_HOLD)
  *     rows_*.c                the tables: one row per file, and their functions
  *     gate.c node.c           access checks; directory kinds, handles, helpers
  * The engine (engine/) is below all of them and calls the fs only through the
@@ -56,6 +57,11 @@ enum ntype {
 	N_SYS,      /* /sys: the system's figures */
 	N_CHANS,    /* /channels */
 	N_CHAN,     /* /channels/NAME, obj = channel id */
+	N_SYNCS,    /* /sync */
+	N_SYNC,     /* /sync/NAME, obj = sync object id */
+	N_SHMS,     /* /shm */
+	N_SHM,      /* /shm/NAME, obj = shm id */
+	N_SHMDATA,  /* /shm/NAME/data (a symlink to the backing file), obj = shm id */
 	N__COUNT
 };
 
@@ -71,6 +77,8 @@ enum row_kind {
 	R_MSG,      /* a message endpoint (channels): a write() is one message or, in
 		       lines mode, one per line; a read() returns one, or as many whole
 		       lines as fit; both park while they cannot proceed */
+	R_HOLD,     /* holding is an open descriptor (/sync/NAME/hold): the open
+		       parks until its unit is granted, the release gives it back */
 };
 
 struct fs;
@@ -160,6 +168,8 @@ struct row {
 #define CTL_HERE(n, m, f)    { .name = n, .mode = m, .kind = R_CTL, .store = f, .here = true }
 #define PULL_HERE(n, m, st, f, o) { .name = n, .mode = m, .kind = R_PULL, .store = st, \
 				    .fill = f, .waits_on = o, .here = true }
+#define HOLD(n, m, vis)      { .name = n, .mode = m, .kind = R_HOLD, .waits_on = OBJ_SYNC, \
+			       .only = vis }
 #define MSG(n, m, ops, end, o, vis) { .name = n, .mode = m, .kind = R_MSG, .msg = ops, \
 				      .arg = end, .waits_on = o, .only = vis }
 
@@ -201,6 +211,7 @@ struct dirdesc {
 };
 
 extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, dir_chan;
+extern const struct dirdesc dir_syncs, dir_sync, dir_shms, dir_shm, dir_shmdata;
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;
 
@@ -263,6 +274,9 @@ struct handle {
 	struct task_waitset *ws; /* /wait: the tasks waited for on this descriptor */
 	struct event_reader *evr; /* events: this descriptor's place in the ring */
 	struct chan_rest rest;   /* R_MSG: the unread rest of the message taken last */
+	struct sync_ticket *sync; /* R_HOLD, a sync object's wait: this descriptor's
+				    place at the object (owned: given back at the
+				    last reference, which releases a held unit) */
 	int refs;                /* the open file + parked requests/pollers */
 	struct handle *open_next, *open_prev;   /* fs->open: linked while the kernel
 						   holds it open (fs->open_lock); on
@@ -363,7 +377,8 @@ const struct dirdesc *dirdesc_of(enum ntype t);
 struct park_args {
 	size_t size;          /* a read's */
 	off_t off;
-	const char *data;     /* a write's data (park_req keeps a copy); NULL: a read */
+	const char *data;     /* a write's data, or what an open's answer needs (its
+				 fuse_file_info): park_req keeps a copy; NULL: a read */
 	size_t len;
 };
 struct park_ops {

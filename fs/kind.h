@@ -19,6 +19,11 @@ struct kind_ops {
 	/* A new open of h (flags: the open's): render its snapshot.  0 or
 	 * -errno.  NULL: nothing to do. */
 	int (*open)(struct fs *fs, struct handle *h, int flags);
+	/* Instead of `open`: an open that may wait.  It takes the caller's
+	 * reference on h and answers req itself, now or parked (fi: the
+	 * open's, valid during the call only).  NULL: `open`. */
+	void (*open_wait)(struct fs *fs, fuse_req_t req, struct handle *h,
+			  const struct fuse_file_info *fi);
 	/* Answer req now, or park it.  The caller holds a reference on h for
 	 * the call: a reply wakes the reader, who may close at once, and the
 	 * release may run on another thread before this returns.  NULL: EIO. */
@@ -52,6 +57,8 @@ extern const struct kind_ops text_kind, kv_kind, stream_kind;
 extern const struct kind_ops ctl_kind, wait_kind, pull_kind;
 /* msg.c: message ends (R_MSG) */
 extern const struct kind_ops msg_kind;
+/* kind_hold.c: holds of /sync objects (R_HOLD) */
+extern const struct kind_ops hold_kind;
 
 /* Serve [off, off+size) of b: the reply of snapshot files (kind_snap.c). */
 void reply_slice(fuse_req_t req, const struct strbuf *b, size_t size, off_t off);

@@ -22,6 +22,11 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_SYS] = &dir_sys,
 	[N_CHANS] = &dir_chans,
 	[N_CHAN] = &dir_chan,
+	[N_SYNCS] = &dir_syncs,
+	[N_SYNC] = &dir_sync,
+	[N_SHMS] = &dir_shms,
+	[N_SHM] = &dir_shm,
+	[N_SHMDATA] = &dir_shmdata,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)
@@ -122,6 +127,7 @@ void handle_put(struct handle *h)
 	waitset_free(h->ws);
 	engine_events_close(h->evr);
 	chan_rest_clear(&h->rest);
+	engine_sync_close(h->sync);   /* a held unit goes to the next waiter */
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -26,6 +26,7 @@ static const struct kind_ops *const kind_ops[] = {
 	[R_STREAM] = &stream_kind,
 	[R_PULL] = &pull_kind,
 	[R_MSG] = &msg_kind,
+	[R_HOLD] = &hold_kind,
 };
 
 static const struct kind_ops no_ops;
@@ -245,8 +246,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		const struct row *r = &dd->rows[i];
 		if (!row_visible(fs, dd, r, obj))
 			continue;
+		const struct dirdesc *sub = r->kind == R_DIR ? dirdesc_of(r->subdir) : NULL;
 		rc = dirlist_add(&h->dir, r->name, row_ino(ino_type(ino), obj, dd, i),
-				 r->kind == R_DIR ? S_IFDIR : S_IFREG);
+				 !sub ? S_IFREG : sub->readlink ? S_IFLNK : S_IFDIR);
 	}
 	if (!rc && dd->list)
 		rc = dd->list(fs, obj, &h->dir);
@@ -318,6 +320,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Snapshot files are rendered here, once, by their kind: every read of
 	 * this open sees the same content, whatever offsets it reads at. */
 	const struct kind_ops *k = kind_of(row);
+	if (k->open_wait)   /* it answers, now or later, with h */
+		return k->open_wait(fs, req, h, fi);
 	if (k->open)
 		rc = k->open(fs, h, fi->flags);
 	if (rc == 0)

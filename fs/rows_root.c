@@ -32,6 +32,8 @@ const char pcfs_readme[] =
 "                   futures/ID/ctl priority=N moves a pending future\n"
 "                   ctl on_end='CMD': every future's hook; events[.json] joblog: its futures'\n"
 "  /channels/       message queues, duplex pipes and sockets (see below)\n"
+"  /sync/           locks, semaphores, events, barriers (see below)\n"
+"  /shm/            shared memory segments and atomic values (see below)\n"
 "\n"
 "Task line:  WORKLOAD [COUNT] [KEY=VALUE ...] [ARGS ...]\n"
 "  cpu      CPU-bound work            ops=N time=DUR\n"
@@ -89,6 +91,20 @@ const char pcfs_readme[] =
 "  Reads block while empty, writes while full (O_NONBLOCK: EAGAIN); `cat get`\n"
 "  ends once the channel is closed and drained.  Task lines take\n"
 "  stdin=CHANNEL and stdout=CHANNEL (exec, sh): one line per message.\n"
+"\n"
+"/sync/ctl: lock NAME | semaphore NAME value=N [bounded] | event NAME |\n"
+"  barrier NAME parties=N [timeout=DUR]; mkdir /sync/NAME makes a lock; rmdir\n"
+"  removes one nobody holds or waits on.  /sync/NAME/: hold (lock, semaphore:\n"
+"  an open returns once the unit is yours, its close gives it back:\n"
+"  `exec 9>/sync/L/hold; ...; exec 9>&-`; first come, first served;\n"
+"  O_NONBLOCK: EAGAIN; Ctrl-C: EINTR, nothing taken), wait (event: blocks\n"
+"  until set; barrier: until parties wait, then each gets its arrival index;\n"
+"  aborted or broken: EPIPE), ctl (release [N] | set | clear | abort |\n"
+"  reset), status status.json (holders with their task ids, waiters, counts).\n"
+"/shm/ctl: segment NAME size=SIZE | value NAME [N]; mkdir /shm/NAME makes a\n"
+"  segment of size 0.  /shm/NAME/: data (a link to the /dev/shm file: mmap\n"
+"  it), value, ctl (size=SIZE | add N | set N | cas OLD NEW: EAGAIN if not\n"
+"  OLD), status status.json (size, resident pages, mappers with RSS and PSS).\n"
 "\n"
 "Example:  echo 'cpu 4 time=2s' > /mnt/pcfs/spawn; cat /mnt/pcfs/procs/1/wait\n";
 
@@ -227,6 +243,8 @@ static const struct row root_rows[] = {
 	TEXT("top", 0444, show_top),
 	DIR_ROW("sys", N_SYS),
 	DIR_ROW("channels", N_CHANS),
+	DIR_ROW("sync", N_SYNCS),
+	DIR_ROW("shm", N_SHMS),
 };
 
 const struct dirdesc dir_root = {

@@ -44,6 +44,7 @@ enum watch_type {
 	WATCH_FTIMER,     /* pools: id = FUTURE_KEY, a future's timeout */
 	WATCH_SAMPLE,     /* memory: the sampling period's timerfd */
 	WATCH_CHAN,       /* channels: id = an endpoint (listener, client, task stdio) */
+	WATCH_SYNC,       /* sync: the timerfd of barriers' timeouts */
 	WATCH__COUNT
 };
 #define WATCH_KEY(type, id) (((uint64_t)(type) << 56) | (id))
@@ -278,6 +279,7 @@ struct memory;
 struct state;
 struct notice;
 struct cgroup;
+struct sync;
 
 struct engine {
 	struct pcfs_config cfg;
@@ -354,6 +356,7 @@ struct engine {
 	struct state *state;           /* NULL without a [state] dir */
 	struct notice *notice;         /* events ring, job log, on_end hooks */
 	struct cgroup *cgroup;         /* resource control: the subtree, controllers */
+	struct sync *sync;             /* /sync objects (the sync room) */
 
 	/* the log ring */
 	pthread_mutex_t log_lock;

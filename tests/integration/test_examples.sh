@@ -181,6 +181,15 @@ expect_match "failing: link and test skipped, naming why" "$(de)" 'link +task [0
 expect_match "failing: the cleanup runs, link and test never" "$(de)" 'order: fetch compile-[ab] compile-[ab] cleanup '$'\n'
 expect_match "failing: /events tells the link skipped, with no code" "$(de)" ' [0-9]+ task ended skipped code=- '
 
+run_example locks-and-shared-memory.sh
+ls_() { out locks-and-shared-memory.sh; }
+expect_match "locks: under the lock nothing is lost" "$(ls_)" 'counter +1000 +[0-9]+'$'\n''  lost +0 '
+check "locks: without it some are" test "$(ls_ | awk '$1 == "lost" { print $3 }')" -gt 0
+expect_match "locks: a semaphore of 2 never has 3 holders" "$(ls_)" 'most holders at once \(from their own timestamps\): [12]'$'\n'
+expect_match "locks: a barrier's arrival indexes" "$(ls_)" 'arrival indexes at the barrier: 0 1 2 '
+expect_match "shm: the reader task read the writer's bytes" "$(ls_)" 'task [0-9]+ read: written by task [0-9]+'
+expect_match "shm: status names the two mappers" "$(ls_)" 'who maps it \(PID:TASK:RSS_KIB:PSS_KIB\): [0-9]+:[0-9]+:[0-9]+:[0-9]+ [0-9]+:[0-9]+:'
+expect_match "shm: atomic adds sum exactly" "$(ls_)" 'hits: 400 \(of 400\)'
 
 check "unmount" pcfs_umount
 finish

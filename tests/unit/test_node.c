@@ -39,6 +39,7 @@ static void dirdesc_of_every_type(void **state)
 	assert_ptr_equal(dirdesc_of(N_PROC), &dir_proc);
 	assert_ptr_equal(dirdesc_of(N_CHAN), &dir_chan);
 	assert_ptr_equal(dirdesc_of(N_WORKER), &dir_worker);
+	assert_ptr_equal(dirdesc_of(N_SYNC), &dir_sync);
 }
 
 /* What each kind of row needs to be served (kind.h's operations call these
@@ -64,6 +65,7 @@ static void check_rows(enum ntype t, const struct dirdesc *dd)
 		case R_STREAM: assert_non_null(r->stream); break;
 		case R_PULL:   assert_non_null(r->fill); assert_true(r->waits_on); break;
 		case R_MSG:    assert_non_null(r->msg); assert_true(r->waits_on); break;
+		case R_HOLD:   assert_int_equal(r->waits_on, OBJ_SYNC); break;
 		}
 	}
 	if (dd->child)
