@@ -123,6 +123,7 @@ struct task {
 	enum start_method method;
 	enum workload workload;
 	enum task_state state;
+	bool waited;                   /* it was WAITING (after=): shown since, even while STARTING */
 	bool counted;                  /* included in the live counters */
 	int exitcode;
 	pid_t pid, tid;
@@ -397,6 +398,9 @@ void task_restored_ended(struct engine *e, struct task *t);
 /* exec, at restore: one that had not run yet is live again, in state st */
 void task_restored_live(struct engine *e, struct task *t, enum task_state st);
 bool task_live(const struct task *t);
+/* Reserved by a write and not started yet: not in /procs.  A task that
+ * waited was shown already, and stays shown while it starts. */
+bool task_hidden(const struct task *t);
 
 /* ---- lifecycle.c: start, end, signals, timeouts ---------------------------------- */
 /* Tell every room that t runs (lock held). */

@@ -86,7 +86,7 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, u
 	memset(ti, 0, sizeof(*ti));
 	pthread_mutex_lock(&e->lock);
 	struct task *t = task_find(e, id);
-	if (!t || t->state == TS_STARTING) {
+	if (!t || task_hidden(t)) {
 		pthread_mutex_unlock(&e->lock);
 		return -ENOENT;
 	}
@@ -166,7 +166,7 @@ int engine_owner(struct engine *e, enum eng_obj kind, uint64_t id, struct owner 
 	pthread_mutex_lock(&e->lock);
 	if (kind == OBJ_TASK) {
 		struct task *t = task_find(e, id);
-		if (t && t->state != TS_STARTING) {
+		if (t && !task_hidden(t)) {
 			*out = t->owner;
 			rc = 0;
 		}
@@ -190,7 +190,7 @@ bool engine_task_exists(struct engine *e, uint64_t id)
 {
 	pthread_mutex_lock(&e->lock);
 	struct task *t = task_find(e, id);
-	bool ok = t && t->state != TS_STARTING;
+	bool ok = t && !task_hidden(t);
 	pthread_mutex_unlock(&e->lock);
 	return ok;
 }
@@ -202,7 +202,7 @@ int engine_task_ids(struct engine *e, uint64_t **ids, size_t *n)
 	size_t k = 0;
 	if (v)
 		for (struct task *t = e->first; t; t = t->next)
-			if (t->state != TS_STARTING)
+			if (!task_hidden(t))
 				v[k++] = t->id;
 	pthread_mutex_unlock(&e->lock);
 	if (!v)
@@ -234,7 +234,7 @@ int engine_task_forget(struct engine *e, uint64_t id)
 	pthread_mutex_lock(&e->lock);
 	struct task *t = task_find(e, id);
 	int rc = 0;
-	if (!t || t->state == TS_STARTING)
+	if (!t || task_hidden(t))
 		rc = -ENOENT;
 	else if (!task_state_ended(t->state))
 		rc = -EBUSY;

@@ -341,6 +341,11 @@ void task_restored_ended(struct engine *e, struct task *t)
 	trim_history(e, t);
 }
 
+bool task_hidden(const struct task *t)
+{
+	return t->state == TS_STARTING && !t->waited;
+}
+
 bool task_live(const struct task *t)
 {
 	return !task_state_ended(t->state);

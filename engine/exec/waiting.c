@@ -457,6 +457,7 @@ static void wait_one(struct engine *e, struct held_line *hl, const struct dep_se
 			      .left = s->nafter, .refs = 1 };
 	hl->refs++;
 	t->state = TS_WAITING;
+	t->waited = true;   /* shown from now on, also while it starts */
 	e->st.waiting++;
 	for (unsigned i = 0; i < s->nafter && !w->decided; i++) {
 		if (seen[i].unknown && w->kind != AFTER_ANY) {

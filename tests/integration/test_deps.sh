@@ -39,6 +39,18 @@ check "/events: B and C start after A ends, D after both B and C end" test \
 	"$(at "$A" ended)" -lt "$(at "$B" started)" -a "$(at "$A" ended)" -lt "$(at "$C" started)" -a \
 	"$(at "$B" ended)" -lt "$(at "$D" started)" -a "$(at "$C" ended)" -lt "$(at "$D" started)"
 
+# a task that waited stays in /procs while it starts (it was hidden for the
+# moment between its wait's end and its process: ENOENT to a reader then)
+miss=0
+for _ in $(seq 40); do
+	R=$(spawn "sh sleep 0.1")
+	Q=$(spawn "exec after=$R /bin/true")
+	until [ "$(cat "$M/procs/$Q/state" 2>/dev/null || echo MISSING)" = exited ]; do
+		[ -e "$M/procs/$Q/state" ] || miss=$((miss + 1))
+	done
+done
+expect "work that waited never leaves /procs as it starts (40 tries)" "$miss" 0
+
 # --- after_any and after_fail, and a failure down a chain ---------------------------
 F=$(spawn "sh exit 3")
 done_with "$F" >/dev/null
