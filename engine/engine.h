@@ -236,6 +236,14 @@ enum pool_state { POOL_RUNNING, POOL_SHUTDOWN, POOL_CLOSED };
 enum future_state { FUT_PENDING, FUT_RUNNING, FUT_DONE, FUT_FAILED, FUT_CANCELLED, FUT_WAITING,
 		    FUT_SKIPPED };
 
+/* A cgroup's figures for a status file (-1: not counted here). */
+struct cg_figures {
+	char name[64];              /* below pcfs's subtree: "p3", "" if none */
+	long procs;                 /* processes in it */
+	int64_t cpu_us;             /* CPU time of everything that ran in it */
+	int64_t mem_peak;           /* its memory's high-water mark, bytes */
+};
+
 struct pool_info {
 	uint64_t id;
 	char name[POOL_NAME_MAX + 1];
@@ -256,6 +264,8 @@ struct pool_info {
 	bool halted;                /* halt= was met: nothing starts, submits refused */
 	char halt_why[256];         /* why, "" unless halted */
 	char on_end[SPEC_ON_END_MAX + 1]; /* on_end=, "" if none */
+	char limits[160];           /* mem_max=... as ctl takes them, "" if none */
+	struct cg_figures cg;       /* its workers' cgroup (name "" if none) */
 };
 
 struct future_info {
@@ -275,6 +285,8 @@ struct future_info {
 	struct owner owner;         /* its pool's owner */
 	int priority;               /* priority=: pending futures start highest first */
 	char name[SPEC_NAME_MAX + 1]; /* name=, "" if none */
+	char limits[160];           /* its line's mem_max=, ..., "" if none */
+	bool oom_killed;            /* its last run was killed by the OOM killer */
 };
 
 const char *pool_state_name(enum pool_state s);

@@ -100,6 +100,8 @@ static int show_pool_ctl(struct fs *fs, uint64_t id, struct strbuf *out)
 		  pi.slurm ? slurm : "");
 	if (pi.halt[0])
 		sb_printf(out, " halt=%s", pi.halt);
+	if (pi.limits[0])
+		sb_printf(out, " %s", pi.limits);
 	if (pi.tmpl[0]) {   /* quoted as it can be written back */
 		sb_adds(out, " template=");
 		tmpl_quote_word(pi.tmpl, out);
@@ -303,6 +305,24 @@ static int show_pool_joblog(struct fs *fs, uint64_t id, struct strbuf *out)
 	return engine_joblog(fs->eng, id, out);
 }
 
+/* A cgroup's figures, null where there is none or the host does not count them. */
+static void emit_cg_figures(struct emit *e, const struct cg_figures *cg)
+{
+	emit_str(e, "cgroup", cg->name[0] ? cg->name : NULL);
+	if (cg->name[0] && cg->procs >= 0)
+		emit_int(e, "cgroup_procs", cg->procs);
+	else
+		emit_null(e, "cgroup_procs");
+	if (cg->name[0] && cg->cpu_us >= 0)
+		emit_fixed(e, "cgroup_cpu", (double)cg->cpu_us / 1e6, 3);
+	else
+		emit_null(e, "cgroup_cpu");
+	if (cg->name[0] && cg->mem_peak >= 0)
+		emit_int(e, "cgroup_mem_peak_kib", cg->mem_peak / 1024);
+	else
+		emit_null(e, "cgroup_mem_peak_kib");
+}
+
 static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct pool_info pi;
@@ -335,6 +355,8 @@ static int kv_pool_status(struct fs *fs, uint64_t id, struct emit *e)
 	emit_bool(e, "gil", pi.gil);
 	emit_str(e, "executor", pi.slurm ? "slurm" : "local");
 	emit_str(e, "template", pi.tmpl[0] ? pi.tmpl : NULL);
+	emit_str(e, "limits", pi.limits[0] ? pi.limits : NULL);
+	emit_cg_figures(e, &pi.cg);
 	emit_owner(fs, e, &pi.owner);
 	return 0;
 }
@@ -540,6 +562,8 @@ static int kv_fstatus(struct fs *fs, uint64_t key, struct emit *e)
 	else
 		emit_null(e, "exitcode");
 	emit_str(e, "error", fi.error[0] ? fi.error : NULL);
+	emit_bool(e, "oom_killed", fi.oom_killed);
+	emit_str(e, "limits", fi.limits[0] ? fi.limits : NULL);
 	emit_uint(e, "attempts", fi.attempts);
 	emit_uint(e, "retries", fi.retries);
 	if (fi.slot)

@@ -83,28 +83,36 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Every child cgroup of dir (one level: tasks' cgroups), killed first unless
- * only empty ones go (a `.left` subtree), then dir itself.  Waits at most
- * about a second for killed processes to leave. */
+/* Every cgroup below dir (tasks', pools' and their futures'), deepest
+ * first, killed first unless only empty ones go (a `.left` subtree), then
+ * dir itself.  True if something stayed (busy). */
+static bool remove_children(const char *dir, bool v2, bool kill_them, int depth)
+{
+	DIR *d = depth < 4 ? opendir(dir) : NULL;
+	if (!d)
+		return false;
+	bool busy = false;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char child[CG_PATH_MAX + 300];
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(child, sizeof(child), "%s/%s", dir, de->d_name);
+		busy |= remove_children(child, v2, kill_them, depth + 1);
+		if (kill_them)
+			cg_kill_all(NULL, child, v2);
+		if (rmdir(child) < 0 && errno == EBUSY)
+			busy = true;
+	}
+	closedir(d);
+	return busy;
+}
+
+/* Waits at most about a second for killed processes to leave. */
 static void remove_subtree(const char *dir, bool v2, bool kill_them)
 {
 	for (int attempt = 0; attempt < 50; attempt++) {
-		DIR *d = opendir(dir);
-		if (!d)
-			return;
-		bool busy = false;
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			char child[CG_PATH_MAX + 300];
-			if (de->d_type != DT_DIR || de->d_name[0] == '.')
-				continue;
-			snprintf(child, sizeof(child), "%s/%s", dir, de->d_name);
-			if (kill_them)
-				cg_kill_all(NULL, child, v2);
-			if (rmdir(child) < 0 && errno == EBUSY)
-				busy = true;
-		}
-		closedir(d);
+		bool busy = remove_children(dir, v2, kill_them, 0);
 		if (rmdir(dir) == 0 || errno != EBUSY || (busy && !kill_them))
 			return;
 		sleep_ms(20);
@@ -140,7 +148,7 @@ static void clean_stale(const char *dir, bool v2)
 
 /* A v1 cpuset takes no child and no process until it has CPUs and memory
  * nodes: the subtree gets its parent's. */
-static void cpuset_inherit(const char *sub, const char *parent)
+void cg_cpuset_inherit(const char *sub, const char *parent)
 {
 	static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
 	for (int i = 0; i < 2; i++) {
@@ -193,7 +201,7 @@ static void subtree_make(struct cgroup *cg, size_t i, char *why, size_t whylen)
 	if (h->v2)
 		enable_v2(cg, i);
 	else if (cg_list_has(h->ctrl, "cpuset"))
-		cpuset_inherit(sub, h->dir);
+		cg_cpuset_inherit(sub, h->dir);
 }
 
 /* The v1 hierarchy with controller c for what v2 does not give. */
@@ -386,8 +394,14 @@ int cgroup_check(struct engine *e, const struct task_spec *s, char *err, size_t 
 			 cg->why_off);
 		return -EINVAL;
 	}
+	return cg_check_limits(e, l, need, err, errlen);
+}
+
+int cg_check_limits(struct engine *e, const struct spec_limits *l, unsigned need, char *err,
+		    size_t errlen)
+{
 	int rc = check_cpus(e, l, err, errlen);
-	return rc ? rc : check_controllers(cg, l, need, err, errlen);
+	return rc ? rc : check_controllers(e->cgroup, l, need, err, errlen);
 }
 
 void engine_cgroup_mechanisms(struct engine *e, char *buf, size_t n)

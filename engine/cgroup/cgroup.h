@@ -43,4 +43,35 @@ int cgroup_task_make(struct engine *e, struct task *t, const struct spec_limits 
 		     struct cg_join *j, char *why, size_t whylen);
 void cgroup_join_close(struct cg_join *j);
 
+/* ---- groups: cgroups of processes other than one task's (cggroup.c) ----
+ * A pool's workers' (`pN`) and one future's run (`pN/fM`), in every
+ * hierarchy giving a controller pcfs uses, and the unified one.  Owned by their maker (the pools room),
+ * freed by cgroup_group_remove; every call with the engine's `lock` held. */
+struct cg_group;
+
+/* May limits l be enforced here (for a group)?  0, or -EINVAL with why. */
+int cgroup_check_limits(struct engine *e, const struct spec_limits *l, char *err, size_t errlen);
+/* Make group `name` (below parent, or at the top of the subtree) with l's
+ * limits.  0, or -errno with the step in why; nothing is left made then. */
+int cgroup_group_make(struct engine *e, const struct cg_group *parent, const char *name,
+		      const struct spec_limits *l, struct cg_group **out, char *why, size_t whylen);
+/* Write l's limits (those it sets) to the live group. */
+int cgroup_group_set(struct engine *e, struct cg_group *g, const struct spec_limits *l,
+		     char *why, size_t whylen);
+/* Open the group's cgroup.procs files for a child to join (spawn_host). */
+int cgroup_group_join(struct engine *e, const struct cg_group *g, struct cg_join *j);
+/* Move process pid (all its threads) into the group. */
+int cgroup_group_move(struct engine *e, const struct cg_group *g, pid_t pid, char *why,
+		      size_t whylen);
+/* Has the OOM killer killed in the group since last asked?  True with the
+ * verdict in msg ("killed by the OOM killer (pool mem_max 256M)": whose is
+ * "pool" or ""). */
+bool cgroup_group_oom(struct engine *e, struct cg_group *g, const char *whose, char *msg,
+		      size_t n);
+/* Kill what is still in the group, remove it (later if it is busy), free g. */
+void cgroup_group_remove(struct engine *e, struct cg_group *g);
+/* What a status file shows of a group (-1: the host does not count it). */
+void cgroup_group_figures(struct engine *e, const struct cg_group *g, struct cg_figures *out);
+const char *cgroup_group_name(const struct cg_group *g);
+
 #endif

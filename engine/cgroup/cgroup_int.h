@@ -39,6 +39,13 @@ void cg_kill_all(const struct cgroup *cg, const char *dir, bool v2);
 /* rmdir dir, or keep it pending (lock held or before the loop runs). */
 void cg_remove(struct cgroup *cg, const char *dir);
 void cg_retry_pending(struct cgroup *cg);
+/* A new v1 cpuset dir gets its parent's CPUs and memory nodes. */
+void cg_cpuset_inherit(const char *dir, const char *parent);
+/* cpus= within the host's CPUs, the controllers `need` there (1 << CGC_*). */
+int cg_check_limits(struct engine *e, const struct spec_limits *l, unsigned need, char *err,
+		    size_t errlen);
+/* dir/cgroup.procs, O_WRONLY|O_CLOEXEC: the fd, or -errno. */
+int cg_open_procs(const char *dir);
 
 /* cgtask.c: the row's task hooks */
 void cg_task_ended(struct engine *e, struct task *t);

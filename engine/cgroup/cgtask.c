@@ -28,6 +28,15 @@ void cgroup_join_close(struct cg_join *j)
 	j->n = 0;
 }
 
+int cg_open_procs(const char *dir)
+{
+	char procs[CG_PATH_MAX + 64];
+	if ((size_t)snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir) >= sizeof(procs))
+		return -ENAMETOOLONG;
+	int fd = open(procs, O_WRONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /* The hierarchies task's cgroup needs: one per controller, and the unified. */
 static uint32_t hierarchies_for(const struct cgroup *cg, unsigned need)
 {
@@ -72,13 +81,10 @@ static int make_one(const struct cgroup *cg, size_t i, uint64_t id, unsigned nee
 		if (rc < 0)
 			return rc;
 	}
-	char procs[CG_PATH_MAX + 64];
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-	int fd = open(procs, O_WRONLY | O_CLOEXEC);
+	int fd = cg_open_procs(dir);
 	if (fd < 0) {
-		int rc = -errno;
-		snprintf(why, whylen, "opening %s", procs);
-		return rc;
+		snprintf(why, whylen, "opening %s/cgroup.procs", dir);
+		return fd;
 	}
 	j->fd[j->n++] = fd;
 	return 0;

@@ -25,9 +25,11 @@ int exec_dir_check(const char *cwd_opt, const char *dir, const struct cred *drop
  * pair; *sock gets the other (non-blocking).  Returns the pid or -errno.
  * Caller holds reap_lock for reading (or is the reaper).  drop: become it in
  * the child before exec (NULL: stay the daemon); nice: applied in the child
- * after the drop (WIRE_NO_NICE: none). */
+ * after the drop (WIRE_NO_NICE: none); join: the cgroups it joins before
+ * exec (a pool's, cgroup.h; NULL: the daemon's). */
+struct cg_join;
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
-		 const struct cred *drop, int64_t nice, int *sock);
+		 const struct cred *drop, int64_t nice, const struct cg_join *join, int *sock);
 
 /* A command (found on the daemon's PATH) with fds as 0, 1, 2, as `drop` (not
  * NULL): the clone + exec posix_spawn would make, with the credential drop

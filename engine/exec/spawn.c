@@ -764,7 +764,7 @@ static void threads_fail_all(struct engine *e, struct task **tasks, unsigned n, 
 }
 
 pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const char *cwd,
-		 const struct cred *drop, int64_t nice, int *sock)
+		 const struct cred *drop, int64_t nice, const struct cg_join *join, int *sock)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -778,12 +778,13 @@ pid_t spawn_host(struct engine *e, char *const argv[], char *const envp[], const
 	 * signal follows the *thread* that spawned them: libfuse's worker
 	 * threads live as long as the session (max_idle_threads = -1). */
 	pid_t pid;
-	if (drop) {
-		/* posix_spawn cannot change credentials: the same clone, by hand */
+	if (drop || join) {
+		/* posix_spawn can neither change credentials nor join a cgroup
+		 * first: the same clone, by hand */
 		struct child_exec c = {
 			.path = e->worker_path, .argv = argv, .envp = envp ? envp : environ,
 			.cwd = cwd, .fds = { e->devnull, 1, 2, sv[1] }, .cred = drop,
-			.nice = nice,
+			.nice = nice, .join = join,
 		};
 		pid = vfork_exec(&c, true);
 	} else {
@@ -826,7 +827,7 @@ static void spawn_threads(struct engine *e, const struct line_start *ls, struct 
 	pthread_rwlock_rdlock(&e->reap_lock);
 	int rc = build_env(e, &fake, &ls->launch, &env);
 	pid = rc < 0 ? rc : spawn_host(e, argv, env.v, ls->launch.cwd, drop,
-				       s->nice_set ? s->nice : WIRE_NO_NICE, &sock);
+				       s->nice_set ? s->nice : WIRE_NO_NICE, NULL, &sock);
 	env_free(&env);
 	if (pid < 0) {
 		pthread_rwlock_unlock(&e->reap_lock);

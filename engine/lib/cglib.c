@@ -223,6 +223,34 @@ void cg_format_size(uint64_t b, char *buf, size_t n)
 		snprintf(buf, n, "%llu%c", (unsigned long long)b, units[u]);
 }
 
+void cg_limits_format(const struct spec_limits *l, char *buf, size_t n)
+{
+	char size[32];
+	size_t len = 0;
+	buf[0] = '\0';
+#define ADD(...) do { int w_ = snprintf(buf + len, len < n ? n - len : 0, __VA_ARGS__); \
+		      len += w_ > 0 ? (size_t)w_ : 0; } while (0)
+	if (l->mem_max != SPEC_UNSET) {
+		cg_format_size((uint64_t)l->mem_max, size, sizeof(size));
+		ADD("%smem_max=%s", len ? " " : "", size);
+	}
+	if (l->swap_max != SPEC_UNSET) {
+		cg_format_size((uint64_t)l->swap_max, size, sizeof(size));
+		ADD("%sswap_max=%s", len ? " " : "", size);
+	}
+	if (l->pids_max != SPEC_UNSET)
+		ADD("%spids_max=%lld", len ? " " : "", (long long)l->pids_max);
+	if (l->cpu_max != SPEC_UNSET)
+		ADD("%scpu_max=%d%%", len ? " " : "", l->cpu_max);
+	if (l->cpus)
+		ADD("%scpus=%s", len ? " " : "", l->cpus);
+	if (l->io_weight != SPEC_UNSET)
+		ADD("%sio_weight=%lld", len ? " " : "", (long long)l->io_weight);
+#undef ADD
+	if (len >= n && n)
+		buf[n - 1] = '\0';
+}
+
 /* ---- cgroup files -------------------------------------------------------------- */
 
 static const char *const ctl_v1[CGC__COUNT] = { "memory", "pids", "cpu", "cpuset", "blkio" };

@@ -56,6 +56,10 @@ int64_t cg_cpu_quota_us(int pct);
 /* The size as people write it: "128M", "1.5G", "4096" (for messages). */
 void cg_format_size(uint64_t bytes, char *buf, size_t n);
 
+/* l as a ctl line takes it ("mem_max=256M pids_max=20 cpu_max=50%"), "" if
+ * it sets nothing. */
+void cg_limits_format(const struct spec_limits *l, char *buf, size_t n);
+
 /* ---- cgroup files (these do I/O on the directory they are given, so the
  * unit tests drive them against a fake tree of plain files) ---- */
 

@@ -539,6 +539,28 @@ bool spec_limits_any(const struct spec_limits *l)
 	       l->cpu_max != SPEC_UNSET || l->io_weight != SPEC_UNSET || l->cpus || l->cgroup;
 }
 
+void spec_limits_init(struct spec_limits *l)
+{
+	*l = (struct spec_limits){ .mem_max = SPEC_UNSET, .swap_max = SPEC_UNSET,
+				   .pids_max = SPEC_UNSET, .cpu_max = SPEC_UNSET,
+				   .io_weight = SPEC_UNSET };
+}
+
+void spec_limits_free(struct spec_limits *l)
+{
+	free(l->cpus);
+	spec_limits_init(l);
+}
+
+int spec_limits_copy(struct spec_limits *dst, const struct spec_limits *src)
+{
+	*dst = *src;
+	dst->cpus = NULL;
+	if (src->cpus && !(dst->cpus = strdup(src->cpus)))
+		return -ENOMEM;
+	return 0;
+}
+
 static bool env_key_ok(const char *k, size_t klen)
 {
 	return klen > 0 && strspn(k, ENV_CHARS) >= klen && !(k[0] >= '0' && k[0] <= '9');
@@ -728,6 +750,37 @@ static const struct option *find_option(const char *key, enum workload w,
 	else
 		perr_fail(e, -EINVAL, "unknown option '%s' for %s", SHOW(key), workload_names[w]);
 	return NULL;
+}
+
+static bool is_limit_key(const struct option *o)
+{
+	return o->set == opt_cpus || (o->off >= F(lim) &&
+				      o->off < F(lim) + sizeof(struct spec_limits));
+}
+
+int spec_limit_set(struct spec_limits *l, const char *key, const char *val, char *err,
+		   size_t errlen)
+{
+	struct perr e = { err, err ? errlen : 0 };
+	const struct option *o = find_option(key, WL_EXEC, &e);
+	if (!o || !is_limit_key(o) || !strcmp(key, "cgroup"))
+		return o ? perr_fail(&e, -EINVAL, "'%s' is no limit", SHOW(key)) : -EINVAL;
+	struct task_spec s;
+	memset(&s, 0, sizeof(s));
+	s.lim = *l;
+	s.lim.cpus = NULL;
+	int rc = o->set(o, &s, val, &e);
+	if (rc < 0)
+		return rc;
+	if (o->set == opt_cpus) {
+		free(l->cpus);
+		l->cpus = s.lim.cpus;
+	} else {
+		char *keep = l->cpus;
+		*l = s.lim;
+		l->cpus = keep;
+	}
+	return 0;
 }
 
 /* ---- the lexer --------------------------------------------------------- */

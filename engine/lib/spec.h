@@ -81,6 +81,14 @@ struct spec_limits {
 };
 /* Does the line ask for a cgroup (any limit, or cgroup=1)? */
 bool spec_limits_any(const struct spec_limits *l);
+void spec_limits_init(struct spec_limits *l);   /* every limit unset */
+void spec_limits_free(struct spec_limits *l);   /* its cpus=, then unset */
+int spec_limits_copy(struct spec_limits *dst, const struct spec_limits *src);   /* -ENOMEM */
+/* One limit of a pool's ctl line, KEY=VAL as a task line takes it (mem_max,
+ * swap_max, pids_max, cpu_max, cpus, io_weight), into l.  0, or -EINVAL
+ * with the reason. */
+int spec_limit_set(struct spec_limits *l, const char *key, const char *val, char *err,
+		   size_t errlen);
 
 struct task_spec {
 	enum workload workload;

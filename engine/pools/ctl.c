@@ -34,6 +34,8 @@ struct pool_stage {
 	bool on_end_set;               /* on_end= given: on_end, "" to remove it */
 	char on_end[SPEC_ON_END_MAX + 1];
 	struct slurm_opts sopt;        /* the pool's options, the line's applied */
+	struct spec_limits lim;        /* the line's mem_max=, ... (owned: its cpus=) */
+	char cpus[64];                 /* cpus= as given: Slurm's count or a CPU list */
 	bool halt_set;                 /* halt= given */
 	struct halt_rule halt;
 	bool retry_failed, retry_cancelled;   /* retry's states */
@@ -135,6 +137,27 @@ static int set_slurm_option(void *ctx, size_t argc, char **argv, char *err, size
 	return rc < 0 ? rc : 0;
 }
 
+/* mem_max=, swap_max=, pids_max=, cpu_max=, io_weight=: as a task line takes them. */
+static int set_limit(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	char key[32];
+	snprintf(key, sizeof(key), "%.*s", (int)strcspn(argv[0], "="), argv[0]);
+	return spec_limit_set(&((struct pool_stage *)ctx)->lim, key, argv[1], err, errlen);
+}
+
+/* cpus=: a Slurm pool's CPUs per job (a count), a local pool's CPU list;
+ * which one is known once the line's executor= is (stage_cpus). */
+static int set_cpus(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
+{
+	struct pool_stage *st = ctx;
+	if (strlen(argv[1]) >= sizeof(st->cpus)) {
+		snprintf(err, errlen, "cpus= is too long");
+		return -EINVAL;
+	}
+	snprintf(st->cpus, sizeof(st->cpus), "%s", argv[1]);
+	return 0;
+}
+
 static int set_halt(void *ctx, size_t argc, char **argv, char *err, size_t errlen)
 {
 	struct pool_stage *st = ctx;
@@ -194,7 +217,12 @@ static const struct cmdtab pool_ctl_tab[] = {
 	{ "partition=", 1, 1, set_slurm_option, "partition=NAME" },
 	{ "account=", 1, 1, set_slurm_option, "account=NAME" },
 	{ "mem=", 1, 1, set_slurm_option, "mem=SIZE" },
-	{ "cpus=", 1, 1, set_slurm_option, "cpus=N" },
+	{ "cpus=", 1, 1, set_cpus, "cpus=N (slurm) | cpus=LIST (local)" },
+	{ "mem_max=", 1, 1, set_limit, "mem_max=SIZE" },
+	{ "swap_max=", 1, 1, set_limit, "swap_max=SIZE" },
+	{ "pids_max=", 1, 1, set_limit, "pids_max=N" },
+	{ "cpu_max=", 1, 1, set_limit, "cpu_max=P%" },
+	{ "io_weight=", 1, 1, set_limit, "io_weight=N" },
 	{ "slurm_time=", 1, 1, set_slurm_option, "slurm_time=DUR" },
 	{ "halt=", 1, 1, set_halt, "halt=never|now,fail=N|soon,success=P%..." },
 	{ "shutdown", 0, 1, cmd_shutdown, "shutdown [cancel]" },
@@ -235,6 +263,19 @@ static int stage_check(struct engine *e, const struct pool *p, const struct pool
 	if (st->ex && st->ex != p->ex && pool_busy(p)) {
 		snprintf(err, errlen, "executor= changes only while nothing is queued or running");
 		return -EBUSY;
+	}
+	const struct executor *ex = st->ex ? st->ex : p->ex;
+	bool limited = spec_limits_any(&st->lim) || spec_limits_any(&p->lim);
+	if (limited && ex->job_options) {
+		snprintf(err, errlen, "mem_max=, pids_max=, cpu_max=, cpus=LIST, swap_max= and "
+			 "io_weight= bound a local pool's workers: a Slurm pool's jobs take "
+			 "Slurm's mem= and cpus=");
+		return -EINVAL;
+	}
+	if (spec_limits_any(&st->lim)) {
+		int rc = pool_limits_check(e, p, &st->lim, err, errlen);
+		if (rc < 0)
+			return rc;
 	}
 	/* the template the line leaves, for the pool the line leaves */
 	const char *tmpl = st->tmpl_set ? st->tmpl : p->tmpl;
@@ -322,6 +363,8 @@ static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage
 		rc = n < 0 ? (int)n : 0;
 	}
 	if (rc == 0)
+		rc = pool_limits_apply(e, p, &st->lim, err, errlen);
+	if (rc == 0)
 		rc = stage_apply_text(e, p, &p->tmpl, st->tmpl_set, st->tmpl, "template");
 	if (rc == 0)
 		rc = stage_apply_text(e, p, &p->on_end, st->on_end_set, st->on_end, "on_end");
@@ -343,6 +386,27 @@ static int stage_apply(struct engine *e, struct pool *p, const struct pool_stage
 	return 0;
 }
 
+/* cpus= given: Slurm's count if the line leaves the pool with Slurm's
+ * executor, else a CPU list (a limit). */
+static int stage_cpus(struct engine *e, uint64_t id, struct pool_stage *st, char *err,
+		      size_t errlen)
+{
+	if (!st->cpus[0])
+		return 0;
+	const struct executor *ex = st->ex;
+	if (!ex) {
+		pthread_mutex_lock(&e->lock);
+		struct pool *p = pool_by_id(e, id);
+		ex = p ? p->ex : &local_executor;
+		pthread_mutex_unlock(&e->lock);
+	}
+	if (ex->job_options) {
+		int rc = slurm_opt_apply(&st->sopt, "cpus", st->cpus, err, errlen);
+		return rc < 0 ? rc : 0;
+	}
+	return spec_limit_set(&st->lim, "cpus", st->cpus, err, errlen);
+}
+
 int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, size_t errlen)
 {
 	struct pool_stage st = { .type = -1, .gil = -1 };
@@ -353,10 +417,15 @@ int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 	pthread_mutex_unlock(&e->lock);
 	if (!p)
 		return -ENOENT;
+	spec_limits_init(&st.lim);
 	int rc = cmd_exec(pool_ctl_tab, sizeof(pool_ctl_tab) / sizeof(pool_ctl_tab[0]), line, &st,
 			  err, errlen);
-	if (rc < 0)
+	if (rc == 0)
+		rc = stage_cpus(e, id, &st, err, errlen);
+	if (rc < 0) {
+		spec_limits_free(&st.lim);
 		return rc;
+	}
 	pthread_rwlock_rdlock(&e->reap_lock);
 	pthread_mutex_lock(&e->lock);
 	p = pool_by_id(e, id);
@@ -365,6 +434,7 @@ int engine_pool_ctl(struct engine *e, uint64_t id, const char *line, char *err, 
 		journal_pool(e, "C", p, line);
 	pthread_mutex_unlock(&e->lock);
 	pthread_rwlock_unlock(&e->reap_lock);
+	spec_limits_free(&st.lim);
 	engine_flush_notify(e);
 	return rc;
 }

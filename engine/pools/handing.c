@@ -278,7 +278,13 @@ static void send_handed(struct engine *e, struct pool *p, struct pslot *s, struc
 {
 	while (f) {
 		struct future *next = f->qnext;
-		if (send_run(e, p, s, f) < 0) {
+		char why[256];
+		if (fut_limited(f) && fut_cg_enter(e, p, s, f, why, sizeof(why)) < 0) {
+			/* its limits cannot be had: it fails, never to run unbounded */
+			slot_unlink(p, s, f);
+			fut_fail_unrun(e, p, f, why);
+			p->dispatch_pending = true;
+		} else if (send_run(e, p, s, f) < 0) {
 			/* not handed after all: it waits in the queue for the next try */
 			slot_unhand(p, s, f);
 			p->dispatch_pending = true;
@@ -375,30 +381,42 @@ void local_dispatch(struct engine *e, struct pool *p)
 	if (!run_sender(e))
 		return;
 	struct timespec now = mono_now();
-	struct fill { struct pslot *s; unsigned want; struct future *first; } stack_fill[16], *fill;
+	struct fill {
+		struct pslot *s;
+		unsigned want;
+		struct future *first;
+		bool idle;             /* it holds nothing: a limited future may go there */
+	} stack_fill[16], *fill;
 	size_t nfill = 0;
 	fill = p->nslots <= 16 ? stack_fill : malloc(p->nslots * sizeof(*fill));
 	if (!fill)
 		return;
 	for (size_t i = 0; i < p->nslots && p->queued; i++) {
 		struct pslot *s = p->slots[i];
-		if (!s || !s->ready || s->retiring || !s->host || s->host->sock < 0)
+		if (!s || !s->ready || s->retiring || !s->host || s->host->sock < 0 || slot_alone(s))
 			continue;
 		unsigned depth = slot_depth(e, p, s, now);
 		unsigned held = s->nq + (s->running != NULL);
 		if (held >= depth || (held > 0 && held > depth / 2))
 			continue;
-		fill[nfill++] = (struct fill){ s, depth - held, NULL };
+		fill[nfill++] = (struct fill){ s, depth - held, NULL, held == 0 };
 	}
 	for (bool more = true; more && p->queued;) {
 		more = false;
 		for (size_t i = 0; i < nfill && p->queued; i++) {
 			if (!fill[i].want)
 				continue;
+			/* a future with limits goes to an idle worker alone; until
+			 * one is free, what is queued behind it waits too */
+			bool alone = fut_limited(fut_queue_first(p));
+			if (alone && (!fill[i].idle || fill[i].first))
+				continue;
 			struct future *f = fut_dequeue(p);
 			slot_hand(p, fill[i].s, f);
 			if (!fill[i].first)
 				fill[i].first = f;
+			if (alone)
+				fill[i].want = 1;
 			more |= --fill[i].want > 0;
 		}
 	}
@@ -436,6 +454,8 @@ void future_started(struct engine *e, struct pool *p, struct pslot *s, struct fu
 void run_ended(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
 		      int code, const char *why)
 {
+	char verdict[160];
+	fut_run_over(e, p, s, f, code, &why, verdict, sizeof(verdict));
 	s->running = NULL;
 	p->running--;
 	worker_shows(e, p, s, NULL);

@@ -48,6 +48,7 @@
 #include "channels/channels.h"
 #include "exec/exec.h"
 #include "persist/persist.h"
+#include "cglib.h"
 
 static const char *const pool_state_names[] = {
 	[POOL_RUNNING] = "running", [POOL_SHUTDOWN] = "shutdown", [POOL_CLOSED] = "closed",
@@ -148,6 +149,8 @@ static void fut_free(struct engine *e, struct future *f)
 	free(f->name);
 	free(f->on_end);
 	after_free(f);
+	spec_limits_free(&f->lim);
+	cgroup_group_remove(e, f->cg);
 	free(f);
 }
 
@@ -352,6 +355,7 @@ int engine_pool_create_as(struct engine *e, const char *name, const struct cred 
 			cred = NULL;
 			p->type = TASK_PROCESS;
 			p->ex = &local_executor;
+			spec_limits_init(&p->lim);
 			p->target = e->cfg.pool_default_workers ? e->cfg.pool_default_workers
 								: e->online_cpus;
 			p->next = e->pools->first;
@@ -385,6 +389,8 @@ static void pool_destroy(struct engine *e, struct pool *p)
 	queue_free(p);
 	free(p->on_end);
 	free(p->skips);
+	spec_limits_free(&p->lim);
+	cgroup_group_remove(e, p->cg);
 	free(p);
 }
 
@@ -493,6 +499,9 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->halted = p->halted;
 	snprintf(o->halt_why, sizeof(o->halt_why), "%s", p->halt_why ? p->halt_why : "");
 	snprintf(o->on_end, sizeof(o->on_end), "%s", p->on_end ? p->on_end : "");
+	pool_limits_show(p, o->limits, sizeof(o->limits));
+	if (p->cg)   /* cgroupfs reads: in memory, short */
+		cgroup_group_figures(e, p->cg, &o->cg);
 	p->ex->load(p, &o->ready, &o->busy);
 	o->submitted = p->nfut;
 	o->queued = p->queued + p->prefetched;
@@ -532,6 +541,10 @@ const char *pool_spec_refusal(enum task_kind type, const struct task_spec *s)
 		why = "nice= does not apply to pool tasks";
 	else if (s->gil_set)
 		why = "gil= is a pool setting (ctl gil=1)";
+	else if (spec_limits_any(&s->lim) && type == TASK_THREAD)
+		why = "mem_max=, pids_max=, cpu_max=, cpus=, swap_max=, io_weight= and cgroup=1 "
+		      "bound a process: a thread pool's futures share one process (set the limits "
+		      "on the pool's ctl, or use type=process)";
 	else if (workload_is_builtin(s->workload) &&
 		 (s->file[0].path || s->file[1].path || s->file[2].path))
 		why = "stdin=/stdout=/stderr= files in a pool are for exec and sh (a built-in "
@@ -566,13 +579,19 @@ int parse_pool_line(struct engine *e, bool slurm, const char *line, size_t len,
 		rc = spec_parse(stripped ? stripped : line, stripped ? strlen(stripped) : len,
 				e->online_cpus, spec, why, whylen);
 	free(stripped);
-	/* a future runs in a worker that outlives it: no cgroup of its own */
+	/* a future's limits: its worker moves into a cgroup of its own for the
+	 * run (local executor); a Slurm job's are Slurm's */
 	if (rc == 0 && spec_limits_any(&spec->lim)) {
-		snprintf(why, whylen, "mem_max=, pids_max=, cpu_max=, cpus=, swap_max=, io_weight= "
-			 "and cgroup= are for task lines of spawn: a future runs in a pool's "
-			 "worker, which it does not have to itself");
-		spec_free(spec);
-		rc = -EINVAL;
+		if (slurm) {
+			snprintf(why, whylen, "mem_max=, pids_max=, cpu_max=, swap_max=, io_weight= "
+				 "and cgroup= bound a local worker: a Slurm job takes Slurm's mem= "
+				 "and cpus= (Slurm enforces them)");
+			rc = -EINVAL;
+		} else {
+			rc = cgroup_check_limits(e, &spec->lim, why, whylen);
+		}
+		if (rc < 0)
+			spec_free(spec);
 	}
 	return rc;
 }
@@ -588,6 +607,7 @@ struct future *fut_new(const char *line)
 	f->timer_fd = -1;
 	f->out[1].fd = f->out[2].fd = -1;
 	f->timeout_ms = SPEC_UNSET;
+	spec_limits_init(&f->lim);
 	return f;
 }
 
@@ -609,6 +629,8 @@ int fut_apply_spec(struct future *f, const struct task_spec *s,
 	if (s->name[0] && !(f->name = strdup(s->name)))
 		return -ENOMEM;
 	f->timeout_ms = s->timeout_ms;
+	if (spec_limits_copy(&f->lim, &s->lim) < 0)
+		return -ENOMEM;
 	f->sopt = *popts;
 	slurm_opts_merge(&f->sopt, lo);
 	/* timeout= is the job's time limit in Slurm (whole minutes), unless the
@@ -1018,6 +1040,8 @@ int engine_future_info(struct engine *e, uint64_t pid, uint64_t fid, struct futu
 	o->exitcode = f->exitcode;
 	if (f->error)
 		snprintf(o->error, sizeof(o->error), "%s", f->error);
+	cg_limits_format(&f->lim, o->limits, sizeof(o->limits));
+	o->oom_killed = f->oom_killed;
 	o->attempts = f->attempts;
 	o->retries = f->retries;
 	o->priority = f->priority;

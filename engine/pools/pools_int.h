@@ -19,6 +19,7 @@
 
 #include "origin.h"
 #include "pools.h"
+#include "cgroup/cgroup.h"
 #include "slurm.h"
 #include "template.h"
 
@@ -116,6 +117,11 @@ struct future {
 	int64_t cpu_us;
 	struct timespec submitted, started, ended;
 	struct outbuf out[3];
+	/* its line's mem_max=, cpus=, ...: its run has a cgroup of its own (cg,
+	 * made as it is handed to an idle worker, removed at its end; limits.c) */
+	struct spec_limits lim;
+	struct cg_group *cg;
+	bool oom_killed;               /* its last run was killed by the OOM killer */
 	/* Slurm pools (slurm.c): the job's options and id */
 	struct slurm_opts sopt;
 	uint64_t job;                  /* 0 until sbatch answers */
@@ -210,8 +216,38 @@ struct pool {
 	/* who created it: its owner, and the credentials its work runs with */
 	struct owner owner;
 	struct cred *cred;             /* owned; NULL: the daemon's own */
+	/* ctl mem_max=, cpus=, ...: the pool's workers share one cgroup (cg,
+	 * made by the first limit, or the first future with limits; limits.c) */
+	struct spec_limits lim;
+	struct cg_group *cg;
 };
 
+
+/* ---- limits.c: a pool's and its futures' cgroups ---------------------------------- */
+/* The pool's cgroup, made (with its limits) if it has none; its live workers moved in. */
+int pool_cg_ensure(struct engine *e, struct pool *p, char *why, size_t whylen);
+/* ctl: may the pool take limits l over its own (enforceable here)? */
+int pool_limits_check(struct engine *e, const struct pool *p, const struct spec_limits *l,
+		      char *err, size_t errlen);
+/* ctl: each limit l sets replaces the pool's, written to its live cgroup. */
+int pool_limits_apply(struct engine *e, struct pool *p, const struct spec_limits *l, char *err,
+		      size_t errlen);
+void pool_limits_show(const struct pool *p, char *buf, size_t n);
+/* Has f limits of its own (its run gets a cgroup, on an idle worker, alone)? */
+bool fut_limited(const struct future *f);
+/* Does slot s hold a limited future (running or handed): it takes no other. */
+bool slot_alone(const struct pslot *s);
+/* Just before f's RUN goes to slot s: s's worker into f's cgroup. */
+int fut_cg_enter(struct engine *e, struct pool *p, struct pslot *s, struct future *f, char *why,
+		 size_t whylen);
+/* f's run on s (NULL: not local) ended with code: an OOM kill replaces *why
+ * (written to buf) and sets f->oom_killed; the worker leaves f's cgroup,
+ * which goes with what is left in it. */
+/* f's worker on s leaves f's cgroup (its run is over, or it was taken
+ * back before it began), which goes with what is left in it. */
+void fut_cg_leave(struct engine *e, struct pool *p, struct pslot *s, struct future *f);
+void fut_run_over(struct engine *e, struct pool *p, struct pslot *s, struct future *f, int code,
+		  const char **why, char *buf, size_t n);
 
 /* ---- pool.c: the model ---------------------------------------------------------- */
 bool fut_final(const struct future *f);

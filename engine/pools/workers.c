@@ -73,7 +73,17 @@ static struct host *host_new(struct engine *e, struct pool *p, unsigned nslots)
 		log_add(e, LOG_LVL_ERROR, "pool %s: no worker started: %s", p->name, why);
 		return NULL;
 	}
-	pid_t pid = spawn_host(e, argv, NULL, NULL, drop, WIRE_NO_NICE, &sock);
+	/* a pool with a cgroup: its workers join it before they run */
+	struct cg_join join;
+	if (p->cg && cgroup_group_join(e, p->cg, &join) < 0) {
+		log_add(e, LOG_LVL_ERROR, "pool %s: no worker started: its cgroup cannot be "
+			"joined", p->name);
+		return NULL;
+	}
+	pid_t pid = spawn_host(e, argv, NULL, NULL, drop, WIRE_NO_NICE, p->cg ? &join : NULL,
+			       &sock);
+	if (p->cg)
+		cgroup_join_close(&join);
 	if (pid < 0) {
 		log_add(e, LOG_LVL_ERROR, "pool %s: cannot start a worker: %s", p->name,
 			strerror((int)-pid));
@@ -278,6 +288,8 @@ static void slot_settled(struct engine *e, struct pool *p, struct pslot *s)
 static void future_revoked(struct engine *e, struct pool *p, struct pslot *s, struct future *f,
 			   bool taken)
 {
+	if (taken)
+		fut_cg_leave(e, p, s, f);   /* its worker runs others again */
 	if (!taken) {
 		f->revoking = false;   /* too late: its W_PW_START came first */
 		f->cancel_wanted = false;

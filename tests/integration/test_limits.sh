@@ -146,10 +146,86 @@ expect "method=fork with a limit: refused" "$(write_err "$M/spawn" "sleep method
 check "... saying why" grep -q "method=fork: the fork server starts it" "$M/log"
 expect "as=thread with a limit: refused" "$(write_err "$M/spawn" "sleep as=thread pids_max=5")" "Invalid argument"
 expect "cpus= beyond this host's CPUs: refused" "$(write_err "$M/spawn" "sleep cpus=1000")" "Invalid argument"
-mkdir "$M/pools/lp"
-expect "a future's line with a limit: refused" "$(write_err "$M/pools/lp/submit" "sleep mem_max=64M")" "Invalid argument"
-expect "a pool's ctl takes no mem_max= (yet)" "$(write_err "$M/pools/lp/ctl" "mem_max=64M")" "Invalid argument"
-rmdir "$M/pools/lp"
+mkdir "$M/pools/tp"
+echo "type=thread workers=1" > "$M/pools/tp/ctl"
+expect "a thread pool's future with a limit: refused" "$(write_err "$M/pools/tp/submit" "sleep mem_max=64M")" "Invalid argument"
+check "... saying why" grep -q "a thread pool's futures share one process" "$M/log"
+expect "a pool's cpus= beyond this host's CPUs: refused" "$(write_err "$M/pools/tp/ctl" "cpus=1000")" "Invalid argument"
+rmdir "$M/pools/tp"
+
+# --- pools: the pool's limits bound its workers together; a future's, its run ---------------
+submit() { local id; exec 3<>"$M/pools/$1/submit"; printf '%s\n' "$2" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
+fwait() { timeout 120 cat "$M/pools/$1/futures/$2/wait"; }
+ffield() { sed -n "s/^$3: //p" "$M/pools/$1/futures/$2/status"; }
+pfield() { sed -n "s/^$2: //p" "$M/pools/$1/status"; }
+# a worker's cgroup directory in hierarchy $2 (memory, pids, ...), from /proc
+worker_cg() { awk -F: -v h="$2" '$2 ~ "(^|,)"h"(,|$)" { print $3 }' "/proc/$1/cgroup"; }
+mkdir "$M/pools/pl"
+echo "workers=2 mem_max=200M pids_max=64" > "$M/pools/pl/ctl"
+expect "a pool's ctl takes limits, and shows them" "$(cat "$M/pools/pl/ctl")" \
+	"workers=2 type=process gil=0 mem_max=200M pids_max=64"
+expect_match "... its status names them and its cgroup" "$(pfield pl limits)|$(pfield pl cgroup)" \
+	'^mem_max=200M pids_max=64\|p[0-9]+$'
+if have memory; then
+	# two futures of 150M at once, on the pool's two workers: 300M is
+	# more than the pool's 200M, so the OOM killer takes one of them
+	A=$(submit pl "mem size=150M touch=100% time=20s")
+	B=$(submit pl "mem size=150M touch=100% time=20s")
+	fwait pl "$A" >/dev/null; fwait pl "$B" >/dev/null
+	# (the kernel may take both before the first one's memory is back:
+	# then each is told)
+	told() { if [ "$(ffield pl "$1" state)" = done ]; then echo done; else
+		echo "$(ffield pl "$1" error)|$(ffield pl "$1" oom_killed)"; fi; }
+	OOM='killed by the OOM killer (pool mem_max 200M)|1'
+	check "pool mem_max=200M, two 150M futures at once: the OOM killer takes one ($(told "$A"); $(told "$B"))" \
+		test "$(ffield pl "$A" state)" = failed -o "$(ffield pl "$B" state)" = failed
+	check "... each it took says so in error and oom_killed, the other is done" \
+		sh -c "for t in '$(told "$A")' '$(told "$B")'; do [ \"\$t\" = done ] || [ \"\$t\" = '$OOM' ] || exit 1; done"
+	check "... the pool starts a worker in its place" wait_until 200 test "$(pfield pl ready)" = 2
+	check "the pool's cgroup counted its peak ($(pfield pl cgroup_mem_peak_kib) KiB)" \
+		test "$(pfield pl cgroup_mem_peak_kib)" -gt 150000
+	# a future's own mem_max: its run alone is bounded
+	BIG=$(submit pl "mem size=512M touch=100% mem_max=128M")
+	SMALL=$(submit pl "mem size=512M touch=10% mem_max=128M time=1s")
+	expect "a future's mem_max=128M with touch=100%: it fails" "$(fwait pl "$BIG")" "failed"
+	expect "... killed by the OOM killer, its own limit named" \
+		"$(ffield pl "$BIG" error)|$(ffield pl "$BIG" oom_killed)|$(ffield pl "$BIG" limits)" \
+		"killed by the OOM killer (mem_max 128M)|1|mem_max=128M"
+	expect "touch=10% lives under the same limit" "$(fwait pl "$SMALL")|$(ffield pl "$SMALL" oom_killed)" "done|0"
+else
+	skip "pool and future mem_max: no memory controller"
+fi
+WPID=$(pgrep -P "$PCFS_PID" -f "pcfs-worker pool" | head -1)
+in_pool_cg() { worker_cg "$1" pids | grep -q '/p[0-9]*$'; }
+check "a worker of the pool runs in the pool's cgroup ($WPID)" in_pool_cg "$WPID"
+PCG=$(worker_cg "$WPID" pids)
+PDIR=$(findmnt -n -t cgroup -o TARGET,OPTIONS | awk '$2 ~ /(^|,)pids(,|$)/ { print $1 }' | head -1)$PCG
+check "... whose pids.max is the pool's pids_max=64" grep -qx 64 "$PDIR/pids.max"
+if have pids; then
+	# the future's cgroup holds what its run started: a daemonized
+	# grandchild goes with it when the run ends
+	D=$(submit pl "sh pids_max=10 setsid sleep 300 >/dev/null 2>&1 & echo \$!")
+	fwait pl "$D" >/dev/null
+	DPID=$(tail -1 "$M/pools/pl/futures/$D/result")
+	expect "a future with pids_max=10 is done" "$(ffield pl "$D" state)" "done"
+	check "... the daemon its run left ($DPID) went with its cgroup" wait_until 200 gone "$DPID"
+	check "... and the cgroup is removed" wait_until 200 sh -c "[ -z \"\$(ls -d '$PDIR'/f* 2>/dev/null)\" ]"
+	check "... its worker is back in the pool's cgroup" test "$(worker_cg "$WPID" pids)" = "$PCG"
+fi
+# a limited future waits for an idle worker, and runs there alone
+L1=$(submit pl "sleep time=1s")
+L2=$(submit pl "sleep time=1s")
+L3=$(submit pl "sh cpus=0 grep Cpus_allowed_list /proc/self/status")
+expect "a future with cpus=0 runs pinned to CPU 0" "$(fwait pl "$L3")|$(tr -d '\t' < "$M/pools/pl/futures/$L3/result")" \
+	"done|Cpus_allowed_list:0"
+L4=$(submit pl "sh grep Cpus_allowed_list /proc/self/status")
+fwait pl "$L4" >/dev/null
+check "... and the next future on that worker is not ($(tr -d '\t' < "$M/pools/pl/futures/$L4/result"))" \
+	test "$(tr -d '\t' < "$M/pools/pl/futures/$L4/result")" != "Cpus_allowed_list:0"
+echo shutdown > "$M/pools/pl/ctl"
+wait_until 200 test "$(pfield pl state)" = closed
+rmdir "$M/pools/pl"
+check "removing the pool removes its cgroup" wait_until 200 test ! -e "$PDIR"
 
 # --- no cgroup left behind ---------------------------------------------------------------------
 K=$(spawn "sh cgroup=1 pids_max=50 sleep 300 & sleep 300")
@@ -169,6 +245,15 @@ pcfs_mount "[tasks]
 default_time = 30s"
 L=$(spawn "sleep cgroup=1 time=5m")
 LPID=$(cat "$M/procs/$L/pid")
+# ... and a pool with limits, a limited future running in it (pN/fM)
+mkdir "$M/pools/kp"
+echo "workers=1 pids_max=32" > "$M/pools/kp/ctl"
+KF=$(submit kp "sleep pids_max=8 time=5m")
+wait_until 200 test "$(ffield kp "$KF" state)" = running
+KW=$(pgrep -P "$PCFS_PID" -f "pcfs-worker pool" | head -1)
+KDIR=$(findmnt -n -t cgroup -o TARGET,OPTIONS | awk '$2 ~ /(^|,)pids(,|$)/ { print $1 }' | head -1)$(worker_cg "$KW" pids)
+check "a limited future's worker is in the future's cgroup, below the pool's" \
+	grep -q "/p[0-9]*/f$KF\$" <<<"$KDIR"
 DIRS=$(cg_dirs "$L")
 SUBS=$(for d in $DIRS; do dirname "$d"; done)
 OLD=$PCFS_PID
@@ -178,6 +263,7 @@ check "a killed daemon leaves its subtree" test -d "$(echo "$SUBS" | head -1)"
 pcfs_mount ""
 check "the next daemon removes it" wait_until 200 none_exist $SUBS
 check "... and what ran in it" wait_until 100 gone "$LPID"
+check "... the pool's and its future's cgroups too ($KDIR)" none_exist "$KDIR" "$(dirname "$KDIR")"
 
 # --- [cgroup] where = off: limits refused, cpus= still pins -----------------------------------
 pcfs_umount

@@ -1,0 +1,269 @@
+/* cggroup.c - cgroups of processes that are not one task: a pool's workers
+ * (`pN`: every worker of the pool joins it, so the pool's limits bound them
+ * together) and one future's run (`pN/fM`: its worker is moved in for the
+ * run and back out after it, so the future's limits hold for its run only).
+ *
+ * A group has a directory in every hierarchy giving a controller pcfs uses
+ * (and the unified one), not only in those its limits need: a process moved between a pool's group and
+ * a future's then never leaves a hierarchy behind, and a pool's limits may
+ * later name any controller without its workers moving.  A v1 cpuset
+ * directory takes no process before it has CPUs and memory nodes, so a new
+ * one gets its parent's unless cpus= says otherwise.
+ *
+ * The pools room owns every group it makes (cgroup_group_remove frees it).
+ * Nothing here takes a lock: a group is reached only through its owner,
+ * which holds the engine's `lock`; the room's own state is read-only after
+ * init but for `pending`, which is under that lock too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup_int.h"
+
+struct cg_group {
+	char rel[64];                 /* below our subtree: "p3", "p3/f12" */
+	uint32_t in;                  /* hierarchies it has a directory in */
+	int64_t mem_max;              /* its mem_max=, for the OOM verdict; SPEC_UNSET */
+	uint64_t oom_told;            /* OOM kills in it already told (one per death) */
+};
+
+static bool group_dir(const struct cgroup *cg, size_t i, const char *rel, char *dir, size_t n)
+{
+	int w = snprintf(dir, n, "%s/%s", cg->sub[i], rel);
+	return cg->sub[i][0] && w > 0 && (size_t)w < n;
+}
+
+const char *cgroup_group_name(const struct cg_group *g)
+{
+	return g->rel;
+}
+
+int cgroup_check_limits(struct engine *e, const struct spec_limits *l, char *err, size_t errlen)
+{
+	const struct cgroup *cg = e->cgroup;
+	if (!cg->on) {
+		snprintf(err, errlen, "no cgroup can be made here (%s)", cg->why_off);
+		return -EINVAL;
+	}
+	return cg_check_limits(e, l, cg_ctl_needed(l), err, errlen);
+}
+
+/* What controller c of l writes, in group directory dir of hierarchy i. */
+static int apply_limits(const struct cgroup *cg, size_t i, const char *dir, const char *parent,
+			const struct spec_limits *l, char *why, size_t whylen)
+{
+	unsigned need = cg_ctl_needed(l);
+	for (int c = 0; c < CGC__COUNT; c++) {
+		if (!(need & (1u << c)) || cg->ctl[c] != (int)i)
+			continue;
+		int rc = cg_apply(dir, parent, cg->ctl_v2[c] && cg->h[i].v2, c, l, why, whylen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void parent_dir(const char *dir, char *parent, size_t n)
+{
+	snprintf(parent, n, "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+}
+
+static void undo_group(const struct cgroup *cg, const char *rel, uint32_t made)
+{
+	for (size_t i = 0; i < cg->nh; i++) {
+		char dir[CG_PATH_MAX + 80];
+		if ((made & (1u << i)) && group_dir(cg, i, rel, dir, sizeof(dir)))
+			rmdir(dir);
+	}
+}
+
+/* One hierarchy's directory of the group, with its limits. */
+static int make_in(const struct cgroup *cg, size_t i, const char *rel,
+		   const struct spec_limits *l, char *why, size_t whylen)
+{
+	char dir[CG_PATH_MAX + 80], parent[CG_PATH_MAX + 80];
+	if (!group_dir(cg, i, rel, dir, sizeof(dir))) {
+		snprintf(why, whylen, "cgroup path too long");
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		int rc = -errno;
+		snprintf(why, whylen, "making the cgroup %s", dir);
+		return rc;
+	}
+	parent_dir(dir, parent, sizeof(parent));
+	if (!cg->h[i].v2 && cg_list_has(cg->h[i].ctrl, "cpuset"))
+		cg_cpuset_inherit(dir, parent);
+	return apply_limits(cg, i, dir, parent, l, why, whylen);
+}
+
+/* The hierarchies a group is made in: each giving a controller pcfs uses,
+ * and the unified one (cgroup.kill, cgroup.procs), not name=systemd's,
+ * freezer's or devices'. */
+static uint32_t useful_hierarchies(const struct cgroup *cg)
+{
+	uint32_t in = cg->unified >= 0 ? 1u << cg->unified : 0;
+	for (int c = 0; c < CGC__COUNT; c++)
+		if (cg->ctl[c] >= 0)
+			in |= 1u << cg->ctl[c];
+	return in;
+}
+
+int cgroup_group_make(struct engine *e, const struct cg_group *parent, const char *name,
+		      const struct spec_limits *l, struct cg_group **out, char *why, size_t whylen)
+{
+	const struct cgroup *cg = e->cgroup;
+	*out = NULL;
+	if (!cg->on) {
+		snprintf(why, whylen, "no cgroup can be made here (%s)", cg->why_off);
+		return -EINVAL;
+	}
+	struct cg_group *g = calloc(1, sizeof(*g));
+	if (!g) {
+		snprintf(why, whylen, "its cgroup");
+		return -ENOMEM;
+	}
+	int w = parent ? snprintf(g->rel, sizeof(g->rel), "%s/%s", parent->rel, name)
+		       : snprintf(g->rel, sizeof(g->rel), "%s", name);
+	if (w < 0 || (size_t)w >= sizeof(g->rel)) {
+		free(g);
+		snprintf(why, whylen, "cgroup name too long");
+		return -ENAMETOOLONG;
+	}
+	g->mem_max = l->mem_max;
+	uint32_t want = parent ? parent->in : useful_hierarchies(cg);
+	for (size_t i = 0; i < cg->nh; i++) {
+		if (!(want & (1u << i)))
+			continue;
+		int rc = make_in(cg, i, g->rel, l, why, whylen);
+		g->in |= 1u << i;
+		if (rc < 0) {
+			undo_group(cg, g->rel, g->in);
+			free(g);
+			return rc;
+		}
+	}
+	*out = g;
+	return 0;
+}
+
+int cgroup_group_set(struct engine *e, struct cg_group *g, const struct spec_limits *l,
+		     char *why, size_t whylen)
+{
+	const struct cgroup *cg = e->cgroup;
+	for (size_t i = 0; i < cg->nh; i++) {
+		char dir[CG_PATH_MAX + 80], parent[CG_PATH_MAX + 80];
+		if (!(g->in & (1u << i)) || !group_dir(cg, i, g->rel, dir, sizeof(dir)))
+			continue;
+		parent_dir(dir, parent, sizeof(parent));
+		int rc = apply_limits(cg, i, dir, parent, l, why, whylen);
+		if (rc < 0)
+			return rc;
+	}
+	g->mem_max = l->mem_max;
+	return 0;
+}
+
+int cgroup_group_join(struct engine *e, const struct cg_group *g, struct cg_join *j)
+{
+	const struct cgroup *cg = e->cgroup;
+	memset(j, 0, sizeof(*j));
+	for (size_t i = 0; i < cg->nh && j->n < CG_JOIN_MAX; i++) {
+		char dir[CG_PATH_MAX + 80];
+		if (!(g->in & (1u << i)) || !group_dir(cg, i, g->rel, dir, sizeof(dir)))
+			continue;
+		int fd = cg_open_procs(dir);
+		if (fd < 0) {
+			cgroup_join_close(j);
+			return fd;
+		}
+		j->fd[j->n++] = fd;
+	}
+	return 0;
+}
+
+int cgroup_group_move(struct engine *e, const struct cg_group *g, pid_t pid, char *why,
+		      size_t whylen)
+{
+	const struct cgroup *cg = e->cgroup;
+	char v[24];
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	for (size_t i = 0; i < cg->nh; i++) {
+		char dir[CG_PATH_MAX + 80];
+		if (!(g->in & (1u << i)) || !group_dir(cg, i, g->rel, dir, sizeof(dir)))
+			continue;
+		int rc = cg_write(dir, "cgroup.procs", v);
+		if (rc < 0) {
+			snprintf(why, whylen, "moving its worker into %s: %s", dir, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+bool cgroup_group_oom(struct engine *e, struct cg_group *g, const char *whose, char *msg,
+		      size_t n)
+{
+	const struct cgroup *cg = e->cgroup;
+	int m = cg->ctl[CGC_MEMORY];
+	char dir[CG_PATH_MAX + 80];
+	if (m < 0 || !(g->in & (1u << m)) || !group_dir(cg, (size_t)m, g->rel, dir, sizeof(dir)))
+		return false;
+	/* one kill told per death asked about: the OOM killer may take two
+	 * workers of a pool at once, and each is told */
+	uint64_t kills = cg_oom_kills(dir, cg->ctl_v2[CGC_MEMORY]);
+	if (kills <= g->oom_told)
+		return false;
+	g->oom_told++;
+	if (g->mem_max == SPEC_UNSET) {
+		snprintf(msg, n, "killed by the OOM killer");
+	} else {
+		char size[32];
+		cg_format_size((uint64_t)g->mem_max, size, sizeof(size));
+		snprintf(msg, n, "killed by the OOM killer (%s%smem_max %s)", whose,
+			 whose[0] ? " " : "", size);
+	}
+	return true;
+}
+
+void cgroup_group_remove(struct engine *e, struct cg_group *g)
+{
+	struct cgroup *cg = e->cgroup;
+	if (!g)
+		return;
+	for (size_t i = cg->nh; i-- > 0;) {
+		char dir[CG_PATH_MAX + 80];
+		if (!(g->in & (1u << i)) || !group_dir(cg, i, g->rel, dir, sizeof(dir)))
+			continue;
+		cg_kill_all(cg, dir, cg->h[i].v2 && cg->has_kill);
+		cg_remove(cg, dir);
+	}
+	free(g);
+}
+
+void cgroup_group_figures(struct engine *e, const struct cg_group *g, struct cg_figures *out)
+{
+	const struct cgroup *cg = e->cgroup;
+	char dir[CG_PATH_MAX + 80], buf[1024];
+	snprintf(out->name, sizeof(out->name), "%s", g->rel);
+	out->procs = out->cpu_us = out->mem_peak = -1;
+	int u = cg->unified >= 0 ? cg->unified : __builtin_ffs((int)g->in) - 1;
+	if (u >= 0 && group_dir(cg, (size_t)u, g->rel, dir, sizeof(dir))) {
+		long n = cg_procs(dir, NULL, 0);
+		out->procs = n < 0 ? 0 : n;
+		if (cg_read(dir, "cpu.stat", buf, sizeof(buf)) > 0)
+			out->cpu_us = (int64_t)cg_kv_get(buf, "usage_usec", (uint64_t)-1);
+	}
+	int m = cg->ctl[CGC_MEMORY];
+	bool v2 = cg->ctl_v2[CGC_MEMORY];
+	if (m >= 0 && group_dir(cg, (size_t)m, g->rel, dir, sizeof(dir)) &&
+	    cg_read(dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", buf, sizeof(buf)) > 0)
+		out->mem_peak = strtoll(buf, NULL, 10);
+}
