@@ -114,6 +114,9 @@ struct task_info {
 				     * extra /proc read per status: mem has its rss) */
 	char cgroup[48];            /* its cgroup's name in pcfs's subtree ("t12"), "" if none */
 	bool oom_killed;            /* the OOM killer ended it */
+	int64_t mem_max;            /* its line's limits (SPEC_UNSET: none): mem_max=, */
+	int cpu_max;                /* cpu_max= (percent of a CPU), */
+	char cpus[64];              /* cpus= ("" if none) */
 };
 
 void task_info_free(struct task_info *ti);

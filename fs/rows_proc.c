@@ -323,6 +323,39 @@ static int64_t sum2(int64_t a, int64_t b)
 	return a == MS_NONE || b == MS_NONE ? MS_NONE : a + b;
 }
 
+/* mem's and sched's figures of the task's tree and limits: the peak RSS
+ * (VmHWM while it runs, wait4's once ended), its cgroup's, mem_max=. */
+static int emit_mem_bounds(struct fs *fs, struct emit *e, uint64_t id, const struct task_mem *m)
+{
+	WITH_TASK(fs, id, ti);
+	int64_t cpu = -1, peak = -1;
+	if (ti.cgroup[0])
+		engine_task_cgroup_acct(fs->eng, id, &cpu, &peak);
+	emit_or_null(e, "rss_peak", m->live ? m->s.st.vm_hwm
+					    : ti.ended && ti.kind == TASK_PROCESS ? (int64_t)ti.rss_peak_kib : -1);
+	emit_or_null(e, "cgroup_mem_peak", peak >= 0 ? peak / 1024 : -1);
+	emit_or_null(e, "mem_max", ti.mem_max != SPEC_UNSET ? ti.mem_max / 1024 : -1);
+	emit_bool(e, "oom_killed", ti.oom_killed);
+	task_info_free(&ti);
+	return 0;
+}
+
+static int emit_sched_bounds(struct fs *fs, struct emit *e, uint64_t id)
+{
+	WITH_TASK(fs, id, ti);
+	int64_t cpu = -1, peak = -1;
+	if (ti.cgroup[0])
+		engine_task_cgroup_acct(fs->eng, id, &cpu, &peak);
+	if (cpu >= 0)
+		emit_fixed(e, "cgroup_cpu", (double)cpu / 1e6, 3);
+	else
+		emit_null(e, "cgroup_cpu");
+	emit_or_null(e, "cpu_max", ti.cpu_max != SPEC_UNSET ? ti.cpu_max : -1);
+	emit_str(e, "cpus", ti.cpus[0] ? ti.cpus : NULL);
+	task_info_free(&ti);
+	return 0;
+}
+
 static int kv_mem(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct task_mem m;
@@ -347,7 +380,7 @@ static int kv_mem(struct fs *fs, uint64_t id, struct emit *e)
 	emit_int(e, "pid", m.pid);
 	emit_bool(e, "live", m.live);
 	emit_fixed(e, "age", m.age, 3);
-	return 0;
+	return emit_mem_bounds(fs, e, id, &m);
 }
 
 static const char *sched_state(char c)
@@ -382,7 +415,7 @@ static int kv_sched(struct fs *fs, uint64_t id, struct emit *e)
 	emit_str(e, "state", m.live ? sched_state(m.s.stat.state) : "ended");
 	emit_int(e, "tid", m.tid);
 	emit_bool(e, "live", m.live);
-	return 0;
+	return emit_sched_bounds(fs, e, id);
 }
 
 /* io: the task's I/O (live: /proc/PID/io; ended: wait4's blocks) and its

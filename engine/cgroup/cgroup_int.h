@@ -28,7 +28,9 @@ struct cgroup {
 /* A task's cgroups: the hierarchies it has a directory `tID` in. */
 struct task_cg {
 	uint32_t in;                     /* bit i: a directory under sub[i] */
-	int64_t mem_max;                 /* for the OOM verdict's message */
+	int64_t mem_max;                 /* for the OOM verdict's message, and mem */
+	int cpu_max;                     /* cpu_max=, for sched (SPEC_UNSET: none) */
+	char cpus[64];                   /* cpus=, for sched ("" if none) */
 	bool frozen;
 };
 

@@ -123,6 +123,8 @@ int cgroup_task_make(struct engine *e, struct task *t, const struct spec_limits 
 	}
 	tc->in = in;
 	tc->mem_max = l->mem_max;
+	tc->cpu_max = l->cpu_max;
+	snprintf(tc->cpus, sizeof(tc->cpus), "%s", l->cpus ? l->cpus : "");
 	t->cg = tc;   /* not yet published: no lock needed */
 	return 0;
 }
@@ -182,9 +184,13 @@ void cg_task_destroyed(struct engine *e, struct task *t)
 
 void cg_task_info(struct engine *e, const struct task *t, struct task_info *ti)
 {
-	if (t->cg)
-		snprintf(ti->cgroup, sizeof(ti->cgroup), "t%llu", (unsigned long long)t->id);
 	ti->oom_killed = t->oom_killed;
+	if (!t->cg)
+		return;
+	snprintf(ti->cgroup, sizeof(ti->cgroup), "t%llu", (unsigned long long)t->id);
+	ti->mem_max = t->cg->mem_max;
+	ti->cpu_max = t->cg->cpu_max;
+	snprintf(ti->cpus, sizeof(ti->cpus), "%s", t->cg->cpus);
 }
 
 /* ---- signals ------------------------------------------------------------------------ */

@@ -121,6 +121,8 @@ static int task_info_fill(struct engine *e, uint64_t id, struct task_info *ti, u
 	ti->timeout_ms = t->timeout_ms;
 	ti->timed_out = t->timed_out;
 	ti->term_signal = t->term_signal;
+	ti->mem_max = SPEC_UNSET;   /* the cgroup room's, if it has limits */
+	ti->cpu_max = SPEC_UNSET;
 	ROOMS_CALL(e, task_info, t, ti);   /* pools: its pool and slot */
 	ti->owner = t->owner;
 	for (int s = 1; s <= 2; s++) {

@@ -232,6 +232,7 @@ int ms_smaps_rollup_heap(const char *buf, size_t len, struct ms_rollup *r, int64
 static const struct kv_field status_fields[] = {
 	{ "VmSize", offsetof(struct ms_status, vm_size) },
 	{ "VmRSS", offsetof(struct ms_status, vm_rss) },
+	{ "VmHWM", offsetof(struct ms_status, vm_hwm) },
 	{ "VmData", offsetof(struct ms_status, vm_data) },
 	{ "VmStk", offsetof(struct ms_status, vm_stk) },
 	{ "VmSwap", offsetof(struct ms_status, vm_swap) },

@@ -59,6 +59,7 @@ int ms_smaps_rollup_heap(const char *buf, size_t len, struct ms_rollup *r, int64
 struct ms_status {
 	char state;                /* R S D T Z ... ('\0' if absent) */
 	int64_t vm_size, vm_rss, vm_data, vm_stk, vm_swap, rss_anon, rss_file;
+	int64_t vm_hwm;            /* the largest resident set so far (VmHWM) */
 	int64_t threads, vol_cs, nonvol_cs;
 };
 int ms_status_parse(const char *buf, size_t len, struct ms_status *out);

@@ -179,9 +179,15 @@ static void task_end_fields(struct strbuf *sb, const struct task *t)
 	} else {
 		jr_i64(sb, "utime_us", tv_us(t->ru.ru_utime));
 		jr_i64(sb, "stime_us", tv_us(t->ru.ru_stime));
+		/* the tree's accounting (wait4's): peak RSS and faults */
+		jr_i64(sb, "maxrss_kib", t->ru.ru_maxrss);
+		jr_i64(sb, "minflt", t->ru.ru_minflt);
+		jr_i64(sb, "majflt", t->ru.ru_majflt);
 	}
 	if (t->timed_out)
 		jr_u64(sb, "timed_out", 1);
+	if (t->oom_killed)
+		jr_u64(sb, "oom", 1);
 	if (t->term_signal)
 		jr_i64(sb, "term_signal", t->term_signal);
 	for (int s = 1; s <= 2; s++)
@@ -544,6 +550,13 @@ static int replay_end(struct engine *e, struct task *t, const struct jrec *en)
 	t->ru.ru_utime = us_tv(ut);
 	t->ru.ru_stime = us_tv(stt);
 	t->timed_out = jr_get_u64(en, "timed_out", &u) && u;
+	t->oom_killed = jr_get_u64(en, "oom", &u) && u;
+	if (jr_get_i64(en, "maxrss_kib", &x))
+		t->ru.ru_maxrss = x;
+	if (jr_get_i64(en, "minflt", &x))
+		t->ru.ru_minflt = x;
+	if (jr_get_i64(en, "majflt", &x))
+		t->ru.ru_majflt = x;
 	if (jr_get_i64(en, "term_signal", &x))
 		t->term_signal = (int)x;
 	if ((v = jr_get(en, "error", NULL)))

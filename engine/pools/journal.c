@@ -112,6 +112,8 @@ static void render_final(struct strbuf *sb, const struct pool *p, const struct f
 	jr_i64(sb, "cpu_us", f->cpu_us);
 	if (f->timed_out)
 		jr_u64(sb, "timed_out", 1);
+	if (f->oom_killed)
+		jr_u64(sb, "oom", 1);
 	if (f->job)
 		jr_u64(sb, "job", f->job);
 	for (int s = 1; s <= 2; s++)
@@ -687,6 +689,7 @@ static void apply_final(struct engine *e, struct pool *p, struct future *f, char
 	if (jr_get_u64(&rec, "job", &u))
 		f->job = u;
 	f->timed_out = jr_get_u64(&rec, "timed_out", &u) && u;
+	f->oom_killed = jr_get_u64(&rec, "oom", &u) && u;
 	const char *err = jr_get(&rec, "error", NULL);
 	if (err)
 		fut_set_error(f, "%s", err);

@@ -202,6 +202,17 @@ static void slurm_failure(struct future *f, const struct slurm_job *j, int code,
 			 f->halted ? " (halt)" : f->stopped ? " (ctl)" : "");
 }
 
+static void slurm_oom(struct future *f, const struct slurm_job *j, char *buf, size_t len)
+{
+	f->oom_killed = true;
+	if (f->sopt.mem_mib)
+		snprintf(buf, len, "killed by the OOM killer (slurm job %llu, mem=%lluM)",
+			 (unsigned long long)j->id, (unsigned long long)f->sopt.mem_mib);
+	else
+		snprintf(buf, len, "killed by the OOM killer (slurm job %llu)",
+			 (unsigned long long)j->id);
+}
+
 void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const struct slurm_job *j,
 		       const char *out, size_t outlen, const char *err, size_t errlen)
 {
@@ -238,6 +249,7 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 	out_append(&f->out[2], err, errlen, e->cfg.output_max);
 	int code = j->have_exit ? j->exitcode : fate == SF_DONE ? 0 : 1;
 	char why[256];
+	f->oom_killed = false;   /* this run's verdict (slurm_oom) */
 	if (fate == SF_CANCELLED && !f->stopped) {
 		/* not by this pool: an admin's (or the user's own) scancel */
 		f->state = FUT_CANCELLED;
@@ -253,6 +265,11 @@ void pool_slurm_update(struct engine *e, uint64_t pool, uint64_t fut, const stru
 		future_ended(e, p, f, code, why);
 	} else if (fate == SF_DONE && code == 0) {
 		future_ended(e, p, f, 0, NULL);
+	} else if (!strcmp(j->state, "OUT_OF_MEMORY")) {
+		/* Slurm's cgroup took it over its mem=: told as the kernel's
+		 * OOM kill of a task is (Slurm says 0:125 for it) */
+		slurm_oom(f, j, why, sizeof(why));
+		future_ended(e, p, f, -SIGKILL, why);
 	} else {
 		slurm_failure(f, j, code, why, sizeof(why));
 		future_ended(e, p, f, code, why);

@@ -45,6 +45,12 @@ if have memory; then
 	expect "touch=10% (RSS ~51 MiB) lives under the same cap" "$(done_with "$SMALL")" "0"
 	expect "... and is not oom_killed" "$(field "$SMALL" oom_killed)" "0"
 	expect "a limited task's cgroup is named in status" "$(field "$SMALL" cgroup)" "t$SMALL"
+	mfield() { sed -n "s/^$2: //p" "$M/procs/$1/$3"; }
+	expect "mem shows its limit and the OOM verdict" \
+		"$(mfield "$BIG" mem_max mem) $(mfield "$BIG" oom_killed mem)" "131072 1"
+	check "... and the peaks of its tree and cgroup, in KiB ($(mfield "$SMALL" rss_peak mem), $(mfield "$SMALL" cgroup_mem_peak mem))" \
+		test "$(mfield "$SMALL" rss_peak mem)" -gt 40000 -a "$(mfield "$SMALL" cgroup_mem_peak mem)" -gt 40000
+	expect "mem.json too" "$(jq -c '[.mem_max, .oom_killed]' "$M/procs/$BIG/mem.json")" "[131072,true]"
 else
 	skip "mem_max: no memory controller ($MECH)"
 fi
@@ -79,6 +85,8 @@ if have cpu; then
 	# it less, never more (the floor only says it ran)
 	check "cpu_max=50%: its CPU time is at most about half its runtime ($SHARE)" \
 		awk -v x="$SHARE" 'BEGIN { exit !(x >= 0.02 && x <= 0.62) }'
+	expect "sched shows cpu_max and its cgroup's CPU time" \
+		"$(jq -c '[.cpu_max, .cpus, (.cgroup_cpu > 0)]' "$M/procs/$C/sched.json")" "[50,null,true]"
 else
 	skip "cpu_max: no cpu controller"
 fi
@@ -265,8 +273,27 @@ check "the next daemon removes it" wait_until 200 none_exist $SUBS
 check "... and what ran in it" wait_until 100 gone "$LPID"
 check "... the pool's and its future's cgroups too ($KDIR)" none_exist "$KDIR" "$(dirname "$KDIR")"
 
-# --- [cgroup] where = off: limits refused, cpus= still pins -----------------------------------
+# --- OOM verdicts survive a restart ([state] dir) ---------------------------------------------
 pcfs_umount
+if have memory; then
+	pcfs_mount "[state]
+dir = $WORKDIR/state"
+	O=$(spawn "mem size=512M touch=100% mem_max=64M")
+	mkdir "$M/pools/sp"
+	OF=$(submit sp "mem size=512M touch=100% mem_max=64M")
+	done_with "$O" >/dev/null; fwait sp "$OF" >/dev/null
+	pcfs_umount
+	pcfs_mount "[state]
+dir = $WORKDIR/state"
+	expect "after a restart: the task's OOM verdict" \
+		"$(field "$O" oom_killed)|$(cat "$M/procs/$O/error")" "1|killed by the OOM killer (mem_max 64M)"
+	check "... and the peak RSS of its tree ($(field "$O" rss_peak_kib) KiB)" test "$(field "$O" rss_peak_kib)" -gt 1000
+	expect "... the future's" "$(ffield sp "$OF" oom_killed)|$(ffield sp "$OF" error)" \
+		"1|killed by the OOM killer (mem_max 64M)"
+	pcfs_umount
+fi
+
+# --- [cgroup] where = off: limits refused, cpus= still pins -----------------------------------
 pcfs_mount "[cgroup]
 where = off"
 expect_match "/stats says it is off" "$(sed -n 's/^cgroup: //p' "$M/stats")" '^off'
