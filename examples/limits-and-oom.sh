@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # limits-and-oom.sh MOUNTPOINT - resource control: what systemd-run's
-# MemoryMax=, TasksMax=, CPUQuota=, AllowedCPUs= give, on task lines.
+# MemoryMax=, TasksMax=, CPUQuota=, AllowedCPUs= give, on task lines and
+# pools (a pool as a slice: its workers bounded together).
 #
 #   systemd-run -p MemoryMax=128M ...   ->  echo '... mem_max=128M' > spawn
 #   systemd-run -p TasksMax=20 ...      ->  echo '... pids_max=20' > spawn
@@ -63,3 +64,23 @@ echo kill > "$P/$d/ctl"
 echo "kill: wait -> $(cat "$P/$d/wait")"
 for _ in $(seq 200); do [ "$(sed -n 's/^procs://p' "$P/$d/cgroup" | wc -w)" -eq 0 ] && break; sleep 0.05; done
 echo "left in its cgroup: $(sed -n 's/^procs://p' "$P/$d/cgroup" | wc -w)"
+
+echo "== 6. a pool's limits bound its workers together; a future's, its run"
+pool=$M/pools/limits-demo
+mkdir "$pool"
+echo 'workers=2 mem_max=200M' > "$pool/ctl"
+echo "pool ctl: $(cat "$pool/ctl")"
+submit() { local id; exec 3<>"$pool/submit"; echo "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
+# two 150M futures at once on two workers: 300M over the pool's 200M
+a=$(submit 'mem size=150M touch=100% time=5s')
+b=$(submit 'mem size=150M touch=100% time=5s')
+for f in "$a" "$b"; do
+	echo "future $f: $(cat "$pool/futures/$f/wait"), $(sed -n 's/^error: //p' "$pool/futures/$f/status")"
+done
+# a future's own limit: its worker moves into the future's cgroup for the run
+c=$(submit 'mem size=512M touch=100% mem_max=128M')
+echo "future $c (mem_max=128M): $(cat "$pool/futures/$c/wait"), $(sed -n 's/^error: //p' "$pool/futures/$c/status")"
+echo "the pool's cgroup: $(sed -n 's/^cgroup: //p' "$pool/status"), peak $(sed -n 's/^cgroup_mem_peak_kib: //p' "$pool/status") KiB"
+echo shutdown > "$pool/ctl"
+for _ in $(seq 200); do grep -qx 'state: closed' "$pool/status" && break; sleep 0.05; done
+rmdir "$pool"
