@@ -235,6 +235,44 @@ static void test_spec_limits(void **state)
 		assert_int_equal(spec_parse(bad[i], strlen(bad[i]), 2, &s, err, sizeof(err)), -EINVAL);
 }
 
+/* A pool's ctl sets limits one key at a time (spec_limit_set), and shows
+ * them as it takes them back (cg_limits_format). */
+static void test_pool_limits(void **state)
+{
+	(void)state;
+	struct spec_limits l;
+	char err[256], shown[160];
+	spec_limits_init(&l);
+	cg_limits_format(&l, shown, sizeof(shown));
+	assert_string_equal(shown, "");
+	assert_int_equal(spec_limit_set(&l, "mem_max", "1536M", err, sizeof(err)), 0);
+	assert_int_equal(spec_limit_set(&l, "pids_max", "64", err, sizeof(err)), 0);
+	assert_int_equal(spec_limit_set(&l, "cpu_max", "150%", err, sizeof(err)), 0);
+	assert_int_equal(spec_limit_set(&l, "cpus", "0-1", err, sizeof(err)), 0);
+	assert_int_equal(spec_limit_set(&l, "cpus", "1", err, sizeof(err)), 0);   /* replaced */
+	assert_int_equal(spec_limit_set(&l, "swap_max", "0", err, sizeof(err)), 0);
+	assert_int_equal(spec_limit_set(&l, "io_weight", "500", err, sizeof(err)), 0);
+	cg_limits_format(&l, shown, sizeof(shown));
+	assert_string_equal(shown, "mem_max=1536M swap_max=0 pids_max=64 cpu_max=150% cpus=1 "
+				   "io_weight=500");
+	/* what is no limit, or out of range, is refused and changes nothing */
+	const char *bad[][2] = { { "time", "1s" }, { "cgroup", "1" }, { "mem_max", "12" },
+				 { "cpus", "x" }, { "pids_max", "0" }, { "nosuch", "1" } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(spec_limit_set(&l, bad[i][0], bad[i][1], err, sizeof(err)), -EINVAL);
+	cg_limits_format(&l, shown, sizeof(shown));
+	assert_string_equal(shown, "mem_max=1536M swap_max=0 pids_max=64 cpu_max=150% cpus=1 "
+				   "io_weight=500");
+	/* a copy owns its own cpus= */
+	struct spec_limits c;
+	assert_int_equal(spec_limits_copy(&c, &l), 0);
+	spec_limits_free(&l);
+	assert_string_equal(c.cpus, "1");
+	assert_int_equal(c.mem_max, 1536 << 20);
+	spec_limits_free(&c);
+	assert_false(spec_limits_any(&c));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_apply_v2),
 		cmocka_unit_test(test_apply_v1),
 		cmocka_unit_test(test_spec_limits),
+		cmocka_unit_test(test_pool_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
