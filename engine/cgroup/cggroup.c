@@ -89,15 +89,9 @@ static int make_in(const struct cgroup *cg, size_t i, const char *rel,
 		   const struct spec_limits *l, char *why, size_t whylen)
 {
 	char dir[CG_PATH_MAX + 80], parent[CG_PATH_MAX + 80];
-	if (!group_dir(cg, i, rel, dir, sizeof(dir))) {
-		snprintf(why, whylen, "cgroup path too long");
-		return -ENAMETOOLONG;
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		int rc = -errno;
-		snprintf(why, whylen, "making the cgroup %s", dir);
+	int rc = cg_make_dir(dir, group_dir(cg, i, rel, dir, sizeof(dir)), why, whylen);
+	if (rc < 0)
 		return rc;
-	}
 	parent_dir(dir, parent, sizeof(parent));
 	if (!cg->h[i].v2 && cg_list_has(cg->h[i].ctrl, "cpuset"))
 		cg_cpuset_inherit(dir, parent);

@@ -28,6 +28,20 @@ void cgroup_join_close(struct cg_join *j)
 	j->n = 0;
 }
 
+int cg_make_dir(const char *dir, bool fits, char *why, size_t whylen)
+{
+	if (!fits) {
+		snprintf(why, whylen, "cgroup path too long");
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		int rc = -errno;
+		snprintf(why, whylen, "making the cgroup %s", dir);
+		return rc;
+	}
+	return 0;
+}
+
 int cg_open_procs(const char *dir)
 {
 	char procs[CG_PATH_MAX + 64];
@@ -65,19 +79,13 @@ static int make_one(const struct cgroup *cg, size_t i, uint64_t id, unsigned nee
 		    const struct spec_limits *l, struct cg_join *j, char *why, size_t whylen)
 {
 	char dir[CG_PATH_MAX + 32];
-	if (!cg_task_dir(cg, i, id, dir, sizeof(dir))) {
-		snprintf(why, whylen, "cgroup path too long");
-		return -ENAMETOOLONG;
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		int rc = -errno;
-		snprintf(why, whylen, "making its cgroup %s", dir);
+	int rc = cg_make_dir(dir, cg_task_dir(cg, i, id, dir, sizeof(dir)), why, whylen);
+	if (rc < 0)
 		return rc;
-	}
 	for (int c = 0; c < CGC__COUNT; c++) {
 		if (!(need & (1u << c)) || cg->ctl[c] != (int)i)
 			continue;
-		int rc = cg_apply(dir, cg->sub[i], cg->ctl_v2[c] && cg->h[i].v2, c, l, why, whylen);
+		rc = cg_apply(dir, cg->sub[i], cg->ctl_v2[c] && cg->h[i].v2, c, l, why, whylen);
 		if (rc < 0)
 			return rc;
 	}
