@@ -3,7 +3,8 @@
 # tools/slurm-cluster.sh: success, built-ins on the cluster, exit codes,
 # signals, a refused submission, cancel (pending in Slurm), term (running), an
 # outside scancel, 30 futures through map, a controller restart, switching
-# back to local, and jobs scancelled at unmount.  Skipped (exit 77) only when
+# back to local, jobs scancelled at unmount, and Slurm's OUT_OF_MEMORY told
+# as an OOM kill (the cluster restarted with memory enforced).  Skipped (exit 77) only when
 # Slurm cannot be started here.
 . "$(dirname "$0")/lib.sh"
 
@@ -241,6 +242,28 @@ expect "... its output too" "$(fut r "$r2" result)" "while away"
 expect "... same job" "$(fut r "$r2" slurm_job)" "$j2"
 check "/log says what came back" grep -q "1 pools" "$M/log"
 pcfs_umount
+
+# --- Slurm's OUT_OF_MEMORY is an OOM kill: the cluster restarted with its
+# memory enforced (task/cgroup, ConstrainRAMSpace), then back as it was
+if out=$(SLURM_MEMORY=enforced bash "$CLUSTER" start 2>&1); then
+	pcfs_mount "[slurm]
+poll_interval = 200ms"
+	P=$M/pools
+	mkdir "$P/om" && echo 'executor=slurm workers=4' > "$P/om/ctl"
+	o=$(submit om 'mem size=512M touch=100% time=30s mem=64M')
+	k=$(submit om 'mem size=16M touch=100% time=1s mem=64M')
+	expect "a job over its mem=64M fails" "$(wait_final om "$o")" "failed"
+	expect "... killed by the OOM killer, as a task over its mem_max= is" \
+		"$(fut om "$o" exitcode)|$(fut om "$o" error)|$(sed -n 's/^oom_killed: //p' "$P/om/futures/$o/status")" \
+		"-9|killed by the OOM killer (slurm job $(fut om "$o" slurm_job), mem=64M)|1"
+	expect "... one within it is done" "$(wait_final om "$k")|$(sed -n 's/^oom_killed: //p' "$P/om/futures/$k/status")" "done|0"
+	pcfs_umount
+	check "the cluster goes back to its default mode" bash "$CLUSTER" start
+else
+	echo "skip Slurm's OUT_OF_MEMORY: the cluster cannot enforce memory here:"
+	echo "$out" | sed 's/^/     | /'
+	bash "$CLUSTER" start >/dev/null 2>&1 || true
+fi
 
 stop_cluster
 finish
