@@ -3,12 +3,15 @@
  * together) and one future's run (`pN/fM`: its worker is moved in for the
  * run and back out after it, so the future's limits hold for its run only).
  *
- * A group has a directory in every hierarchy giving a controller pcfs uses
- * (and the unified one), not only in those its limits need: a process moved between a pool's group and
- * a future's then never leaves a hierarchy behind, and a pool's limits may
- * later name any controller without its workers moving.  A v1 cpuset
- * directory takes no process before it has CPUs and memory nodes, so a new
- * one gets its parent's unless cpus= says otherwise.
+ * A group has a directory in the hierarchies its limits need, and in the
+ * unified one (cgroup.kill, cgroup.procs): one in the cpu hierarchy would
+ * make its processes one entity to the CPU scheduler, sharing what they
+ * would each have had.  A future's group is nested in its pool's, so the
+ * pool's group is first widened to every hierarchy the future needs (the
+ * pools room then moves its workers into the new directories), and a
+ * worker moved back out of a future's group is back where it was.  A v1
+ * cpuset directory takes no process before it has CPUs and memory nodes,
+ * so a new one gets its parent's unless cpus= says otherwise.
  *
  * The pools room owns every group it makes (cgroup_group_remove frees it).
  * Nothing here takes a lock: a group is reached only through its owner,
@@ -47,6 +50,12 @@ int cgroup_check_limits(struct engine *e, const struct spec_limits *l, char *err
 	const struct cgroup *cg = e->cgroup;
 	if (!cg->on) {
 		snprintf(err, errlen, "no cgroup can be made here (%s)", cg->why_off);
+		return -EINVAL;
+	}
+	if (l->cpus && cg->ctl[CGC_CPUSET] < 0) {
+		/* a task sets its own affinity instead; a worker runs other work too */
+		snprintf(err, errlen, "cpus=: no cpuset controller here, and a pool's worker "
+			 "cannot be pinned for one run by its affinity");
 		return -EINVAL;
 	}
 	return cg_check_limits(e, l, cg_ctl_needed(l), err, errlen);
@@ -98,18 +107,6 @@ static int make_in(const struct cgroup *cg, size_t i, const char *rel,
 	return apply_limits(cg, i, dir, parent, l, why, whylen);
 }
 
-/* The hierarchies a group is made in: each giving a controller pcfs uses,
- * and the unified one (cgroup.kill, cgroup.procs), not name=systemd's,
- * freezer's or devices'. */
-static uint32_t useful_hierarchies(const struct cgroup *cg)
-{
-	uint32_t in = cg->unified >= 0 ? 1u << cg->unified : 0;
-	for (int c = 0; c < CGC__COUNT; c++)
-		if (cg->ctl[c] >= 0)
-			in |= 1u << cg->ctl[c];
-	return in;
-}
-
 int cgroup_group_make(struct engine *e, const struct cg_group *parent, const char *name,
 		      const struct spec_limits *l, struct cg_group **out, char *why, size_t whylen)
 {
@@ -132,7 +129,12 @@ int cgroup_group_make(struct engine *e, const struct cg_group *parent, const cha
 		return -ENAMETOOLONG;
 	}
 	g->mem_max = l->mem_max;
-	uint32_t want = parent ? parent->in : useful_hierarchies(cg);
+	uint32_t want = cg_hierarchies_for(cg, cg_ctl_needed(l));
+	if (parent && (want & ~parent->in)) {
+		free(g);
+		snprintf(why, whylen, "its pool's cgroup lacks a hierarchy it needs");
+		return -EINVAL;   /* cgroup_group_widen the parent first */
+	}
 	for (size_t i = 0; i < cg->nh; i++) {
 		if (!(want & (1u << i)))
 			continue;
@@ -145,6 +147,25 @@ int cgroup_group_make(struct engine *e, const struct cg_group *parent, const cha
 		}
 	}
 	*out = g;
+	return 0;
+}
+
+int cgroup_group_widen(struct engine *e, struct cg_group *g, const struct spec_limits *l,
+		       bool *widened, char *why, size_t whylen)
+{
+	const struct cgroup *cg = e->cgroup;
+	uint32_t more = cg_hierarchies_for(cg, cg_ctl_needed(l)) & ~g->in;
+	struct spec_limits none;
+	spec_limits_init(&none);
+	*widened = more != 0;
+	for (size_t i = 0; i < cg->nh; i++) {
+		if (!(more & (1u << i)))
+			continue;
+		int rc = make_in(cg, i, g->rel, &none, why, whylen);
+		if (rc < 0)
+			return rc;
+		g->in |= 1u << i;
+	}
 	return 0;
 }
 

@@ -44,8 +44,8 @@ int cgroup_task_make(struct engine *e, struct task *t, const struct spec_limits 
 void cgroup_join_close(struct cg_join *j);
 
 /* ---- groups: cgroups of processes other than one task's (cggroup.c) ----
- * A pool's workers' (`pN`) and one future's run (`pN/fM`), in every
- * hierarchy giving a controller pcfs uses, and the unified one.  Owned by their maker (the pools room),
+ * A pool's workers' (`pN`) and one future's run (`pN/fM`), in the
+ * hierarchies their limits need and the unified one.  Owned by their maker (the pools room),
  * freed by cgroup_group_remove; every call with the engine's `lock` held. */
 struct cg_group;
 
@@ -55,7 +55,12 @@ int cgroup_check_limits(struct engine *e, const struct spec_limits *l, char *err
  * limits.  0, or -errno with the step in why; nothing is left made then. */
 int cgroup_group_make(struct engine *e, const struct cg_group *parent, const char *name,
 		      const struct spec_limits *l, struct cg_group **out, char *why, size_t whylen);
-/* Write l's limits (those it sets) to the live group. */
+/* Give g a directory (with no limit) in each hierarchy l needs that it
+ * lacks; *widened if it got one (its processes are not moved: the caller
+ * moves them, cgroup_group_move). */
+int cgroup_group_widen(struct engine *e, struct cg_group *g, const struct spec_limits *l,
+		       bool *widened, char *why, size_t whylen);
+/* Write l's limits (those it sets) to the live group (widened first). */
 int cgroup_group_set(struct engine *e, struct cg_group *g, const struct spec_limits *l,
 		     char *why, size_t whylen);
 /* Open the group's cgroup.procs files for a child to join (spawn_host). */

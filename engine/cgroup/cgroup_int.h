@@ -46,6 +46,8 @@ void cg_cpuset_inherit(const char *dir, const char *parent);
 /* cpus= within the host's CPUs, the controllers `need` there (1 << CGC_*). */
 int cg_check_limits(struct engine *e, const struct spec_limits *l, unsigned need, char *err,
 		    size_t errlen);
+/* The hierarchies controllers `need` (1 << CGC_*) are in, and the unified. */
+uint32_t cg_hierarchies_for(const struct cgroup *cg, unsigned need);
 /* mkdir dir (one that exists will do); fits: its path was not cut short.
  * 0, or -errno with the reason in why. */
 int cg_make_dir(const char *dir, bool fits, char *why, size_t whylen);

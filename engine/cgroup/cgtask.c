@@ -51,8 +51,7 @@ int cg_open_procs(const char *dir)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The hierarchies task's cgroup needs: one per controller, and the unified. */
-static uint32_t hierarchies_for(const struct cgroup *cg, unsigned need)
+uint32_t cg_hierarchies_for(const struct cgroup *cg, unsigned need)
 {
 	uint32_t in = 0;
 	for (int c = 0; c < CGC__COUNT; c++)
@@ -112,7 +111,7 @@ int cgroup_task_make(struct engine *e, struct task *t, const struct spec_limits 
 	}
 	if (!cg->on)
 		return 0;   /* cgroup_check let only cpus= through */
-	uint32_t in = hierarchies_for(cg, need), made = 0;
+	uint32_t in = cg_hierarchies_for(cg, need), made = 0;
 	struct task_cg *tc = calloc(1, sizeof(*tc));
 	if (!tc) {
 		snprintf(why, whylen, "its cgroup");

@@ -4,7 +4,8 @@
  * A pool's limits (ctl mem_max=, pids_max=, cpu_max=, cpus=, swap_max=,
  * io_weight=) bound its workers together: they share the cgroup `pN`, which
  * every worker joins before it execs (workers.c's host_new) and which the
- * pool makes at its first limit, moving the workers it has then into it.
+ * pool makes at its first limit, moving the workers it has then into it
+ * (and into each hierarchy a later limit, or a future's, adds to it).
  *
  * A future's limits bound its run.  It is handed only to an idle process
  * worker, and alone (handing.c asks fut_alone); just before its RUN goes
@@ -39,16 +40,30 @@ static void move_workers(struct engine *e, struct pool *p)
 	}
 }
 
-int pool_cg_ensure(struct engine *e, struct pool *p, char *why, size_t whylen)
+/* The pool's cgroup, made if it has none, in every hierarchy l needs too;
+ * its workers moved into what is new. */
+static int pool_cg_widen(struct engine *e, struct pool *p, const struct spec_limits *l,
+			 char *why, size_t whylen)
 {
-	if (p->cg)
-		return 0;
-	char name[32];
-	snprintf(name, sizeof(name), "p%llu", (unsigned long long)p->id);
-	int rc = cgroup_group_make(e, NULL, name, &p->lim, &p->cg, why, whylen);
-	if (rc == 0)
+	bool widened = false;
+	int rc = 0;
+	if (!p->cg) {
+		char name[32];
+		snprintf(name, sizeof(name), "p%llu", (unsigned long long)p->id);
+		rc = cgroup_group_make(e, NULL, name, &p->lim, &p->cg, why, whylen);
+		widened = rc == 0;
+	}
+	bool more = false;
+	if (rc == 0 && l)
+		rc = cgroup_group_widen(e, p->cg, l, &more, why, whylen);
+	if (widened || more)
 		move_workers(e, p);
 	return rc;
+}
+
+int pool_cg_ensure(struct engine *e, struct pool *p, char *why, size_t whylen)
+{
+	return pool_cg_widen(e, p, NULL, why, whylen);
 }
 
 /* Each limit l sets replaces the pool's. */
@@ -99,7 +114,10 @@ int pool_limits_apply(struct engine *e, struct pool *p, const struct spec_limits
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	int rc = p->cg ? cgroup_group_set(e, p->cg, l, err, errlen) : 0;
+	/* a new controller: its hierarchy's directory first, the workers in it */
+	int rc = p->cg ? pool_cg_widen(e, p, l, err, errlen) : 0;
+	if (rc == 0 && p->cg)
+		rc = cgroup_group_set(e, p->cg, l, err, errlen);
 	if (rc == 0) {
 		spec_limits_free(&p->lim);
 		p->lim = merged;
@@ -123,7 +141,7 @@ bool slot_alone(const struct pslot *s)
 int fut_cg_enter(struct engine *e, struct pool *p, struct pslot *s, struct future *f, char *why,
 		 size_t whylen)
 {
-	int rc = pool_cg_ensure(e, p, why, whylen);
+	int rc = pool_cg_widen(e, p, &f->lim, why, whylen);
 	if (rc == 0 && !f->cg) {
 		char name[32];
 		snprintf(name, sizeof(name), "f%llu", (unsigned long long)f->id);
