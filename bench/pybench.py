@@ -27,6 +27,11 @@ Tests (COUNT units each):
                     into a 256 KiB buffer (as many whole messages as fit)
   pipe-SIZE         multiprocessing.Pipe(duplex=False), send() and recv() of
                     bytes, vs the same pcfs channel as queue-SIZE
+  fifo-queue-SIZE   multiprocessing.Queue as queue-SIZE vs a pcfs fifo channel
+                    (`fifo NAME size=1M`): the producer opens its `fifo`
+                    symlink and makes one write() per message, the consumer
+                    reads it into a 256 KiB buffer; the bytes never cross FUSE
+  fifo-pipe-SIZE    multiprocessing.Pipe as pipe-SIZE vs the same fifo channel
   after-spawn       COUNT `noop` through spawn, one line a write with the id
                     read back, each line `after=` the one before (a chain)
                     vs COUNT independent; both waited for through /wait
@@ -169,6 +174,43 @@ def pcfs_channel(size, n):
     return t
 
 
+def pcfs_fifo(size, n):
+    name = "pf%d_%d" % (os.getpid(), time.monotonic_ns() % 1000000)
+    fd = os.open(os.path.join(MNT, "channels", "ctl"), os.O_WRONLY)
+    write_all(fd, ("fifo %s size=1M\n" % name).encode())
+    os.close(fd)
+    ch = os.path.join(MNT, "channels", name)
+    msg = b"m" * (size - 1) + b"\n"
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            put = os.open(os.path.join(ch, "fifo"), os.O_WRONLY)
+            for _ in range(n):
+                write_all(put, msg)
+            os.close(put)
+        finally:
+            os._exit(0)
+    get = open(os.path.join(ch, "fifo"), "rb", buffering=0)
+    buf = bytearray(1 << 18)
+    got = 0
+    while got < n:
+        r = get.readinto(buf)
+        if not r:
+            break
+        got += buf.count(b"\n", 0, r)
+    get.close()
+    os.waitpid(pid, 0)
+    t = time.monotonic() - t0
+    fd = os.open(os.path.join(ch, "ctl"), os.O_WRONLY)
+    write_all(fd, b"close\n")
+    os.close(fd)
+    os.rmdir(ch)
+    if got != n:
+        sys.exit("pybench: fifo gave %d of %d messages" % (got, n))
+    return t
+
+
 def pcfs_after_spawn(n, chain):
     fd = os.open(os.path.join(MNT, "spawn"), os.O_RDWR)
     t0 = time.monotonic()
@@ -282,6 +324,8 @@ def tests(name, n):
         for size in (1024, 65536):
             table["%s-%d" % (kind, size)] = (
                 lambda s=size: pcfs_channel(s, n), lambda s=size, f=fn: f(s, n))
+            table["fifo-%s-%d" % (kind, size)] = (
+                lambda s=size: pcfs_fifo(s, n), lambda s=size, f=fn: f(s, n))
     if name not in table:
         sys.exit("pybench: unknown test %s (%s)" % (name, " ".join(sorted(table))))
     return table[name]

@@ -8,6 +8,7 @@
 #                                           $(cat s/address); lines are messages of s/get,
 #                                           messages put to s/put go back to the clients
 #   Pool(4).map(f, jobs)                ->  exec 4 stdin=jobs stdout=results ./worker
+#   os.mkfifo(path), bytes at pipe speed ->  echo 'fifo f' > channels/ctl; open f/fifo
 set -euo pipefail
 M=${1:-${PCFS_MOUNT:?usage: ipc-queue-pipe-socket.sh MOUNTPOINT}}
 C=$M/channels
@@ -63,3 +64,12 @@ sort -n "${TMPDIR:-/tmp}/pcfs-results.$$"
 echo "results: $(wc -l < "${TMPDIR:-/tmp}/pcfs-results.$$") of 12"
 rm -f "${TMPDIR:-/tmp}/pcfs-results.$$"
 grep -E '^(puts|gets|closed):' "$C/jobs/stat" | tr '\n' ' '; echo
+
+echo "== A fifo channel: the kernel's pipe, opened through a symlink (no FUSE in between)"
+echo 'fifo stream size=1M' > "$C/ctl"
+echo "$C/stream/fifo -> $(readlink "$C/stream/fifo")"
+p=$(start 'sh stdout=stream for i in $(seq 100000); do echo "line $i"; done')
+echo "a task wrote 100000 lines into it; a reader counts $(head -100000 "$C/stream/fifo" | wc -l)"
+cat "$M/procs/$p/wait" >/dev/null
+echo close > "$C/stream/ctl"
+rmdir "$C/stream"

@@ -62,6 +62,7 @@ enum ntype {
 	N_SHMS,     /* /shm */
 	N_SHM,      /* /shm/NAME, obj = shm id */
 	N_SHMDATA,  /* /shm/NAME/data (a symlink to the backing file), obj = shm id */
+	N_CHANFIFO, /* /channels/NAME/fifo (a symlink to the FIFO), obj = channel id */
 	N__COUNT
 };
 
@@ -210,7 +211,8 @@ struct dirdesc {
 	enum eng_obj owned_by;
 };
 
-extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, dir_chan;
+extern const struct dirdesc dir_root, dir_procs, dir_proc, dir_sys, dir_chans, dir_chan,
+	dir_chanfifo;
 extern const struct dirdesc dir_syncs, dir_sync, dir_shms, dir_shm, dir_shmdata;
 extern const struct dirdesc dir_pools, dir_pool, dir_futures, dir_future, dir_workers,
 	dir_worker;

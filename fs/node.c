@@ -27,6 +27,7 @@ static const struct dirdesc *const dirs[N__COUNT] = {
 	[N_SHMS] = &dir_shms,
 	[N_SHM] = &dir_shm,
 	[N_SHMDATA] = &dir_shmdata,
+	[N_CHANFIFO] = &dir_chanfifo,
 };
 
 const struct dirdesc *dirdesc_of(enum ntype t)

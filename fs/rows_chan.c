@@ -17,6 +17,7 @@
 #define QUEUE (1u << CHAN_QUEUE)
 #define PIPE (1u << CHAN_PIPE)
 #define SOCKET (1u << CHAN_SOCKET)
+#define FIFO (1u << CHAN_FIFO)
 
 /* ---- /channels ----------------------------------------------------------------- */
 
@@ -177,6 +178,18 @@ static int show_address(struct fs *fs, uint64_t id, struct strbuf *out)
 	return 0;
 }
 
+/* A fifo's figures are the kernel's: what its buffer holds now, and its
+ * size (nothing counts messages that never pass through pcfs). */
+static int kv_fifo_stat(struct fs *fs, struct emit *e, const struct chan_info *ci)
+{
+	emit_uint(e, "bytes", ci->q[0].bytes);
+	emit_uint(e, "max_bytes", ci->max_bytes);
+	emit_bool(e, "closed", ci->closed);
+	emit_str(e, "fifo", ci->address);
+	emit_owner(fs, e, &ci->owner);
+	return 0;
+}
+
 static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 {
 	struct chan_info ci;
@@ -186,6 +199,8 @@ static int kv_stat(struct fs *fs, uint64_t id, struct emit *e)
 	const struct chan_q *q = ci.q;
 	emit_str(e, "name", ci.name);
 	emit_str(e, "type", chan_type_name(ci.type));
+	if (ci.type == CHAN_FIFO)
+		return kv_fifo_stat(fs, e, &ci);
 	emit_uint(e, "depth", q[0].depth + q[1].depth);
 	emit_uint(e, "capacity", ci.capacity);
 	emit_uint(e, "maxmsg", ci.maxmsg);
@@ -231,8 +246,27 @@ static const struct row chan_rows[] = {
 	MSG("a", 0600, &chan_msgops, CHAN_END_A, OBJ_CHANNEL, PIPE),
 	MSG("b", 0600, &chan_msgops, CHAN_END_B, OBJ_CHANNEL, PIPE),
 	{ .name = "address", .mode = 0444, .kind = R_TEXT, .show = show_address, .only = SOCKET },
+	{ .name = "fifo", .mode = 0555, .kind = R_DIR, .subdir = N_CHANFIFO, .only = FIFO },
 	CTL("ctl", 0600, store_chan_ctl),
 	KV("stat", 0444, kv_stat),
+};
+
+/* fifo: a symlink to the kernel FIFO its users open themselves. */
+static int fifo_readlink(struct fs *fs, uint64_t id, struct strbuf *out)
+{
+	struct chan_info ci;
+	int rc = engine_chan_info(fs->eng, id, &ci);
+	if (rc < 0)
+		return rc;
+	sb_adds(out, ci.address);
+	return sb_error(out);
+}
+
+const struct dirdesc dir_chanfifo = {
+	.mode = 0777,
+	.exists = chan_exists,
+	.readlink = fifo_readlink,
+	.owned_by = OBJ_CHANNEL,
 };
 
 const struct dirdesc dir_chan = {

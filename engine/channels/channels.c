@@ -41,52 +41,11 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
-#include "channels.h"
+#include "channels_int.h"
 #include "cmdtab.h"
 
 #define READ_CHUNK 65536
 #define READS_PER_EVENT 16     /* then let other descriptors have a turn */
-
-enum ep_kind { EP_LISTEN, EP_CLIENT, EP_STDIN, EP_STDOUT };
-
-struct channel;
-
-struct endpoint {
-	uint64_t id;               /* WATCH_CHAN key; never reused */
-	enum ep_kind kind;
-	int fd;
-	struct channel *ch;
-	struct endpoint *next;     /* the channel's endpoints */
-	uint64_t task;             /* stdin, stdout: whose */
-	int rq, wq;                /* queue it takes messages from / puts lines into, -1 */
-	struct strbuf in;          /* bytes read that are not yet a message */
-	bool in_eof;               /* ... and nothing more will come */
-	bool paused;               /* not reading: the channel has no room */
-	struct chan_msg *out;      /* the message being written */
-	size_t off;                /* ... bytes of it (and its newline) written */
-	bool nl;                   /* ... it needs a newline added */
-	uint32_t armed;            /* epoll events registered, 0 if not registered */
-};
-
-struct channel {
-	uint64_t id;
-	char name[CHAN_NAME_MAX + 1];
-	struct chan c;
-	unsigned blocked_r, blocked_w;
-	char *path;                /* sockets: the listening socket */
-	struct owner owner;        /* who created it: only they (and root) use its ends */
-	struct endpoint *eps;
-	uint64_t rr;               /* round robin: the endpoint served last */
-	bool dirty;                /* the engine thread should pump it */
-	struct channel *next;
-};
-
-struct chantab {
-	struct channel *first;
-	size_t n;
-	uint64_t next_id, next_ep;
-	char *rundir;              /* where sockets live, made with the first one */
-};
 
 /* ---- the table -------------------------------------------------------------- */
 
@@ -526,8 +485,8 @@ static int private_dir(const char *path)
 
 /* $XDG_RUNTIME_DIR/pcfs/HASH, or /run/pcfs/HASH for root, else
  * /tmp/pcfs-UID/HASH, where HASH names the mountpoint: one directory per
- * mount, so two mounts never share a socket path. */
-static int make_rundir(struct engine *e, char *err, size_t errlen)
+ * mount, so two mounts never share a socket's or FIFO's path. */
+int chan_rundir(struct engine *e, char *err, size_t errlen)
 {
 	struct chantab *t = e->chans;
 	if (t->rundir)
@@ -548,7 +507,7 @@ static int make_rundir(struct engine *e, char *err, size_t errlen)
 	if (rc == 0)
 		rc = private_dir(dir);
 	if (rc < 0) {
-		snprintf(err, errlen, "socket directory %s: %s", dir, strerror(-rc));
+		snprintf(err, errlen, "run directory %s: %s", dir, strerror(-rc));
 		return rc;
 	}
 	t->rundir = strdup(dir);
@@ -557,7 +516,7 @@ static int make_rundir(struct engine *e, char *err, size_t errlen)
 
 static int open_listener(struct engine *e, struct channel *ch, char *err, size_t errlen)
 {
-	int rc = make_rundir(e, err, errlen);
+	int rc = chan_rundir(e, err, errlen);
 	if (rc < 0)
 		return rc;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -600,6 +559,7 @@ static void channel_free(struct engine *e, struct channel *ch)
 {
 	while (ch->eps)
 		ep_close(e, ch->eps);
+	fifo_close(ch);
 	if (ch->path)
 		unlink(ch->path);
 	free(ch->path);
@@ -625,6 +585,7 @@ int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const str
 		return -ENOMEM;
 	strcpy(ch->name, s->name);
 	ch->owner = *who;
+	ch->fifo_fd = -1;
 	chan_init(&ch->c, s->type, s->capacity ? s->capacity : e->cfg.chan_capacity,
 		  s->maxmsg ? s->maxmsg : e->cfg.chan_maxmsg, e->cfg.chan_max_bytes);
 	chan_set_mode(&ch->c, s->mode);
@@ -645,6 +606,8 @@ int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const str
 		ch->id = t->next_id++;
 		if (s->type == CHAN_SOCKET)
 			rc = open_listener(e, ch, err, errlen);
+		else if (s->type == CHAN_FIFO)
+			rc = fifo_make(e, ch, s->pipe_size, err, errlen);
 	}
 	if (rc == 0) {
 		ch->next = t->first;
@@ -663,6 +626,14 @@ int engine_chan_create_as(struct engine *e, const struct chan_spec *s, const str
 	return rc;
 }
 
+/* Bytes wait in a fifo that is still open. */
+static bool fifo_holds(const struct channel *ch)
+{
+	uint64_t bytes, size;
+	fifo_stat(ch, &bytes, &size);
+	return bytes > 0;
+}
+
 int engine_chan_remove(struct engine *e, uint64_t id)
 {
 	pthread_mutex_lock(&e->lock);
@@ -672,7 +643,7 @@ int engine_chan_remove(struct engine *e, uint64_t id)
 		rc = -ENOENT;
 	else if (ch->blocked_r || ch->blocked_w)
 		rc = -EBUSY;
-	else if (!ch->c.closed && (ch->c.q[0].depth || ch->c.q[1].depth))
+	else if (!ch->c.closed && (ch->c.q[0].depth || ch->c.q[1].depth || fifo_holds(ch)))
 		rc = -ENOTEMPTY;
 	if (rc == 0) {
 		for (struct channel **pp = &e->chans->first; *pp; pp = &(*pp)->next) {
@@ -873,6 +844,11 @@ int engine_chan_info(struct engine *e, uint64_t id, struct chan_info *out)
 		}
 		if (ch->path)
 			snprintf(out->address, sizeof(out->address), "%s", ch->path);
+		if (ch->c.type == CHAN_FIFO) {   /* the kernel's figures: bytes, buffer */
+			uint64_t size;
+			fifo_stat(ch, &out->q[0].bytes, &size);
+			out->max_bytes = size;
+		}
 		out->owner = ch->owner;
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -928,6 +904,7 @@ static const struct cmdtab chan_ctl_tab[] = {
 static void close_channel(struct engine *e, struct channel *ch)
 {
 	chan_close(&ch->c);
+	fifo_close(ch);   /* a fifo's readers see EOF once its writers are gone */
 	/* no new clients; the connected ones are closed once drained */
 	for (struct endpoint *ep = ch->eps, *n; ep; ep = n) {
 		n = ep->next;
@@ -940,6 +917,11 @@ static void close_channel(struct engine *e, struct channel *ch)
 static int apply_settings(struct channel *ch, const struct chan_cmd *c, char *err,
 			  size_t errlen)
 {
+	if ((c->set_mode || c->set_capacity) && ch->c.type == CHAN_FIFO) {
+		snprintf(err, errlen, "a fifo has no messages to count or frame: capacity= and "
+			 "mode= do not apply (its buffer is size= when it is made)");
+		return -EINVAL;
+	}
 	if (c->set_mode && c->mode != ch->c.mode && chan_set_mode(&ch->c, c->mode) < 0) {
 		snprintf(err, errlen, "mode=%s: %u messages wait in the channel; its mode changes "
 			 "only while it is empty", chan_mode_name(c->mode),
@@ -1050,7 +1032,7 @@ int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const cha
 			     const struct owner *who, struct chan_wiring *w, char *err,
 			     size_t errlen)
 {
-	*w = (struct chan_wiring){ .child_stdin = -1, .our_stdin = -1 };
+	*w = (struct chan_wiring){ .child_stdin = -1, .our_stdin = -1, .child_stdout = -1 };
 	if (!stdin_chan && !stdout_chan)
 		return 0;
 	/* Checked again now, not only when the line was parsed: a queued
@@ -1061,6 +1043,20 @@ int chan_wire_prepare_locked(struct engine *e, const char *stdin_chan, const cha
 		return rc;
 	struct channel *in = stdin_chan ? find_name(e, stdin_chan) : NULL;
 	struct channel *out = stdout_chan ? find_name(e, stdout_chan) : NULL;
+	/* a fifo is opened for the task itself: nothing of ours in between */
+	if (out && out->c.type == CHAN_FIFO) {
+		if ((w->child_stdout = fifo_open_for_task(out, true, err, errlen)) < 0)
+			return w->child_stdout;
+		out = NULL;
+	}
+	if (in && in->c.type == CHAN_FIFO) {
+		if ((w->child_stdin = fifo_open_for_task(in, false, err, errlen)) < 0) {
+			rc = w->child_stdin;
+			chan_wire_release(w);
+			return rc;
+		}
+		in = NULL;
+	}
 	w->in_chan = in ? in->id : 0;
 	w->out_chan = out ? out->id : 0;
 	if (in) {
@@ -1114,7 +1110,9 @@ void chan_wire_release(struct chan_wiring *w)
 		close(w->child_stdin);
 	if (w->our_stdin >= 0)
 		close(w->our_stdin);
-	w->child_stdin = w->our_stdin = -1;
+	if (w->child_stdout >= 0)
+		close(w->child_stdout);
+	w->child_stdin = w->our_stdin = w->child_stdout = -1;
 }
 
 static const struct watch_row chan_watches[] = {

@@ -18,7 +18,8 @@ int chan_check_wiring(struct engine *e, const struct task_spec *s, const struct 
  * attached once it runs, released in any case. */
 struct chan_wiring {
 	int child_stdin;               /* the task's stdin, -1 if not wired */
-	int our_stdin;                 /* the engine's end of it */
+	int our_stdin;                 /* the engine's end of it (-1 for a fifo's) */
+	int child_stdout;              /* a fifo's write end, as the task's stdout; -1 */
 	uint64_t in_chan, out_chan;    /* 0 if not wired */
 };
 /* Refused (-ENOENT, -EACCES, with the reason in err) unless the channels

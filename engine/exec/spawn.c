@@ -597,7 +597,8 @@ static void stdio_fds(const struct engine *e, const struct launch *ln,
 {
 	fds[0] = ln->file[0] >= 0 ? ln->file[0] : wire->child_stdin >= 0 ? wire->child_stdin
 									 : e->devnull;
-	fds[1] = ln->file[1] >= 0 ? ln->file[1] : op->out[1];
+	fds[1] = ln->file[1] >= 0 ? ln->file[1] : wire->child_stdout >= 0 ? wire->child_stdout
+									  : op->out[1];
 	fds[2] = ln->file[2] >= 0 ? ln->file[2] : op->err[1];
 }
 
@@ -718,6 +719,10 @@ static void spawn_process(struct engine *e, const struct line_start *ls, struct 
 	if (wire.child_stdin >= 0) {   /* the task has its own copy now */
 		close(wire.child_stdin);
 		wire.child_stdin = -1;
+	}
+	if (wire.child_stdout >= 0) {
+		close(wire.child_stdout);
+		wire.child_stdout = -1;
 	}
 
 	pthread_mutex_lock(&e->lock);

@@ -10,7 +10,7 @@
 #include "spec.h"
 
 static const char *const type_names[CHAN__TYPES] = {
-	[CHAN_QUEUE] = "queue", [CHAN_PIPE] = "pipe", [CHAN_SOCKET] = "socket",
+	[CHAN_QUEUE] = "queue", [CHAN_PIPE] = "pipe", [CHAN_SOCKET] = "socket", [CHAN_FIFO] = "fifo",
 };
 
 static const char *const mode_names[CHAN__MODES] = {
@@ -441,6 +441,22 @@ int chan_parse_mode(const char *v, enum chan_mode *out, char *err, size_t errlen
 	return bad(err, errlen, "mode=%s: want lines or message", SHOW(v));
 }
 
+/* A fifo is the kernel's pipe: its buffer's size is all there is to set
+ * (it has no messages to count, bound or frame). */
+static int parse_fifo_options(char **w, int n, struct chan_spec *out, char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+		if (strncmp(w[i], "size=", 5))
+			return bad(err, errlen, "a fifo takes only size=SIZE (its pipe buffer), not '%s'",
+				   SHOW(w[i]));
+		if (parse_size(w[i] + 5, &v) < 0 || v < 4096 || v > (1u << 30))
+			return bad(err, errlen, "size=%s: want a size of 4K..1G", SHOW(w[i] + 5));
+		out->pipe_size = v;
+	}
+	return 0;
+}
+
 int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t errlen)
 {
 	char copy[LINE_MAX_], *w[WORDS_MAX];
@@ -451,18 +467,21 @@ int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t
 			   "%d words)", LINE_MAX_ - 1, WORDS_MAX);
 	if (n < 2)
 		return bad(err, errlen, "want: queue|pipe|socket NAME [capacity=N] [maxmsg=SIZE] "
-			   "[mode=lines|message]");
+			   "[mode=lines|message], or fifo NAME [size=SIZE]");
 	int t;
 	for (t = 0; t < CHAN__TYPES; t++)
 		if (!strcmp(w[0], type_names[t]))
 			break;
 	if (t == CHAN__TYPES)
-		return bad(err, errlen, "unknown channel type '%s' (queue, pipe, socket)", SHOW(w[0]));
+		return bad(err, errlen, "unknown channel type '%s' (queue, pipe, socket, fifo)",
+			   SHOW(w[0]));
 	out->type = (enum chan_type)t;
 	if (!chan_name_ok(w[1]))
 		return bad(err, errlen, "bad channel name '%s': 1 to 64 of A-Z a-z 0-9 . _ - "
 			   "(not . or ..)", SHOW(w[1]));
 	strcpy(out->name, w[1]);
+	if (out->type == CHAN_FIFO)
+		return parse_fifo_options(w + 2, n - 2, out, err, errlen);
 	for (int i = 2; i < n; i++) {
 		if (!strncmp(w[i], "capacity=", 9)) {
 			if (chan_parse_capacity(w[i] + 9, &out->capacity, err, errlen) < 0)

@@ -25,7 +25,9 @@
 #define CHAN_CAPACITY_MAX 1000000
 #define CHAN_MAXMSG_MAX (16u << 20)
 
-enum chan_type { CHAN_QUEUE, CHAN_PIPE, CHAN_SOCKET, CHAN__TYPES };
+/* A fifo is a kernel FIFO the channel's users open through its `fifo`
+ * symlink: its bytes never cross FUSE (the queues here stay empty). */
+enum chan_type { CHAN_QUEUE, CHAN_PIPE, CHAN_SOCKET, CHAN_FIFO, CHAN__TYPES };
 
 /* How writes and reads of a channel's files frame messages (the pumps of
  * task stdio and socket clients frame by lines in either mode):
@@ -151,6 +153,7 @@ static inline bool chan_rest_empty(const struct chan_rest *r)
  *   queue NAME [capacity=N] [maxmsg=SIZE] [mode=lines|message]
  *   pipe NAME [capacity=N] [maxmsg=SIZE] [mode=lines|message]
  *   socket NAME [capacity=N] [maxmsg=SIZE] [mode=lines|message]
+ *   fifo NAME [size=SIZE]      (size: the pipe's buffer, 4K..1G, F_SETPIPE_SZ)
  * Returns 0 or -EINVAL with a one-line reason in err.  (/channels/NAME/ctl
  * is the channels room's command table.) */
 struct chan_spec {
@@ -159,6 +162,7 @@ struct chan_spec {
 	uint32_t capacity;         /* 0: the configured default */
 	uint64_t maxmsg;           /* 0: the configured default */
 	enum chan_mode mode;       /* lines unless mode=message */
+	uint64_t pipe_size;        /* fifo: size=, 0: the kernel's default */
 };
 int chan_parse_create(const char *line, struct chan_spec *out, char *err, size_t errlen);
 

@@ -29,7 +29,7 @@ static int wire_future(struct engine *e, struct pool *p, struct future *f, int f
 					  errlen);
 	int out[2] = { -1, -1 };
 	*nfds = *flags = 0;
-	if (rc == 0 && f->stdout_chan && pipe2(out, O_CLOEXEC) < 0)
+	if (rc == 0 && f->stdout_chan && w.child_stdout < 0 && pipe2(out, O_CLOEXEC) < 0)
 		rc = -errno;
 	if (rc < 0) {
 		chan_wire_release(&w);
@@ -40,7 +40,12 @@ static int wire_future(struct engine *e, struct pool *p, struct future *f, int f
 		w.child_stdin = -1;
 		*flags |= 1;
 	}
-	if (out[0] >= 0) {
+	if (w.child_stdout >= 0) {   /* a fifo: the child writes to it itself */
+		fds[(*nfds)++] = w.child_stdout;
+		w.child_stdout = -1;
+		*flags |= 2;
+		chan_wire_attach(e, 0, &w, -1);
+	} else if (out[0] >= 0) {
 		fcntl(out[0], F_SETFL, O_NONBLOCK);
 		if (!chan_wire_attach(e, 0, &w, out[0]))
 			close(out[0]);   /* the channel went away: the child writes to nothing */

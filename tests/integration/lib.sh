@@ -65,6 +65,9 @@ wait_until() {
 # What a tail -f file (/events, a pool's events) holds now, without waiting
 # for more: reads until the file would block (O_NONBLOCK gives EAGAIN), so
 # no timeout guesses how long a loaded machine takes to read it.
+# spawn LINE: start it through $M/spawn, print its id (the writer's context:
+# this shell's directory and environment)
+spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 kept_now() { dd if="$1" iflag=nonblock bs=65536 status=none 2>/dev/null || true; }
 
 is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }

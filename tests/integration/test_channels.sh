@@ -436,6 +436,39 @@ expect "every job was done exactly once" "$(echo "$got" | awk '{ print $2 }' | s
 expect "by both workers" "$(echo "$got" | awk '{ print $3 }' | sort -u | wc -l)" "2"
 expect "a pool line naming a missing channel is refused" "$(write_err "$M/pools/farm/submit" 'sh stdin=nosuch cat')" "Invalid argument"
 
+# --- fifo channels: a kernel FIFO through a symlink, no byte through FUSE ---
+echo 'fifo ff size=64K' > "$C/ctl"
+F=$C/ff/fifo
+check "a fifo channel has a fifo symlink to a FIFO" test -L "$F" -a -p "$F"
+expect "... its directory shows ctl, fifo and stat" "$(ls "$C/ff" | tr '\n' ' ')" "ctl fifo stat stat.json "
+expect "... its stat: the buffer, closed or not, the path" \
+	"$(jq -c '[.type, .bytes, .max_bytes, .closed, .fifo == "'"$(readlink "$F")"'"]' "$C/ff/stat.json")" \
+	'["fifo",0,65536,false,true]'
+seq 1000 > "$F"   # the daemon holds it open: the writer neither blocks nor gets SIGPIPE
+expect "what a writer left waits in it" "$(sed -n 's/^bytes: //p' "$C/ff/stat")" "3893"
+expect "a reader reads it back" "$(head -1000 "$F" | tail -1)" "1000"
+expect "capacity= does not apply to a fifo" "$(write_err "$C/ff/ctl" capacity=5)" "Invalid argument"
+# wired to tasks' stdio: the task opens the FIFO itself
+seq 3 > "$F"
+W=$(spawn "exec stdin=ff wc -l")
+echo close > "$C/ff/ctl"
+expect "stdin=: a task reads the fifo, EOF once it is closed and its writers gone" \
+	"$(timeout 60 cat "$M/procs/$W/wait") $(cat "$M/procs/$W/stdout")" "0 3"
+echo 'fifo fo' > "$C/ctl"
+O=$(spawn "exec stdout=fo seq 5")
+expect "stdout=: a task writes into the fifo" "$(timeout 60 head -5 "$C/fo/fifo" | tr '\n' ' ')" "1 2 3 4 5 "
+expect "... and its own stdout file stays empty" "$(timeout 60 cat "$M/procs/$O/wait")|$(cat "$M/procs/$O/stdout")" "0|"
+mkdir "$M/pools/fifop"
+echo 'exec stdout=fo echo from a future' > "$M/pools/fifop/submit"
+expect "a pool's future writes into it too" "$(timeout 60 head -1 "$C/fo/fifo")" "from a future"
+echo "kept" > "$C/fo/fifo"
+expect "a fifo holding bytes is not removed (ENOTEMPTY)" "$(rmdir "$C/fo" 2>&1 | grep -o 'not empty')" "not empty"
+FP=$(readlink "$C/fo/fifo")
+head -1 "$C/fo/fifo" >/dev/null
+rmdir "$C/fo" "$C/ff"
+check "removing it unlinks the FIFO" test ! -e "$FP"
+echo shutdown > "$M/pools/fifop/ctl"
+
 # --- limits ---
 n=$(ls "$C" | grep -vc '^ctl$')
 for i in $(seq $((40 - n))); do echo "queue fill$i" > "$C/ctl"; done

@@ -311,6 +311,16 @@ static void test_parse_create(void **state)
 	assert_string_equal(err, "mode=binary: want lines or message");
 	assert_int_equal(chan_parse_create("socket s", &s, err, sizeof(err)), 0);
 	assert_int_equal(s.type, CHAN_SOCKET);
+	assert_int_equal(chan_parse_create("fifo f", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.type, CHAN_FIFO);
+	assert_int_equal(s.pipe_size, 0);
+	assert_int_equal(chan_parse_create("fifo f size=1M", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.pipe_size, 1 << 20);
+	/* a fifo is the kernel's pipe: nothing of a queue's applies */
+	assert_int_equal(chan_parse_create("fifo f capacity=3", &s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "a fifo takes only size="));
+	assert_int_equal(chan_parse_create("fifo f size=1K", &s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(chan_parse_create("fifo f size=2G", &s, err, sizeof(err)), -EINVAL);
 
 	assert_int_equal(chan_parse_create("tube t", &s, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "unknown channel type"));
