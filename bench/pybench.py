@@ -140,24 +140,28 @@ def pcfs_spawn_wait(line, n):
     return time.monotonic() - t0
 
 
-def pcfs_channel(size, n):
-    name = "py%d_%d" % (os.getpid(), time.monotonic_ns() % 1000000)
+def make_channel(line):
     fd = os.open(os.path.join(MNT, "channels", "ctl"), os.O_WRONLY)
-    write_all(fd, ("queue %s capacity=256 maxmsg=%d\n" % (name, max(size, 1024))).encode())
+    write_all(fd, (line + "\n").encode())
     os.close(fd)
-    ch = os.path.join(MNT, "channels", name)
+
+
+def stream(size, n, wpath, rpath):
+    """A forked producer writes n SIZE-byte lines to wpath, a write each; the
+    parent reads rpath into a 256 KiB buffer until it has n lines.  The
+    seconds it took, or exits if lines went missing."""
     msg = b"m" * (size - 1) + b"\n"
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         try:
-            put = os.open(os.path.join(ch, "put"), os.O_WRONLY)
+            put = os.open(wpath, os.O_WRONLY)
             for _ in range(n):
                 write_all(put, msg)
             os.close(put)
         finally:
             os._exit(0)
-    get = open(os.path.join(ch, "get"), "rb", buffering=0)
+    get = open(rpath, "rb", buffering=0)
     buf = bytearray(1 << 18)
     got = 0
     while got < n:
@@ -167,47 +171,29 @@ def pcfs_channel(size, n):
         got += buf.count(b"\n", 0, r)
     get.close()
     os.waitpid(pid, 0)
-    t = time.monotonic() - t0
-    os.rmdir(ch)
     if got != n:
-        sys.exit("pybench: channel gave %d of %d messages" % (got, n))
+        sys.exit("pybench: %s gave %d of %d messages" % (rpath, got, n))
+    return time.monotonic() - t0
+
+
+def pcfs_channel(size, n):
+    name = "py%d_%d" % (os.getpid(), time.monotonic_ns() % 1000000)
+    make_channel("queue %s capacity=256 maxmsg=%d" % (name, max(size, 1024)))
+    ch = os.path.join(MNT, "channels", name)
+    t = stream(size, n, os.path.join(ch, "put"), os.path.join(ch, "get"))
+    os.rmdir(ch)
     return t
 
 
 def pcfs_fifo(size, n):
     name = "pf%d_%d" % (os.getpid(), time.monotonic_ns() % 1000000)
-    fd = os.open(os.path.join(MNT, "channels", "ctl"), os.O_WRONLY)
-    write_all(fd, ("fifo %s size=1M\n" % name).encode())
-    os.close(fd)
+    make_channel("fifo %s size=1M" % name)
     ch = os.path.join(MNT, "channels", name)
-    msg = b"m" * (size - 1) + b"\n"
-    t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            put = os.open(os.path.join(ch, "fifo"), os.O_WRONLY)
-            for _ in range(n):
-                write_all(put, msg)
-            os.close(put)
-        finally:
-            os._exit(0)
-    get = open(os.path.join(ch, "fifo"), "rb", buffering=0)
-    buf = bytearray(1 << 18)
-    got = 0
-    while got < n:
-        r = get.readinto(buf)
-        if not r:
-            break
-        got += buf.count(b"\n", 0, r)
-    get.close()
-    os.waitpid(pid, 0)
-    t = time.monotonic() - t0
+    t = stream(size, n, os.path.join(ch, "fifo"), os.path.join(ch, "fifo"))
     fd = os.open(os.path.join(ch, "ctl"), os.O_WRONLY)
     write_all(fd, b"close\n")
     os.close(fd)
     os.rmdir(ch)
-    if got != n:
-        sys.exit("pybench: fifo gave %d of %d messages" % (got, n))
     return t
 
 
