@@ -280,6 +280,7 @@ if have memory; then
 dir = $WORKDIR/state"
 	O=$(spawn "mem size=512M touch=100% mem_max=64M")
 	mkdir "$M/pools/sp"
+	echo "mem_max=300M pids_max=100" > "$M/pools/sp/ctl"
 	OF=$(submit sp "mem size=512M touch=100% mem_max=64M")
 	done_with "$O" >/dev/null; fwait sp "$OF" >/dev/null
 	pcfs_umount
@@ -290,6 +291,8 @@ dir = $WORKDIR/state"
 	check "... and the peak RSS of its tree ($(field "$O" rss_peak_kib) KiB)" test "$(field "$O" rss_peak_kib)" -gt 1000
 	expect "... the future's" "$(ffield sp "$OF" oom_killed)|$(ffield sp "$OF" error)" \
 		"1|killed by the OOM killer (mem_max 64M)"
+	expect "... and the pool's limits, on a cgroup made again" "$(pfield sp limits)|$(pfield sp cgroup)" \
+		"mem_max=300M pids_max=100|p1"
 	pcfs_umount
 fi
 
