@@ -11,7 +11,6 @@ cd "$WORKDIR"
 LOG=$WORKDIR/order.log
 : > "$LOG"
 # spawn LINE -> its first id (read back on the descriptor)
-spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 state() { cat "$M/procs/$1/state"; }
 done_with() { timeout 300 cat "$M/procs/$1/wait"; }
 

@@ -11,7 +11,6 @@
 pcfs_mount "[tasks]
 default_time = 30s"
 cd "$WORKDIR"
-spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 done_with() { timeout 120 cat "$M/procs/$1/wait"; }
 field() { sed -n "s/^$2: //p" "$M/procs/$1/status"; }
 skip() { printf 'skip %s\n' "$1"; }

@@ -226,7 +226,6 @@ dir = $ST3
 [fuse]
 auto_unmount = false"
 start_pcfs "$CONF3"
-spawn() { local id; exec 3<>"$M/spawn"; printf '%s\n' "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 R0=$(spawn 'exec /bin/sleep 600')
 F0=$(spawn 'exec /bin/false')
 timeout 60 cat "$M/procs/$F0/wait" >/dev/null
