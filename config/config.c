@@ -156,6 +156,12 @@ static const struct key keys[] = {
 
 	PATHW("cgroup", "where", cgroup_where, CGROUP_WHERE_MAX, cgroup_where_words,
 	      "resource control's subtree: auto (under the daemon's own cgroup), off, or a cgroup path (/pcfs)"),
+	SIZE("cgroup", "mem_max", cgroup_mem_max, 0, 0, 1024 * GiB,
+	     "mem_max= of every spawned process task whose line gives none; 0 = none"),
+	U32("cgroup", "pids_max", cgroup_pids_max, 0, 0, 4194304,
+	    "pids_max= of every spawned process task whose line gives none; 0 = none"),
+	U32("cgroup", "cpu_max", cgroup_cpu_max, 0, 0, 102400,
+	    "cpu_max= (percent of one CPU) of every spawned process task whose line gives none; 0 = none"),
 
 	U32("pools", "default_workers", pool_default_workers, 0, 0, 4096,
 	    "workers of a pool created without workers=; 0 = online CPUs"),

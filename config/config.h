@@ -63,6 +63,9 @@ struct pcfs_config {
 
 	/* [cgroup] */
 	char cgroup_where[CONFIG_PATH_MAX]; /* "": auto (the daemon's own cgroup); "off"; a cgroup path */
+	uint64_t cgroup_mem_max;   /* default mem_max= of a spawned process task, 0: none */
+	uint32_t cgroup_pids_max;  /* default pids_max=, 0: none */
+	uint32_t cgroup_cpu_max;   /* default cpu_max= (percent of a CPU), 0: none */
 
 	/* [pools] */
 	uint32_t pool_default_workers; /* 0 = number of online CPUs */

@@ -264,6 +264,8 @@ static void discover(struct engine *e, struct cgroup *cg)
 									  : "memory.memsw.limit_in_bytes");
 }
 
+static int check_defaults(struct engine *e, char *err, size_t errlen);
+
 static int cg_init(struct engine *e, char *err, size_t errlen)
 {
 	struct cgroup *cg = calloc(1, sizeof(*cg));
@@ -279,7 +281,7 @@ static int cg_init(struct engine *e, char *err, size_t errlen)
 		snprintf(cg->why_off, sizeof(cg->why_off), "[cgroup] where = off");
 	else
 		discover(e, cg);   /* never fails the daemon: limits are refused instead */
-	return 0;
+	return check_defaults(e, err, errlen);
 }
 
 /* Tasks' cgroups left (descendants of ended tasks, or everything under
@@ -367,6 +369,46 @@ static int check_cpus(const struct engine *e, const struct spec_limits *l, char 
 		}
 	}
 	return 0;
+}
+
+/* [cgroup] mem_max, pids_max, cpu_max: for a line that gives none of its
+ * own, and can be bounded (a process started directly: not as=thread, not
+ * the fork server's method=fork or a built-in's method=clone). */
+void cgroup_defaults(struct engine *e, struct task_spec *s)
+{
+	const struct pcfs_config *c = &e->cfg;
+	if (s->kind == TASK_THREAD || s->method == METHOD_FORK ||
+	    (s->method == METHOD_CLONE && workload_is_builtin(s->workload)))
+		return;
+	if (c->cgroup_mem_max && s->lim.mem_max == SPEC_UNSET)
+		s->lim.mem_max = (int64_t)c->cgroup_mem_max;
+	if (c->cgroup_pids_max && s->lim.pids_max == SPEC_UNSET)
+		s->lim.pids_max = c->cgroup_pids_max;
+	if (c->cgroup_cpu_max && s->lim.cpu_max == SPEC_UNSET)
+		s->lim.cpu_max = (int)c->cgroup_cpu_max;
+}
+
+/* Defaults that could never be enforced here stop the daemon at start,
+ * never every line later. */
+static int check_defaults(struct engine *e, char *err, size_t errlen)
+{
+	struct spec_limits l;
+	spec_limits_init(&l);
+	if (e->cfg.cgroup_mem_max)
+		l.mem_max = (int64_t)e->cfg.cgroup_mem_max;
+	if (e->cfg.cgroup_pids_max)
+		l.pids_max = e->cfg.cgroup_pids_max;
+	if (e->cfg.cgroup_cpu_max)
+		l.cpu_max = (int)e->cfg.cgroup_cpu_max;
+	if (!spec_limits_any(&l))
+		return 0;
+	char why[CG_PATH_MAX + 256];
+	int rc = e->cgroup->on ? cg_check_limits(e, &l, cg_ctl_needed(&l), why, sizeof(why))
+			       : (snprintf(why, sizeof(why), "no cgroup can be made here (%s)",
+					   e->cgroup->why_off), -EINVAL);
+	if (rc < 0)
+		snprintf(err, errlen, "[cgroup] default limits: %s", why);
+	return rc;
 }
 
 int cgroup_check(struct engine *e, const struct task_spec *s, char *err, size_t errlen)

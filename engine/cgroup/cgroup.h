@@ -31,6 +31,9 @@ struct cg_join {
 	unsigned char cpus[128];   /* cglib's mask: CG_CPUS_MAX bits */
 };
 
+/* [cgroup]'s default limits, into a line that gives none of its own and
+ * can be bounded (called before cgroup_check). */
+void cgroup_defaults(struct engine *e, struct task_spec *s);
 /* May the line's limits be enforced here?  0, or -EINVAL with the reason
  * (no cgroup can be made, a controller is missing, the start method cannot
  * move its child).  No lock needed. */

@@ -137,6 +137,7 @@ static int parse_all(struct engine *e, const struct owner *owner, const struct o
 		}
 		n++;
 		rc = chan_check_wiring(e, spec, owner, why, sizeof(why));
+		cgroup_defaults(e, spec);
 		if (rc == 0)
 			rc = cgroup_check(e, spec, why, sizeof(why));
 		if (rc == 0)

@@ -295,6 +295,30 @@ dir = $WORKDIR/state"
 	pcfs_umount
 fi
 
+# --- [cgroup] default limits: every spawned process task without its own -------------------
+if have memory && have pids; then
+	pcfs_mount "[cgroup]
+mem_max = 64M
+pids_max = 50"
+	D1=$(spawn "mem size=256M touch=100%")
+	expect "[cgroup] mem_max = 64M bounds a line that gives none" \
+		"$(done_with "$D1")|$(cat "$M/procs/$D1/error")" "-9|killed by the OOM killer (mem_max 64M)"
+	D2=$(spawn "mem size=256M touch=100% mem_max=512M time=1s")
+	expect "... a line's own mem_max= wins" "$(done_with "$D2")|$(field "$D2" oom_killed)" "0|0"
+	D3=$(spawn "sleep method=fork time=1s")
+	expect "... a line that cannot be bounded (method=fork) runs without them" \
+		"$(done_with "$D3")|$(field "$D3" cgroup)" "0|"
+	expect "/config shows them" "$(grep -E '^(mem_max|pids_max) = ' "$M/config" | tr '\n' ' ')" \
+		"mem_max = 64M pids_max = 50 "
+	pcfs_umount
+	# a default that could never hold stops the daemon at start, saying why
+	OFFDIR=$(mktemp -d "$WORKDIR/off.XXXX")
+	printf '[cgroup]\nwhere = off\nmem_max = 64M\n' > "$WORKDIR/off.ini"
+	rc=0; out=$(timeout 60 "$PCFS" -f --config "$WORKDIR/off.ini" "$OFFDIR" 2>&1) || rc=$?
+	check "[cgroup] mem_max with no cgroup to be had: the daemon does not start ($rc)" test "$rc" -ne 0
+	check "... saying why" grep -q "default limits: no cgroup can be made here" <<<"$out"
+fi
+
 # --- [cgroup] where = off: limits refused, cpus= still pins -----------------------------------
 pcfs_mount "[cgroup]
 where = off"
