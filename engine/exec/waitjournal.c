@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "exec_int.h"
+#include "cgroup/cgroup.h"
 #include "persist/persist.h"
 
 struct wait_rec {
@@ -114,7 +115,12 @@ static void prepare_line(struct engine *e, const char *text, struct restored_wai
 	}
 	if (r->why[0])
 		return;
-	rc = launch_prepare(r->origin, &ls->spec, &ls->launch, why, sizeof(why));
+	/* the limits it was written with, or this daemon's defaults, as a
+	 * line written now would have them */
+	cgroup_defaults(e, &ls->spec);
+	rc = cgroup_check(e, &ls->spec, why, sizeof(why));
+	if (rc == 0)
+		rc = launch_prepare(r->origin, &ls->spec, &ls->launch, why, sizeof(why));
 	if (rc == 0)
 		rc = launch_open_files(&ls->spec, drop, e->mountpoint, &ls->launch, why, sizeof(why));
 	if (rc < 0)
