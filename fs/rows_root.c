@@ -172,6 +172,29 @@ static int store_wait(struct fs *fs, struct handle *h, const char *buf, size_t l
 	return waitset_add(fs->eng, h->ws, buf, len, &h->buf, err, errlen);
 }
 
+/* run: spawn and wait on one descriptor.  Each write's lines start tasks as
+ * spawn's do (all of them or none; a refusal is EINVAL and its reason is
+ * read back on the descriptor); a read gives, for each of them, an `ID CODE`
+ * line once it has ended, in the order they end (/wait's lines), and blocks
+ * while none has.  So a shell waits for one command with two requests and no
+ * open: `exec 3<>run; echo 'exec /bin/true' >&3; read id code <&3`.  The
+ * ids go straight from the spawn into the descriptor's wait set, never to
+ * the reader. */
+static int store_run(struct fs *fs, struct handle *h, const char *buf, size_t len,
+		     const struct caller *c, char *err, size_t errlen)
+{
+	if (!h->ws && !(h->ws = waitset_new()))
+		return -ENOMEM;
+	struct cred who;
+	struct strbuf ids = STRBUF_INIT;
+	caller_cred(fs, c, &who);
+	int rc = engine_spawn_as(fs->eng, &who, h->origin, buf, len, &ids, err, errlen);
+	if (rc == 0 && ids.len)
+		rc = waitset_add(fs->eng, h->ws, ids.buf, ids.len, &h->buf, err, errlen);
+	sb_free(&ids);
+	return rc;
+}
+
 /* events: every start and end, from the oldest kept, then each as it comes
  * (tail -f); it never ends by itself. */
 static int fill_events(struct fs *fs, struct handle *h)
@@ -233,6 +256,8 @@ static const struct row root_rows[] = {
 	/* woken by every task's end: OBJ_STATS changes with each */
 	PULL("wait", 0666, store_wait, fill_wait, OBJ_STATS),
 	TEXT("log", 0444, show_log),
+	/* spawn and wait in one: woken, as wait, by every task's end */
+	PULL_HERE("run", 0666, store_run, fill_wait, OBJ_STATS),
 	PULL("events", 0444, NULL, fill_events, OBJ_EVENTS),
 	PULL("events.json", 0444, NULL, fill_events_json, OBJ_EVENTS),
 	TEXT("joblog", 0444, show_joblog),
