@@ -253,6 +253,85 @@ static int show_top(struct fs *fs, uint64_t obj, struct strbuf *out)
 	return 0;
 }
 
+/* /mem: every live task's memory figures, read at this open (one read for
+ * all, where procs/ID/mem is five FUSE requests each).  KiB; `-` where the
+ * kernel gave none; age: seconds since read (0, but for a stand-in). */
+static void mem_kib(char *buf, size_t n, int64_t v)
+{
+	if (v == MS_NONE)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%lld", (long long)v);
+}
+
+static int show_mem(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	struct mem_row *v;
+	size_t n;
+	int rc = engine_mem_table(fs->eng, &v, &n);
+	if (rc < 0)
+		return rc;
+	sb_printf(out, "%6s %8s %9s %9s %9s %9s %7s %7s %s\n", "ID", "PID", "VSZ", "RSS", "PSS",
+		  "USS", "SWAP", "AGE", "NAME");
+	for (size_t i = 0; i < n; i++) {
+		const struct mem_row *r = &v[i];
+		char f[5][24], age[24] = "-";
+		const int64_t figs[5] = { r->vsz, r->rss, r->pss, r->uss, r->swap };
+		for (int j = 0; j < 5; j++)
+			mem_kib(f[j], sizeof(f[j]), r->known ? figs[j] : MS_NONE);
+		if (r->known)
+			snprintf(age, sizeof(age), "%.3f", r->age);
+		sb_printf(out, "%6llu %8d %9s %9s %9s %9s %7s %7s %s\n", (unsigned long long)r->id,
+			  (int)r->pid, f[0], f[1], f[2], f[3], f[4], age, r->name[0] ? r->name : "-");
+	}
+	free(v);
+	return sb_error(out);
+}
+
+/* mem.json: the same rows as one JSON array, an object a line. */
+static void mem_json_row(struct strbuf *out, const struct mem_row *r)
+{
+	struct emit e;
+	emit_begin(&e, out, EMIT_JSON);
+	emit_uint(&e, "id", r->id);
+	emit_int(&e, "pid", r->pid);
+	const char *keys[5] = { "vsz", "rss", "pss", "uss", "swap" };
+	const int64_t figs[5] = { r->vsz, r->rss, r->pss, r->uss, r->swap };
+	for (int j = 0; j < 5; j++) {
+		if (!r->known || figs[j] == MS_NONE)
+			emit_null(&e, keys[j]);
+		else
+			emit_int(&e, keys[j], figs[j]);
+	}
+	if (r->known)
+		emit_fixed(&e, "age", r->age, 3);
+	else
+		emit_null(&e, "age");
+	emit_str(&e, "name", r->name[0] ? r->name : NULL);
+	emit_str(&e, "kind", r->kind == TASK_THREAD ? "thread" : "process");
+	emit_end(&e);
+}
+
+static int show_mem_json(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	struct mem_row *v;
+	size_t n;
+	int rc = engine_mem_table(fs->eng, &v, &n);
+	if (rc < 0)
+		return rc;
+	sb_adds(out, "[\n");
+	for (size_t i = 0; i < n; i++) {
+		mem_json_row(out, &v[i]);   /* ends in "}\n": the comma goes before it */
+		if (i + 1 < n && out->len && out->buf[out->len - 1] == '\n') {
+			out->len--;
+			sb_adds(out, ",\n");
+		}
+	}
+	sb_adds(out, "]\n");
+	free(v);
+	return sb_error(out);
+}
+
 static const struct row root_rows[] = {
 	TEXT("README", 0444, show_readme),
 	CTL_HERE("spawn", 0666, store_spawn),   /* every user let in may start work */
@@ -269,6 +348,8 @@ static const struct row root_rows[] = {
 	DIR_ROW("procs", N_PROCS),
 	DIR_ROW("pools", N_POOLS),
 	TEXT("top", 0444, show_top),
+	TEXT("mem", 0444, show_mem),
+	TEXT("mem.json", 0444, show_mem_json),
 	DIR_ROW("sys", N_SYS),
 	DIR_ROW("channels", N_CHANS),
 	DIR_ROW("sync", N_SYNCS),
