@@ -26,6 +26,8 @@ const char pcfs_readme[] =
 "  /stats[.json]    engine counters\n"
 "  /config          the effective configuration (ini)\n"
 "  /top             one line per live task: CPU%, RSS, VSZ (watch -n1 cat top)\n"
+"  /mem[.json]      every live task's memory in one read: VSZ RSS PSS USS SWAP\n"
+"                   (KiB) AGE, read now (AGE: seconds, for a stand-in sample)\n"
 "  /sys/meminfo     the system's memory totals (KiB); also meminfo.json\n"
 "  /pools/NAME/     executors: mkdir; ctl submit map as_completed completed futures/ workers/\n"
 "                   ctl template='exec /bin/prog {}': lines written are inputs ({} {1} {#} {%})\n"
