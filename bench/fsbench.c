@@ -27,6 +27,9 @@
  *       Only the pcfs half of spawn-throughput (procs/ID/wait per task), with
  *       any task line (for the scale row's 10,000 finished tasks); prints
  *       "pcfs SECONDS TASKS/S".
+ *   fsbench spawn-batched MNT N BATCH LINE
+ *       Only the pcfs half of spawn-throughput (waited through MNT/wait, a
+ *       batch at a time), with any task line; prints "pcfs SECONDS TASKS/S".
  *   fsbench read N FILE...
  *       N rounds of open+read+close of each FILE in turn (after 100 unmeasured
  *       ones).  Prints "FILE MEDIAN MIN MAX" for each (microseconds).
@@ -426,6 +429,10 @@ int main(int argc, char **argv)
 		int n = count_arg(argv[3]);
 		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], true);
 		printf("pcfs %.4f %.1f\n", p, n / p);
+	} else if (!strcmp(cmd, "spawn-batched") && argc == 6) {
+		int n = count_arg(argv[3]);
+		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], false);
+		printf("pcfs %.4f %.1f\n", p, n / p);
 	} else if (!strcmp(cmd, "read") && argc >= 4) {
 		read_bench(argv + 3, argc - 3, count_arg(argv[2]));
 	} else if (!strcmp(cmd, "stat-status") && argc >= 5) {
@@ -434,7 +441,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: fsbench spawn-latency MNT N | run-latency MNT N |\n"
 				"       spawn-throughput MNT N BATCH |\n"
 				"       limit-latency MNT N LINE | limit-throughput MNT N BATCH LINE |\n"
-				"       spawn MNT N BATCH LINE | read N FILE... | stat-status MNT N ID...\n");
+				"       spawn MNT N BATCH LINE | spawn-batched MNT N BATCH LINE |\n"
+				"       read N FILE... | stat-status MNT N ID...\n");
 		return 2;
 	}
 	return 0;
