@@ -11,6 +11,8 @@
 pcfs_mount
 cd "$WORKDIR" || exit 1
 
+check "the root has run" test -f "$M/run" || { finish; exit 1; }
+
 # --- one command, from bash ---
 exec 3<>"$M/run"
 echo 'exec /bin/true' >&3
