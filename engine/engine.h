@@ -393,6 +393,7 @@ struct mem_row {
 	double age;                 /* seconds since they were read: 0 now */
 	int64_t vsz, rss, pss, uss, swap;   /* KiB, MS_NONE: the kernel gave none */
 };
+/* *rows: in id order, malloc'd, the caller's to free.  0 or -ENOMEM. */
 int engine_mem_table(struct engine *e, struct mem_row **rows, size_t *n);
 
 /* ---- notice (engine/notice/): events, job logs ---------------------------------

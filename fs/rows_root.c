@@ -194,6 +194,8 @@ static int store_run(struct fs *fs, struct handle *h, const char *buf, size_t le
 	struct strbuf ids = STRBUF_INIT;
 	caller_cred(fs, c, &who);
 	int rc = engine_spawn_as(fs->eng, &who, h->origin, buf, len, &ids, err, errlen);
+	/* only ENOMEM fails here (the ids are new and exist): the tasks run,
+	 * and the write's error says they will not be told on this descriptor */
 	if (rc == 0 && ids.len)
 		rc = waitset_add(fs->eng, h->ws, ids.buf, ids.len, &h->buf, err, errlen);
 	sb_free(&ids);
