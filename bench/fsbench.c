@@ -8,6 +8,12 @@
  *       the same descriptor, close; open+read+close MNT/procs/ID/wait.
  *       Alternating with it, N times posix_spawn(/bin/true) + waitpid.
  *       Prints "pcfs MEDIAN MIN MAX" and "posix_spawn MEDIAN MIN MAX" (ms).
+ *   fsbench run-latency MNT N
+ *       N times, on one descriptor of MNT/run kept open (as a program that
+ *       runs commands one after another does): write "exec /bin/true\n",
+ *       read the `ID CODE` line that comes once it has ended.  Alternating
+ *       with it, N times posix_spawn(/bin/true) + waitpid.  Prints "pcfs
+ *       MEDIAN MIN MAX" and "posix_spawn MEDIAN MIN MAX" (ms).
  *   fsbench spawn-throughput MNT N BATCH
  *       N `exec /bin/true` written to MNT/spawn BATCH lines per write; the ids
  *       are read back on the same descriptor and every task is waited for
@@ -21,6 +27,9 @@
  *       Only the pcfs half of spawn-throughput (procs/ID/wait per task), with
  *       any task line (for the scale row's 10,000 finished tasks); prints
  *       "pcfs SECONDS TASKS/S".
+ *   fsbench spawn-batched MNT N BATCH LINE
+ *       Only the pcfs half of spawn-throughput (waited through MNT/wait, a
+ *       batch at a time), with any task line; prints "pcfs SECONDS TASKS/S".
  *   fsbench read N FILE...
  *       N rounds of open+read+close of each FILE in turn (after 100 unmeasured
  *       ones).  Prints "FILE MEDIAN MIN MAX" for each (microseconds).
@@ -207,6 +216,53 @@ static void spawn_latency(const char *mnt, int n)
 	free(b);
 }
 
+/* One `exec /bin/true` started and waited for through the descriptor of
+ * MNT/run; returns microseconds. */
+static double pcfs_run_once(int fd)
+{
+	static const char line[] = "exec /bin/true\n";
+	char buf[256];
+	double t0 = now_us();
+	if (write(fd, line, sizeof(line) - 1) != (ssize_t)sizeof(line) - 1)
+		die("write run");
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	double t = now_us() - t0;
+	if (n <= 0)
+		die("read run");
+	buf[n] = '\0';
+	const char *sp = strchr(buf, ' ');
+	if (!sp || strcmp(sp, " 0\n") != 0) {
+		fprintf(stderr, "run replied: %s", buf);
+		exit(1);
+	}
+	return t;
+}
+
+static void run_latency(const char *mnt, int n)
+{
+	char run[4096];
+	snprintf(run, sizeof(run), "%s/run", mnt);
+	int fd = open(run, O_RDWR);
+	if (fd < 0)
+		die(run);
+	double *p = malloc((size_t)n * sizeof(*p)), *b = malloc((size_t)n * sizeof(*b));
+	if (!p || !b)
+		die("malloc");
+	for (int i = -10; i < n; i++) {
+		double tp = pcfs_run_once(fd);
+		double tb = posix_spawn_once();
+		if (i >= 0) {
+			p[i] = tp;
+			b[i] = tb;
+		}
+	}
+	close(fd);
+	print_stats("pcfs", p, (size_t)n, 1e-3);
+	print_stats("posix_spawn", b, (size_t)n, 1e-3);
+	free(p);
+	free(b);
+}
+
 /* Wait for ids[0..n) (consecutive) through the descriptor of MNT/wait: write
  * their range, read until n `ID CODE` lines have come. */
 static void wait_range(int wfd, const unsigned long *ids, int n)
@@ -351,6 +407,8 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : "";
 	if (!strcmp(cmd, "spawn-latency") && argc == 4) {
 		spawn_latency(argv[2], count_arg(argv[3]));
+	} else if (!strcmp(cmd, "run-latency") && argc == 4) {
+		run_latency(argv[2], count_arg(argv[3]));
 	} else if (!strcmp(cmd, "spawn-throughput") && argc == 5) {
 		int n = count_arg(argv[3]);
 		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), "exec /bin/true", false);
@@ -371,14 +429,20 @@ int main(int argc, char **argv)
 		int n = count_arg(argv[3]);
 		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], true);
 		printf("pcfs %.4f %.1f\n", p, n / p);
+	} else if (!strcmp(cmd, "spawn-batched") && argc == 6) {
+		int n = count_arg(argv[3]);
+		double p = pcfs_spawn_batches(argv[2], n, count_arg(argv[4]), argv[5], false);
+		printf("pcfs %.4f %.1f\n", p, n / p);
 	} else if (!strcmp(cmd, "read") && argc >= 4) {
 		read_bench(argv + 3, argc - 3, count_arg(argv[2]));
 	} else if (!strcmp(cmd, "stat-status") && argc >= 5) {
 		stat_status(argv[2], count_arg(argv[3]), argv + 4, argc - 4);
 	} else {
-		fprintf(stderr, "usage: fsbench spawn-latency MNT N | spawn-throughput MNT N BATCH |\n"
+		fprintf(stderr, "usage: fsbench spawn-latency MNT N | run-latency MNT N |\n"
+				"       spawn-throughput MNT N BATCH |\n"
 				"       limit-latency MNT N LINE | limit-throughput MNT N BATCH LINE |\n"
-				"       spawn MNT N BATCH LINE | read N FILE... | stat-status MNT N ID...\n");
+				"       spawn MNT N BATCH LINE | spawn-batched MNT N BATCH LINE |\n"
+				"       read N FILE... | stat-status MNT N ID...\n");
 		return 2;
 	}
 	return 0;

@@ -393,6 +393,24 @@ struct top_row {
 };
 int engine_top(struct engine *e, struct top_row **rows, size_t *n);
 
+/* /mem: one row per live task with its memory figures, read now (the
+ * memory room's table.c): the smaps_rollup and statm of its process (a
+ * thread task's host, read once for all its threads).  A task whose
+ * process cannot be read now (a zombie not yet reaped) shows its last
+ * sample's figures, and age says how old they are; one never sampled
+ * shows none. */
+struct mem_row {
+	uint64_t id;
+	enum task_kind kind;
+	pid_t pid;
+	char name[SPEC_NAME_MAX + 1];
+	bool known;                 /* false: no figures (age too) */
+	double age;                 /* seconds since they were read: 0 now */
+	int64_t vsz, rss, pss, uss, swap;   /* KiB, MS_NONE: the kernel gave none */
+};
+/* *rows: in id order, malloc'd, the caller's to free.  0 or -ENOMEM. */
+int engine_mem_table(struct engine *e, struct mem_row **rows, size_t *n);
+
 /* ---- notice (engine/notice/): events, job logs ---------------------------------
  * /events and pools/NAME/events: one line per start and end, from a bounded
  * ring ([log] events).  A reader is a place in the ring: each read gives what

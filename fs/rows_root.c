@@ -14,6 +14,9 @@ const char pcfs_readme[] =
 "  /README          this text\n"
 "  /spawn           write task lines; read back the new ids (one per line)\n"
 "  /wait            write task ids or ranges A-B; read `ID CODE` lines as they end\n"
+"  /run             spawn and wait on one descriptor: write task lines, read an\n"
+"                   `ID CODE` line for each as it ends (exec 3<>run; echo LINE >&3;\n"
+"                   read id code <&3)\n"
 "  /procs/ID/       one directory per task (ids are never reused)\n"
 "  /log             recent events and errors, newest last\n"
 "  /events[.json]   a line per task start and end, oldest kept first, then as they\n"
@@ -23,6 +26,8 @@ const char pcfs_readme[] =
 "  /stats[.json]    engine counters\n"
 "  /config          the effective configuration (ini)\n"
 "  /top             one line per live task: CPU%, RSS, VSZ (watch -n1 cat top)\n"
+"  /mem[.json]      every live task's memory in one read: VSZ RSS PSS USS SWAP\n"
+"                   (KiB) AGE, read now (AGE: seconds, for a stand-in sample)\n"
 "  /sys/meminfo     the system's memory totals (KiB); also meminfo.json\n"
 "  /pools/NAME/     executors: mkdir; ctl submit map as_completed completed futures/ workers/\n"
 "                   ctl template='exec /bin/prog {}': lines written are inputs ({} {1} {#} {%})\n"
@@ -174,6 +179,31 @@ static int store_wait(struct fs *fs, struct handle *h, const char *buf, size_t l
 	return waitset_add(fs->eng, h->ws, buf, len, &h->buf, err, errlen);
 }
 
+/* run: spawn and wait on one descriptor.  Each write's lines start tasks as
+ * spawn's do (all of them or none; a refusal is EINVAL and its reason is
+ * read back on the descriptor); a read gives, for each of them, an `ID CODE`
+ * line once it has ended, in the order they end (/wait's lines), and blocks
+ * while none has.  So a shell waits for one command with two requests and no
+ * open: `exec 3<>run; echo 'exec /bin/true' >&3; read id code <&3`.  The
+ * ids go straight from the spawn into the descriptor's wait set, never to
+ * the reader. */
+static int store_run(struct fs *fs, struct handle *h, const char *buf, size_t len,
+		     const struct caller *c, char *err, size_t errlen)
+{
+	if (!h->ws && !(h->ws = waitset_new()))
+		return -ENOMEM;
+	struct cred who;
+	struct strbuf ids = STRBUF_INIT;
+	caller_cred(fs, c, &who);
+	int rc = engine_spawn_as(fs->eng, &who, h->origin, buf, len, &ids, err, errlen);
+	/* only ENOMEM fails here (the ids are new and exist): the tasks run,
+	 * and the write's error says they will not be told on this descriptor */
+	if (rc == 0 && ids.len)
+		rc = waitset_add(fs->eng, h->ws, ids.buf, ids.len, &h->buf, err, errlen);
+	sb_free(&ids);
+	return rc;
+}
+
 /* events: every start and end, from the oldest kept, then each as it comes
  * (tail -f); it never ends by itself. */
 static int fill_events(struct fs *fs, struct handle *h)
@@ -229,12 +259,93 @@ static int show_top(struct fs *fs, uint64_t obj, struct strbuf *out)
 	return 0;
 }
 
+/* /mem: every live task's memory figures, read at this open (one read for
+ * all, where procs/ID/mem is five FUSE requests each).  KiB; `-` where the
+ * kernel gave none; age: seconds since read (0, but for a stand-in). */
+static void mem_kib(char *buf, size_t n, int64_t v)
+{
+	if (v == MS_NONE)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%lld", (long long)v);
+}
+
+static int show_mem(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	struct mem_row *v;
+	size_t n;
+	int rc = engine_mem_table(fs->eng, &v, &n);
+	if (rc < 0)
+		return rc;
+	sb_printf(out, "%6s %8s %9s %9s %9s %9s %7s %7s %s\n", "ID", "PID", "VSZ", "RSS", "PSS",
+		  "USS", "SWAP", "AGE", "NAME");
+	for (size_t i = 0; i < n; i++) {
+		const struct mem_row *r = &v[i];
+		char f[5][24], age[24] = "-";
+		const int64_t figs[5] = { r->vsz, r->rss, r->pss, r->uss, r->swap };
+		for (int j = 0; j < 5; j++)
+			mem_kib(f[j], sizeof(f[j]), r->known ? figs[j] : MS_NONE);
+		if (r->known)
+			snprintf(age, sizeof(age), "%.3f", r->age);
+		sb_printf(out, "%6llu %8d %9s %9s %9s %9s %7s %7s %s\n", (unsigned long long)r->id,
+			  (int)r->pid, f[0], f[1], f[2], f[3], f[4], age, r->name[0] ? r->name : "-");
+	}
+	free(v);
+	return sb_error(out);
+}
+
+/* mem.json: the same rows as one JSON array, an object a line. */
+static void mem_json_row(struct strbuf *out, const struct mem_row *r)
+{
+	struct emit e;
+	emit_begin(&e, out, EMIT_JSON);
+	emit_uint(&e, "id", r->id);
+	emit_int(&e, "pid", r->pid);
+	const char *keys[5] = { "vsz", "rss", "pss", "uss", "swap" };
+	const int64_t figs[5] = { r->vsz, r->rss, r->pss, r->uss, r->swap };
+	for (int j = 0; j < 5; j++) {
+		if (!r->known || figs[j] == MS_NONE)
+			emit_null(&e, keys[j]);
+		else
+			emit_int(&e, keys[j], figs[j]);
+	}
+	if (r->known)
+		emit_fixed(&e, "age", r->age, 3);
+	else
+		emit_null(&e, "age");
+	emit_str(&e, "name", r->name[0] ? r->name : NULL);
+	emit_str(&e, "kind", r->kind == TASK_THREAD ? "thread" : "process");
+	emit_end(&e);
+}
+
+static int show_mem_json(struct fs *fs, uint64_t obj, struct strbuf *out)
+{
+	struct mem_row *v;
+	size_t n;
+	int rc = engine_mem_table(fs->eng, &v, &n);
+	if (rc < 0)
+		return rc;
+	sb_adds(out, "[\n");
+	for (size_t i = 0; i < n; i++) {
+		mem_json_row(out, &v[i]);   /* ends in "}\n": the comma goes before it */
+		if (i + 1 < n && out->len && out->buf[out->len - 1] == '\n') {
+			out->len--;
+			sb_adds(out, ",\n");
+		}
+	}
+	sb_adds(out, "]\n");
+	free(v);
+	return sb_error(out);
+}
+
 static const struct row root_rows[] = {
 	TEXT("README", 0444, show_readme),
 	CTL_HERE("spawn", 0666, store_spawn),   /* every user let in may start work */
 	/* woken by every task's end: OBJ_STATS changes with each */
 	PULL("wait", 0666, store_wait, fill_wait, OBJ_STATS),
 	TEXT("log", 0444, show_log),
+	/* spawn and wait in one: woken, as wait, by every task's end */
+	PULL_HERE("run", 0666, store_run, fill_wait, OBJ_STATS),
 	PULL("events", 0444, NULL, fill_events, OBJ_EVENTS),
 	PULL("events.json", 0444, NULL, fill_events_json, OBJ_EVENTS),
 	TEXT("joblog", 0444, show_joblog),
@@ -243,6 +354,8 @@ static const struct row root_rows[] = {
 	DIR_ROW("procs", N_PROCS),
 	DIR_ROW("pools", N_POOLS),
 	TEXT("top", 0444, show_top),
+	TEXT("mem", 0444, show_mem),
+	TEXT("mem.json", 0444, show_mem_json),
 	DIR_ROW("sys", N_SYS),
 	DIR_ROW("channels", N_CHANS),
 	DIR_ROW("sync", N_SYNCS),

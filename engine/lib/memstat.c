@@ -172,6 +172,22 @@ int ms_rollup_parse(const char *buf, size_t len, struct ms_rollup *out)
 	return kv_fill(buf, len, rollup_fields, NFIELDS(rollup_fields), out);
 }
 
+int ms_statm_parse(const char *buf, size_t len, long page_kib, struct ms_statm *out)
+{
+	char tmp[128];
+	size_t n = len < sizeof(tmp) - 1 ? len : sizeof(tmp) - 1;
+	memcpy(tmp, buf, n);
+	tmp[n] = '\0';
+	long long size, res, shr;
+	if (sscanf(tmp, "%lld %lld %lld", &size, &res, &shr) != 3 || size < 0 || res < 0 ||
+	    shr < 0)
+		return -EINVAL;
+	out->size = size * page_kib;
+	out->resident = res * page_kib;
+	out->shared = shr * page_kib;
+	return 0;
+}
+
 static void add_field(int64_t *sum, int64_t v)
 {
 	if (v == MS_NONE)
@@ -521,6 +537,44 @@ static int read_mem(struct strbuf *sb, pid_t pid, struct ms_sample *out)
 	    (rc = ms_status_parse(sb->buf, sb->len, &out->st)) < 0)
 		return rc;
 	return read_heap(pid, &out->heap);
+}
+
+/* Read /proc/PID/NAME whole into buf[0..cap): its length, or -errno
+ * (-E2BIG if it does not fit). */
+static ssize_t read_small(pid_t pid, const char *name, char *buf, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = 0;
+	ssize_t n = 0;
+	while (len < cap && ((n = read(fd, buf + len, cap - len)) > 0 || (n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
+	int err = n < 0 ? errno : 0;
+	close(fd);
+	if (err)
+		return -err;
+	return len == cap ? -E2BIG : (ssize_t)len;
+}
+
+int ms_read_brief(pid_t pid, struct ms_rollup *r, int64_t *vsz)
+{
+	char buf[4096];
+	ssize_t n = read_small(pid, "smaps_rollup", buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	if (ms_rollup_parse(buf, (size_t)n, r) < 0)
+		return -ESRCH;   /* empty: a zombie's */
+	struct ms_statm sm;
+	n = read_small(pid, "statm", buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	if (ms_statm_parse(buf, (size_t)n, sysconf(_SC_PAGESIZE) / 1024, &sm) < 0)
+		return -ESRCH;
+	*vsz = sm.size;
+	return 0;
 }
 
 static int read_sched(struct strbuf *sb, pid_t pid, pid_t tid, struct ms_sample *out)

@@ -73,6 +73,13 @@ struct ms_stat {
 };
 int ms_stat_parse(const char *buf, size_t len, struct ms_stat *out);
 
+/* /proc/PID/statm: the first three figures (pages there), in KiB here:
+ * size (VSZ), resident, shared.  -EINVAL for text that is not statm. */
+struct ms_statm {
+	int64_t size, resident, shared;
+};
+int ms_statm_parse(const char *buf, size_t len, long page_kib, struct ms_statm *out);
+
 /* /proc/meminfo, the fields /sys/meminfo shows. */
 struct ms_meminfo {
 	int64_t total, free, available, buffers, cached, shmem, anon, swap_total, swap_free;
@@ -129,6 +136,12 @@ struct ms_sample {
 	int64_t heap;              /* KiB: the [heap] mapping, 0 if none */
 };
 int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out);
+
+/* What /mem shows of a process, read now: its smaps_rollup and its VSZ
+ * (statm's size), each read whole into a buffer on the stack (no
+ * allocation: /mem reads one per live task).  0; -ESRCH for a zombie (an
+ * empty rollup) or a process gone; -errno. */
+int ms_read_brief(pid_t pid, struct ms_rollup *r, int64_t *vsz);
 
 /* The KiB of the [heap] mapping in the maps text read from fd (0 if there is
  * none), reading only as far as that line.  0 or -errno. */

@@ -3,7 +3,8 @@
 # file of the namespace is documented in it.
 #
 # The files are the rows of the declarative tables in fs/rows_*.c (TEXT,
-# KV, CTL, CTLSHOW, WAIT, STREAM, PULL, DIR_ROW; KV also makes NAME.json).
+# KV, CTL, CTLSHOW, CTL_HERE, WAIT, STREAM, PULL, PULL_HERE, DIR_ROW; KV also
+# makes NAME.json).
 # A file counts as documented when its name is a word of a tag line of a
 # tagged paragraph (.TP) in doc/pcfs.1, e.g. `.IR status ", " status.json`:
 # adding a row without its paragraph fails here.
@@ -34,7 +35,7 @@ if command -v man >/dev/null; then
 fi
 
 # The row names, from the tables' constructors.
-rows=$(sed -nE 's/^[[:space:]]*(TEXT|KV|CTL|CTLSHOW|WAIT|STREAM|PULL|DIR_ROW)\("([^"]+)".*/\1 \2/p' \
+rows=$(sed -nE 's/^[[:space:]]*(TEXT|KV|CTL|CTLSHOW|CTL_HERE|WAIT|STREAM|PULL|PULL_HERE|DIR_ROW)\("([^"]+)".*/\1 \2/p' \
 	"$src"/fs/rows_*.c | awk '{ print $2; if ($1 == "KV") print $2 ".json" }' | sort -u)
 if [ "$(echo "$rows" | wc -w)" -lt 20 ]; then
 	echo "FAIL found only $(echo "$rows" | wc -w) rows in fs/rows_*.c: has the table syntax changed?"

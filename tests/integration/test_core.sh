@@ -15,7 +15,7 @@ max_threads = 64"
 
 # --- the namespace ---
 expect "root lists the contract files" "$(ls "$M" | tr '
-' ' ')" "README channels config events events.json joblog log pools procs shm spawn stats stats.json sync sys top wait "
+' ' ')" "README channels config events events.json joblog log mem mem.json pools procs run shm spawn stats stats.json sync sys top wait "
 check "README documents the grammar" grep -q 'WORKLOAD \[COUNT\]' "$M/README"
 check "config is ini and loads back" grep -q '^\[limits\]' "$M/config"
 

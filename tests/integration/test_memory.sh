@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Memory and scheduling introspection (issue 5) on a real mount: maps, smaps,
-# mem, memlog, cow, sched, /top, /sys/meminfo.
+# mem, memlog, cow, sched, /top, /mem, /sys/meminfo.
 #
 # Every figure checked comes from what the check is about: a region's own
 # line in maps or smaps, the cow region's own pages.  Whole-process totals
@@ -247,6 +247,35 @@ mt=$(jq -r .total "$M/sys/meminfo.json")
 expect "meminfo total is /proc/meminfo's" "$mt" "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 check "meminfo available <= total" test "$(jq -r .available "$M/sys/meminfo.json")" -le "$mt"
 expect_match "meminfo text" "$(cat "$M/sys/meminfo")" $'^total: [0-9]+\nfree: [0-9]+\navailable: [0-9]+'
+
+# --- /mem: every live task's figures in one read ---
+mm=$(start 'mem size=64M touch=100% time=10m')
+wait_until 2000 grep -q touched= "$P/$mm/stdout"
+m1=$(start 'sleep 2 as=thread time=10m'); m2=$((m1 + 1))
+gone=$(start noop); cat "$P/$gone/wait" >/dev/null
+wait_until 400 grep -qE "^ +$m2 +[1-9]" "$M/mem"   # the thread has its host
+mem=$(cat "$M/mem")
+row_of() { awk -v id="$1" '$1 == id' <<<"$mem"; }   # ID PID VSZ RSS PSS USS SWAP AGE NAME
+expect_match "mem has a header" "$mem" '^ +ID +PID +VSZ +RSS +PSS +USS +SWAP +AGE NAME'
+read -r _ mpid mvsz mrss mpss muss _ mage _ <<<"$(row_of "$mm")"
+expect "mem: a task's row has its pid" "$mpid" "$(cat "$P/$mm/pid")"
+check "mem: its RSS ($mrss) and USS ($muss) hold the 64 MiB it touched" \
+	test "$mrss" -ge $((MIB64 * 95 / 100)) -a "$muss" -ge $((MIB64 * 95 / 100))
+check "mem: USS <= PSS <= RSS <= VSZ ($muss $mpss $mrss $mvsz)" \
+	test "$muss" -le "$mpss" -a "$mpss" -le "$mrss" -a "$mrss" -le "$mvsz"
+expect "mem: read now (age 0)" "$mage" "0.000"
+expect "mem: VSZ is procs/ID/mem's" "$mvsz" "$(field "$mm" vsz mem)"
+expect "mem: threads of one host show its pid" "$(row_of "$m1" | awk '{ print $2 }') $(row_of "$m2" | awk '{ print $2 }')" \
+	"$(cat "$P/$m1/pid") $(cat "$P/$m1/pid")"
+check "mem: live tasks only (not $gone, which ended)" test -z "$(row_of "$gone")"
+check "mem: the long-lived ones all there" test -n "$(row_of "$s")" -a -n "$(row_of "$m1")"
+mj=$(cat "$M/mem.json")
+expect "mem.json: one JSON array, numbers are numbers" \
+	"$(jq -r --argjson id "$mm" '.[] | select(.id == $id) | [.pid, .vsz, .rss, .pss, .uss, .swap, .age] | map(type) | unique | join(",")' <<<"$mj")" "number"
+expect "mem.json: the same task's pid and VSZ" \
+	"$(jq -r --argjson id "$mm" '.[] | select(.id == $id) | "\(.pid) \(.vsz) \(.kind)"' <<<"$mj")" "$mpid $mvsz process"
+expect "mem.json: a thread task says so" "$(jq -r --argjson id "$m1" '.[] | select(.id == $id) | .kind' <<<"$mj")" "thread"
+for id in $mm $m1 $m2; do echo kill > "$P/$id/ctl"; done
 
 echo kill > "$P/$s/ctl"
 check "unmount" pcfs_umount

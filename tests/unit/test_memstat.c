@@ -141,6 +141,35 @@ static void rollup_empty_is_an_error(void **state)
 	assert_int_equal(r.rss, MS_NONE);
 }
 
+/* statm: pages in, KiB out; what /mem reads for VSZ. */
+static void statm_fields(void **state)
+{
+	struct ms_statm m;
+	const char *t = "4829 370 322 6 0 122 0\n";
+
+	assert_int_equal(ms_statm_parse(t, strlen(t), 4, &m), 0);
+	assert_int_equal(m.size, 4829 * 4);
+	assert_int_equal(m.resident, 370 * 4);
+	assert_int_equal(m.shared, 322 * 4);
+	assert_int_equal(ms_statm_parse("", 0, 4, &m), -EINVAL);
+	assert_int_equal(ms_statm_parse("12 x\n", 5, 4, &m), -EINVAL);
+}
+
+/* ms_read_brief of this very process: its VSZ is its status's VmSize, and
+ * the rollup is there; a pid that is no process is ESRCH. */
+static void brief_of_self(void **state)
+{
+	struct ms_rollup r;
+	int64_t vsz;
+	struct ms_sample s;
+
+	assert_int_equal(ms_read_brief(getpid(), &r, &vsz), 0);
+	assert_int_equal(ms_read_sample(getpid(), 0, MS_READ_MEM, &s), 0);
+	assert_true(vsz > 0 && r.rss > 0 && r.pss > 0);
+	assert_true(vsz >= s.st.vm_size - 1024 && vsz <= s.st.vm_size + 1024);
+	assert_int_equal(ms_read_brief(INT32_MAX - 1, &r, &vsz), -ESRCH);
+}
+
 /* ---- status, stat, meminfo ---- */
 
 static void status_process(void **state)
@@ -465,6 +494,8 @@ int main(void)
 		cmocka_unit_test(smaps_rejects_other_text),
 		cmocka_unit_test(rollup_matches_smaps_sum),
 		cmocka_unit_test(rollup_empty_is_an_error),
+		cmocka_unit_test(statm_fields),
+		cmocka_unit_test(brief_of_self),
 		cmocka_unit_test(status_process),
 		cmocka_unit_test(status_thread_and_missing),
 		cmocka_unit_test(stat_fields),
