@@ -244,6 +244,15 @@ static void remove_tree(int dirfd, const char *name, int depth)
 	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
+void durable_unmake(struct state *s)
+{
+	/* the lock file too, while it is still held: a daemon that comes
+	 * next makes its own */
+	const char *names[] = { JOURNAL, JOURNAL_NEW, "out", "slurm", "lock" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		remove_tree(s->dirfd, names[i], 0);
+}
+
 bool durable_stop(struct engine *e)
 {
 	struct state *s = e->state;
@@ -260,11 +269,7 @@ bool durable_stop(struct engine *e)
 	/* a replay that never ran (a failed start) leaves a killed daemon's
 	 * journal for the next one */
 	if (s->restored && removing(e)) {
-		/* the lock file too, while it is still held: a daemon that
-		 * comes next makes its own */
-		const char *names[] = { JOURNAL, JOURNAL_NEW, "out", "slurm", "lock" };
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			remove_tree(s->dirfd, names[i], 0);
+		durable_unmake(s);
 		return true;
 	}
 	if (s->sync != SYNC_NONE && s->jfd >= 0 &&

@@ -25,6 +25,7 @@ struct state {
 	bool restoring;                /* replay: nothing is journaled */
 	bool restored;                 /* replay done: a clean stop may remove the dir */
 	bool broken;                   /* a write failed: logged once, then silence */
+	bool made;                     /* state_open made the dir */
 	enum state_sync sync;
 	atomic_bool outputs_dirty;     /* an output file written since the last fsync */
 	/* sync = batch: the flusher thread */
@@ -50,5 +51,7 @@ void durable_start(struct engine *e);
  * when [state] keep says so (true: the caller removes it once its files are
  * closed). */
 bool durable_stop(struct engine *e);
+/* Empty the dir of what pcfs puts there (its files still open). */
+void durable_unmake(struct state *s);
 
 #endif

@@ -331,19 +331,26 @@ static void state_compact(struct engine *e)
 
 /* ---- open, replay ------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path)
+/* PATH and its missing parents, made with MODE (the last two: LAST_MODE). */
+static int mkdir_p(const char *path, mode_t mode, mode_t last_mode, bool *made)
 {
 	char buf[CONFIG_PATH_MAX];
 	snprintf(buf, sizeof(buf), "%s", path);
+	char *last = strrchr(buf, '/'), *parent = last;
+	while (parent > buf && parent[-1] != '/')
+		parent--;
+	if (parent > buf)
+		parent--;              /* the slash before the last two components */
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		if (mkdir(buf, p >= parent ? last_mode : mode) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+	*made = mkdir(buf, last_mode) == 0;
+	if (!*made && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -354,7 +361,7 @@ int state_check(struct pcfs_config *cfg, const char *mountpoint, char *err, size
 		return 1;            /* no default dir: said, and none */
 	if (!cfg->state_path[0])
 		return 0;
-	/* ~4 KiB of paths and more: not a daemon thread's stack */
+	/* ~8 KiB of paths and more: not a daemon thread's stack */
 	struct engine *probe = calloc(1, sizeof(*probe));
 	if (!probe) {
 		snprintf(err, errlen, "[state] dir: %s", strerror(ENOMEM));
@@ -362,7 +369,15 @@ int state_check(struct pcfs_config *cfg, const char *mountpoint, char *err, size
 	}
 	probe->cfg = *cfg;
 	int rc = state_open(probe, err, errlen);
+	/* a dir made only to be checked is not left behind by a daemon that
+	 * goes no further (refused, or failed to mount): the engine makes it
+	 * again */
+	bool made = probe->state && probe->state->made;
+	if (made)
+		durable_unmake(probe->state);
 	state_close(probe);     /* the lock goes with it */
+	if (made)
+		rmdir(cfg->state_path);
 	free(probe);
 	/* the default dir that cannot be made is not a reason to refuse the
 	 * mount (a read-only home); one another daemon holds is */
@@ -390,7 +405,10 @@ static int state_open(struct engine *e, char *err, size_t errlen)
 	s->sync = e->cfg.state_sync;
 	pthread_mutex_init(&s->wlock, NULL);
 	e->state = s;
-	int rc = mkdir_p(dir);
+	/* the default dir (and its base) let others through, not look in: a
+	 * Slurm job of another user's pool writes to its spool below */
+	mode_t last = e->cfg.state_default ? 0711 : 0700;
+	int rc = mkdir_p(dir, 0700, last, &s->made);
 	if (rc == 0 && (s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = -errno;
 	if (rc < 0) {

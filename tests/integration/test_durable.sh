@@ -9,24 +9,6 @@
 # a wait returns, `none` never.
 . "$(dirname "$0")/lib.sh"
 
-# the default dir's base, as pcfs picks it
-if [ "$(id -u)" = 0 ]; then BASE=/var/lib/pcfs
-elif [[ ${XDG_STATE_HOME:-} == /* ]]; then BASE=$XDG_STATE_HOME/pcfs
-else BASE=$HOME/.local/state/pcfs; fi
-
-# key PATH: systemd-escape --path, in bash (mktemp's names need no \x of
-# their own, but the test dir's '-' does)
-key() {
-	local p=${1#/} out= c i
-	for ((i = 0; i < ${#p}; i++)); do
-		c=${p:i:1}
-		if [ "$c" = / ]; then out+=-
-		elif [[ $c == [A-Za-z0-9:_] || ($c == . && $i -gt 0) ]]; then out+=$c
-		else out+=$(printf '\\x%02x' "'$c"); fi
-	done
-	printf '%s' "$out"
-}
-
 # start_on MNT CONFIG_TEXT [ARG...]: a daemon on MNT in the background,
 # ready once it says it mounted there; its pid in $PCFS_PID
 start_on() {
@@ -60,13 +42,13 @@ auto_unmount = true'
 
 # --- the default dir: named after the mountpoint, restored after kill -9 ---
 M=$(mktemp -d "$WORKDIR/mnt.XXXX")
-D=$BASE/$(key "$M")
+D=$STATE_BASE/$(state_key "$M")
 start_on "$M" "$NOCONF"
 P1=$PCFS_PID
 expect "/stats names the default dir" "$(stat_of "$M" state_dir)" "$D"
 expect "the default sync is batch" "$(stat_of "$M" state_sync)" batch
 if command -v systemd-escape >/dev/null; then
-	expect "the key is systemd-escape --path's" "$(key "$M")" "$(systemd-escape --path "$M")"
+	expect "the key is systemd-escape --path's" "$(state_key "$M")" "$(systemd-escape --path "$M")"
 fi
 echo 'sh echo out; echo err >&2; exit 3' > "$M/spawn"; A=$(last_id "$M")
 expect "a task ends with 3" "$(cat "$M/procs/$A/wait")" 3
@@ -92,7 +74,7 @@ M2=$(mktemp -d "$WORKDIR/mnt.XXXX")
 start_on "$M2" "$NOCONF"
 P2=$PCFS_PID
 D2=$(stat_of "$M2" state_dir)
-expect "a second mountpoint has a dir of its own" "$D2" "$BASE/$(key "$M2")"
+expect "a second mountpoint has a dir of its own" "$D2" "$STATE_BASE/$(state_key "$M2")"
 check "the two differ" test "$D" != "$D2"
 echo 'sh echo two' > "$M2/spawn"; B=$(last_id "$M2")
 cat "$M2/procs/$B/wait" >/dev/null
@@ -100,7 +82,7 @@ check "its journal is in its own dir" grep -q "^E id=$B " "$D2/journal"
 expect "and not in the other's" "$(grep -c 'cmd=sh%20echo%20two' "$D/journal")" 0
 M3=$(mktemp -d "$WORKDIR/mnt.XXXX")
 printf '[state]\ndir = %s\n' "$D" > "$WORKDIR/taken.ini"
-rc=0; "$PCFS" -f --config "$WORKDIR/taken.ini" "$M3" 2>"$WORKDIR/taken.err" || rc=$?
+rc=0; timeout 60 "$PCFS" -f --config "$WORKDIR/taken.ini" "$M3" 2>"$WORKDIR/taken.err" || rc=$?
 expect "a daemon on another's dir is refused" "$rc" 2
 check "... saying it is in use" grep -q "in use by another pcfs, pid $P1" "$WORKDIR/taken.err"
 
@@ -115,11 +97,11 @@ check "so a new daemon there starts empty" test -z "$(ls "$M/procs")"
 stop_clean "$M" "$P1"
 
 # --- keep = yes keeps it, for the next daemon ---
-KEEP='[fuse]
+KEEPCONF='[fuse]
 auto_unmount = true
 [state]
 keep = yes'
-start_on "$M" "$KEEP"
+start_on "$M" "$KEEPCONF"
 P1=$PCFS_PID
 echo 'sh echo kept' > "$M/spawn"; K=$(last_id "$M")
 cat "$M/procs/$K/wait" >/dev/null
@@ -153,7 +135,7 @@ expect "-o state_dir=none over the config" "$(stat_of "$M" state_dir)" none
 echo 'sh echo gone' > "$M/spawn"; cat "$M/procs/1/wait" >/dev/null
 check "-o state_dir=none: no dir made" test ! -e "$D"
 stop_clean "$M" "$P1"
-rc=0; "$PCFS" -f -o state_dir=rel "$M3" 2>"$WORKDIR/rel.err" || rc=$?
+rc=0; timeout 60 "$PCFS" -f -o state_dir=rel "$M3" 2>"$WORKDIR/rel.err" || rc=$?
 expect "-o state_dir= must be absolute" "$rc" 2
 check "... saying so" grep -q "state_dir: \[state\] dir: 'rel' is not an absolute path" "$WORKDIR/rel.err"
 
