@@ -219,10 +219,15 @@ void durable_start(struct engine *e)
 
 /* ---- a clean stop ------------------------------------------------------------- */
 
+/* keep = auto removes the default dir, unless the unmount leaves work
+ * running ([unmount] policy = leave): then, as after a daemon's death, the
+ * next daemon finds it (a task `lost` whose process runs on, a Slurm job in
+ * flight watched again). */
 static bool removing(const struct engine *e)
 {
 	const struct pcfs_config *c = &e->cfg;
-	return c->state_keep == KEEP_NO || (c->state_keep == KEEP_AUTO && c->state_default);
+	return c->state_keep == KEEP_NO ||
+	       (c->state_keep == KEEP_AUTO && c->state_default && c->unmount_policy != UNMOUNT_LEAVE);
 }
 
 /* Everything under NAME in dirfd, then NAME (a few levels: out/, slurm/POOL/). */
