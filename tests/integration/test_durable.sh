@@ -113,21 +113,6 @@ expect "keep = yes: the next daemon restores it" "$(cat "$M/procs/$K/stdout")" k
 stop_clean "$M" "$P1"
 check "and without keep its clean unmount removes it" test ! -e "$D"
 
-# --- an unmount that leaves work running keeps the dir for the next daemon ---
-start_on "$M" "$(printf '%s\n[unmount]\npolicy = leave' "$NOCONF")"
-P1=$PCFS_PID
-echo 'exec /bin/sleep 600' > "$M/spawn"; L=$(last_id "$M")
-wait_until 200 grep -qx running "$M/procs/$L/state"
-LPID=$(cat "$M/procs/$L/pid")
-stop_clean "$M" "$P1"
-check "policy = leave: the default dir stays" grep -q "^T id=$L " "$D/journal"
-start_on "$M" "$NOCONF"
-P1=$PCFS_PID
-expect_match "... the next daemon knows the task runs on" "$(cat "$M/procs/$L/error")" "still runs.*pid $LPID"
-kill -9 "$LPID"
-stop_clean "$M" "$P1"
-check "... and its clean unmount removes the dir" test ! -e "$D"
-
 # --- dir = none, and -o state_dir=none: nothing written, nothing restored ---
 NONE='[fuse]
 auto_unmount = true
