@@ -47,7 +47,7 @@ int statekey(const char *path, char *buf, size_t len)
 		} else if (plain(c, i == 0)) {
 			sb_addc(&sb, (char)c);
 		} else {
-			sb_printf(&sb, "\\x%02x", c);
+			sb_printf(&sb, "+%02x", c);
 		}
 	}
 	if (sb_error(&sb)) {

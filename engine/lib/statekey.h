@@ -1,9 +1,10 @@
 /* statekey.h - the name of a mountpoint's default state dir.
  *
  * The canonical mountpoint path escaped as `systemd-escape --path` does
- * (slashes become '-', a byte outside [A-Za-z0-9:_.] and a leading '.'
- * become \xNN, "/" is "-"), so that two mountpoints never share a dir and a
- * person can tell whose it is.  A name longer than STATEKEY_MAX keeps its
+ * (slashes become '-', "/" is "-"), except that a byte outside [A-Za-z0-9:_.]
+ * and a leading '.' become +NN rather than \xNN: Slurm strips backslashes
+ * from the --output paths of the spool below the dir.  Two mountpoints never
+ * share a dir, and a person can tell whose it is.  A name longer than STATEKEY_MAX keeps its
  * head and ends in a hash of the whole path (a file name is at most 255
  * bytes).
  *

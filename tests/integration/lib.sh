@@ -70,8 +70,8 @@ kept_now() { dd if="$1" iflag=nonblock bs=65536 status=none 2>/dev/null || true;
 is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }
 
 # The default [state] dir of a mountpoint, as pcfs picks it: its base, and
-# state_key PATH, the path as `systemd-escape --path` writes it (in bash:
-# systemd-escape need not be installed).
+# state_key PATH, the path as `systemd-escape --path` writes it but with +NN
+# for \xNN (in bash: systemd-escape need not be installed).
 if [ "$(id -u)" = 0 ]; then STATE_BASE=/var/lib/pcfs
 elif [[ ${XDG_STATE_HOME:-} == /* ]]; then STATE_BASE=$XDG_STATE_HOME/pcfs
 else STATE_BASE=$HOME/.local/state/pcfs; fi
@@ -81,7 +81,7 @@ state_key() {
 		c=${p:i:1}
 		if [ "$c" = / ]; then out+=-
 		elif [[ $c == [A-Za-z0-9:_] || ($c == . && $i -gt 0) ]]; then out+=$c
-		else out+=$(printf '\\x%02x' "'$c"); fi
+		else out+=$(printf '+%02x' "'$c"); fi
 	done
 	printf '%s' "$out"
 }

@@ -48,7 +48,8 @@ P1=$PCFS_PID
 expect "/stats names the default dir" "$(stat_of "$M" state_dir)" "$D"
 expect "the default sync is batch" "$(stat_of "$M" state_sync)" batch
 if command -v systemd-escape >/dev/null; then
-	expect "the key is systemd-escape --path's" "$(state_key "$M")" "$(systemd-escape --path "$M")"
+	se=$(systemd-escape --path "$M")
+	expect "the key is systemd-escape --path's, +NN for \\xNN" "$(state_key "$M")" "${se//\\x/+}"
 fi
 echo 'sh echo out; echo err >&2; exit 3' > "$M/spawn"; A=$(last_id "$M")
 expect "a task ends with 3" "$(cat "$M/procs/$A/wait")" 3

@@ -14,7 +14,7 @@
 #include "journal.h"
 #include "statekey.h"
 
-/* A mountpoint's default state dir name: systemd-escape --path's. */
+/* A mountpoint's default state dir name: systemd-escape --path's, with +NN. */
 static void test_statekey(void **state)
 {
 	(void)state;
@@ -22,10 +22,10 @@ static void test_statekey(void **state)
 	static const char *const cases[][2] = {
 		{ "/", "-" },
 		{ "/mnt/pcfs", "mnt-pcfs" },
-		{ "/tmp/pcfs-test.Ab1/mnt.x", "tmp-pcfs\\x2dtest.Ab1-mnt.x" },
-		{ "/home/a b/.hidden", "home-a\\x20b-.hidden" },
-		{ "/.dot//x/", "\\x2edot-x" },
-		{ "/caf\xc3\xa9:1_2", "caf\\xc3\\xa9:1_2" },
+		{ "/tmp/pcfs-test.Ab1/mnt.x", "tmp-pcfs+2dtest.Ab1-mnt.x" },
+		{ "/home/a b/.hidden", "home-a+20b-.hidden" },
+		{ "/.dot//x/", "+2edot-x" },
+		{ "/caf\xc3\xa9:1_2", "caf+c3+a9:1_2" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(statekey(cases[i][0], k, sizeof(k)), 0);
