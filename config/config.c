@@ -37,7 +37,8 @@ _Static_assert(STATE_DIR_MAX < CONFIG_PATH_MAX, "state dir does not fit its fiel
 
 /* Lists are stored as uint32_t, enums as unsigned. */
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t), "ids are 32 bits");
-_Static_assert(sizeof(enum unmount_policy) == sizeof(unsigned) && sizeof(enum log_level) == sizeof(unsigned),
+_Static_assert(sizeof(enum unmount_policy) == sizeof(unsigned) && sizeof(enum log_level) == sizeof(unsigned) &&
+	       sizeof(enum state_keep) == sizeof(unsigned) && sizeof(enum state_sync) == sizeof(unsigned),
 	       "enums are unsigned");
 
 /* Rendered lists put this many ids on a line, so that it fits inih's buffer. */
@@ -72,6 +73,14 @@ static const char *const unmount_names[] = {
 };
 
 static const char *const cgroup_where_words[] = { "auto", "off", NULL };
+/* [state] dir: auto (stored empty) is the default dir per mountpoint */
+static const char *const state_dir_words[] = { "auto", "none", NULL };
+static const char *const keep_names[] = {
+	[KEEP_AUTO] = "auto", [KEEP_YES] = "yes", [KEEP_NO] = "no", NULL
+};
+static const char *const sync_names[] = {
+	[SYNC_NONE] = "none", [SYNC_BATCH] = "batch", [SYNC_ALWAYS] = "always", NULL
+};
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error", [LOG_LVL_WARN] = "warn", [LOG_LVL_INFO] = "info",
@@ -177,8 +186,14 @@ static const struct key keys[] = {
 	SIZE("channels", "max_bytes", chan_max_bytes, 64 * MiB, KiB, 4 * GiB,
 	     "bytes buffered per channel (ENOSPC beyond)"),
 
-	PATH("state", "dir", state_dir, STATE_DIR_MAX,
-	     "where finished results persist across restarts; empty = nowhere"),
+	PATHW("state", "dir", state_dir, STATE_DIR_MAX, state_dir_words,
+	      "where results persist across the daemon's death: auto = a dir per mountpoint (pcfs(1)), none, or a dir"),
+	ENUM("state", "keep", state_keep, keep_names, KEEP_AUTO,
+	     "a clean unmount removes the dir's results (no), keeps them (yes), or auto: removes the default dir's only"),
+	ENUM("state", "sync", state_sync, sync_names, SYNC_BATCH,
+	     "fsync of the journal: never, at most sync_ms after a write (a flusher thread), or before anyone is told"),
+	DUR("state", "sync_ms", state_sync_ms, 50, 1, MINUTE,
+	    "sync = batch: the longest a journal write waits for its fsync"),
 
 	BOOL("access", "allow_other", allow_other, false,
 	     "let the users and groups below in (and root); each controls only its own"),
@@ -342,8 +357,9 @@ static int fail(struct loader *ld, const char *fmt, ...)
 
 	if (ld->err_line)
 		return 0;
-	ld->err_line = ld->line;
-	n = snprintf(ld->err, ld->errlen, "%s:%u: ", ld->path, ld->line);
+	ld->err_line = ld->line ? ld->line : 1;
+	n = ld->line ? snprintf(ld->err, ld->errlen, "%s:%u: ", ld->path, ld->line)
+		     : snprintf(ld->err, ld->errlen, "%s: ", ld->path);
 	if (n >= 0 && (size_t)n < ld->errlen) {
 		va_start(ap, fmt);
 		vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
@@ -741,6 +757,27 @@ out:
 	return ret;
 }
 
+int config_set(struct pcfs_config *c, const char *where, const char *section,
+	       const char *key, const char *value, char *err, size_t errlen)
+{
+	struct loader *ld = calloc(1, sizeof(*ld));   /* as config_load: the heap */
+	if (!ld) {
+		snprintf(err, errlen, "%s: %s", where, strerror(ENOMEM));
+		return -1;
+	}
+	memcpy(&ld->cfg, c, sizeof(*c));
+	ld->path = where;         /* line 0: errors say "WHERE: reason" */
+	ld->err = err;
+	ld->errlen = errlen;
+	const struct key *k = find_key(section, key);
+	int ok = k ? set_value(ld, k, value) : fail(ld, "unknown key '%s' in [%s]", key, section);
+	int rc = ok && !ld->err_line ? 0 : -1;
+	if (rc == 0)
+		memcpy(c, &ld->cfg, sizeof(*c));
+	free(ld);
+	return rc;
+}
+
 /* ---- Finding the file ---- */
 
 /* An explicit path (or $PCFS_CONFIG) is used whether or not it exists, so that
@@ -850,8 +887,11 @@ static void put_range(struct strbuf *sb, const struct key *k)
 		join_names(sb, k->names, "|", "|");
 		break;
 	case T_PATH:
-		sb_printf(sb, "%sabsolute path (at most %" PRIu64 " bytes) or empty",
-			  k->names ? "auto, off, or an " : "", k->max);
+		if (k->names) {
+			join_names(sb, k->names, ", ", ", ");
+			sb_adds(sb, ", or an ");
+		}
+		sb_printf(sb, "absolute path (at most %" PRIu64 " bytes) or empty", k->max);
 		break;
 	case T_USERS:
 		sb_printf(sb, "user names or uids, at most %" PRIu64, k->max);

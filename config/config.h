@@ -22,6 +22,20 @@ enum unmount_policy {
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* [state] keep: is the state dir emptied and removed at a clean stop? */
+enum state_keep {
+	KEEP_AUTO,     /* the default dir is removed, a dir the config names is kept */
+	KEEP_YES,      /* kept, whichever it is */
+	KEEP_NO        /* removed, whichever it is */
+};
+
+/* [state] sync: when the journal (and output files) are fsync'd. */
+enum state_sync {
+	SYNC_NONE,     /* never: they survive the daemon, not the machine */
+	SYNC_BATCH,    /* by a flusher thread, at most [state] sync_ms after a write */
+	SYNC_ALWAYS    /* before anyone is told of the change */
+};
+
 #define CONFIG_LIST_MAX 32
 #define CONFIG_PATH_MAX 4096
 
@@ -78,7 +92,15 @@ struct pcfs_config {
 	uint64_t chan_max_bytes;   /* bytes buffered per channel (ENOSPC beyond) */
 
 	/* [state] */
-	char state_dir[CONFIG_PATH_MAX]; /* "" = results are not persisted */
+	char state_dir[CONFIG_PATH_MAX]; /* "" (auto): the default dir; "none"; or a path */
+	enum state_keep state_keep;
+	enum state_sync state_sync;
+	int64_t state_sync_ms;     /* sync = batch: the longest a write waits for its fsync */
+	/* Not keys: the dir in use, resolved from state_dir and the mountpoint
+	 * at startup (state_check); "" when nothing is journaled.  Empty in a
+	 * loaded or rendered configuration. */
+	char state_path[CONFIG_PATH_MAX];
+	bool state_default;        /* state_path is the default dir, not one named */
 
 	/* [access] */
 	bool allow_other;          /* let other users in (those of allow_users/allow_groups) */
@@ -109,6 +131,11 @@ const char *config_find(const char *explicit_path, char *buf, size_t buflen);
  * into a malloc'd NUL-terminated string.  Loading that text gives back an
  * identical struct. */
 char *config_render(const struct pcfs_config *c);
+
+/* One key set from elsewhere than a file (pcfs -o state_dir=...), checked as
+ * a file's line would be; "WHERE: reason" in err. */
+int config_set(struct pcfs_config *c, const char *where, const char *section,
+	       const char *key, const char *value, char *err, size_t errlen);
 
 const char *unmount_policy_name(enum unmount_policy p);
 const char *log_level_name(enum log_level l);

@@ -134,9 +134,14 @@ struct engine_stats {
 struct engine *engine_new(const struct pcfs_config *cfg, const char *mountpoint,
 			  const char *worker_path, char *err, size_t errlen);
 void engine_set_hooks(struct engine *e, const struct engine_hooks *hooks);
-/* Before mounting: is [state] dir usable, and not another daemon's?  (The
- * engine takes it for good in engine_new.)  0, or -errno with a reason. */
-int state_check(const struct pcfs_config *cfg, char *err, size_t errlen);
+/* Before mounting: the state dir in use (cfg->state_path: [state] dir, or the
+ * default dir of this mountpoint, or none), and is it usable, and not
+ * another daemon's?  (The engine takes it for good in engine_new.)  0; 1
+ * when the default dir cannot be had (the reason in err: the daemon runs
+ * without one); -errno with a reason: refuse to mount. */
+int state_check(struct pcfs_config *cfg, const char *mountpoint, char *err, size_t errlen);
+/* Only the first step of it: cfg->state_path. */
+int state_resolve(struct pcfs_config *cfg, const char *mountpoint, char *err, size_t errlen);
 int engine_start(struct engine *e);
 void engine_shutdown(struct engine *e);
 void engine_free(struct engine *e);

@@ -54,6 +54,8 @@ static void usage(const char *prog)
 	       "  -s                single-threaded request loop\n"
 	       "  -o OPT[,OPT...]   mount options (allow_other, auto_unmount, max_threads=N, ...)\n"
 	       "  -o config=FILE    the same as --config FILE (for mount -t fuse.pcfs and fstab)\n"
+	       "  -o state_dir=DIR  [state] dir over the config's: auto (a dir per mountpoint),\n"
+	       "                    none (results do not survive the daemon), or a directory\n"
 	       "  -h, --help        this text\n"
 	       "  -V, --version     the version\n",
 	       prog);
@@ -68,19 +70,22 @@ static bool userspace_mount_option(const char *opt)
 	return !strncmp(opt, "x-", 2) || !strncmp(opt, "X-", 2) || !strncmp(opt, "comment=", 8);
 }
 
-/* Which of the options that let other users in were given. */
+/* Which of the options that let other users in were given, and the value of
+ * -o state_dir= (NULL: not given). */
 struct access_opts {
 	bool allow_other, allow_root;
+	const char *state_dir;
 };
 
 /* Remove our options from a comma-separated -o list, in place: `config=FILE`
- * (the fstab and `mount -o` spelling of --config) and the userspace-only ones;
+ * (the fstab and `mount -o` spelling of --config), `state_dir=` (the config's
+ * [state] dir, set over it) and the userspace-only ones;
  * note allow_other and allow_root (they stay: libfuse applies them).
  * Returns 1 if options are left for libfuse, 0 if none, -1 on error. */
 static int filter_mount_options(char *list, const char **config, struct access_opts *ao)
 {
 	/* the value is copied out: the list is compacted over it */
-	static char config_opt[CONFIG_PATH_MAX];
+	static char config_opt[CONFIG_PATH_MAX], state_opt[CONFIG_PATH_MAX];
 	char *out = list, *opt = list;
 	while (opt) {
 		char *comma = strchr(opt, ',');
@@ -97,6 +102,9 @@ static int filter_mount_options(char *list, const char **config, struct access_o
 			}
 			strcpy(config_opt, opt + 7);
 			*config = config_opt;
+		} else if (!strncmp(opt, "state_dir=", 10)) {
+			snprintf(state_opt, sizeof(state_opt), "%s", opt + 10);  /* checked later */
+			ao->state_dir = state_opt;
 		} else if (*opt && !userspace_mount_option(opt)) {
 			if (out != list)
 				*out++ = ',';
@@ -302,7 +310,9 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
-	if (cfile && config_load(&cfg, cfile, err, sizeof(err)) < 0) {
+	if ((cfile && config_load(&cfg, cfile, err, sizeof(err)) < 0) ||
+	    (ao.state_dir && config_set(&cfg, "-o state_dir", "state", "dir", ao.state_dir, err,
+					sizeof(err)) < 0)) {
 		fprintf(stderr, "pcfs: %s\n", err);
 		ret = 2;
 		goto out_args;
@@ -321,10 +331,16 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
-	if (state_check(&cfg, err, sizeof(err)) < 0) {
+	char state_warning[1024] = "";
+	int src = state_check(&cfg, mnt, err, sizeof(err));
+	if (src < 0) {
 		fprintf(stderr, "pcfs: %s\n", err);
 		ret = 2;
 		goto out_args;
+	}
+	if (src > 0) {
+		fprintf(stderr, "pcfs: %s\n", err);
+		snprintf(state_warning, sizeof(state_warning), "%s", err);
 	}
 	if (find_worker(worker, sizeof(worker)) < 0) {
 		fprintf(stderr, "pcfs: cannot find the worker program (%s): %s\n", worker,
@@ -402,8 +418,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "pcfs: cannot start the engine\n");
 		goto out_engine;
 	}
-	engine_log(eng, "pcfs %s mounted on %s (worker %s, config %s)", PCFS_VERSION, mnt,
-		   worker, cfile ? cfile : "built-in defaults");
+	engine_log(eng, "pcfs %s mounted on %s (worker %s, config %s, state dir %s)", PCFS_VERSION,
+		   mnt, worker, cfile ? cfile : "built-in defaults",
+		   cfg.state_path[0] ? cfg.state_path : "none");
+	if (state_warning[0])
+		engine_log(eng, "%s", state_warning);
 	if (fs.multiuser)
 		engine_log(eng, "other users may come in (%s): %s; work runs as %s",
 			   ao.allow_root ? "allow_root" : "allow_other",

@@ -156,6 +156,11 @@ static int kv_stats(struct fs *fs, uint64_t obj, struct emit *e)
 	char cg[512];
 	engine_cgroup_mechanisms(fs->eng, cg, sizeof(cg));
 	emit_str(e, "cgroup", cg);
+	/* where results survive the daemon, and how surely */
+	const struct pcfs_config *c = fs->cfg;
+	emit_str(e, "state_dir", c->state_path[0] ? c->state_path : "none");
+	static const char *const sync_words[] = { "none", "batch", "always" };
+	emit_str(e, "state_sync", c->state_path[0] ? sync_words[c->state_sync] : "none");
 	return 0;
 }
 

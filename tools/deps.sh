@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build libfuse3-dev fuse3 libinih-dev
       libcmocka-dev jq bc python3 procps valgrind socat hyperfine parallel gnuplot-nox clang
-      libclang-rt-14-dev groff-base man-db file task-spooler)
+      libclang-rt-14-dev groff-base man-db file task-spooler strace)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

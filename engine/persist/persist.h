@@ -1,7 +1,8 @@
 /* persist.h - the persist room ([state] dir: results kept across the daemon's
  * death) as the others see it: its row, the journal and output files a room
  * writes its own objects to, and the interface such a room offers the
- * journal's compaction and replay.  Without a [state] dir every call is a
+ * journal's compaction and replay.  Without a state dir (dir = none, or a
+ * default dir that could not be made) every call is a
  * no-op.  Record functions run with `lock` held.
  */
 #ifndef PCFS_PERSIST_H

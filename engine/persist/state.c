@@ -14,7 +14,7 @@
  * Records are gathered in memory under the engine lock and written by
  * state_flush(), which the engine calls before it tells anyone of a change
  * (engine_flush_notify): whoever sees a task end, sees it on disk first.
- * The journal is not fsync'd: it survives the daemon, not the machine.
+ * Whether it is fsync'd, and when, is [state] sync's (durable.c).
  *
  * A lock file (flock) keeps two daemons off one dir.
  */
@@ -29,43 +29,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "persist.h"
+#include "persist_int.h"
 
 static int state_open(struct engine *e, char *err, size_t errlen);
 static void state_close(struct engine *e);
 static void state_compact(struct engine *e);
 
-#define JOURNAL "journal"
-#define JOURNAL_NEW "journal.new"
 /* Compact at runtime once the journal holds this many more records than
  * the last compaction left (forgotten tasks' records are garbage). */
 #define COMPACT_SLACK 20000
 
-struct state {
-	int dirfd, outfd, lockfd, jfd;
-	struct strbuf pending;         /* records not yet written (engine lock) */
-	pthread_mutex_t wlock;         /* orders writes (taken before the engine lock) */
-	size_t records, base;          /* written since / left by the last compaction */
-	bool restoring;                /* replay: nothing is journaled */
-	bool broken;                   /* a write failed: logged once, then silence */
-};
-
 /* ---- files ----------------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static void out_name(char *buf, size_t len, const char *prefix, uint64_t id, int stream)
 {
@@ -88,7 +62,9 @@ int state_write_output(struct engine *e, const char *prefix, uint64_t id, int st
 	int fd = openat(s->outfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int rc = write_all(fd, data, len);
+	int rc = state_write_all(fd, data, len);
+	if (rc == 0)
+		durable_output(s, fd);
 	close(fd);
 	if (rc == 0 && renameat(s->outfd, tmp, s->outfd, name) < 0)
 		rc = -errno;
@@ -273,11 +249,13 @@ static void state_flush(struct engine *e)
 	bool compact = s->records > s->base + COMPACT_SLACK;
 	pthread_mutex_unlock(&e->lock);
 	if (batch.len) {
-		int rc = write_all(s->jfd, batch.buf, batch.len);
+		int rc = state_write_all(s->jfd, batch.buf, batch.len);
 		if (rc < 0) {
 			pthread_mutex_lock(&e->lock);
 			state_failed(e, "journal write", rc);
 			pthread_mutex_unlock(&e->lock);
+		} else {
+			durable_written(e);
 		}
 	}
 	sb_free(&batch);
@@ -334,9 +312,13 @@ static void state_compact(struct engine *e)
 		return;
 	}
 	int fd = openat(s->dirfd, JOURNAL_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int rc = fd < 0 ? -errno : write_all(fd, sb.buf, sb.len);
+	int rc = fd < 0 ? -errno : state_write_all(fd, sb.buf, sb.len);
+	if (rc == 0)
+		durable_replaced(s, fd);
 	if (rc == 0 && renameat(s->dirfd, JOURNAL_NEW, s->dirfd, JOURNAL) < 0)
 		rc = -errno;
+	if (rc == 0)
+		durable_replaced(s, -1);
 	if (rc == 0) {
 		close(s->jfd);
 		s->jfd = fd;
@@ -355,36 +337,69 @@ static void state_compact(struct engine *e)
 
 /* ---- open, replay ------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path)
+/* PATH and its missing parents, made with MODE (the last two: LAST_MODE). */
+static int mkdir_p(const char *path, mode_t mode, mode_t last_mode, bool *made)
 {
 	char buf[CONFIG_PATH_MAX];
 	snprintf(buf, sizeof(buf), "%s", path);
+	char *last = strrchr(buf, '/'), *parent = last;
+	while (parent > buf && parent[-1] != '/')
+		parent--;
+	if (parent > buf)
+		parent--;              /* the slash before the last two components */
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		if (mkdir(buf, p >= parent ? last_mode : mode) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+	*made = mkdir(buf, last_mode) == 0;
+	if (!*made && errno != EEXIST)
 		return -errno;
 	return 0;
 }
 
-int state_check(const struct pcfs_config *cfg, char *err, size_t errlen)
+int state_check(struct pcfs_config *cfg, const char *mountpoint, char *err, size_t errlen)
 {
-	if (!cfg->state_dir[0])
+	if (state_resolve(cfg, mountpoint, err, errlen) < 0)
+		return 1;            /* no default dir: said, and none */
+	if (!cfg->state_path[0])
 		return 0;
-	struct engine probe = { .cfg = *cfg };
-	int rc = state_open(&probe, err, errlen);
-	state_close(&probe);     /* the lock goes with it */
+	/* ~8 KiB of paths and more: not a daemon thread's stack */
+	struct engine *probe = calloc(1, sizeof(*probe));
+	if (!probe) {
+		snprintf(err, errlen, "[state] dir: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	probe->cfg = *cfg;
+	int rc = state_open(probe, err, errlen);
+	/* a dir made only to be checked is not left behind by a daemon that
+	 * goes no further (refused, or failed to mount): the engine makes it
+	 * again */
+	bool made = probe->state && probe->state->made;
+	if (made)
+		durable_unmake(probe->state);
+	state_close(probe);     /* the lock goes with it */
+	if (made)
+		rmdir(cfg->state_path);
+	free(probe);
+	/* the default dir that cannot be made is not a reason to refuse the
+	 * mount (a read-only home); one another daemon holds is */
+	if (rc < 0 && cfg->state_default && rc != -EWOULDBLOCK) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, ": results will not survive the daemon");
+		memset(cfg->state_path, 0, sizeof(cfg->state_path));
+		cfg->state_default = false;
+		return 1;
+	}
 	return rc;
 }
 
 static int state_open(struct engine *e, char *err, size_t errlen)
 {
-	const char *dir = e->cfg.state_dir;
+	const char *dir = e->cfg.state_path;
 	if (!dir[0])
 		return 0;
 	struct state *s = calloc(1, sizeof(*s));
@@ -393,9 +408,13 @@ static int state_open(struct engine *e, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	s->dirfd = s->outfd = s->lockfd = s->jfd = -1;
+	s->sync = e->cfg.state_sync;
 	pthread_mutex_init(&s->wlock, NULL);
 	e->state = s;
-	int rc = mkdir_p(dir);
+	/* the default dir (and its base) let others through, not look in: a
+	 * Slurm job of another user's pool writes to its spool below */
+	mode_t last = e->cfg.state_default ? 0711 : 0700;
+	int rc = mkdir_p(dir, 0700, last, &s->made);
 	if (rc == 0 && (s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = -errno;
 	if (rc < 0) {
@@ -782,17 +801,19 @@ static void state_restore(struct engine *e)
 	sweep_outputs(e);
 	if (nrec)
 		log_add(e, LOG_LVL_INFO, "[state] dir %s: %zu tasks restored (%zu lost: they ran "
-			"when the previous pcfs stopped), %zu pools%s", e->cfg.state_dir, kept, lost,
+			"when the previous pcfs stopped), %zu pools%s", e->cfg.state_path, kept, lost,
 			pools, bad ? "; unreadable records skipped" : "");
 	if (bad)
 		log_add(e, LOG_LVL_WARN, "[state] dir %s: %zu unreadable journal records skipped",
-			e->cfg.state_dir, bad);
+			e->cfg.state_path, bad);
 	pthread_mutex_unlock(&e->lock);
 	clients_replay_free(e, ctx);
 
 	pthread_mutex_lock(&s->wlock);
 	state_compact(e);
 	pthread_mutex_unlock(&s->wlock);
+	s->restored = true;
+	durable_start(e);
 	/* only now: what ends is journaled, with its output */
 	for (size_t i = 0; i < e->nrooms; i++)
 		if (e->rooms[i]->journal)
@@ -804,8 +825,13 @@ static void state_restore(struct engine *e)
 
 static void state_fini(struct engine *e)
 {
+	if (!e->state)
+		return;
 	state_flush(e);
+	bool remove = durable_stop(e);
 	state_close(e);
+	if (remove)
+		rmdir(e->cfg.state_path);   /* anything else in it (not ours) keeps it */
 }
 
 const struct room persist_room = {

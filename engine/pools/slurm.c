@@ -824,8 +824,8 @@ static void *poller(void *arg)
 
 static void spool_root(const struct engine *e, char *buf, size_t len)
 {
-	if (e->cfg.state_dir[0])
-		snprintf(buf, len, "%.300s/slurm", e->cfg.state_dir);
+	if (e->cfg.state_path[0])
+		snprintf(buf, len, "%.300s/slurm", e->cfg.state_path);
 	else
 		snprintf(buf, len, "/tmp/pcfs-slurm.%d", (int)getpid());
 }

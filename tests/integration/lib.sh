@@ -72,6 +72,23 @@ kept_now() { dd if="$1" iflag=nonblock bs=65536 status=none 2>/dev/null || true;
 
 is_mounted() { grep -q " $1 fuse.pcfs " /proc/mounts; }
 
+# The default [state] dir of a mountpoint, as pcfs picks it: its base, and
+# state_key PATH, the path as `systemd-escape --path` writes it but with +NN
+# for \xNN (in bash: systemd-escape need not be installed).
+if [ "$(id -u)" = 0 ]; then STATE_BASE=/var/lib/pcfs
+elif [[ ${XDG_STATE_HOME:-} == /* ]]; then STATE_BASE=$XDG_STATE_HOME/pcfs
+else STATE_BASE=$HOME/.local/state/pcfs; fi
+state_key() {
+	local p=${1#/} out= c i
+	for ((i = 0; i < ${#p}; i++)); do
+		c=${p:i:1}
+		if [ "$c" = / ]; then out+=-
+		elif [[ $c == [A-Za-z0-9:_] || ($c == . && $i -gt 0) ]]; then out+=$c
+		else out+=$(printf '+%02x' "'$c"); fi
+	done
+	printf '%s' "$out"
+}
+
 # Mount pcfs on a fresh directory; optional ini text becomes --config, and
 # further arguments go to pcfs (e.g. -o allow_other).
 pcfs_mount() {
@@ -121,6 +138,15 @@ cleanup() {
 	if [ -n "$M" ]; then
 		for pid in $(our_tasks); do kill -9 "$pid" 2>/dev/null; done
 	fi
+	# default state dirs of our mountpoints that a killed daemon left (a
+	# clean unmount removes its own): said, then removed
+	local d key
+	key=$(state_key "$WORKDIR")
+	for d in "$STATE_BASE/$key" "$STATE_BASE/$key"-*; do
+		[ -d "$d" ] || continue
+		echo "cleanup: removing $d, a killed daemon's default state dir"
+		rm -rf "$d"
+	done
 	[ -n "${KEEP:-}" ] && echo "kept $WORKDIR" || rm -rf "$WORKDIR"
 }
 trap cleanup EXIT

@@ -742,6 +742,39 @@ static void test_round_trip(void **state)
 	round_trip(fx, &c);
 }
 
+/* [state]: dir's words (auto is the default, stored empty; none), keep and
+ * sync, and the same checks for a key set from the command line. */
+static void test_state_keys(void **state)
+{
+	struct fx *fx = *state;
+	struct pcfs_config c, d;
+	char err[ERRLEN];
+
+	load_ok(fx, &c, "[state]\ndir = auto\n");
+	assert_string_equal(c.state_dir, "");
+	load_ok(fx, &c, "[state]\ndir = none\nkeep = yes\nsync = always\nsync_ms = 2s\n");
+	assert_string_equal(c.state_dir, "none");
+	assert_int_equal(c.state_keep, KEEP_YES);
+	assert_int_equal(c.state_sync, SYNC_ALWAYS);
+	assert_int_equal(c.state_sync_ms, 2000);
+	config_defaults(&d);
+	assert_int_equal(d.state_keep, KEEP_AUTO);
+	assert_int_equal(d.state_sync, SYNC_BATCH);
+	assert_int_equal(d.state_sync_ms, 50);
+	config_defaults(&c);
+	assert_int_equal(load_over(fx, &c, "[state]\nsync = often\n", err), -1);
+	assert_non_null(strstr(err, "[state] sync: 'often' is not none, batch or always"));
+	/* -o state_dir=: one key, checked as a file's line, "WHERE: reason" */
+	config_defaults(&c);
+	assert_int_equal(config_set(&c, "-o state_dir", "state", "dir", "/srv/st", err, ERRLEN), 0);
+	assert_string_equal(c.state_dir, "/srv/st");
+	assert_int_equal(config_set(&c, "-o state_dir", "state", "dir", "none", err, ERRLEN), 0);
+	assert_string_equal(c.state_dir, "none");
+	assert_int_equal(config_set(&c, "-o state_dir", "state", "dir", "rel", err, ERRLEN), -1);
+	assert_string_equal(err, "-o state_dir: [state] dir: 'rel' is not an absolute path");
+	assert_string_equal(c.state_dir, "none");   /* unchanged by a refusal */
+}
+
 static void test_render(void **state)
 {
 	/* In table order, canonical form. */
@@ -754,7 +787,7 @@ static void test_render(void **state)
 		"\n\n[memory]\n", "\nsample_period = 200ms\n", "\nmemlog_max = 3000\n",
 		"\n\n[pools]\n", "\ndefault_workers = 0\n",
 		"\n\n[channels]\n", "\ncapacity = 1024\n", "\nmaxmsg = 64K\n", "\nmax_bytes = 64M\n",
-		"\n\n[state]\n", "\ndir =\n",
+		"\n\n[state]\n", "\ndir = auto\n", "\nkeep = auto\n", "\nsync = batch\n", "\nsync_ms = 50ms\n",
 		"\n\n[access]\n", "\nallow_other = false\n", "\nallow_users =\n", "\nallow_groups =\n",
 		"\n\n[slurm]\n", "\npoll_interval = 1s\n",
 	};
@@ -876,6 +909,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find, find_setup, find_teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test_setup_teardown(test_state_keys, setup, teardown),
 		cmocka_unit_test(test_example),
 	};
 

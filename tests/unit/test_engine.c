@@ -1109,6 +1109,10 @@ static int setup_state(void **state)
 	strcpy(state_dir, "/tmp/pcfs-test-state.XXXXXX");
 	assert_non_null(mkdtemp(state_dir));
 	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s/st", state_dir);
+	/* the daemon resolves the dir in use before the engine starts */
+	char err[256];
+	assert_int_equal(state_check(&cfg, "/unused", err, sizeof(err)), 0);
+	assert_string_equal(cfg.state_path, cfg.state_dir);
 	eng = start();
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* test_journal.c - the [state] dir's record format: what is written reads
  * back the same whatever bytes a value holds, and anything torn or malformed
  * is refused rather than half-read. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,40 @@
 #include <cmocka.h>
 
 #include "journal.h"
+#include "statekey.h"
+
+/* A mountpoint's default state dir name: systemd-escape --path's, with +NN. */
+static void test_statekey(void **state)
+{
+	(void)state;
+	char k[STATEKEY_MAX + 1];
+	static const char *const cases[][2] = {
+		{ "/", "-" },
+		{ "/mnt/pcfs", "mnt-pcfs" },
+		{ "/tmp/pcfs-test.Ab1/mnt.x", "tmp-pcfs+2dtest.Ab1-mnt.x" },
+		{ "/home/a b/.hidden", "home-a+20b-.hidden" },
+		{ "/.dot//x/", "+2edot-x" },
+		{ "/caf\xc3\xa9:1_2", "caf+c3+a9:1_2" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(statekey(cases[i][0], k, sizeof(k)), 0);
+		assert_string_equal(k, cases[i][1]);
+	}
+	assert_int_equal(statekey("rel/x", k, sizeof(k)), -EINVAL);
+	/* long paths: a bounded name, distinct for two that share a long head */
+	char a[1200], b[1200], ka[STATEKEY_MAX + 1];
+	memset(a, 'x', sizeof(a) - 2);
+	a[0] = '/';
+	a[sizeof(a) - 2] = 'a';
+	a[sizeof(a) - 1] = '\0';
+	memcpy(b, a, sizeof(a));
+	b[sizeof(b) - 2] = 'b';
+	assert_int_equal(statekey(a, ka, sizeof(ka)), 0);
+	assert_int_equal(statekey(b, k, sizeof(k)), 0);
+	assert_int_equal(strlen(ka), STATEKEY_MAX);
+	assert_int_equal(strlen(k), STATEKEY_MAX);
+	assert_string_not_equal(ka, k);
+}
 
 static void test_round_trip(void **state)
 {
@@ -102,6 +137,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_statekey),
 		cmocka_unit_test(test_malformed_refused),
 		cmocka_unit_test(test_typed_getters_refuse_garbage),
 	};
