@@ -188,11 +188,19 @@ int ms_statm_parse(const char *buf, size_t len, long page_kib, struct ms_statm *
 	return 0;
 }
 
+/* a + b of two figures, at most INT64_MAX: the kernel's text is trusted,
+ * but a torn or garbled read must not overflow (fuzz_proc found one). */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? (a < 0 && b < 0 ? INT64_MIN : INT64_MAX) : r;
+}
+
 static void add_field(int64_t *sum, int64_t v)
 {
 	if (v == MS_NONE)
 		return;
-	*sum = *sum == MS_NONE ? v : *sum + v;
+	*sum = *sum == MS_NONE ? v : sat_add(*sum, v);
 }
 
 static int sum_one(const struct ms_mapping *m, void *ctx)
@@ -352,7 +360,7 @@ static int pmap_line(const struct ms_mapping *m, void *arg)
 {
 	struct pmap_ctx *c = arg;
 	int64_t kb = (int64_t)((m->end - m->start) / 1024);
-	int64_t dirty = nz(m->shared_dirty) + nz(m->private_dirty);
+	int64_t dirty = sat_add(nz(m->shared_dirty), nz(m->private_dirty));
 	char mode[6];
 	pmap_mode(m, mode);
 	sb_printf(c->out, "%016" PRIx64 " %7" PRId64 " %7" PRId64 " %7" PRId64 " %s ", m->start,
@@ -373,9 +381,9 @@ static int pmap_line(const struct ms_mapping *m, void *arg)
 		break;
 	}
 	sb_addc(c->out, '\n');
-	c->kbytes += kb;
-	c->rss += nz(m->rss);
-	c->dirty += dirty;
+	c->kbytes = sat_add(c->kbytes, kb);
+	c->rss = sat_add(c->rss, nz(m->rss));
+	c->dirty = sat_add(c->dirty, dirty);
 	return 0;
 }
 

@@ -486,6 +486,30 @@ static void cow_region_of_a_real_child(void **state)
 	close(ready[0]); close(ready[1]); close(done[0]); close(done[1]);
 }
 
+/* Garbled figures whose sum does not fit: the totals stop at INT64_MAX
+ * instead of overflowing (fuzz_proc's long run found it: signed overflow in
+ * the sum; tests/fuzz/regress/proc holds its input). */
+static void sums_saturate(void **state)
+{
+	(void)state;
+	const char *two =
+		"00400000-00401000 r--p 00000000 00:00 0 \n"
+		"Rss:            5555555555555555555 kB\n"
+		"Private_Dirty:  5555555555555555555 kB\n"
+		"Shared_Dirty:   5555555555555555555 kB\n"
+		"00401000-00402000 r--p 00000000 00:00 0 \n"
+		"Rss:            5555555555555555556 kB\n"
+		"Private_Dirty:  1 kB\n";
+	struct ms_rollup sum;
+	assert_int_equal(ms_smaps_sum(two, strlen(two), &sum), 0);
+	assert_true(sum.rss == INT64_MAX);
+	assert_true(sum.private_dirty == 5555555555555555556LL);
+	struct strbuf out = STRBUF_INIT;
+	assert_int_equal(ms_format_pmap(two, strlen(two), &out), 0);
+	assert_non_null(strstr(sb_cstr(&out), " 9223372036854775807 "));   /* the RSS total */
+	sb_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +530,7 @@ int main(void)
 		cmocka_unit_test(heap_absent_is_zero),
 		cmocka_unit_test(rollup_and_heap_from_smaps),
 		cmocka_unit_test(pmap_table),
+		cmocka_unit_test(sums_saturate),
 		cmocka_unit_test(cow_pagemap_fixture),
 		cmocka_unit_test(cow_arithmetic),
 		cmocka_unit_test(cow_region_of_a_real_child),
