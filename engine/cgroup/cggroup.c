@@ -182,7 +182,8 @@ int cgroup_group_set(struct engine *e, struct cg_group *g, const struct spec_lim
 		if (rc < 0)
 			return rc;
 	}
-	g->mem_max = l->mem_max;
+	if (l->mem_max != SPEC_UNSET)   /* l: the limits a line changes, not all */
+		g->mem_max = l->mem_max;
 	return 0;
 }
 

@@ -168,8 +168,9 @@ pfield() { sed -n "s/^$2: //p" "$M/pools/$1/status"; }
 # a worker's cgroup directory in hierarchy $2 (memory, pids, ...), from /proc
 worker_cg() { awk -F: -v h="$2" '$2 ~ "(^|,)"h"(,|$)" { print $3 }' "/proc/$1/cgroup"; }
 mkdir "$M/pools/pl"
-echo "workers=2 mem_max=200M pids_max=64" > "$M/pools/pl/ctl"
-expect "a pool's ctl takes limits, and shows them" "$(cat "$M/pools/pl/ctl")" \
+echo "workers=2 mem_max=200M" > "$M/pools/pl/ctl"
+echo "pids_max=64" > "$M/pools/pl/ctl"   # a line changes only what it names
+expect "a pool's ctl takes limits, line by line, and shows them" "$(cat "$M/pools/pl/ctl")" \
 	"workers=2 type=process gil=0 mem_max=200M pids_max=64"
 expect_match "... its status names them and its cgroup" "$(pfield pl limits)|$(pfield pl cgroup)" \
 	'^mem_max=200M pids_max=64\|p[0-9]+$'
