@@ -40,11 +40,6 @@ static bool group_dir(const struct cgroup *cg, size_t i, const char *rel, char *
 	return cg->sub[i][0] && w > 0 && (size_t)w < n;
 }
 
-const char *cgroup_group_name(const struct cg_group *g)
-{
-	return g->rel;
-}
-
 int cgroup_check_limits(struct engine *e, const struct spec_limits *l, char *err, size_t errlen)
 {
 	const struct cgroup *cg = e->cgroup;
@@ -238,14 +233,7 @@ bool cgroup_group_oom(struct engine *e, struct cg_group *g, const char *whose, c
 	if (kills <= g->oom_told)
 		return false;
 	g->oom_told++;
-	if (g->mem_max == SPEC_UNSET) {
-		snprintf(msg, n, "killed by the OOM killer");
-	} else {
-		char size[32];
-		cg_format_size((uint64_t)g->mem_max, size, sizeof(size));
-		snprintf(msg, n, "killed by the OOM killer (%s%smem_max %s)", whose,
-			 whose[0] ? " " : "", size);
-	}
+	cg_oom_message(g->mem_max, whose, msg, n);
 	return true;
 }
 
@@ -267,19 +255,18 @@ void cgroup_group_remove(struct engine *e, struct cg_group *g)
 void cgroup_group_figures(struct engine *e, const struct cg_group *g, struct cg_figures *out)
 {
 	const struct cgroup *cg = e->cgroup;
-	char dir[CG_PATH_MAX + 80], buf[1024];
+	char u[CG_PATH_MAX + 80] = "", m[CG_PATH_MAX + 80] = "";
 	snprintf(out->name, sizeof(out->name), "%s", g->rel);
-	out->procs = out->cpu_us = out->mem_peak = -1;
-	int u = cg->unified >= 0 ? cg->unified : __builtin_ffs((int)g->in) - 1;
-	if (u >= 0 && group_dir(cg, (size_t)u, g->rel, dir, sizeof(dir))) {
-		long n = cg_procs(dir, NULL, 0);
+	out->procs = -1;
+	int ui = cg->unified >= 0 ? cg->unified : __builtin_ffs((int)g->in) - 1;
+	if (ui >= 0 && group_dir(cg, (size_t)ui, g->rel, u, sizeof(u))) {
+		long n = cg_procs(u, NULL, 0);
 		out->procs = n < 0 ? 0 : n;
-		if (cg_read(dir, "cpu.stat", buf, sizeof(buf)) > 0)
-			out->cpu_us = (int64_t)cg_kv_get(buf, "usage_usec", (uint64_t)-1);
 	}
-	int m = cg->ctl[CGC_MEMORY];
-	bool v2 = cg->ctl_v2[CGC_MEMORY];
-	if (m >= 0 && group_dir(cg, (size_t)m, g->rel, dir, sizeof(dir)) &&
-	    cg_read(dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", buf, sizeof(buf)) > 0)
-		out->mem_peak = strtoll(buf, NULL, 10);
+	int mi = cg->ctl[CGC_MEMORY];
+	if (mi < 0 || !(g->in & (1u << mi)) || !group_dir(cg, (size_t)mi, g->rel, m, sizeof(m)))
+		m[0] = '\0';
+	if (cg->unified < 0)
+		u[0] = '\0';   /* cpu.stat is the unified tree's */
+	cg_read_acct(cg, u, m, &out->cpu_us, &out->mem_peak);
 }

@@ -80,6 +80,5 @@ bool cgroup_group_oom(struct engine *e, struct cg_group *g, const char *whose, c
 void cgroup_group_remove(struct engine *e, struct cg_group *g);
 /* What a status file shows of a group (-1: the host does not count it). */
 void cgroup_group_figures(struct engine *e, const struct cg_group *g, struct cg_figures *out);
-const char *cgroup_group_name(const struct cg_group *g);
 
 #endif

@@ -48,6 +48,12 @@ int cg_check_limits(struct engine *e, const struct spec_limits *l, unsigned need
 		    size_t errlen);
 /* The hierarchies controllers `need` (1 << CGC_*) are in, and the unified. */
 uint32_t cg_hierarchies_for(const struct cgroup *cg, unsigned need);
+/* A cgroup's CPU time (udir: its unified directory, "" if none) and peak
+ * memory (mdir: its memory controller's, "" if none); -1 where not counted. */
+void cg_read_acct(const struct cgroup *cg, const char *udir, const char *mdir, int64_t *cpu_us,
+		  int64_t *mem_peak);
+/* The OOM verdict: "killed by the OOM killer (WHOSE mem_max SIZE)". */
+void cg_oom_message(int64_t mem_max, const char *whose, char *buf, size_t n);
 /* mkdir dir (one that exists will do); fits: its path was not cut short.
  * 0, or -errno with the reason in why. */
 int cg_make_dir(const char *dir, bool fits, char *why, size_t whylen);

@@ -28,6 +28,31 @@ void cgroup_join_close(struct cg_join *j)
 	j->n = 0;
 }
 
+void cg_read_acct(const struct cgroup *cg, const char *udir, const char *mdir, int64_t *cpu_us,
+		  int64_t *mem_peak)
+{
+	char buf[1024];
+	bool v2 = cg->ctl_v2[CGC_MEMORY];
+	*cpu_us = *mem_peak = -1;
+	if (udir[0] && cg_read(udir, "cpu.stat", buf, sizeof(buf)) > 0)
+		*cpu_us = (int64_t)cg_kv_get(buf, "usage_usec", (uint64_t)-1);
+	if (mdir[0] && cg_read(mdir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", buf,
+			       sizeof(buf)) > 0)
+		*mem_peak = strtoll(buf, NULL, 10);
+}
+
+void cg_oom_message(int64_t mem_max, const char *whose, char *buf, size_t n)
+{
+	char size[32];
+	if (mem_max == SPEC_UNSET) {
+		snprintf(buf, n, "killed by the OOM killer");
+		return;
+	}
+	cg_format_size((uint64_t)mem_max, size, sizeof(size));
+	snprintf(buf, n, "killed by the OOM killer (%s%smem_max %s)", whose, whose[0] ? " " : "",
+		 size);
+}
+
 int cg_make_dir(const char *dir, bool fits, char *why, size_t whylen)
 {
 	if (!fits) {
@@ -156,13 +181,7 @@ void cg_task_ended(struct engine *e, struct task *t)
 	if (cg_oom_kills(dir, cg->ctl_v2[CGC_MEMORY]) == 0)
 		return;
 	t->oom_killed = true;
-	if (t->cg->mem_max != SPEC_UNSET) {
-		char size[32];
-		cg_format_size((uint64_t)t->cg->mem_max, size, sizeof(size));
-		snprintf(t->error, sizeof(t->error), "killed by the OOM killer (mem_max %s)", size);
-	} else {
-		snprintf(t->error, sizeof(t->error), "killed by the OOM killer");
-	}
+	cg_oom_message(t->cg->mem_max, "", t->error, sizeof(t->error));
 }
 
 void cg_task_forgotten(struct engine *e, struct task *t)
@@ -305,7 +324,7 @@ long engine_task_cgroup_procs(struct engine *e, uint64_t id)
 int engine_task_cgroup_acct(struct engine *e, uint64_t id, int64_t *cpu_us, int64_t *mem_peak)
 {
 	const struct cgroup *cg = e->cgroup;
-	char u[CG_PATH_MAX + 32] = "", m[CG_PATH_MAX + 32] = "", buf[1024];
+	char u[CG_PATH_MAX + 32] = "", m[CG_PATH_MAX + 32] = "";
 	*cpu_us = *mem_peak = -1;
 	pthread_mutex_lock(&e->lock);
 	struct task *t = task_find(e, id);
@@ -319,10 +338,6 @@ int engine_task_cgroup_acct(struct engine *e, uint64_t id, int64_t *cpu_us, int6
 	pthread_mutex_unlock(&e->lock);
 	if (!has)
 		return -ENOENT;
-	if (u[0] && cg_read(u, "cpu.stat", buf, sizeof(buf)) > 0)
-		*cpu_us = (int64_t)cg_kv_get(buf, "usage_usec", (uint64_t)-1);
-	bool v2 = cg->ctl_v2[CGC_MEMORY];
-	if (m[0] && cg_read(m, v2 ? "memory.peak" : "memory.max_usage_in_bytes", buf, sizeof(buf)) > 0)
-		*mem_peak = strtoll(buf, NULL, 10);
+	cg_read_acct(cg, u, m, cpu_us, mem_peak);
 	return 0;
 }

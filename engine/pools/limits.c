@@ -26,44 +26,53 @@
 #include <string.h>
 
 #include "pools_int.h"
-#include "cglib.h"
 
-/* The live hosts of p's workers (a thread pool's one host included). */
+/* The live hosts of p's workers, each once (a thread pool's slots share
+ * one), into the pool's cgroup. */
 static void move_workers(struct engine *e, struct pool *p)
 {
+	const struct host *moved = NULL;
 	for (size_t i = 0; i < p->nslots; i++) {
 		struct pslot *s = p->slots[i];
 		char why[256];
-		if (s && s->host && s->host->pid > 0 &&
-		    cgroup_group_move(e, p->cg, s->host->pid, why, sizeof(why)) < 0)
+		if (!s || !s->host || s->host == moved || s->host->pid <= 0)
+			continue;
+		moved = s->host;
+		if (cgroup_group_move(e, p->cg, s->host->pid, why, sizeof(why)) < 0)
 			log_add(e, LOG_LVL_WARN, "pool %s: %s", p->name, why);
 	}
 }
 
-/* The pool's cgroup, made if it has none, in every hierarchy l needs too;
- * its workers moved into what is new. */
+/* The pool's cgroup, made with limits `with` if it has none; its workers
+ * moved in. */
+static int pool_cg_make(struct engine *e, struct pool *p, const struct spec_limits *with,
+			char *why, size_t whylen)
+{
+	if (p->cg)
+		return 0;
+	char name[32];
+	snprintf(name, sizeof(name), "p%llu", (unsigned long long)p->id);
+	int rc = cgroup_group_make(e, NULL, name, with, &p->cg, why, whylen);
+	if (rc == 0)
+		move_workers(e, p);
+	return rc;
+}
+
+/* The pool's cgroup in every hierarchy l needs too; its workers moved into
+ * what is new. */
 static int pool_cg_widen(struct engine *e, struct pool *p, const struct spec_limits *l,
 			 char *why, size_t whylen)
 {
-	bool widened = false;
-	int rc = 0;
-	if (!p->cg) {
-		char name[32];
-		snprintf(name, sizeof(name), "p%llu", (unsigned long long)p->id);
-		rc = cgroup_group_make(e, NULL, name, &p->lim, &p->cg, why, whylen);
-		widened = rc == 0;
-	}
 	bool more = false;
-	if (rc == 0 && l)
-		rc = cgroup_group_widen(e, p->cg, l, &more, why, whylen);
-	if (widened || more)
+	int rc = cgroup_group_widen(e, p->cg, l, &more, why, whylen);
+	if (more)
 		move_workers(e, p);
 	return rc;
 }
 
 int pool_cg_ensure(struct engine *e, struct pool *p, char *why, size_t whylen)
 {
-	return pool_cg_widen(e, p, NULL, why, whylen);
+	return pool_cg_make(e, p, &p->lim, why, whylen);
 }
 
 /* Each limit l sets replaces the pool's. */
@@ -89,16 +98,24 @@ static int merge_limits(struct spec_limits *into, const struct spec_limits *l)
 	return 0;
 }
 
+/* The pool's limits with l's over them, into *out (owned by the caller). */
+static int merged_limits(const struct pool *p, const struct spec_limits *l,
+			 struct spec_limits *out, char *err, size_t errlen)
+{
+	if (spec_limits_copy(out, &p->lim) == 0 && merge_limits(out, l) == 0)
+		return 0;
+	spec_limits_free(out);
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
 int pool_limits_check(struct engine *e, const struct pool *p, const struct spec_limits *l,
 		      char *err, size_t errlen)
 {
 	struct spec_limits merged;
-	if (spec_limits_copy(&merged, &p->lim) < 0 || merge_limits(&merged, l) < 0) {
-		spec_limits_free(&merged);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	int rc = cgroup_check_limits(e, &merged, err, errlen);
+	int rc = merged_limits(p, l, &merged, err, errlen);
+	if (rc == 0)
+		rc = cgroup_check_limits(e, &merged, err, errlen);
 	spec_limits_free(&merged);
 	return rc;
 }
@@ -109,23 +126,25 @@ int pool_limits_apply(struct engine *e, struct pool *p, const struct spec_limits
 	if (!spec_limits_any(l))
 		return 0;
 	struct spec_limits merged;
-	if (spec_limits_copy(&merged, &p->lim) < 0 || merge_limits(&merged, l) < 0) {
-		spec_limits_free(&merged);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	/* a new controller: its hierarchy's directory first, the workers in it */
-	int rc = p->cg ? pool_cg_widen(e, p, l, err, errlen) : 0;
-	if (rc == 0 && p->cg)
-		rc = cgroup_group_set(e, p->cg, l, err, errlen);
-	if (rc == 0) {
-		spec_limits_free(&p->lim);
-		p->lim = merged;
-		rc = pool_cg_ensure(e, p, err, errlen);
+	int rc = merged_limits(p, l, &merged, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* enforced first, then recorded: a pool never says a limit it lacks
+	 * (a new controller's directory is made, the workers moved into it) */
+	if (!p->cg) {
+		rc = pool_cg_make(e, p, &merged, err, errlen);
 	} else {
-		spec_limits_free(&merged);
+		rc = pool_cg_widen(e, p, l, err, errlen);
+		if (rc == 0)
+			rc = cgroup_group_set(e, p->cg, l, err, errlen);
 	}
-	return rc;
+	if (rc < 0) {
+		spec_limits_free(&merged);
+		return rc;
+	}
+	spec_limits_free(&p->lim);
+	p->lim = merged;
+	return 0;
 }
 
 bool fut_limited(const struct future *f)
@@ -141,7 +160,9 @@ bool slot_alone(const struct pslot *s)
 int fut_cg_enter(struct engine *e, struct pool *p, struct pslot *s, struct future *f, char *why,
 		 size_t whylen)
 {
-	int rc = pool_cg_widen(e, p, &f->lim, why, whylen);
+	int rc = pool_cg_ensure(e, p, why, whylen);
+	if (rc == 0)
+		rc = pool_cg_widen(e, p, &f->lim, why, whylen);
 	if (rc == 0 && !f->cg) {
 		char name[32];
 		snprintf(name, sizeof(name), "f%llu", (unsigned long long)f->id);
@@ -184,14 +205,11 @@ void fut_cg_leave(struct engine *e, struct pool *p, struct pslot *s, struct futu
 	if (!f->cg)
 		return;
 	char err[256];
-	/* back with the pool's workers; a dead one has left already */
+	/* back with the pool's workers (a dead one has left already); one that
+	 * could not be moved back goes with what the run left, and the pool
+	 * starts another, rather than run on under this future's limits */
 	if (s && s->host && s->host->pid > 0 && p->cg)
 		cgroup_group_move(e, p->cg, s->host->pid, err, sizeof(err));
 	cgroup_group_remove(e, f->cg);
 	f->cg = NULL;
-}
-
-void pool_limits_show(const struct pool *p, char *buf, size_t n)
-{
-	cg_limits_format(&p->lim, buf, n);
 }

@@ -499,7 +499,7 @@ int engine_pool_info(struct engine *e, uint64_t id, struct pool_info *o)
 	o->halted = p->halted;
 	snprintf(o->halt_why, sizeof(o->halt_why), "%s", p->halt_why ? p->halt_why : "");
 	snprintf(o->on_end, sizeof(o->on_end), "%s", p->on_end ? p->on_end : "");
-	pool_limits_show(p, o->limits, sizeof(o->limits));
+	cg_limits_format(&p->lim, o->limits, sizeof(o->limits));
 	if (p->cg)   /* cgroupfs reads: in memory, short */
 		cgroup_group_figures(e, p->cg, &o->cg);
 	p->ex->load(p, &o->ready, &o->busy);

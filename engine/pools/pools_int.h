@@ -232,7 +232,6 @@ int pool_limits_check(struct engine *e, const struct pool *p, const struct spec_
 /* ctl: each limit l sets replaces the pool's, written to its live cgroup. */
 int pool_limits_apply(struct engine *e, struct pool *p, const struct spec_limits *l, char *err,
 		      size_t errlen);
-void pool_limits_show(const struct pool *p, char *buf, size_t n);
 /* Has f limits of its own (its run gets a cgroup, on an idle worker, alone)? */
 bool fut_limited(const struct future *f);
 /* Does slot s hold a limited future (running or handed): it takes no other. */
