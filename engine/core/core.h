@@ -413,6 +413,10 @@ void task_failed_to_start(struct engine *e, struct task *t, int err, const char 
 void task_arm_timeout(struct engine *e, struct task *t);
 void task_timer_fired(struct engine *e, uint64_t id);
 void arm_timer_ms(int fd, int64_t ms);
+/* t plus ms milliseconds, normalized (deadlines for timed waits). */
+struct timespec ts_add_ms(struct timespec t, int64_t ms);
+/* Now on clock c, plus ms milliseconds. */
+struct timespec ts_in_ms(clockid_t c, int64_t ms);
 int task_send_signal(struct engine *e, struct task *t, int sig);
 
 /* ---- watch.c: what the engine asks of the loop ----------------------------------- */

@@ -138,6 +138,24 @@ int task_send_signal(struct engine *e, struct task *t, int sig)
 	return 0;
 }
 
+struct timespec ts_add_ms(struct timespec t, int64_t ms)
+{
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}
+
+struct timespec ts_in_ms(clockid_t c, int64_t ms)
+{
+	struct timespec t;
+	clock_gettime(c, &t);
+	return ts_add_ms(t, ms);
+}
+
 void arm_timer_ms(int fd, int64_t ms)
 {
 	struct itimerspec its = {

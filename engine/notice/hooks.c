@@ -121,19 +121,6 @@ static char **hook_env(struct hook_job *j)
 	return v;
 }
 
-static struct timespec deadline_after(int64_t ms)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	return t;
-}
-
 /* Spawn j's shell; its run is listed before reap_lock is let go, so the
  * reaper cannot collect it before it is known here.  0, or -errno. */
 static int hook_spawn(struct engine *e, struct hooks *h, struct hook_job *j,
@@ -168,7 +155,7 @@ static void hook_start(struct engine *e, struct hooks *h, struct hook_job *j)
 		fcntl(p[0], F_SETFL, O_NONBLOCK);
 		run->job = j;
 		run->fd = p[0];
-		run->deadline = deadline_after(e->cfg.on_end_timeout_ms);
+		run->deadline = ts_in_ms(CLOCK_MONOTONIC, e->cfg.on_end_timeout_ms);
 		rc = hook_spawn(e, h, j, run, p);
 		close(p[1]);
 	}

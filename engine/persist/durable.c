@@ -152,17 +152,6 @@ void durable_replaced(struct state *s, int fd)
 		fsync(s->dirfd);
 }
 
-static struct timespec ms_after(struct timespec t, int64_t ms)
-{
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	return t;
-}
-
 static bool before(struct timespec a, struct timespec b)
 {
 	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
@@ -179,7 +168,7 @@ static void *flusher(void *arg)
 			pthread_cond_wait(&s->fcv, &s->fmu);
 			continue;
 		}
-		struct timespec now, due = ms_after(s->last_sync, e->cfg.state_sync_ms);
+		struct timespec now, due = ts_add_ms(s->last_sync, e->cfg.state_sync_ms);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (before(now, due)) {
 			pthread_cond_timedwait(&s->fcv, &s->fmu, &due);

@@ -529,14 +529,7 @@ int cancel_at_host(struct engine *e, struct pool *p, struct future *f)
 	if (rc < 0 && rc != -ESRCH)
 		return rc;
 	f->cancel_wanted = true;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += CANCEL_WAIT_MS / 1000;
-	until.tv_nsec += (CANCEL_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = ts_in_ms(CLOCK_REALTIME, CANCEL_WAIT_MS);
 	for (;;) {
 		int w = pthread_cond_timedwait(&e->cond, &e->lock, &until);
 		p = pool_by_id(e, pid);

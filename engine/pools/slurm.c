@@ -795,14 +795,7 @@ static void *poller(void *arg)
 			/* nothing in flight: sleep until a submit kicks; else poll,
 			 * backing off while nothing changes */
 			if (busy) {
-				struct timespec ts;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += interval / 1000;
-				ts.tv_nsec += (interval % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
+				struct timespec ts = ts_in_ms(CLOCK_REALTIME, interval);
 				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 			} else {
 				pthread_cond_wait(&s->cv, &s->mu);
