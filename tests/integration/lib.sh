@@ -108,6 +108,24 @@ pcfs_mount() {
 	exit 1
 }
 
+# pcfs_start_on MNT CFGFILE [ARG...]: a daemon in the background on a given
+# (reused) mountpoint, ready once its stderr says it mounted there anew and
+# procs lists; its pid in $PCFS_PID.  For restarts on the same mountpoint.
+pcfs_start_on() {
+	local mnt=$1 cfg=$2 before
+	before=$(grep -c "mounted on $mnt " "$WORKDIR/pcfs.stderr" 2>/dev/null)
+	"$PCFS" -f --config "$cfg" "${@:3}" "$mnt" 2>>"$WORKDIR/pcfs.stderr" &
+	PCFS_PID=$!
+	for _ in $(seq 200); do
+		[ "$(grep -c "mounted on $mnt " "$WORKDIR/pcfs.stderr" 2>/dev/null)" -gt "${before:-0}" ] &&
+			ls "$mnt/procs" >/dev/null 2>&1 && return 0
+		kill -0 "$PCFS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "pcfs did not mount on $mnt:"; cat "$WORKDIR/pcfs.stderr"
+	exit 1
+}
+
 # Unmount and check that the daemon exited cleanly; echoes its status.
 pcfs_umount() {
 	fusermount3 -u "$M" 2>/dev/null || fusermount3 -uz "$M" 2>/dev/null

@@ -12,19 +12,9 @@
 # start_on MNT CONFIG_TEXT [ARG...]: a daemon on MNT in the background,
 # ready once it says it mounted there; its pid in $PCFS_PID
 start_on() {
-	local mnt=$1 cfg=$WORKDIR/c.$RANDOM.ini before
+	local cfg=$WORKDIR/c.$RANDOM.ini
 	printf '%s\n' "$2" > "$cfg"
-	before=$(grep -c "mounted on $mnt " "$WORKDIR/pcfs.stderr" 2>/dev/null)
-	"$PCFS" -f --config "$cfg" "${@:3}" "$mnt" 2>>"$WORKDIR/pcfs.stderr" &
-	PCFS_PID=$!
-	for _ in $(seq 200); do
-		[ "$(grep -c "mounted on $mnt " "$WORKDIR/pcfs.stderr" 2>/dev/null)" -gt "${before:-0}" ] &&
-			ls "$mnt/procs" >/dev/null 2>&1 && return 0
-		kill -0 "$PCFS_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "pcfs did not mount on $mnt:"; cat "$WORKDIR/pcfs.stderr"
-	exit 1
+	pcfs_start_on "$1" "$cfg" "${@:3}"
 }
 stop_clean() {   # stop_clean MNT PID: unmount, the daemon exits 0
 	fusermount3 -u "$1"

@@ -12,21 +12,7 @@ CFG=$WORKDIR/state.ini
 
 # start_pcfs CONFIG_TEXT: the daemon in the foreground (background job) on $M
 # (ready when it says so: a stale mount there answers a cached stat too)
-start_pcfs() {
-	printf '%s\n' "$1" > "$CFG"
-	local before
-	before=$(grep -c "mounted on $M " "$WORKDIR/pcfs.stderr" 2>/dev/null)
-	"$PCFS" -f --config "$CFG" "$M" 2>>"$WORKDIR/pcfs.stderr" &
-	PCFS_PID=$!
-	for _ in $(seq 200); do
-		[ "$(grep -c "mounted on $M " "$WORKDIR/pcfs.stderr" 2>/dev/null)" -gt "${before:-0}" ] &&
-			ls "$M/procs" >/dev/null 2>&1 && return 0
-		kill -0 "$PCFS_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "pcfs did not mount:"; cat "$WORKDIR/pcfs.stderr"
-	exit 1
-}
+start_pcfs() { printf '%s\n' "$1" > "$CFG"; pcfs_start_on "$M" "$CFG"; }
 
 CONF="[state]
 dir = $ST
