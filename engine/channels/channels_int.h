@@ -1,6 +1,7 @@
 /* channels_int.h - the channels room's own, shared by its files only:
  *   channels.c  the table, the pumps between queues and descriptors, the API
  *   fifo.c      fifo channels: a kernel FIFO opened through a symlink
+ *   rundir.c    the directory where sockets and FIFOs live
  * Everything runs with `lock` held unless said otherwise.
  */
 #ifndef PCFS_CHANNELS_INT_H
@@ -51,7 +52,7 @@ struct chantab {
 };
 
 
-/* channels.c: the run directory where sockets and FIFOs live (made once). */
+/* rundir.c: the run directory where sockets and FIFOs live (made once). */
 int chan_rundir(struct engine *e, char *err, size_t errlen);
 
 /* fifo.c */

@@ -17,7 +17,8 @@
  * It is the kernel's pipe, not a queue of messages: a write of at most
  * PIPE_BUF (4 KiB) bytes is never interleaved with another writer's, a read
  * returns whatever bytes are there.  The FIFO is its owner's (mode 0600) in
- * the daemon's run directory, as a socket channel's socket is.
+ * the daemon's run directory, as a socket channel's socket is; that
+ * directory is the daemon user's alone, so only that user makes fifos.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,11 +42,8 @@ static int fifo_node(const struct channel *ch, const char *path, uint64_t size, 
 		     size_t errlen)
 {
 	unlink(path);   /* left by a daemon that died: the directory is ours */
-	if (mkfifo(path, 0600) < 0)
+	if (mkfifo(path, 0600) < 0)   /* its owner is the daemon's user (fifo_make) */
 		return fail(err, errlen, "mkfifo", path, -errno);
-	/* the channel's owner opens it (root's chown; a user's own otherwise) */
-	if (geteuid() == 0 && chown(path, ch->owner.uid, ch->owner.gid) < 0)
-		return fail(err, errlen, "chown", path, -errno);
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return fail(err, errlen, "open", path, -errno);
@@ -60,6 +58,12 @@ static int fifo_node(const struct channel *ch, const char *path, uint64_t size, 
 
 int fifo_make(struct engine *e, struct channel *ch, uint64_t size, char *err, size_t errlen)
 {
+	if (ch->owner.uid != geteuid()) {
+		/* the run directory is the daemon user's alone (0700) */
+		snprintf(err, errlen, "a fifo lives in the daemon's run directory, which only "
+			 "uid %u can enter: another user's channel is a queue", (unsigned)geteuid());
+		return -EACCES;
+	}
 	int rc = chan_rundir(e, err, errlen);
 	if (rc < 0)
 		return rc;
