@@ -300,20 +300,26 @@ dir = $WORKDIR/state"
 fi
 
 # --- [cgroup] default limits: every spawned process task without its own -------------------
-if have memory && have pids; then
+if have memory && have pids && have cpu; then
 	pcfs_mount "[cgroup]
 mem_max = 64M
-pids_max = 50"
+pids_max = 50
+cpu_max = 150"
 	D1=$(spawn "mem size=256M touch=100%")
 	expect "[cgroup] mem_max = 64M bounds a line that gives none" \
 		"$(done_with "$D1")|$(cat "$M/procs/$D1/error")" "-9|killed by the OOM killer (mem_max 64M)"
 	D2=$(spawn "mem size=256M touch=100% mem_max=512M time=1s")
 	expect "... a line's own mem_max= wins" "$(done_with "$D2")|$(field "$D2" oom_killed)" "0|0"
+	D4=$(spawn "sleep time=30s")
+	PIDS_DIR=$(sed -n 's/^pids: //p' "$M/procs/$D4/cgroup")
+	expect "... pids_max = 50 and cpu_max = 150 bound it too (pids.max, sched)" \
+		"$(cat "$PIDS_DIR/pids.max")|$(jq -c '[.cpu_max, .cpus]' "$M/procs/$D4/sched.json")" "50|[150,null]"
+	echo kill > "$M/procs/$D4/ctl"
 	D3=$(spawn "sleep method=fork time=1s")
 	expect "... a line that cannot be bounded (method=fork) runs without them" \
 		"$(done_with "$D3")|$(field "$D3" cgroup)" "0|"
-	expect "/config shows them" "$(grep -E '^(mem_max|pids_max) = ' "$M/config" | tr '\n' ' ')" \
-		"mem_max = 64M pids_max = 50 "
+	expect "/config shows them" "$(grep -E '^(mem_max|pids_max|cpu_max) = ' "$M/config" | tr '\n' ' ')" \
+		"mem_max = 64M pids_max = 50 cpu_max = 150 "
 	pcfs_umount
 	# a default that could never hold stops the daemon at start, saying why
 	OFFDIR=$(mktemp -d "$WORKDIR/off.XXXX")

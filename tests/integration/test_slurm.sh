@@ -40,6 +40,10 @@ expect "ctl shows the executor and options" "$(cat "$P/hpc/ctl")" \
 expect "status says slurm" "$(sed -n 's/^executor: //p' "$P/hpc/status")" "slurm"
 expect "cpus=0 is refused" "$(write_err "$P/hpc/ctl" 'cpus=0')" "Invalid argument"
 expect "a bad mem= is refused" "$(write_err "$P/hpc/ctl" 'mem=lots')" "Invalid argument"
+expect "mem_max= on a Slurm pool is refused (its jobs take Slurm's mem=)" \
+	"$(write_err "$P/hpc/ctl" 'mem_max=1G')" "Invalid argument"
+check "... saying why" grep -q "a Slurm pool's jobs take Slurm's mem= and cpus=" "$M/log"
+expect "... and on a Slurm pool's line" "$(write_err "$P/hpc/submit" 'sleep mem_max=64M')" "Invalid argument"
 expect "a bad partition name is refused" "$(write_err "$P/hpc/ctl" 'partition=a;b')" \
 	"Invalid argument"
 expect "a bad option on a task line is refused before submission" \
