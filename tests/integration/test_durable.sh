@@ -104,6 +104,24 @@ expect "keep = yes: the next daemon restores it" "$(cat "$M/procs/$K/stdout")" k
 stop_clean "$M" "$P1"
 check "and without keep its clean unmount removes it" test ! -e "$D"
 
+# --- a dir of one's own stays at a clean unmount, unless keep = no ---
+OWN=$WORKDIR/own-state
+start_on "$M" "[fuse]
+auto_unmount = true
+[state]
+dir = $OWN"
+P1=$PCFS_PID
+stop_clean "$M" "$P1"
+check "a named dir stays after a clean unmount (keep = auto)" test -e "$OWN/journal"
+start_on "$M" "[fuse]
+auto_unmount = true
+[state]
+dir = $OWN
+keep = no"
+P1=$PCFS_PID
+stop_clean "$M" "$P1"
+check "keep = no: even a named dir is removed at a clean unmount" test ! -e "$OWN"
+
 # --- dir = none, and -o state_dir=none: nothing written, nothing restored ---
 NONE='[fuse]
 auto_unmount = true
