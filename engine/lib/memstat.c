@@ -488,11 +488,12 @@ int ms_maps_heap_fd(int fd, int64_t *kib)
 {
 	char buf[4 * MAPS_PIECE];
 	size_t len = 0;
+	off_t off = 0;              /* pread from 0: a kept descriptor reads afresh */
 	bool skipping = false;      /* inside a line longer than buf: not [heap] */
 	*kib = 0;
 	for (;;) {
 		size_t room = sizeof(buf) - len;
-		ssize_t n = read(fd, buf + len, room < MAPS_PIECE ? room : MAPS_PIECE);
+		ssize_t n = pread(fd, buf + len, room < MAPS_PIECE ? room : MAPS_PIECE, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -500,6 +501,7 @@ int ms_maps_heap_fd(int fd, int64_t *kib)
 		if (n == 0)
 			return 0;           /* no [heap] (a tail without newline is none) */
 		len += (size_t)n;
+		off += n;
 		size_t start = 0;
 		for (const char *nl; (nl = memchr(buf + start, '\n', len - start));) {
 			size_t end = (size_t)(nl - buf);
@@ -521,30 +523,88 @@ int ms_maps_heap_fd(int fd, int64_t *kib)
 	}
 }
 
-static int read_heap(pid_t pid, int64_t *kib)
+/* ---- mem's three files, kept open ------------------------------------------ */
+
+int ms_memfds_open(pid_t pid, struct ms_memfds *f)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = ms_maps_heap_fd(fd, kib);
-	close(fd);
-	return rc;
+	static const char *const names[] = { "smaps_rollup", "status", "maps" };
+	int *fd[] = { &f->rollup, &f->status, &f->maps };
+	for (size_t i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, names[i]);
+		*fd[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd[i] < 0) {
+			int err = errno;
+			ms_memfds_close(f);
+			return -err;
+		}
+	}
+	return 0;
 }
 
-static int read_mem(struct strbuf *sb, pid_t pid, struct ms_sample *out)
+int ms_memfds_dup(const struct ms_memfds *from, struct ms_memfds *to)
 {
+	*to = (struct ms_memfds)MS_MEMFDS_NONE;
+	if ((to->rollup = fcntl(from->rollup, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    (to->status = fcntl(from->status, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    (to->maps = fcntl(from->maps, F_DUPFD_CLOEXEC, 0)) < 0) {
+		int err = errno;
+		ms_memfds_close(to);
+		return -err;
+	}
+	return 0;
+}
+
+void ms_memfds_close(struct ms_memfds *f)
+{
+	int *fd[] = { &f->rollup, &f->status, &f->maps };
+	for (size_t i = 0; i < 3; i++) {
+		if (*fd[i] >= 0)
+			close(*fd[i]);
+		*fd[i] = -1;
+	}
+}
+
+/* A one-record /proc file (smaps_rollup, status: single_open seq files)
+ * read again from offset 0 into buf[0..cap): its length, or -errno (-E2BIG
+ * if it does not fit).  Such a file gives its whole text to one read big
+ * enough, so a short read is the end: no second read to see EOF. */
+static ssize_t pread_record(int fd, char *buf, size_t cap)
+{
+	ssize_t n;
+	while ((n = pread(fd, buf, cap, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return -errno;
+	return (size_t)n == cap ? -E2BIG : n;
+}
+
+int ms_read_mem_fds(const struct ms_memfds *f, struct ms_sample *out)
+{
+	char buf[16384];
+	ssize_t n = pread_record(f->rollup, buf, sizeof(buf));
 	int rc;
 	/* A zombie's (or a kernel thread's) smaps_rollup is empty: it has no
 	 * memory to report, and that is an error, not a row of zeros. */
-	if ((rc = read_proc(sb, pid, 0, "smaps_rollup")) < 0 ||
-	    (rc = ms_rollup_parse(sb->buf, sb->len, &out->r)) < 0)
+	if (n < 0)
+		return (int)n;
+	if ((rc = ms_rollup_parse(buf, (size_t)n, &out->r)) < 0)
 		return rc;
-	if ((rc = read_proc(sb, pid, 0, "status")) < 0 ||
-	    (rc = ms_status_parse(sb->buf, sb->len, &out->st)) < 0)
+	if ((n = pread_record(f->status, buf, sizeof(buf))) < 0)
+		return (int)n;
+	if ((rc = ms_status_parse(buf, (size_t)n, &out->st)) < 0)
 		return rc;
-	return read_heap(pid, &out->heap);
+	return ms_maps_heap_fd(f->maps, &out->heap);
+}
+
+static int read_mem(pid_t pid, struct ms_sample *out)
+{
+	struct ms_memfds f = MS_MEMFDS_NONE;
+	int rc = ms_memfds_open(pid, &f);
+	if (rc == 0)
+		rc = ms_read_mem_fds(&f, out);
+	ms_memfds_close(&f);
+	return rc;
 }
 
 /* Read /proc/PID/NAME whole into buf[0..cap): its length, or -errno
@@ -605,7 +665,7 @@ int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out)
 
 	memset(out, 0, sizeof(*out));
 	if (what & MS_READ_MEM)
-		rc = read_mem(&sb, pid, out);
+		rc = read_mem(pid, out);
 	if (rc == 0 && (what & MS_READ_SCHED))
 		rc = read_sched(&sb, pid, tid, out);
 	sb_free(&sb);

@@ -137,6 +137,22 @@ struct ms_sample {
 };
 int ms_read_sample(pid_t pid, pid_t tid, unsigned what, struct ms_sample *out);
 
+/* MS_READ_MEM's three files of one process (smaps_rollup, status, maps),
+ * open, -1 where not.  Read again with pread from offset 0, a descriptor
+ * kept open costs a third to two thirds of an open, read and close of the
+ * same file, and it names the process it was opened for: once that process
+ * is reaped, reads fail (ESRCH), never showing a process that reused its
+ * pid.  Dups share one file offset, which pread ignores. */
+struct ms_memfds {
+	int rollup, status, maps;
+};
+#define MS_MEMFDS_NONE { -1, -1, -1 }
+int ms_memfds_open(pid_t pid, struct ms_memfds *f);          /* 0 or -errno; none on error */
+int ms_memfds_dup(const struct ms_memfds *from, struct ms_memfds *to);
+void ms_memfds_close(struct ms_memfds *f);                   /* each set to -1 */
+/* out's r, st and heap from f, as MS_READ_MEM reads them.  0 or -errno. */
+int ms_read_mem_fds(const struct ms_memfds *f, struct ms_sample *out);
+
 /* What /mem shows of a process, read now: its smaps_rollup and its VSZ
  * (statm's size), each read whole into a buffer on the stack (no
  * allocation: /mem reads one per live task).  0; -ESRCH for a zombie (an

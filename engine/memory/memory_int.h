@@ -26,6 +26,8 @@ struct task_mem_store {
 	bool cow_exact;
 	struct memlog_point *log;      /* a ring of at most cfg.memlog_max */
 	size_t log_len, log_head, log_cap;
+	struct ms_memfds fds;          /* mem's files of the live process, kept from the
+					* first read to the task's end (sample.c) */
 };
 
 /* A child reaped before anyone claimed its pid (cow.c): kept briefly so a
@@ -42,6 +44,7 @@ struct memory {
 	int samplefd;                  /* timerfd: cfg.mem_sample_ms (engine thread) */
 	struct stranger strangers[STRANGERS];   /* under `lock` */
 	size_t stranger_next;
+	size_t memfds_kept, memfds_max;         /* tasks holding fds, and at most (lock) */
 };
 
 /* sample.c */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -52,10 +53,26 @@ static int sample_init(struct engine *e)
 	return engine_watch(e, e->memory->samplefd, WATCH_SAMPLE, 0);
 }
 
+/* mem's three /proc files of a live task, kept open from its first `mem`
+ * read to its end: each later read is a pread of each (ms_memfds), about
+ * 25 us less per open than opening them again, which is most of what `mem`
+ * costs over its FUSE floor.  A reader reads dups taken under the lock, so
+ * the task's end, which closes the kept ones, never pulls them from under
+ * it.  At most memfds_max tasks keep them (3/16 of the daemon's descriptor
+ * limit, at most 4096 tasks); the others read by path, as before. */
+static void memfds_drop(struct engine *e, struct task *t)
+{
+	if (!t->mem || t->mem->fds.rollup < 0)
+		return;
+	ms_memfds_close(&t->mem->fds);
+	e->memory->memfds_kept--;
+}
+
 static void task_mem_free(struct engine *e, struct task *t)
 {
 	if (!t->mem)
 		return;
+	memfds_drop(e, t);
 	free(t->mem->smaps);
 	free(t->mem->log);
 	free(t->mem);
@@ -64,9 +81,47 @@ static void task_mem_free(struct engine *e, struct task *t)
 
 static struct task_mem_store *mem_of(struct task *t)
 {
-	if (!t->mem)
-		t->mem = calloc(1, sizeof(*t->mem));
+	if (!t->mem && (t->mem = calloc(1, sizeof(*t->mem))))
+		t->mem->fds = (struct ms_memfds)MS_MEMFDS_NONE;
 	return t->mem;
+}
+
+/* Keep f (moved: f is left none) as the task's own if it is still the live
+ * process f was opened for and none is kept yet (lock held).  Only reaping,
+ * under the lock, ends a live task and frees its pid for reuse. */
+static void memfds_keep(struct engine *e, struct task *t, pid_t pid, struct ms_memfds *f)
+{
+	struct task_mem_store *m;
+	if (!t || !task_live(t) || t->pid != pid ||
+	    e->memory->memfds_kept >= e->memory->memfds_max || !(m = mem_of(t)) ||
+	    m->fds.rollup >= 0)
+		return;
+	m->fds = *f;
+	*f = (struct ms_memfds)MS_MEMFDS_NONE;
+	e->memory->memfds_kept++;
+}
+
+/* A live task's mem figures read now: through dups of its kept files, or
+ * by opening them (and keeping them, if it may).  0 or -errno. */
+static int read_mem_now(struct engine *e, uint64_t id, pid_t pid, struct ms_sample *out)
+{
+	struct ms_memfds f = MS_MEMFDS_NONE;
+	pthread_mutex_lock(&e->lock);
+	struct task *t = task_find(e, id);
+	bool lent = t && t->mem && t->mem->fds.rollup >= 0 &&
+		    ms_memfds_dup(&t->mem->fds, &f) == 0;
+	pthread_mutex_unlock(&e->lock);
+	memset(out, 0, sizeof(*out));
+	int rc = lent ? 0 : ms_memfds_open(pid, &f);
+	if (rc == 0)
+		rc = ms_read_mem_fds(&f, out);
+	if (rc == 0 && !lent) {
+		pthread_mutex_lock(&e->lock);
+		memfds_keep(e, task_find(e, id), pid, &f);
+		pthread_mutex_unlock(&e->lock);
+	}
+	ms_memfds_close(&f);
+	return rc == -EINVAL ? -ESRCH : rc;   /* as ms_read_sample: a garbled read is a gone process */
 }
 
 /* Append to the memlog ring: it grows to memlog_max, then drops the oldest. */
@@ -309,7 +364,8 @@ int engine_task_mem(struct engine *e, uint64_t id, unsigned what, struct task_me
 
 	int err = ESRCH;
 	if (tg.readable) {
-		rc = ms_read_sample(tg.pid, tg.tid, what, &out->s);
+		rc = what == MS_READ_MEM ? read_mem_now(e, id, tg.pid, &out->s) :
+		     ms_read_sample(tg.pid, tg.tid, what, &out->s);
 		err = -rc;
 	}
 	pthread_mutex_lock(&e->lock);
@@ -456,6 +512,9 @@ static int memory_init(struct engine *e, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	e->memory->samplefd = -1;
+	struct rlimit rl;
+	rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	e->memory->memfds_max = fds / 16 < 4096 ? (size_t)(fds / 16) : 4096;
 	int rc = sample_init(e);
 	if (rc < 0)
 		snprintf(err, errlen, "sampling timer: %s", strerror(-rc));
@@ -482,6 +541,7 @@ const struct room memory_room = {
 	.init = memory_init,
 	.fini = memory_fini,
 	.task_output = cow_scan_output,
+	.task_ended = memfds_drop,
 	.task_destroyed = task_mem_free,
 	.orphan = stranger_reaped,
 	.watches = memory_watches,

@@ -169,6 +169,21 @@ check "after exit: mem's age is that of its oldest figure ($age s: after the end
 		-v hi="$(awk -v t="${t2/,/.}" -v s="${t0/,/.}" 'BEGIN { print t - s }')" \
 		'BEGIN { exit !(a > 0 && a >= lo && a <= hi) }'
 
+# --- a live task's mem is read afresh at each open, through its /proc files
+# kept open from its first read to its end ---
+kp=$(start 'mem size=256M step=16M rate=1s time=10m')   # 16 s of steps
+wait_until 400 grep -qx running "$P/$kp/state"
+kpid=$(cat "$P/$kp/pid")
+kept() { ls -l "/proc/$PCFS_PID/fd" 2>/dev/null | grep -cE " /proc/$kpid/(smaps_rollup|status|maps)\$"; }
+r1=$(field "$kp" rss mem)
+expect "mem: the first read keeps the task's smaps_rollup, status and maps open" "$(kept)" 3
+check "mem: a later read sees the RSS grow by a 16 MiB step ($r1 KiB, then more)" \
+	wait_until 2000 sh -c "[ \$(jq .rss '$P/$kp/mem.json') -ge $((r1 + 16 * KIB * 95 / 100)) ]"
+expect "mem: ... a live figure (age 0)" "$(field "$kp" age mem)" "0"
+expect "mem: ... through the same three files" "$(kept)" 3
+echo kill > "$P/$kp/ctl"; cat "$P/$kp/wait" >/dev/null
+expect "mem: the task's end closes them" "$(kept)" 0
+
 # --- stack growth ---
 s1=$(start 'stack depth=10')
 s2=$(start 'stack depth=6000')
