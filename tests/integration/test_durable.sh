@@ -122,6 +122,32 @@ P1=$PCFS_PID
 stop_clean "$M" "$P1"
 check "keep = no: even a named dir is removed at a clean unmount" test ! -e "$OWN"
 
+# --- [unmount] policy = leave keeps the default dir: the work that runs on
+# is the next daemon's to find ---
+LEAVECONF='[fuse]
+auto_unmount = true
+[unmount]
+policy = leave'
+start_on "$M" "$LEAVECONF"
+P1=$PCFS_PID
+echo 'sh echo before; exit 5' > "$M/spawn"; L1=$(last_id "$M")
+cat "$M/procs/$L1/wait" >/dev/null
+echo 'exec /bin/sleep 600' > "$M/spawn"; L2=$(last_id "$M")
+wait_until 200 grep -qx running "$M/procs/$L2/state"
+LPID=$(cat "$M/procs/$L2/pid")
+check "policy = leave: a clean unmount, the daemon exits 0" timeout 60 bash -c \
+	"fusermount3 -u '$M' && while kill -0 $P1 2>/dev/null; do sleep 0.05; done"
+wait "$P1"; expect "... its exit status" "$?" 0
+check "... the task runs on" kill -0 "$LPID"
+check "... the default dir stays" grep -q "^E id=$L1 " "$D/journal"
+start_on "$M" "$NOCONF"
+P1=$PCFS_PID
+expect "the next daemon restores what ended" "$(cat "$M/procs/$L1/exitcode") $(cat "$M/procs/$L1/stdout")" "5 before"
+expect "... and says what ran on is lost" "$(cat "$M/procs/$L2/state")" lost
+kill -9 "$LPID"
+stop_clean "$M" "$P1"
+check "... whose own clean unmount removes the dir" test ! -e "$D"
+
 # --- dir = none, and -o state_dir=none: nothing written, nothing restored ---
 NONE='[fuse]
 auto_unmount = true
