@@ -452,6 +452,10 @@ void future_started(struct engine *e, struct pool *p, struct pslot *s, struct fu
 	arm_future_timer(e, p, f);
 	notice_of(e, p, f, false);
 	notify_future(e, p, f);
+	/* A slot that went idle before this start was told found nothing
+	 * running here to time, and armed no look again: look now. */
+	if (s->nq)
+		pool_rebalance(e, p, f->started);
 }
 
 /* A future's run ended (code >= 0 exit status, < 0 signal); decide its fate. */
