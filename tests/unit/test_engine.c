@@ -916,6 +916,31 @@ static void test_pipelined_rebalance(void **state)
 	expect_done(p, f, 1);
 }
 
+/* The same when the long future's start is told only after the other slot
+ * has gone idle (its worker stopped until then): the start looks again. */
+static void test_pipelined_rebalance_late_start(void **state)
+{
+	uint64_t p = pool2("late", "type=process", "workers=2");
+	warm_up(p);
+	uint64_t task;
+	struct task_info ti;
+	assert_int_equal(engine_pool_worker(eng, p, 1, &task), 0);
+	assert_int_equal(engine_task_info(eng, task, &ti), 0);
+	pid_t w1 = ti.pid;
+	task_info_free(&ti);
+	assert_int_equal(kill(w1, SIGSTOP), 0);
+	/* one at a time to each slot: 1 [f, f+2], 2 [f+1, f+3] */
+	uint64_t f = submit(p, "sleep time=3s\nnoop\nnoop\nnoop\n");
+	expect_done(p, f + 1, 2);
+	expect_done(p, f + 3, 2);   /* slot 2 is idle; slot 1 has started nothing */
+	assert_int_equal(kill(w1, SIGCONT), 0);
+	struct future_info fi = fwait(p, f + 2);
+	assert_int_equal(fi.state, FUT_DONE);
+	assert_int_equal(fi.slot, 2);       /* not behind the sleep on slot 1 */
+	assert_int_equal(fstate(p, f), FUT_RUNNING);
+	expect_done(p, f, 1);
+}
+
 /* pause takes back what the slots were handed: nothing more starts. */
 static void test_pipelined_pause(void **state)
 {
@@ -1239,6 +1264,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_worker_death, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_shrink, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_rebalance, setup_near_ahead, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_rebalance_late_start, setup_near_ahead,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_pause, setup_far_ahead, teardown),
 		cmocka_unit_test_setup_teardown(test_channel_ctl_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_channel_lines_mode, setup, teardown),
