@@ -25,6 +25,13 @@ kill9() {        # kill9 MNT PID: the daemon dies; auto_unmount takes the mount
 	wait_until 200 sh -c "! grep -q ' $1 fuse.pcfs ' /proc/mounts"
 }
 last_id() { ls "$1/procs" | sort -n | tail -1; }
+# ended MNT LINE / running MNT LINE: spawn LINE on MNT, wait for its end (or
+# until it runs), print its id
+ended() { local id; echo "$2" > "$1/spawn"; id=$(last_id "$1"); cat "$1/procs/$id/wait" >/dev/null; echo "$id"; }
+running() {
+	local id; echo "$2" > "$1/spawn"; id=$(last_id "$1")
+	wait_until 200 grep -qx running "$1/procs/$id/state"; echo "$id"
+}
 stat_of() { sed -n "s/^$2: //p" "$1/stats"; }
 
 NOCONF='[fuse]
@@ -43,8 +50,7 @@ if command -v systemd-escape >/dev/null; then
 fi
 echo 'sh echo out; echo err >&2; exit 3' > "$M/spawn"; A=$(last_id "$M")
 expect "a task ends with 3" "$(cat "$M/procs/$A/wait")" 3
-echo 'exec /bin/sleep 600' > "$M/spawn"; S=$(last_id "$M")
-wait_until 200 grep -qx running "$M/procs/$S/state"
+S=$(running "$M" 'exec /bin/sleep 600')
 check "the journal is in the default dir" grep -q "^E id=$A " "$D/journal"
 SPID=$(cat "$M/procs/$S/pid")
 kill9 "$M" "$P1"
@@ -67,8 +73,7 @@ P2=$PCFS_PID
 D2=$(stat_of "$M2" state_dir)
 expect "a second mountpoint has a dir of its own" "$D2" "$STATE_BASE/$(state_key "$M2")"
 check "the two differ" test "$D" != "$D2"
-echo 'sh echo two' > "$M2/spawn"; B=$(last_id "$M2")
-cat "$M2/procs/$B/wait" >/dev/null
+B=$(ended "$M2" 'sh echo two')
 check "its journal is in its own dir" grep -q "^E id=$B " "$D2/journal"
 expect "and not in the other's" "$(grep -c 'cmd=sh%20echo%20two' "$D/journal")" 0
 M3=$(mktemp -d "$WORKDIR/mnt.XXXX")
@@ -94,8 +99,7 @@ auto_unmount = true
 keep = yes'
 start_on "$M" "$KEEPCONF"
 P1=$PCFS_PID
-echo 'sh echo kept' > "$M/spawn"; K=$(last_id "$M")
-cat "$M/procs/$K/wait" >/dev/null
+K=$(ended "$M" 'sh echo kept')
 stop_clean "$M" "$P1"
 check "keep = yes: the journal stays" grep -q "^E id=$K " "$D/journal"
 start_on "$M" "$NOCONF"
@@ -130,10 +134,8 @@ auto_unmount = true
 policy = leave'
 start_on "$M" "$LEAVECONF"
 P1=$PCFS_PID
-echo 'sh echo before; exit 5' > "$M/spawn"; L1=$(last_id "$M")
-cat "$M/procs/$L1/wait" >/dev/null
-echo 'exec /bin/sleep 600' > "$M/spawn"; L2=$(last_id "$M")
-wait_until 200 grep -qx running "$M/procs/$L2/state"
+L1=$(ended "$M" 'sh echo before; exit 5')
+L2=$(running "$M" 'exec /bin/sleep 600')
 LPID=$(cat "$M/procs/$L2/pid")
 check "policy = leave: a clean unmount, the daemon exits 0" timeout 60 bash -c \
 	"fusermount3 -u '$M' && while kill -0 $P1 2>/dev/null; do sleep 0.05; done"
@@ -144,9 +146,13 @@ start_on "$M" "$NOCONF"
 P1=$PCFS_PID
 expect "the next daemon restores what ended" "$(cat "$M/procs/$L1/exitcode") $(cat "$M/procs/$L1/stdout")" "5 before"
 expect "... and says what ran on is lost" "$(cat "$M/procs/$L2/state")" lost
-kill -9 "$LPID"
+# (the left task is killed after this daemon has gone: it still holds the
+# first daemon's auto_unmount socket, a descriptor leaked into tasks, and
+# its end makes that daemon's fusermount3 unmount the mountpoint, racing
+# the unmount below: EBUSY, and a hang.  The leak is an open bug.)
 stop_clean "$M" "$P1"
 check "... whose own clean unmount removes the dir" test ! -e "$D"
+kill -9 "$LPID"
 
 # --- dir = none, and -o state_dir=none: nothing written, nothing restored ---
 NONE='[fuse]
@@ -156,8 +162,7 @@ dir = none'
 start_on "$M" "$NONE"
 P1=$PCFS_PID
 expect "dir = none: /stats says none" "$(stat_of "$M" state_dir)" none
-echo 'sh echo gone' > "$M/spawn"; N=$(last_id "$M")
-cat "$M/procs/$N/wait" >/dev/null
+N=$(ended "$M" 'sh echo gone')
 check "dir = none: no dir made" test ! -e "$D"
 kill9 "$M" "$P1"
 start_on "$M" "$NONE"
@@ -201,8 +206,7 @@ fi
 # sync = always, across kill -9 (what a wait said is in the journal)
 start_on "$M" "$(printf '%s\n[state]\nsync = always' "$NOCONF")"
 P1=$PCFS_PID
-echo 'sh echo synced; exit 4' > "$M/spawn"; Y=$(last_id "$M")
-cat "$M/procs/$Y/wait" >/dev/null
+Y=$(ended "$M" 'sh echo synced; exit 4')
 kill9 "$M" "$P1"
 start_on "$M" "$NOCONF"
 P1=$PCFS_PID
